@@ -1,0 +1,4 @@
+export { CREDENTIAL_NAME, loadApiKey } from './apiKey.js';
+export type { ListenAddress } from './fields.js';
+export { defaultConfigPath, loadConfig, parseConfig } from './load.js';
+export { type Config, type FolderConfig, LOG_LEVELS, MASTER_FILES, type MasterFile, type MasteringConfig } from './schema.js';

@@ -1,0 +1,155 @@
+import { z } from 'zod';
+import {
+  integer,
+  listenAddress,
+  nonNegativeNumber,
+  numberBetween,
+  orEmpty,
+  origin,
+  pathString,
+  positiveNumber,
+  serviceUrl,
+} from './fields.js';
+
+/*
+ * The YAML file of SPEC "Configuration", key for key. Every object is strict
+ * because a misspelt key silently falling back to its default is exactly the
+ * bug a config file must not have.
+ */
+
+const api = z.strictObject({
+  baseUrl: serviceUrl().prefault('https://platform.cryo-mix.com'),
+  origin: origin.optional(),
+  uploadOrigins: z
+    .array(serviceUrl(), { error: 'expected a list of URLs' })
+    .min(1, { error: 'expected at least one URL: signed upload URLs must start with one' })
+    .prefault(['https://storage.googleapis.com']),
+  // The API's own bounds for expiration_seconds.
+  urlExpirySeconds: integer(1, 604800).default(900),
+  requestTimeoutSeconds: positiveNumber().default(30),
+  /** While the API refuses the key (401), uploads pause and the key is rechecked this often. */
+  authRecheckSeconds: positiveNumber().default(60),
+  keyFile: pathString.optional(),
+});
+
+const retry = z
+  .strictObject({
+    initialDelaySeconds: positiveNumber().default(2),
+    maxDelaySeconds: positiveNumber().default(300),
+  })
+  .superRefine((value, ctx) => {
+    if (value.initialDelaySeconds <= value.maxDelaySeconds) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['initialDelaySeconds'],
+      message: `expected at most uploads.retry.maxDelaySeconds (${value.maxDelaySeconds})`,
+      input: value.initialDelaySeconds,
+    });
+  });
+
+const uploads = z
+  .strictObject({
+    concurrency: integer(1, 32).default(2),
+    minBytes: integer(0).default(1_000_000),
+    maxBytes: integer(0).default(1_073_741_824),
+    stallTimeoutSeconds: positiveNumber().default(60),
+    retry: orEmpty(retry),
+    /** How long SIGTERM lets running PUTs finish before aborting them. */
+    shutdownGraceSeconds: nonNegativeNumber().default(20),
+  })
+  .superRefine((value, ctx) => {
+    if (value.minBytes <= value.maxBytes) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['minBytes'],
+      message: `expected at most uploads.maxBytes (${value.maxBytes})`,
+      input: value.minBytes,
+    });
+  });
+
+export const MASTER_FILES = ['FinalMaster.wav', 'FinalMaster.mp3', 'MasteringReport.json', 'OriginalMix.mp3'] as const;
+export type MasterFile = (typeof MASTER_FILES)[number];
+
+// Ranges from the API's POST /api/mastering.
+const settings = z.strictObject({
+  mwa: numberBetween(-5, 5).optional(),
+  meq: numberBetween(0, 10).optional(),
+  mha: numberBetween(-5, 5).optional(),
+  mma: numberBetween(-5, 5).optional(),
+  mla: numberBetween(-5, 5).optional(),
+  mca: numberBetween(-5, 5).optional(),
+});
+
+const mastering = z.strictObject(
+  {
+    settings: orEmpty(settings),
+    /** Absent: masters are written next to the mix. */
+    outputDir: pathString.optional(),
+    files: z
+      .array(z.enum(MASTER_FILES))
+      .min(1, { error: 'expected at least one file name' })
+      .refine((files) => new Set(files).size === files.length, { error: 'expected each file name once' })
+      .default((): MasterFile[] => ['FinalMaster.wav', 'MasteringReport.json']),
+    pollIntervalSeconds: positiveNumber().default(5),
+  },
+  // An empty `mastering:` is refused rather than guessed: it would start paid work.
+  {
+    error: (issue) =>
+      issue.code === 'invalid_type' ? 'expected a mapping (mastering: {} for the default settings)' : undefined,
+  },
+);
+
+const folder = z
+  .strictObject({
+    path: pathString,
+    recursive: z.boolean().default(true),
+    // Fractions allowed so tests can settle in 0.2 s.
+    settleSeconds: positiveNumber().default(5),
+    polling: z.enum(['auto', 'always', 'never']).default('auto'),
+    pollIntervalSeconds: positiveNumber().default(10),
+    ignore: z.array(z.string().min(1, { error: 'expected a non-empty glob pattern' })).default(() => []),
+    afterUpload: z.enum(['keep', 'move', 'delete']).default('keep'),
+    moveTo: pathString.optional(),
+    /** Absent: upload only. */
+    mastering: mastering.optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.afterUpload === 'move' && value.moveTo === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['moveTo'], message: 'required when afterUpload is move' });
+    }
+    if (value.afterUpload !== 'move' && value.moveTo !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['moveTo'],
+        message: `only used when afterUpload is move (it is ${value.afterUpload}): remove it or set afterUpload: move`,
+      });
+    }
+  });
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const configSchema = z.strictObject({
+  api: orEmpty(api),
+  state: orEmpty(
+    z.strictObject({
+      database: pathString.default('/var/lib/cryomix-watch/state.db'),
+    }),
+  ),
+  uploads: orEmpty(uploads),
+  folders: z
+    .array(folder, { error: 'expected a list of folders to watch' })
+    .min(1, { error: 'expected at least one folder to watch' }),
+  log: orEmpty(z.strictObject({ level: z.enum(LOG_LEVELS).default('info') })),
+  /** Not served yet; validated now so a typo fails today, not on upgrade. */
+  http: z
+    .strictObject({
+      listen: listenAddress,
+      token: z.string({ error: 'expected a non-empty token' }).min(1).optional(),
+    })
+    .optional(),
+});
+
+/** Fully defaulted; after `loadConfig`/`parseConfig` every path is absolute. */
+export type Config = z.output<typeof configSchema>;
+export type FolderConfig = Config['folders'][number];
+export type MasteringConfig = NonNullable<FolderConfig['mastering']>;

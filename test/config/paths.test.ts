@@ -1,0 +1,62 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseConfig } from '../../src/config/index.js';
+import { configErrorOf } from './configError.js';
+import { useTempDir } from './tempDir.js';
+
+describe('config paths', () => {
+  const tempDir = useTempDir();
+
+  it('resolves relative paths against the config file, not the working directory', () => {
+    const dir = path.join(tempDir(), 'etc');
+    mkdirSync(dir);
+    const file = path.join(dir, 'config.yaml');
+    writeFileSync(
+      file,
+      `api: { keyFile: secrets/key }
+state: { database: ../state/state.db }
+folders:
+  - path: inbox/
+    afterUpload: move
+    moveTo: done
+    mastering: { outputDir: ./masters }
+`,
+    );
+    const config = loadConfig(path.relative(process.cwd(), file));
+    expect(config.api.keyFile).toBe(path.join(dir, 'secrets/key'));
+    expect(config.state.database).toBe(path.join(tempDir(), 'state/state.db'));
+    expect(config.folders[0]).toMatchObject({
+      path: path.join(dir, 'inbox'),
+      moveTo: path.join(dir, 'done'),
+      mastering: { outputDir: path.join(dir, 'masters') },
+    });
+  });
+
+  it.each([
+    ['the same folder twice', ['/srv/a', '/srv/a/'], 'config: folders[1].path: expected a folder not already watched, got /srv/a, the same as folders[0].path (/srv/a)'],
+    ['a folder inside another', ['/srv/a', '/srv/a/b'], 'config: folders[1].path: expected a folder outside folders[0].path (/srv/a), got /srv/a/b'],
+    ['a folder around another', ['/srv/a/b', '/srv/a'], 'config: folders[1].path: expected a folder not containing folders[0].path (/srv/a/b), got /srv/a'],
+  ])('refuses %s', (_, paths, message) => {
+    const yaml = `folders:\n${paths.map((p) => `  - path: ${p}\n`).join('')}`;
+    expect(configErrorOf(() => parseConfig(yaml, '/'))).toBe(message);
+  });
+
+  it('tells siblings with a common prefix apart', () => {
+    expect(parseConfig('folders: [{ path: /srv/a }, { path: /srv/ab }]\n', '/').folders).toHaveLength(2);
+  });
+
+  it('refuses moveTo equal to the watched folder', () => {
+    const yaml = 'folders:\n  - { path: /srv/a, afterUpload: move, moveTo: /srv/a/sub/.. }\n';
+    expect(configErrorOf(() => parseConfig(yaml, '/'))).toBe(
+      'config: folders[0].moveTo: expected a folder other than folders[0].path, got /srv/a',
+    );
+  });
+
+  it('refuses moveTo inside another watched folder, where files would be uploaded again', () => {
+    const yaml = 'folders:\n  - { path: /srv/a, afterUpload: move, moveTo: /srv/b/done }\n  - { path: /srv/b }\n';
+    expect(configErrorOf(() => parseConfig(yaml, '/'))).toBe(
+      'config: folders[0].moveTo: expected a folder outside folders[1].path (/srv/b), got /srv/b/done',
+    );
+  });
+});
