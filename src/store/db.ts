@@ -1,0 +1,45 @@
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { CryomixWatchError } from '../errors.js';
+import { migrate } from './migrate.js';
+
+export class DatabaseOpenError extends CryomixWatchError {
+  constructor(file: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super('DB_OPEN', `cannot open the state database ${file}: ${reason} (check state.database and that the directory is writable)`, { cause });
+  }
+}
+
+/**
+ * Opens (creating if needed) the state database. WAL lets `status` and `list`
+ * read while the daemon writes; synchronous=FULL makes every commit durable
+ * before we act on it, which the Session-Id guarantee depends on. The
+ * directory is created 0700 and the file 0600: it names the studio's files.
+ */
+export function openDatabase(file: string): Database.Database {
+  let db: Database.Database;
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    closeSync(openSync(file, 'a', 0o600));
+    chmodSync(file, 0o600);
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+  } catch (error) {
+    throw new DatabaseOpenError(file, error);
+  }
+  migrate(db, file);
+  return db;
+}
+
+/**
+ * A failing state DB (disk full, read-only, corrupt) means no guarantee can
+ * be kept: the daemon must stop taking work and exit non-zero, never log and
+ * carry on.
+ */
+export function isStoreFailure(error: unknown): boolean {
+  return error instanceof Database.SqliteError;
+}

@@ -1,0 +1,253 @@
+import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { Job, PauseState, TransitionEvent, TransitionPatch } from './job.js';
+import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
+
+interface JobRow {
+  id: number;
+  session_id: string;
+  folder: string;
+  path: string;
+  size: number;
+  mtime_ms: number;
+  sha256: string | null;
+  md5: string | null;
+  state: State;
+  current: number;
+  attempts: number;
+  next_attempt_at: number | null;
+  error: string | null;
+  duplicate_of: number | null;
+  bytes_sent: number;
+  upload_folder: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const fromRow = (row: JobRow): Job => ({
+  id: row.id,
+  sessionId: row.session_id,
+  folder: row.folder,
+  path: row.path,
+  size: row.size,
+  mtimeMs: row.mtime_ms,
+  sha256: row.sha256,
+  md5: row.md5,
+  state: row.state,
+  current: row.current === 1,
+  attempts: row.attempts,
+  nextAttemptAt: row.next_attempt_at,
+  error: row.error,
+  duplicateOf: row.duplicate_of,
+  bytesSent: row.bytes_sent,
+  uploadFolder: row.upload_folder,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+const PATCH_COLUMNS: Record<keyof TransitionPatch, string> = {
+  error: 'error',
+  nextAttemptAt: 'next_attempt_at',
+  sha256: 'sha256',
+  md5: 'md5',
+  attempts: 'attempts',
+  duplicateOf: 'duplicate_of',
+  bytesSent: 'bytes_sent',
+  uploadFolder: 'upload_folder',
+};
+
+const PAUSE_KEY = 'paused';
+
+export interface NewVersion {
+  folder: string;
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/**
+ * Durable job rows. Every method is one short synchronous statement or
+ * transaction: callers never hold a transaction across an await, so a commit
+ * has reached the disk before the pipeline makes the API call it enables.
+ */
+export class JobStore {
+  private readonly db: Database.Database;
+  private readonly onTransition: ((event: TransitionEvent) => void) | undefined;
+  private readonly now: () => number;
+
+  constructor(db: Database.Database, options: { onTransition?: (event: TransitionEvent) => void; now?: () => number } = {}) {
+    this.db = db;
+    this.onTransition = options.onTransition;
+    this.now = options.now ?? Date.now;
+  }
+
+  get(id: number): Job {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    if (!row) throw new Error(`job ${id} does not exist`);
+    return fromRow(row);
+  }
+
+  /** The live version of a path, if the path was ever seen. */
+  current(path: string): Job | undefined {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE path = ? AND current = 1').get(path) as JobRow | undefined;
+    return row && fromRow(row);
+  }
+
+  /**
+   * Starts tracking a new version of a path with a fresh Session-Id. The
+   * previous version stops being current; if it was still in flight it is
+   * `removed` in the same transaction, so no two versions of one path are
+   * ever both live.
+   */
+  createVersion(version: NewVersion): Job {
+    const now = this.now();
+    const create = this.db.transaction(() => {
+      const previous = this.current(version.path);
+      if (previous && !FINAL_STATES.includes(previous.state)) {
+        this.transition(previous.id, 'removed', { error: 'replaced by a newer version of the file' });
+      }
+      if (previous) this.db.prepare('UPDATE jobs SET current = 0 WHERE id = ?').run(previous.id);
+      const { lastInsertRowid } = this.db
+        .prepare(
+          `INSERT INTO jobs (session_id, folder, path, size, mtime_ms, state, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)`,
+        )
+        .run(randomUUID(), version.folder, version.path, version.size, version.mtimeMs, now, now);
+      return this.get(Number(lastInsertRowid));
+    });
+    const job = create.immediate();
+    this.onTransition?.({ job, from: null, durationMs: 0 });
+    return job;
+  }
+
+  /** A waiting file grew or was touched: same version, new size and mtime. */
+  updateWaiting(id: number, size: number, mtimeMs: number): void {
+    this.db.prepare(`UPDATE jobs SET size = ?, mtime_ms = ? WHERE id = ? AND state = 'waiting'`).run(size, mtimeMs, id);
+  }
+
+  /** The only writer of `state`. Throws `IllegalTransitionError` for moves the table does not allow. */
+  transition(id: number, to: State, patch: TransitionPatch = {}): Job {
+    const apply = this.db.transaction(() => {
+      const before = this.get(id);
+      assertTransition(id, before.state, to);
+      const sets = ['state = @state', 'updated_at = @now'];
+      const params: Record<string, unknown> = { id, state: to, now: this.now() };
+      for (const [key, value] of Object.entries(patch) as [keyof TransitionPatch, unknown][]) {
+        if (value === undefined) continue;
+        sets.push(`${PATCH_COLUMNS[key]} = @${key}`);
+        params[key] = value;
+      }
+      this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = @id`).run(params);
+      return { before, after: this.get(id) };
+    });
+    const { before, after } = apply.immediate();
+    this.onTransition?.({ job: after, from: before.state, durationMs: after.updatedAt - before.updatedAt });
+    return after;
+  }
+
+  /**
+   * Takes a queued job for upload, atomically: with `upload FILE` and the
+   * daemon sharing one DB, only one of them may win. Undefined when the job
+   * is no longer queued.
+   */
+  claim(id: number): Job | undefined {
+    const take = this.db.transaction(() => {
+      const job = this.get(id);
+      if (job.state !== 'queued') return undefined;
+      return this.transition(id, 'uploading', { attempts: job.attempts + 1, error: null, nextAttemptAt: null, bytesSent: 0 });
+    });
+    return take.immediate();
+  }
+
+  /** A note on a finished row (e.g. "uploaded, but could not be moved"), without changing its state. */
+  annotate(id: number, message: string): void {
+    this.db.prepare('UPDATE jobs SET error = ? WHERE id = ?').run(message, id);
+  }
+
+  /** Progress is not a transition: it only feeds `list`. */
+  recordProgress(id: number, bytesSent: number): void {
+    this.db.prepare('UPDATE jobs SET bytes_sent = ? WHERE id = ?').run(bytesSent, id);
+  }
+
+  inState(state: State, limit = -1): Job[] {
+    const rows = this.db.prepare('SELECT * FROM jobs WHERE state = ? ORDER BY id LIMIT ?').all(state, limit) as JobRow[];
+    return rows.map(fromRow);
+  }
+
+  /** Live versions that are not settled into a final state, for the startup reconcile. */
+  unfinished(): Job[] {
+    const placeholders = FINAL_STATES.map(() => '?').join(', ');
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs WHERE current = 1 AND state NOT IN (${placeholders}) ORDER BY id`)
+      .all(...FINAL_STATES) as JobRow[];
+    return rows.map(fromRow);
+  }
+
+  dueRetries(now: number): Job[] {
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs WHERE state = 'retrying' AND next_attempt_at <= ? ORDER BY next_attempt_at`)
+      .all(now) as JobRow[];
+    return rows.map(fromRow);
+  }
+
+  nextRetryAt(): number | null {
+    const row = this.db.prepare(`SELECT MIN(next_attempt_at) AS at FROM jobs WHERE state = 'retrying'`).get() as { at: number | null };
+    return row.at;
+  }
+
+  /** Whether some earlier upload from this folder has this size: only then is hashing before upload worth a read. */
+  hasUploadOfSize(folder: string, size: number, excludeId: number): boolean {
+    return (
+      this.db
+        .prepare(`SELECT 1 FROM jobs WHERE folder = ? AND size = ? AND id != ? AND state = 'done' AND sha256 IS NOT NULL LIMIT 1`)
+        .get(folder, size, excludeId) !== undefined
+    );
+  }
+
+  /** The earliest upload from this folder with these bytes; a dedupe row points at the original, not at another duplicate. */
+  findUploaded(folder: string, sha256: string, excludeId: number): Job | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT * FROM jobs WHERE folder = ? AND sha256 = ? AND id != ? AND state = 'done' AND duplicate_of IS NULL ORDER BY id LIMIT 1`,
+      )
+      .get(folder, sha256, excludeId) as JobRow | undefined;
+    return row && fromRow(row);
+  }
+
+  counts(): Record<State, number> {
+    const counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<State, number>;
+    const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM jobs WHERE current = 1 GROUP BY state').all() as { state: State; n: number }[];
+    for (const { state, n } of rows) counts[state] = n;
+    return counts;
+  }
+
+  /** Live versions, newest first. */
+  list(state?: State): Job[] {
+    const rows = (
+      state
+        ? this.db.prepare('SELECT * FROM jobs WHERE current = 1 AND state = ? ORDER BY id DESC').all(state)
+        : this.db.prepare('SELECT * FROM jobs WHERE current = 1 ORDER BY id DESC').all()
+    ) as JobRow[];
+    return rows.map(fromRow);
+  }
+
+  oldestPending(): Job | undefined {
+    const row = this.db
+      .prepare(`SELECT * FROM jobs WHERE current = 1 AND state IN ('waiting', 'queued', 'uploading', 'retrying') ORDER BY created_at LIMIT 1`)
+      .get() as JobRow | undefined;
+    return row && fromRow(row);
+  }
+
+  setPaused(pause: PauseState | null): void {
+    if (pause) {
+      this.db.prepare('INSERT INTO daemon (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(PAUSE_KEY, JSON.stringify(pause));
+    } else {
+      this.db.prepare('DELETE FROM daemon WHERE key = ?').run(PAUSE_KEY);
+    }
+  }
+
+  paused(): PauseState | null {
+    const row = this.db.prepare('SELECT value FROM daemon WHERE key = ?').get(PAUSE_KEY) as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as PauseState) : null;
+  }
+}

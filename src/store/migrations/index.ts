@@ -1,0 +1,10 @@
+import type Database from 'better-sqlite3';
+import { jobs } from './001-jobs.js';
+
+/** Append-only: never edit a shipped migration, add the next number instead. */
+export interface Migration {
+  version: number;
+  up(db: Database.Database): void;
+}
+
+export const MIGRATIONS: readonly Migration[] = [jobs];

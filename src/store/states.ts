@@ -1,0 +1,48 @@
+import { CryomixWatchError } from '../errors.js';
+
+/**
+ * The life of one file version. This table is the only place that says which
+ * moves are legal; `JobStore.transition` is the only code that writes `state`.
+ * Mastering states (`mastering`, `downloading`) join the table with the
+ * mastering feature.
+ */
+export const STATES = [
+  'waiting', 'queued', 'uploading', 'uploaded', 'mastering', 'downloading', 'done',
+  'retrying', 'failed', 'rejected', 'removed',
+] as const;
+export type State = (typeof STATES)[number];
+
+const ALLOWED: Readonly<Record<State, readonly State[]>> = {
+  // settling on disk; leaves when complete, invalid, or gone
+  waiting: ['queued', 'rejected', 'removed'],
+  queued: ['uploading', 'removed'],
+  // done: the same bytes were already uploaded from this folder (dedupe);
+  // queued: the API key was refused, the job waits for the pause to lift
+  uploading: ['uploaded', 'done', 'retrying', 'failed', 'queued', 'rejected', 'removed'],
+  retrying: ['queued', 'removed'],
+  uploaded: ['done'],
+  mastering: [],
+  downloading: [],
+  // `retry` re-arms; a failed version whose file is gone is removed
+  failed: ['queued', 'removed'],
+  done: [],
+  rejected: [],
+  removed: [],
+};
+
+/** States after which nothing more happens to the row without a person or a new file version. */
+export const FINAL_STATES: readonly State[] = ['done', 'failed', 'rejected', 'removed'];
+
+export function isState(value: string): value is State {
+  return (STATES as readonly string[]).includes(value);
+}
+
+export class IllegalTransitionError extends CryomixWatchError {
+  constructor(jobId: number, from: State, to: State) {
+    super('ILLEGAL_TRANSITION', `job ${jobId}: a ${from} file cannot become ${to} (this is a bug, please report it)`);
+  }
+}
+
+export function assertTransition(jobId: number, from: State, to: State): void {
+  if (!ALLOWED[from].includes(to)) throw new IllegalTransitionError(jobId, from, to);
+}

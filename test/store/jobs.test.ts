@@ -1,0 +1,152 @@
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/store/db.js';
+import { FutureSchemaError, migrate } from '../../src/store/migrate.js';
+import { JobStore } from '../../src/store/jobs.js';
+import type { TransitionEvent } from '../../src/store/job.js';
+import { IllegalTransitionError } from '../../src/store/states.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir();
+
+function openStore(events: TransitionEvent[] = []) {
+  const file = join(tempDir(), 'state', 'state.db');
+  const db = openDatabase(file);
+  return { file, db, store: new JobStore(db, { onTransition: (e) => events.push(e) }) };
+}
+
+const version = { folder: '/srv/in', path: '/srv/in/mix.wav', size: 2_000_000, mtimeMs: 1_700_000_000_123.456 };
+
+describe('state database', () => {
+  it('is created 0600 in a 0700 directory, in WAL mode with synchronous=FULL', () => {
+    const { file, db } = openStore();
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(join(file, '..')).mode & 0o777).toBe(0o700);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    db.close();
+  });
+
+  it('migrates a fresh database and refuses one from a newer version', () => {
+    const file = join(tempDir(), 'x.db');
+    const db = new Database(file);
+    migrate(db, file);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'jobs'").get()).toBeDefined();
+    db.pragma('user_version = 99');
+    expect(() => migrate(db, file)).toThrow(FutureSchemaError);
+    db.close();
+  });
+
+  it('keeps a half-applied migration from sticking', () => {
+    const file = join(tempDir(), 'y.db');
+    const db = new Database(file);
+    const broken = [{ version: 1, up: (d: Database.Database) => d.exec('CREATE TABLE a (x); CREATE TABLE a (x);') }];
+    expect(() => migrate(db, file, broken)).toThrow();
+    expect(db.pragma('user_version', { simple: true })).toBe(0);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'a'").get()).toBeUndefined();
+    db.close();
+  });
+});
+
+describe('JobStore', () => {
+  it('gives each file version its own Session-Id, committed at creation', () => {
+    const { store, file, db } = openStore();
+    const first = store.createVersion(version);
+    expect(first.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(first.state).toBe('waiting');
+    db.close();
+    // Durable: another connection sees the same id.
+    const again = new JobStore(openDatabase(file));
+    expect(again.current(version.path)?.sessionId).toBe(first.sessionId);
+    expect(again.current(version.path)?.mtimeMs).toBe(version.mtimeMs);
+  });
+
+  it('retires an unfinished version when a new one appears, keeping one current row per path', () => {
+    const { store } = openStore();
+    const first = store.createVersion(version);
+    store.transition(first.id, 'queued');
+    const second = store.createVersion({ ...version, size: 3_000_000 });
+    expect(second.sessionId).not.toBe(first.sessionId);
+    expect(store.get(first.id)).toMatchObject({ state: 'removed', current: false, error: 'replaced by a newer version of the file' });
+    expect(store.current(version.path)?.id).toBe(second.id);
+  });
+
+  it('keeps a done version as history when the file changes later', () => {
+    const { store } = openStore();
+    const first = store.createVersion(version);
+    for (const to of ['queued', 'uploading', 'uploaded', 'done'] as const) store.transition(first.id, to);
+    store.createVersion({ ...version, mtimeMs: version.mtimeMs + 1 });
+    expect(store.get(first.id)).toMatchObject({ state: 'done', current: false });
+  });
+
+  it('throws on an illegal transition and leaves the row untouched', () => {
+    const { store } = openStore();
+    const job = store.createVersion(version);
+    expect(() => store.transition(job.id, 'done')).toThrow(IllegalTransitionError);
+    expect(store.get(job.id).state).toBe('waiting');
+  });
+
+  it('claims a queued job once', () => {
+    const { store } = openStore();
+    const job = store.createVersion(version);
+    store.transition(job.id, 'queued');
+    expect(store.claim(job.id)).toMatchObject({ state: 'uploading', attempts: 1 });
+    expect(store.claim(job.id)).toBeUndefined();
+  });
+
+  it('reports every transition with the time spent in the previous state', () => {
+    const events: TransitionEvent[] = [];
+    const { store } = openStore(events);
+    const job = store.createVersion(version);
+    store.transition(job.id, 'rejected', { error: 'too small' });
+    expect(events.map((e) => [e.from, e.job.state])).toEqual([
+      [null, 'waiting'],
+      ['waiting', 'rejected'],
+    ]);
+    expect(events[1]!.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('finds due retries, the next due time, and counts per state', () => {
+    const { store } = openStore();
+    const job = store.createVersion(version);
+    store.transition(job.id, 'queued');
+    store.claim(job.id);
+    store.transition(job.id, 'retrying', { nextAttemptAt: 5_000 });
+    expect(store.dueRetries(4_999)).toEqual([]);
+    expect(store.dueRetries(5_000).map((j) => j.id)).toEqual([job.id]);
+    expect(store.nextRetryAt()).toBe(5_000);
+    expect(store.counts()).toMatchObject({ retrying: 1, waiting: 0 });
+  });
+
+  it('finds an earlier upload of the same bytes in the same folder only', () => {
+    const { store } = openStore();
+    const original = store.createVersion(version);
+    for (const to of ['queued', 'uploading'] as const) store.transition(original.id, to);
+    store.transition(original.id, 'uploaded', { sha256: 'abc' });
+    store.transition(original.id, 'done');
+    const copy = store.createVersion({ ...version, path: '/srv/in/copy.wav' });
+    expect(store.hasUploadOfSize(version.folder, version.size, copy.id)).toBe(true);
+    expect(store.findUploaded(version.folder, 'abc', copy.id)?.id).toBe(original.id);
+    expect(store.findUploaded('/srv/other', 'abc', copy.id)).toBeUndefined();
+  });
+
+  it('persists the pause so status can show it', () => {
+    const { store } = openStore();
+    expect(store.paused()).toBeNull();
+    store.setPaused({ reason: 'key rejected', since: 1 });
+    expect(store.paused()).toEqual({ reason: 'key rejected', since: 1 });
+    store.setPaused(null);
+    expect(store.paused()).toBeNull();
+  });
+
+  it('tightens a database file that already exists to 0600', () => {
+    const dir = tempDir();
+    const file = join(dir, 'pre.db');
+    writeFileSync(file, '', { mode: 0o644 });
+    openDatabase(file).close();
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+});

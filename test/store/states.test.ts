@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { assertTransition, FINAL_STATES, IllegalTransitionError, STATES } from '../../src/store/states.js';
+
+describe('transition table', () => {
+  it('lets a file travel the happy path', () => {
+    const path = ['waiting', 'queued', 'uploading', 'uploaded', 'done'] as const;
+    for (let i = 1; i < path.length; i++) expect(() => assertTransition(1, path[i - 1]!, path[i]!)).not.toThrow();
+  });
+
+  it('allows retry loops and re-arming failed files', () => {
+    expect(() => assertTransition(1, 'uploading', 'retrying')).not.toThrow();
+    expect(() => assertTransition(1, 'retrying', 'queued')).not.toThrow();
+    expect(() => assertTransition(1, 'failed', 'queued')).not.toThrow();
+  });
+
+  it.each([
+    ['waiting', 'uploading'],
+    ['queued', 'done'],
+    ['done', 'queued'],
+    ['rejected', 'queued'],
+    ['removed', 'waiting'],
+    ['retrying', 'uploading'],
+    ['uploading', 'uploading'],
+  ] as const)('refuses %s → %s', (from, to) => {
+    expect(() => assertTransition(7, from, to)).toThrow(IllegalTransitionError);
+  });
+
+  it('leaves no way out of done, rejected and removed', () => {
+    for (const from of ['done', 'rejected', 'removed'] as const) {
+      for (const to of STATES) expect(() => assertTransition(1, from, to)).toThrow(IllegalTransitionError);
+    }
+    expect(FINAL_STATES).toEqual(['done', 'failed', 'rejected', 'removed']);
+  });
+});
