@@ -1,0 +1,166 @@
+import type { ReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { request, type Dispatcher } from 'undici';
+import { describeNetworkFailure, readCapped } from '../net/http.js';
+import { redactUrl } from '../net/redact.js';
+import { CryomixWatchError, TransientError } from '../errors.js';
+import { parseRetryAfter } from '../net/retryAfter.js';
+import { ChecksumMismatchError, FileChangedError, StorageError } from './errors.js';
+import { HashingCounter } from './hashingCounter.js';
+import { md5FromGoogHash, parseStorageError } from './storageAnswer.js';
+import { StallWatchdog, drainAllowanceMs } from './watchdog.js';
+
+export interface PutRequest {
+  /** A URL that passed `validateSignedUrl`; its query is a credential and is never logged. */
+  url: URL;
+  path: string;
+  /** The size the queued version had; any other length is a FileChangedError. */
+  size: number;
+  /** Exactly the Content-Type the URL was signed for. */
+  contentType: string;
+  /**
+   * No bytes moving (either way) for this long aborts the PUT as a
+   * TransientError. After the last byte, waiting for the answer also allows
+   * for the send buffer to drain at a slow uplink's pace (see drainAllowanceMs).
+   */
+  stallTimeoutMs: number;
+  /** Shutdown: aborting rejects with the signal's reason (an AbortError by default), not a TransientError. */
+  signal?: AbortSignal;
+  /** Bytes handed to the connection so far, at most every 250 ms, and once at the end. Must not throw. */
+  onProgress?(bytesSent: number): void;
+  dispatcher?: Dispatcher;
+}
+
+export interface PutResult {
+  bytes: number;
+  /** Hex, of the bytes sent. */
+  sha256: string;
+  /** Base64, as Google reports it in `x-goog-hash`. */
+  md5: string;
+}
+
+/** Storage error bodies are a few hundred bytes of XML. */
+const MAX_ERROR_BODY = 64 * 1024;
+const PROGRESS_INTERVAL_MS = 250;
+
+/**
+ * Sends a file with one PUT to a signed URL, streaming it once from disk
+ * (memory stays flat whatever the size) and hashing what is sent.
+ *
+ * Only `Content-Type` and `Content-Length` are set: a V4 signed URL fails on
+ * any `x-goog-*` or `Content-MD5` it did not sign, and chunked encoding is
+ * refused by storage (SPEC guarantee 5). Redirects are not followed (undici's
+ * `request()` never does, and a 3xx is a StorageError): the signed query
+ * must not travel to another host. A failed PUT is repeated from the first
+ * byte by the caller; signed PUT URLs cannot resume.
+ */
+export async function putFile(put: PutRequest): Promise<PutResult> {
+  put.signal?.throwIfAborted();
+  const file = await openExactly(put.path, put.size);
+  const watchdog = new StallWatchdog(
+    put.stallTimeoutMs,
+    (windowMs) => new TransientError(`upload to ${redactUrl(put.url)} stalled: nothing moved for ${windowMs} ms`),
+  );
+  // Zero: the first bytes are reported at once, so `list` shows the upload has started.
+  let reportedAt = 0;
+  const hashing = new HashingCounter(put.path, put.size, (bytes) => {
+    watchdog.poke();
+    const now = Date.now();
+    if (put.onProgress !== undefined && now - reportedAt >= PROGRESS_INTERVAL_MS) {
+      reportedAt = now;
+      put.onProgress(bytes);
+    }
+  });
+  file.on('error', (cause) => hashing.destroy(hashing.fail(`reading it failed: ${cause.message}`, cause)));
+  hashing.on('close', () => file.destroy());
+  file.pipe(hashing);
+  // The last bytes may still sit in the kernel's send buffer, draining out of sight.
+  hashing.once('end', () => watchdog.restart(put.stallTimeoutMs + drainAllowanceMs(put.size)));
+
+  try {
+    const response = await request(put.url, {
+      method: 'PUT',
+      headers: { 'content-type': put.contentType, 'content-length': String(put.size) },
+      body: hashing,
+      signal: put.signal === undefined ? watchdog.signal : AbortSignal.any([put.signal, watchdog.signal]),
+      // The stall watchdog above covers both directions; undici's own timers would race it.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      ...(put.dispatcher === undefined ? {} : { dispatcher: put.dispatcher }),
+    });
+    watchdog.restart(put.stallTimeoutMs);
+    const body = await readCapped(response.body, MAX_ERROR_BODY);
+    const result = judge(put, hashing, response.statusCode, response.headers, body.text);
+    put.onProgress?.(result.bytes);
+    return result;
+  } catch (error) {
+    throw explain(error, put, hashing, watchdog.signal);
+  } finally {
+    watchdog.stop();
+    hashing.destroy();
+  }
+}
+
+/** Opens the file and refuses a version that already differs from the queued one, before any byte goes out. */
+async function openExactly(path: string, size: number): Promise<ReadStream> {
+  const handle = await open(path, 'r').catch((cause: Error) => {
+    throw new FileChangedError(path, `it cannot be opened: ${cause.message}`, { cause });
+  });
+  try {
+    const stat = await handle.stat();
+    if (stat.size !== size) throw new FileChangedError(path, `it is ${stat.size} bytes now, ${size} when queued`);
+    return handle.createReadStream();
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+function judge(
+  put: PutRequest,
+  hashing: HashingCounter,
+  statusCode: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: string,
+): PutResult {
+  if (statusCode >= 200 && statusCode < 300) {
+    // Every byte passes the counter before the socket, so an honest 2xx implies a full count.
+    if (hashing.bytes !== put.size) {
+      throw new TransientError(`storage answered ${statusCode} after ${hashing.bytes} of ${put.size} bytes`, { statusCode });
+    }
+    const { sha256, md5 } = hashing.digests();
+    const stored = md5FromGoogHash(headers['x-goog-hash']);
+    // Composite objects carry no MD5; then storage's word that it got Content-Length bytes is all there is.
+    if (stored !== undefined && stored !== md5) throw new ChecksumMismatchError(md5, stored);
+    return { bytes: put.size, sha256, md5 };
+  }
+  const { code, message } = parseStorageError(body);
+  const said = message ?? `no details (HTTP ${statusCode})`;
+  if (statusCode === 408 || statusCode === 429 || statusCode >= 500) {
+    const what = code === undefined ? `${statusCode}` : `${statusCode} ${code}`;
+    throw new TransientError(`storage could not take the upload now (${what}): ${said}`, {
+      statusCode,
+      retryAfterMs: parseRetryAfter(headers['retry-after']),
+    });
+  }
+  if (statusCode >= 300 && statusCode < 400) {
+    const location = headers.location;
+    const target = typeof location === 'string' ? ` to ${redactUrl(location)}` : '';
+    throw new StorageError(statusCode, code, `storage redirected the upload${target}; redirects are not followed`);
+  }
+  throw new StorageError(statusCode, code, said);
+}
+
+/**
+ * Why the PUT really failed, whatever undici reported: undici rejects with
+ * whatever aborted the body, so our own reasons are checked first.
+ */
+function explain(error: unknown, put: PutRequest, hashing: HashingCounter, stall: AbortSignal): unknown {
+  if (put.signal?.aborted === true) return put.signal.reason;
+  if (hashing.failure !== undefined) return hashing.failure;
+  if (stall.aborted) return stall.reason;
+  if (error instanceof CryomixWatchError) return error;
+  const failure = describeNetworkFailure(error);
+  if (failure === undefined) return error;
+  return new TransientError(`upload to ${redactUrl(put.url)} failed (${failure})`, { cause: error });
+}

@@ -1,0 +1,54 @@
+/**
+ * Aborts a transfer when nothing has moved for a while. Each `poke()` starts
+ * the current window again; `restart(ms)` changes its length.
+ */
+export class StallWatchdog {
+  readonly #controller = new AbortController();
+  readonly #reason: (windowMs: number) => Error;
+  #timer: NodeJS.Timeout;
+  #stopped = false;
+
+  constructor(windowMs: number, reason: (windowMs: number) => Error) {
+    this.#reason = reason;
+    this.#timer = this.#arm(windowMs);
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  poke(): void {
+    this.#timer.refresh();
+  }
+
+  /** Ignored once stopped: stream events can still arrive after the transfer settled. */
+  restart(windowMs: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = this.#arm(windowMs);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  #arm(windowMs: number): NodeJS.Timeout {
+    return setTimeout(() => this.#controller.abort(this.#reason(windowMs)), windowMs);
+  }
+}
+
+/**
+ * Bytes the operating system may still hold after the last one was handed
+ * to the socket (Linux caps the TCP send buffer at 4 MiB by default), and
+ * the slowest uplink we wait for while they drain (256 kbit/s). Nothing we
+ * can observe moves during that drain, so without this allowance every
+ * upload over a slow line would "stall" at its very end and restart from
+ * the first byte, forever.
+ */
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+const SLOWEST_UPLINK_BYTES_PER_SECOND = 32 * 1024;
+
+export function drainAllowanceMs(size: number): number {
+  return Math.ceil((Math.min(size, MAX_QUEUED_BYTES) / SLOWEST_UPLINK_BYTES_PER_SECOND) * 1000);
+}

@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { putFile, type PutRequest } from '../../src/transfer/put.js';
+import { ChecksumMismatchError } from '../../src/transfer/errors.js';
+import { readBody, startLocalServer, type LocalServer } from '../cryomix/localServer.js';
+import { SIGNED_QUERY, digests, googHash, makeTempDir, writeRandomFile, type TestFile } from './fixtures.js';
+
+let storage: LocalServer;
+let agent: Agent;
+let temp: Awaited<ReturnType<typeof makeTempDir>>;
+let mix: TestFile;
+
+beforeAll(async () => {
+  storage = await startLocalServer();
+  agent = new Agent();
+  temp = await makeTempDir();
+  mix = await writeRandomFile(temp.dir, 'mix.wav', 3 * 1024 * 1024 + 17);
+});
+
+afterAll(async () => {
+  await agent.destroy();
+  await storage.close();
+  await temp.cleanup();
+});
+
+function putRequest(overrides: Partial<PutRequest> = {}): PutRequest {
+  return {
+    url: new URL(`${storage.origin}/bucket/uploads/f/mix.wav?${SIGNED_QUERY}`),
+    path: mix.path,
+    size: mix.bytes.length,
+    contentType: 'audio/wav',
+    stallTimeoutMs: 5_000,
+    dispatcher: agent,
+    ...overrides,
+  };
+}
+
+describe('a successful PUT', () => {
+  it('sends exactly Host, Connection, Content-Type and Content-Length, and the bytes on disk', async () => {
+    let received: { method?: string; url?: string; headerNames: string[]; headers: Record<string, unknown>; body: Buffer } | undefined;
+    storage.handle(async (request, response) => {
+      const body = await readBody(request);
+      const headerNames = request.rawHeaders.filter((_value, index) => index % 2 === 0).map((name) => name.toLowerCase());
+      received = { method: request.method, url: request.url, headerNames, headers: request.headers, body };
+      response.writeHead(200, { 'x-goog-hash': googHash(body) }).end();
+    });
+
+    const result = await putFile(putRequest());
+
+    expect(received?.method).toBe('PUT');
+    expect(received?.url).toBe(`/bucket/uploads/f/mix.wav?${SIGNED_QUERY}`);
+    expect(received?.headerNames.sort()).toEqual(['connection', 'content-length', 'content-type', 'host']);
+    expect(received?.headers['content-type']).toBe('audio/wav');
+    expect(received?.headers['content-length']).toBe(String(mix.bytes.length));
+    expect(received?.body.equals(mix.bytes)).toBe(true);
+    expect(result).toEqual({ bytes: mix.bytes.length, sha256: mix.sha256, md5: mix.md5 });
+  });
+
+  it('accepts md5 in one of several x-goog-hash headers', async () => {
+    storage.handle(async (request, response) => {
+      const body = await readBody(request);
+      response.setHeader('x-goog-hash', ['crc32c=AAAAAA==', `md5=${digests(body).md5}`]);
+      response.writeHead(200).end();
+    });
+    await expect(putFile(putRequest())).resolves.toMatchObject({ md5: mix.md5 });
+  });
+
+  it('accepts an answer without md5 (composite objects carry none)', async () => {
+    storage.handle(async (request, response) => {
+      await readBody(request);
+      response.writeHead(200, { 'x-goog-hash': 'crc32c=AAAAAA==' }).end();
+    });
+    await expect(putFile(putRequest())).resolves.toMatchObject({ sha256: mix.sha256 });
+  });
+
+  it('rejects with ChecksumMismatchError when storage reports another md5', async () => {
+    storage.handle(async (request, response) => {
+      const body = await readBody(request);
+      body[0] = (body[0] ?? 0) ^ 0xff;
+      response.writeHead(200, { 'x-goog-hash': googHash(body) }).end();
+    });
+    const error = await putFile(putRequest()).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(ChecksumMismatchError);
+    expect(error).toMatchObject({ code: 'CHECKSUM_MISMATCH', expectedMd5: mix.md5 });
+  });
+
+  it('reports progress throttled, ending with the full size, and a slow transfer that keeps moving never stalls', async () => {
+    storage.handle((request, response) => {
+      // Read slowly so the transfer spans several progress intervals.
+      request.on('data', () => {
+        request.pause();
+        setTimeout(() => request.resume(), 10);
+      });
+      request.on('end', () => response.writeHead(200).end());
+    });
+    const calls: number[] = [];
+    const started = Date.now();
+    await putFile(putRequest({ stallTimeoutMs: 300, onProgress: (bytes) => calls.push(bytes) }));
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThan(300);
+    expect(calls.at(-1)).toBe(mix.bytes.length);
+    expect(calls).toEqual([...calls].sort((a, b) => a - b));
+    expect(calls.length).toBeLessThanOrEqual(Math.ceil(elapsed / 250) + 1);
+  });
+});
+
+describe('memory', () => {
+  it('stays flat while sending a large file', async () => {
+    const size = 128 * 1024 * 1024;
+    const path = join(temp.dir, 'large.wav');
+    // A sparse file: no disk space, real reads.
+    const handle = await open(path, 'w');
+    await handle.truncate(size);
+    await handle.close();
+    storage.handle((request, response) => {
+      const md5 = createHash('md5');
+      request.on('data', (chunk: Buffer) => md5.update(chunk));
+      request.on('end', () => response.writeHead(200, { 'x-goog-hash': `md5=${md5.digest('base64')}` }).end());
+    });
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 10);
+    try {
+      const result = await putFile(putRequest({ path, size }));
+      expect(result.bytes).toBe(size);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(peak - baseline).toBeLessThan(size / 2);
+  });
+});

@@ -1,0 +1,40 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { StallWatchdog, drainAllowanceMs } from '../../src/transfer/watchdog.js';
+
+describe('StallWatchdog', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('aborts after a window without a poke, and not while poked', () => {
+    vi.useFakeTimers();
+    const watchdog = new StallWatchdog(300, (ms) => new Error(`stalled ${ms}`));
+    for (let i = 0; i < 10; i += 1) {
+      vi.advanceTimersByTime(200);
+      watchdog.poke();
+    }
+    expect(watchdog.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(300);
+    expect(watchdog.signal.aborted).toBe(true);
+    expect((watchdog.signal.reason as Error).message).toBe('stalled 300');
+  });
+
+  it('uses the new window after a restart, and stays quiet once stopped', () => {
+    vi.useFakeTimers();
+    const watchdog = new StallWatchdog(300, (ms) => new Error(`stalled ${ms}`));
+    watchdog.restart(1_000);
+    vi.advanceTimersByTime(900);
+    expect(watchdog.signal.aborted).toBe(false);
+    watchdog.stop();
+    watchdog.restart(10);
+    vi.advanceTimersByTime(5_000);
+    expect(watchdog.signal.aborted).toBe(false);
+  });
+});
+
+describe('drainAllowanceMs', () => {
+  it('covers a full 4 MiB send buffer at 256 kbit/s, and less for a smaller file', () => {
+    expect(drainAllowanceMs(1024 * 1024 * 1024)).toBe(128_000);
+    expect(drainAllowanceMs(32 * 1024)).toBe(1_000);
+  });
+});
