@@ -1,0 +1,39 @@
+import { watch, type FSWatcher } from 'chokidar';
+
+export interface FolderWatchOptions {
+  root: string;
+  recursive: boolean;
+  usePolling: boolean;
+  pollIntervalMs: number;
+  isIgnored(path: string): boolean;
+  /** Any add, change or unlink of a non-ignored file. The settle rule decides what it means. */
+  onPath(path: string): void;
+  onError(error: unknown): void;
+}
+
+export interface FolderWatch {
+  /** Resolves once the watcher has its initial view; events before that are not lost, only early. */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Watches one configured folder. Events are hints, not facts: every one of
+ * them only asks the settler to look at the path again, so a missed, doubled
+ * or reordered event can delay an upload but never cause a wrong one.
+ */
+export function watchFolder(options: FolderWatchOptions): FolderWatch {
+  const watcher: FSWatcher = watch(options.root, {
+    ignored: (path: string) => options.isIgnored(path),
+    ignoreInitial: true,
+    followSymlinks: false,
+    usePolling: options.usePolling,
+    interval: options.pollIntervalMs,
+    binaryInterval: options.pollIntervalMs,
+    ...(options.recursive ? {} : { depth: 0 }),
+  });
+  const forward = (path: string) => options.onPath(path);
+  watcher.on('add', forward).on('change', forward).on('unlink', forward).on('error', options.onError);
+  const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  return { ready, close: () => watcher.close() };
+}

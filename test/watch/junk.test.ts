@@ -1,0 +1,142 @@
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createPathFilter, type PathFilter } from '../../src/watch/junk.js';
+import { makeTmpDir } from './fixtures.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => ({ dir, cleanup } = await makeTmpDir()));
+afterEach(() => cleanup());
+
+/** The startup walk as the daemon does it: prune ignored directories, collect candidates. */
+async function walk(filter: PathFilter, root: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(root, { withFileTypes: true })) {
+    const path = join(root, entry.name);
+    if (filter.isIgnored(path)) continue;
+    if (entry.isDirectory()) found.push(...(await walk(filter, path)));
+    else if (entry.isFile() && filter.isCandidate(path)) found.push(path);
+  }
+  return found.sort();
+}
+
+async function touchFiles(root: string, relativePaths: string[]): Promise<void> {
+  for (const rel of relativePaths) {
+    await mkdir(dirname(join(root, rel)), { recursive: true });
+    await writeFile(join(root, rel), '');
+  }
+}
+
+describe('createPathFilter: built-in junk', () => {
+  const root = '/srv/exports';
+  const filter = createPathFilter(root, []);
+
+  it.each([
+    '.hidden.wav',
+    '._mix.wav',
+    '.DS_Store',
+    'Thumbs.db',
+    'THUMBS.DB',
+    'mix.wav.tmp',
+    'mix.WAV.TMP',
+    'mix.wav.part',
+    'mix.mp3.crdownload',
+    '~$mix.wav',
+    '#recycle',
+    '#recycle/mix.wav',
+    '@eaDir',
+    '@eaDir/mix.wav/SYNOFILE_THUMB_M.jpg',
+    '.Trash-1000/files/mix.wav',
+    'mix.wav.reapeaks',
+    'mix.wav.asd',
+    'mix.wav.pkf',
+    'Mix.WAV.PKF',
+    'album/.git/mix.wav',
+    'album/session.tmp/mix.wav',
+  ])('ignores %s', (rel) => {
+    expect(filter.isIgnored(join(root, rel))).toBe(true);
+    expect(filter.isCandidate(join(root, rel))).toBe(false);
+  });
+
+  it.each(['mix.wav', 'MIX.WAV', 'a/b/mix.wave', 'song.mp3', 'mix.tmp.wav', 'recycle/mix.wav', 'my~$mix.wav'])('accepts %s', (rel) => {
+    expect(filter.isIgnored(join(root, rel))).toBe(false);
+    expect(filter.isCandidate(join(root, rel))).toBe(true);
+  });
+
+  it('does not ignore directories that hold candidates, but only audio files are candidates', () => {
+    expect(filter.isIgnored(join(root, 'album'))).toBe(false);
+    expect(filter.isCandidate(join(root, 'notes.txt'))).toBe(false);
+    expect(filter.isCandidate(join(root, 'mix.flac'))).toBe(false);
+  });
+
+  it('never judges the root or its parents', () => {
+    const hiddenRoot = '/home/x/.local/share/#recycle/exports';
+    const nested = createPathFilter(hiddenRoot, []);
+    expect(nested.isIgnored(hiddenRoot)).toBe(false);
+    expect(nested.isIgnored(`${hiddenRoot}/`)).toBe(false);
+    expect(nested.isCandidate(join(hiddenRoot, 'mix.wav'))).toBe(true);
+    expect(nested.isIgnored(join(hiddenRoot, '.cache'))).toBe(true);
+  });
+
+  it('ignores paths outside the root', () => {
+    expect(filter.isIgnored('/srv')).toBe(true);
+    expect(filter.isIgnored('/srv/exports-old/mix.wav')).toBe(true);
+    expect(filter.isIgnored('/srv/exports/../other/mix.wav')).toBe(true);
+    expect(filter.isCandidate('/tmp/mix.wav')).toBe(false);
+    expect(filter.isIgnored('/srv/exports/..mix.wav')).toBe(true);
+  });
+});
+
+describe('createPathFilter: user globs and extra directories', () => {
+  const root = '/srv/exports';
+
+  it('applies globs relative to the root, ignoring whole directories they match', () => {
+    const filter = createPathFilter(root, ['**/scratch/**', 'bounces/old']);
+    expect(filter.isIgnored(join(root, 'scratch'))).toBe(true);
+    expect(filter.isIgnored(join(root, 'a/scratch/take1.wav'))).toBe(true);
+    expect(filter.isIgnored(join(root, 'bounces/old'))).toBe(true);
+    expect(filter.isIgnored(join(root, 'bounces/old/v1.wav'))).toBe(true);
+    expect(filter.isCandidate(join(root, 'bounces/new/v2.wav'))).toBe(true);
+    expect(filter.isCandidate(join(root, 'a/bounces/old/v1.wav'))).toBe(true);
+  });
+
+  it('matches slash-less globs against names at any depth, case-insensitively', () => {
+    const filter = createPathFilter(root, ['*.bak.wav', 'scratch']);
+    expect(filter.isIgnored(join(root, 'mix.bak.wav'))).toBe(true);
+    expect(filter.isIgnored(join(root, 'deep/er/Mix.BAK.WAV'))).toBe(true);
+    expect(filter.isIgnored(join(root, 'x/scratch/take.wav'))).toBe(true);
+    expect(filter.isCandidate(join(root, 'mix.wav'))).toBe(true);
+    expect(filter.isCandidate(join(root, 'scratchpad/mix.wav'))).toBe(true);
+  });
+
+  it('excludes extra directories with everything below them, but not look-alike siblings', () => {
+    const filter = createPathFilter(root, [], [join(root, 'uploaded'), '/srv/exports/masters/']);
+    expect(filter.isIgnored(join(root, 'uploaded'))).toBe(true);
+    expect(filter.isIgnored(join(root, 'uploaded/2024/mix.wav'))).toBe(true);
+    expect(filter.isIgnored(join(root, 'masters/FinalMaster.wav'))).toBe(true);
+    expect(filter.isCandidate(join(root, 'uploaded-not/mix.wav'))).toBe(true);
+  });
+
+  it('drives a startup walk over a real tree', async () => {
+    const root = join(dir, 'inbox');
+    await touchFiles(root, [
+      'mix.wav',
+      'Album/01 Intro.WAVE',
+      'Album/02 Song.mp3',
+      'Album/._02 Song.mp3',
+      'Album/02 Song.mp3.reapeaks',
+      'Album/notes.txt',
+      '.DS_Store',
+      '@eaDir/mix.wav/thumb.wav',
+      'scratch/idea.wav',
+      'uploaded/old.wav',
+      'download.mp3.crdownload',
+      'keep.bak.wav',
+    ]);
+    const filter = createPathFilter(root, ['scratch', '*.bak.wav'], [join(root, 'uploaded')]);
+    expect(await walk(filter, root)).toEqual(
+      ['Album/01 Intro.WAVE', 'Album/02 Song.mp3', 'mix.wav'].map((rel) => join(root, rel)).sort(),
+    );
+  });
+});
