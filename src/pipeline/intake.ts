@@ -1,0 +1,122 @@
+import type { Logger } from 'pino';
+import { isStoreFailure } from '../store/db.js';
+import type { Job } from '../store/job.js';
+import type { JobStore } from '../store/jobs.js';
+import { Settler, statFile, type FileStat } from '../watch/settle.js';
+import { admit } from './admit.js';
+import { errnoCode, sameVersion, unreadableReason } from './version.js';
+
+/** A WAV whose header stays a placeholder this long while the file is stable is not coming back. */
+export const HEADER_GIVE_UP_MS = 10 * 60 * 1000;
+
+export interface IntakeOptions {
+  /** The configured folder root; recorded on every job for per-folder dedupe. */
+  folder: string;
+  settleMs: number;
+  minBytes: number;
+  maxBytes: number;
+  store: JobStore;
+  logger: Logger;
+  /** A job became `queued`: wake the scheduler. */
+  onQueued(): void;
+  /** A job's upload must stop because its file changed or vanished. */
+  onSuperseded(job: Job): void;
+  /** The state DB failed: nothing may continue. */
+  onFatal(error: unknown): void;
+}
+
+/**
+ * Turns sightings of paths into job rows, applying the one settle rule to
+ * every source (watcher event, startup scan, polling, a stale upload): a path
+ * is only ever `touch`ed, and the settler's observations decide the rest.
+ */
+export class Intake {
+  private readonly options: IntakeOptions;
+  private readonly settler: Settler;
+
+  constructor(options: IntakeOptions) {
+    this.options = options;
+    this.settler = new Settler({
+      settleMs: options.settleMs,
+      stat: (path) => this.observe(path),
+      onSettled: (path, fileStat, stableForMs) => this.settled(path, fileStat, stableForMs),
+      onGone: (path) => this.gone(path, 'the file disappeared before it was uploaded'),
+      onError: (path, error) => this.unreadable(path, error),
+    });
+  }
+
+  /** Something may have happened to `path`; cheap and idempotent. */
+  touch(path: string): void {
+    this.settler.touch(path);
+  }
+
+  /** Paths still settling. */
+  get settling(): number {
+    return this.settler.size;
+  }
+
+  close(): void {
+    this.settler.close();
+  }
+
+  /**
+   * Records what is on disk: a waiting row follows the file as it grows; any
+   * other row whose version no longer matches gives way to a new version with
+   * a new Session-Id (stopping its upload if one is running).
+   */
+  private async observe(path: string): Promise<FileStat | null> {
+    const fileStat = await statFile(path);
+    if (!fileStat) return null;
+    const { store, folder } = this.options;
+    const job = store.current(path);
+    if (job?.state === 'waiting') {
+      if (!sameVersion(job, fileStat)) store.updateWaiting(job.id, fileStat.size, fileStat.mtimeMs);
+    } else if (!job || !sameVersion(job, fileStat)) {
+      if (job?.state === 'uploading') this.options.onSuperseded(job);
+      store.createVersion({ folder, path, ...fileStat });
+    }
+    return fileStat;
+  }
+
+  private async settled(path: string, fileStat: FileStat, stableForMs: number): Promise<'done' | 'wait'> {
+    const { store } = this.options;
+    const job = store.current(path);
+    if (job?.state !== 'waiting') return 'done';
+    const admission = await admit(store, job, fileStat, this.options);
+    if (admission.outcome === 'queued') this.options.onQueued();
+    if (admission.outcome !== 'incomplete') return 'done';
+    if (stableForMs < HEADER_GIVE_UP_MS) return 'wait';
+    store.transition(job.id, 'rejected', {
+      error: `${admission.reason}; unchanged for ${Math.round(stableForMs / 60_000)} minutes, so it will not be finished`,
+    });
+    return 'done';
+  }
+
+  /** The file is gone: a version still on its way is `removed`, finished ones keep their history. */
+  gone(path: string, reason: string): void {
+    const { store } = this.options;
+    const job = store.current(path);
+    if (!job || !['waiting', 'queued', 'retrying', 'uploading'].includes(job.state)) return;
+    if (job.state === 'uploading') this.options.onSuperseded(job);
+    store.transition(job.id, 'removed', { error: reason });
+  }
+
+  private unreadable(path: string, error: unknown): void {
+    const { store, logger } = this.options;
+    if (isStoreFailure(error)) {
+      this.options.onFatal(error);
+      return;
+    }
+    const reason = unreadableReason(error);
+    const job = store.current(path);
+    if (reason && job?.state === 'waiting') {
+      store.transition(job.id, 'rejected', { error: reason });
+      return;
+    }
+    if (errnoCode(error) === 'ENOENT') {
+      this.gone(path, 'the file disappeared before it was uploaded');
+      return;
+    }
+    logger.error({ err: error, file: path }, `cannot check ${path}; it will be looked at again on the next change or restart`);
+  }
+}

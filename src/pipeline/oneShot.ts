@@ -1,0 +1,77 @@
+import { stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { CryomixWatchError } from '../errors.js';
+import type { Job } from '../store/job.js';
+import { FINAL_STATES } from '../store/states.js';
+import { admit } from './admit.js';
+import { uploadJob } from './upload.js';
+import { createUploadContext, type UploadParts } from './uploadContext.js';
+import { isInside, sameVersion } from './version.js';
+
+/** A one-shot command should not sit in a terminal through an hour of backoff; the daemon can carry on later. */
+const FOREGROUND_ATTEMPTS = 5;
+
+export class NotUploadableError extends CryomixWatchError {
+  constructor(path: string, reason: string) {
+    super('NOT_UPLOADABLE', `${path}: ${reason}`);
+  }
+}
+
+/**
+ * `upload FILE`: the daemon's rules and state DB, in the foreground. The
+ * caller says the file is finished, so there is no settle wait, but the
+ * content checks still apply. Retries transient errors a few times, then
+ * leaves the job `retrying` for the daemon to finish.
+ */
+export async function uploadOnce(file: string, parts: UploadParts, signal: AbortSignal, onWait?: (job: Job, delayMs: number) => void): Promise<Job> {
+  const { store, config } = parts;
+  const path = resolve(file);
+  const { size, mtimeMs } = await stat(path);
+  let job = store.current(path);
+  if (job?.state === 'failed' && sameVersion(job, { size, mtimeMs })) {
+    job = store.transition(job.id, 'queued', { error: null });
+  } else if (!job || !sameVersion(job, { size, mtimeMs }) || (FINAL_STATES.includes(job.state) && job.state !== 'done')) {
+    const folder = config.folders.find((f) => isInside(f.path, path))?.path ?? dirname(path);
+    job = store.createVersion({ folder, path, size, mtimeMs });
+  }
+  if (job.state === 'waiting') {
+    const admission = await admit(store, job, { size, mtimeMs }, config.uploads);
+    if (admission.outcome === 'incomplete') throw new NotUploadableError(path, `${admission.reason}; wait until the export has finished`);
+    if (admission.outcome === 'rejected') throw new NotUploadableError(path, admission.reason);
+  }
+  let changedDuringUpload = false;
+  const context = createUploadContext(parts, {
+    onStale: () => {
+      changedDuringUpload = true;
+    },
+    onUnauthorized: (error) => {
+      throw error;
+    },
+  });
+  for (let attempt = 1; ; attempt++) {
+    job = store.get(job.id);
+    if (job.state === 'retrying') {
+      if (attempt > FOREGROUND_ATTEMPTS) return job;
+      const delayMs = Math.max(0, (job.nextAttemptAt ?? 0) - Date.now());
+      onWait?.(job, delayMs);
+      await sleep(delayMs, signal);
+      job = store.transition(job.id, 'queued');
+    }
+    if (job.state !== 'queued') return job;
+    await uploadJob(job.id, context, signal);
+    if (signal.aborted) return store.get(job.id);
+    if (changedDuringUpload) {
+      throw new NotUploadableError(path, `${basename(path)} changed while it was being uploaded; run the command again once it is finished`);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolveSleep) => {
+    const timer = setTimeout(resolveSleep, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolveSleep();
+    }, { once: true });
+  });
+}

@@ -1,0 +1,162 @@
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import type { Job, PauseState } from '../store/job.js';
+import type { JobStore } from '../store/jobs.js';
+import { ShutdownAbort, SupersededAbort } from './aborts.js';
+
+export interface SchedulerOptions {
+  store: JobStore;
+  logger: Logger;
+  concurrency: number;
+  /** How often a paused pipeline asks the API whether the key works again. */
+  authRecheckMs: number;
+  /** Picks up rows other processes changed (`retry`, `upload FILE`): the DB, not memory, is the queue. */
+  pollMs?: number;
+  upload(job: Job, signal: AbortSignal): Promise<void>;
+  /** Resolves true when the API accepts the key again. */
+  keyAccepted(): Promise<boolean>;
+  onFatal(error: unknown): void;
+}
+
+/**
+ * Feeds queued rows to p-queue and wakes `retrying` rows when they are due.
+ * The DB is the queue: p-queue only holds the few jobs about to run, so a
+ * restart loses nothing and 10,000 queued files cost no memory.
+ */
+export class Scheduler {
+  private readonly options: SchedulerOptions;
+  private readonly queue: PQueue;
+  private readonly inFlight = new Map<number, AbortController>();
+  private pauseState: PauseState | null;
+  private stopping = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: SchedulerOptions) {
+    this.options = options;
+    this.queue = new PQueue({ concurrency: options.concurrency });
+    this.pauseState = options.store.paused();
+  }
+
+  start(): void {
+    this.pollTimer = setInterval(() => this.pump(), this.options.pollMs ?? 2000).unref();
+    if (this.pauseState) this.scheduleProbe();
+    this.pump();
+  }
+
+  get paused(): PauseState | null {
+    return this.pauseState;
+  }
+
+  /** Jobs running or about to. */
+  get active(): number {
+    return this.inFlight.size;
+  }
+
+  /** Moves due retries back to the queue and starts what fits. Cheap; call it whenever something may have changed. */
+  pump(): void {
+    if (this.stopping) return;
+    try {
+      this.fill();
+    } catch (error) {
+      this.options.onFatal(error);
+    }
+  }
+
+  private fill(): void {
+    const { store, concurrency } = this.options;
+    for (const job of store.dueRetries(Date.now())) store.transition(job.id, 'queued');
+    this.armRetryTimer();
+    if (this.pauseState) return;
+    const room = concurrency * 2 - this.inFlight.size;
+    if (room <= 0) return;
+    const candidates = store.inState('queued', room + this.inFlight.size).filter((job) => !this.inFlight.has(job.id));
+    for (const job of candidates.slice(0, room)) this.enqueue(job);
+  }
+
+  private enqueue(job: Job): void {
+    const controller = new AbortController();
+    this.inFlight.set(job.id, controller);
+    this.queue
+      .add(async () => {
+        if (this.pauseState || this.stopping) return;
+        await this.options.upload(job, controller.signal);
+      })
+      .catch((error: unknown) => this.options.onFatal(error))
+      .finally(() => {
+        this.inFlight.delete(job.id);
+        this.pump();
+      });
+  }
+
+  private armRetryTimer(): void {
+    clearTimeout(this.retryTimer);
+    const next = this.options.store.nextRetryAt();
+    if (next === null) return;
+    this.retryTimer = setTimeout(() => this.pump(), Math.max(0, next - Date.now())).unref();
+  }
+
+  /** Stops the upload of a version that changed or vanished. */
+  supersede(jobId: number): void {
+    this.inFlight.get(jobId)?.abort(new SupersededAbort());
+  }
+
+  /**
+   * The API refused the key: every API call would fail the same way, so all
+   * of them wait, while detection goes on. Persisted so `status` shows it
+   * and a restart does not hammer the API with a known-bad key.
+   */
+  pause(reason: string): void {
+    if (!this.pauseState) {
+      this.pauseState = { reason, since: Date.now() };
+      this.options.store.setPaused(this.pauseState);
+      this.options.logger.error({ paused: true, reason }, `uploads paused: ${reason}`);
+    }
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (this.probeTimer || this.stopping) return;
+    this.probeTimer = setTimeout(() => void this.probe(), this.options.authRecheckMs).unref();
+  }
+
+  private async probe(): Promise<void> {
+    this.probeTimer = undefined;
+    let accepted = false;
+    try {
+      accepted = await this.options.keyAccepted();
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not reach the API to recheck the key; will try again');
+    }
+    if (this.stopping) return;
+    if (!accepted) {
+      this.scheduleProbe();
+      return;
+    }
+    this.pauseState = null;
+    this.options.store.setPaused(null);
+    this.options.logger.info({ paused: false }, 'the API accepts the key again; uploads resume');
+    this.pump();
+  }
+
+  /**
+   * Stops taking work, lets running uploads finish for up to `graceMs`, then
+   * aborts the rest; the uploader files those as `retrying`, due at once.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.pollTimer);
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.probeTimer);
+    this.queue.clear();
+    let graceTimer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => {
+      graceTimer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([this.queue.onIdle(), graceOver]);
+    clearTimeout(graceTimer);
+    for (const controller of this.inFlight.values()) controller.abort(new ShutdownAbort());
+    await this.queue.onIdle();
+  }
+}

@@ -1,0 +1,205 @@
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import mime from 'mime-types';
+import type { Logger } from 'pino';
+import type { CryomixApi, SignedUpload } from '../cryomix/api.js';
+import { RejectedError, UnauthorizedError, UnsafeUrlError } from '../cryomix/errors.js';
+import { TransientError } from '../errors.js';
+import { isStoreFailure } from '../store/db.js';
+import type { Job } from '../store/job.js';
+import type { JobStore } from '../store/jobs.js';
+import { ChecksumMismatchError, FileChangedError, StorageError } from '../transfer/errors.js';
+import { putFile, type PutRequest, type PutResult } from '../transfer/put.js';
+import { sha256File } from '../transfer/hash.js';
+import { kindFromExtension } from '../watch/sniff.js';
+import { ShutdownAbort } from './aborts.js';
+import { applyAfterUpload, type AfterUpload } from './afterUpload.js';
+import { retryDelayMs, type BackoffPolicy } from './backoff.js';
+import { lifetimeSuffices, requestedExpirySeconds, type ThroughputEstimate } from './urlLifetime.js';
+import { errnoCode, sameVersion, unreadableReason } from './version.js';
+
+/** Storage's ExpiredToken is renewed without counting as a failure, but not forever (a broken clock). */
+const MAX_EXPIRED_RENEWALS = 3;
+/** Asking again for a URL that already expires too soon only helps so often. */
+const MAX_SHORT_LIVED_URLS = 2;
+
+export interface UploadContext {
+  store: JobStore;
+  api: CryomixApi;
+  logger: Logger;
+  backoff: BackoffPolicy;
+  urlExpirySeconds: number;
+  stallTimeoutMs: number;
+  throughput: ThroughputEstimate;
+  afterUpload(job: Job): AfterUpload;
+  /** The file changed under the upload: look at it again so the new version settles. */
+  onStale(job: Job): void;
+  /** The API refused the key: pause all API work. */
+  onUnauthorized(error: UnauthorizedError): void;
+  put?: (request: PutRequest) => Promise<PutResult>;
+}
+
+/**
+ * One attempt at one queued job, from claim to a committed outcome. Every
+ * exit path leaves the row in a state the table allows, and every state the
+ * row reaches is committed before the next API call it enables.
+ */
+export async function uploadJob(jobId: number, context: UploadContext, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
+  const job = context.store.claim(jobId);
+  if (!job) return;
+  try {
+    await attempt(job, context, signal);
+  } catch (error) {
+    fileFailure(job, error, context, signal);
+  }
+}
+
+async function attempt(job: Job, context: UploadContext, signal: AbortSignal): Promise<void> {
+  const { store } = context;
+  await assertUnchanged(job);
+  let hashBeforeUpload: string | undefined;
+  // Only an earlier upload of the same size can be the same bytes; hashing first costs a second read, so only then.
+  if (store.hasUploadOfSize(job.folder, job.size, job.id)) {
+    hashBeforeUpload = await sha256File(job.path, signal);
+    const original = store.findUploaded(job.folder, hashBeforeUpload, job.id);
+    if (original) {
+      store.transition(job.id, 'done', { sha256: hashBeforeUpload, duplicateOf: original.id, error: null });
+      context.logger.info({ file: job.path, duplicateOf: original.path }, `${basename(job.path)}: same bytes as ${original.path}, not sent again`);
+      await completeAfterUpload(job, context);
+      return;
+    }
+  }
+  const started = Date.now();
+  const { result, target } = await putWithFreshUrl(job, contentTypeOf(job.path), context, signal);
+  context.throughput.record(result.bytes, Date.now() - started);
+  // The bytes stored must be the bytes on disk now: a file rewritten during the PUT is a new version.
+  await assertUnchanged(job);
+  if (hashBeforeUpload !== undefined && hashBeforeUpload !== result.sha256) throw new FileChangedError(job.path, 'its content differs from the first read');
+  store.transition(job.id, 'uploaded', {
+    sha256: result.sha256,
+    md5: result.md5,
+    bytesSent: result.bytes,
+    uploadFolder: target.uploadFolderName,
+    error: null,
+  });
+  store.transition(job.id, 'done');
+  await completeAfterUpload(job, context);
+}
+
+function contentTypeOf(path: string): string {
+  const kind = kindFromExtension(path);
+  const type = kind && mime.lookup(kind);
+  if (!type) throw new Error(`no content type for ${path}`);
+  return type;
+}
+
+async function assertUnchanged(job: Job): Promise<void> {
+  const { size, mtimeMs } = await stat(job.path);
+  if (!sameVersion(job, { size, mtimeMs })) throw new FileChangedError(job.path, `now ${size} bytes, modified ${new Date(mtimeMs).toISOString()}`);
+}
+
+/**
+ * PUTs the file to a URL asked for just before. ExpiredToken means the URL
+ * outlived itself: ask again, same Session-Id. A 403 may be a signature the
+ * API got wrong once: one fresh URL, then give up (SPEC guarantee 5).
+ */
+async function putWithFreshUrl(
+  job: Job,
+  contentType: string,
+  context: UploadContext,
+  signal: AbortSignal,
+): Promise<{ result: PutResult; target: SignedUpload }> {
+  const put = context.put ?? putFile;
+  let expiredRenewals = 0;
+  let refusedOnce = false;
+  for (;;) {
+    const target = await requestLongEnoughUrl(job, contentType, context);
+    try {
+      const result = await put({
+        url: target.url,
+        path: job.path,
+        size: job.size,
+        contentType,
+        stallTimeoutMs: context.stallTimeoutMs,
+        signal,
+        onProgress: (bytesSent) => context.store.recordProgress(job.id, bytesSent),
+      });
+      return { result, target };
+    } catch (error) {
+      if (!(error instanceof StorageError)) throw error;
+      if (error.storageCode === 'ExpiredToken' && expiredRenewals < MAX_EXPIRED_RENEWALS) {
+        expiredRenewals++;
+        context.logger.info({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: the signed URL expired, asking for a fresh one`);
+        continue;
+      }
+      if (error.statusCode === 403 && !refusedOnce) {
+        refusedOnce = true;
+        context.logger.warn({ file: job.path, sessionId: job.sessionId, storageCode: error.storageCode }, `${basename(job.path)}: storage refused the signed URL, trying one fresh URL`);
+        continue;
+      }
+      throw error;
+    }
+  }
+}
+
+async function requestLongEnoughUrl(job: Job, contentType: string, context: UploadContext): Promise<SignedUpload> {
+  const expectedMs = context.throughput.expectedMs(job.size);
+  for (let asked = 1; ; asked++) {
+    const target = await context.api.requestUploadUrl({
+      sessionId: job.sessionId,
+      objectName: basename(job.path),
+      contentType,
+      expirationSeconds: requestedExpirySeconds(context.urlExpirySeconds, expectedMs),
+    });
+    if (lifetimeSuffices(target.expiresAt, expectedMs)) return target;
+    if (asked >= MAX_SHORT_LIVED_URLS) {
+      throw new TransientError(
+        `the signed URL for ${job.path} expires at ${target.expiresAt.toISOString()}, before the upload could finish; check this machine's clock`,
+      );
+    }
+  }
+}
+
+/** Applies the folder's afterUpload; a failure there is noted on the row, the upload itself stands. */
+export async function completeAfterUpload(job: Job, context: Pick<UploadContext, 'store' | 'logger' | 'afterUpload'>): Promise<void> {
+  try {
+    const now = await applyAfterUpload(job.path, context.afterUpload(job));
+    if (now !== job.path) context.logger.info({ file: job.path, movedTo: now }, `${basename(job.path)}: ${now ? `moved to ${now}` : 'deleted after upload'}`);
+  } catch (error) {
+    const message = `uploaded, but the after-upload step failed: ${(error as Error).message}`;
+    context.store.annotate(job.id, message);
+    context.logger.warn({ err: error, file: job.path }, `${basename(job.path)}: ${message}`);
+  }
+}
+
+/** Files the outcome of a failed attempt; only a broken state DB escapes (the daemon must stop). */
+function fileFailure(job: Job, error: unknown, context: UploadContext, signal: AbortSignal): void {
+  const { store, logger } = context;
+  if (isStoreFailure(error)) throw error;
+  // Replaced or removed meanwhile: that version's story is over, the new one carries on.
+  if (store.get(job.id).state !== 'uploading') return;
+  const message = error instanceof Error ? error.message : String(error);
+  if (signal.aborted && signal.reason instanceof ShutdownAbort) {
+    store.transition(job.id, 'retrying', { nextAttemptAt: Date.now(), error: 'interrupted by shutdown; resumes on the next start' });
+  } else if (error instanceof FileChangedError) {
+    store.transition(job.id, 'removed', { error: 'the file changed during the upload; its new version will be uploaded once it settles' });
+    context.onStale(job);
+  } else if (errnoCode(error) === 'ENOENT') {
+    store.transition(job.id, 'removed', { error: 'the file disappeared before it was uploaded' });
+  } else if (unreadableReason(error)) {
+    store.transition(job.id, 'rejected', { error: unreadableReason(error)! });
+  } else if (error instanceof UnauthorizedError) {
+    store.transition(job.id, 'queued', { attempts: job.attempts - 1, error: message });
+    context.onUnauthorized(error);
+  } else if (error instanceof TransientError || error instanceof ChecksumMismatchError) {
+    const retryAfterMs = error instanceof TransientError ? error.retryAfterMs : undefined;
+    const delay = retryDelayMs(context.backoff, job.attempts, retryAfterMs);
+    store.transition(job.id, 'retrying', { nextAttemptAt: Date.now() + delay, error: message });
+  } else if (error instanceof RejectedError || error instanceof UnsafeUrlError || error instanceof StorageError) {
+    store.transition(job.id, 'failed', { error: message });
+  } else {
+    logger.error({ err: error, file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: unexpected error, marked failed`);
+    store.transition(job.id, 'failed', { error: `unexpected error: ${message}` });
+  }
+}

@@ -1,0 +1,35 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import type { CryomixApi } from '../cryomix/api.js';
+import type { JobStore } from '../store/jobs.js';
+import { afterUploadPlan } from './afterUpload.js';
+import type { UploadContext } from './upload.js';
+import { ThroughputEstimate } from './urlLifetime.js';
+
+export interface UploadParts {
+  config: Config;
+  store: JobStore;
+  api: CryomixApi;
+  logger: Logger;
+}
+
+/** The daemon and `upload FILE` upload with the same settings; only their reactions differ. */
+export function createUploadContext(
+  { config, store, api, logger }: UploadParts,
+  reactions: Pick<UploadContext, 'onStale' | 'onUnauthorized'>,
+): UploadContext {
+  return {
+    store,
+    api,
+    logger,
+    backoff: {
+      initialDelayMs: config.uploads.retry.initialDelaySeconds * 1000,
+      maxDelayMs: config.uploads.retry.maxDelaySeconds * 1000,
+    },
+    urlExpirySeconds: config.api.urlExpirySeconds,
+    stallTimeoutMs: config.uploads.stallTimeoutSeconds * 1000,
+    throughput: new ThroughputEstimate(),
+    afterUpload: (job) => afterUploadPlan(config.folders, job),
+    ...reactions,
+  };
+}

@@ -1,0 +1,25 @@
+import { isAbsolute, relative, sep } from 'node:path';
+import type { FileStat } from '../watch/settle.js';
+
+/** A file version is its size and mtime; the sha256 is learnt while uploading. */
+export function sameVersion(a: FileStat, b: FileStat): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+export function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** Why a file cannot be read, in words for the studio, or undefined when the error is not about access. */
+export function unreadableReason(error: unknown): string | undefined {
+  const code = errnoCode(error);
+  if (code === 'EACCES' || code === 'EPERM') return 'cannot read the file: permission denied (give the cryomix-watch user read access)';
+  if (code === 'EISDIR') return 'not a regular file';
+  return undefined;
+}
+
+/** Strictly below `root`; the root itself is not inside. */
+export function isInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
