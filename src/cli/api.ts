@@ -1,0 +1,37 @@
+import { loadApiKey, type Config } from '../config/index.js';
+import type { CryomixApi } from '../cryomix/api.js';
+import { CryomixClient } from '../cryomix/client.js';
+import { startSandbox, type Sandbox } from '../sandbox/index.js';
+
+export interface ApiTarget {
+  config: Config;
+  apiKey: string;
+  api: CryomixApi;
+  sandbox?: Sandbox;
+  close(): Promise<void>;
+}
+
+/**
+ * Where API calls go: the configured service with the user's key, or, with
+ * `--sandbox`, an embedded emulator on loopback and its own key, so a new
+ * user can try everything without an account.
+ */
+export async function apiTarget(configured: Config, useSandbox: boolean): Promise<ApiTarget> {
+  if (!useSandbox) {
+    const apiKey = loadApiKey(configured);
+    return { config: configured, apiKey, api: clientFor(configured, apiKey), close: async () => {} };
+  }
+  const sandbox = await startSandbox();
+  const config = { ...configured, api: { ...configured.api, baseUrl: sandbox.url, uploadOrigins: [sandbox.storageOrigin] } };
+  return { config, apiKey: sandbox.apiKey, api: clientFor(config, sandbox.apiKey), sandbox, close: () => sandbox.close() };
+}
+
+function clientFor(config: Config, apiKey: string): CryomixApi {
+  return new CryomixClient({
+    baseUrl: config.api.baseUrl,
+    apiKey,
+    ...(config.api.origin ? { origin: config.api.origin } : {}),
+    uploadOrigins: config.api.uploadOrigins,
+    requestTimeoutMs: config.api.requestTimeoutSeconds * 1000,
+  });
+}

@@ -1,0 +1,83 @@
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { UnauthorizedError } from '../cryomix/errors.js';
+import { openDatabase } from '../store/db.js';
+import { apiTarget } from './api.js';
+import { configFrom, type GlobalOptions } from './context.js';
+
+type Verdict = 'PASS' | 'WARN' | 'FAIL';
+
+export interface CheckLine {
+  verdict: Verdict;
+  check: string;
+  detail: string;
+}
+
+/**
+ * Preflight. Every line says what was checked and, when it is not PASS, what
+ * to do. A bad config never gets here: loading it fails first, with exit 78.
+ */
+export async function checkCommand(options: GlobalOptions & { json?: boolean; sandbox?: boolean }): Promise<number> {
+  const target = await apiTarget(configFrom(options), Boolean(options.sandbox));
+  const { config } = target;
+  const lines: CheckLine[] = [{ verdict: 'PASS', check: 'config', detail: options.config ?? 'loaded' }];
+  try {
+    lines.push(databaseWritable(config.state.database));
+    for (const folder of config.folders) lines.push(await folderReadable(folder.path, folder.afterUpload !== 'keep'));
+    lines.push(await keyAccepted(target.api));
+  } finally {
+    await target.close();
+  }
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ ok: lines.every((l) => l.verdict !== 'FAIL'), checks: lines }, null, 2)}\n`);
+  } else {
+    for (const line of lines) process.stdout.write(`${line.verdict}  ${line.check}: ${line.detail}\n`);
+  }
+  return lines.some((line) => line.verdict === 'FAIL') ? 1 : 0;
+}
+
+function databaseWritable(file: string): CheckLine {
+  try {
+    const db = openDatabase(file);
+    try {
+      // A write lock proves the file and its directory (for the WAL) are writable, without changing anything.
+      db.exec('BEGIN IMMEDIATE; ROLLBACK;');
+    } finally {
+      db.close();
+    }
+    return { verdict: 'PASS', check: 'state database', detail: `${file} is writable` };
+  } catch (error) {
+    return { verdict: 'FAIL', check: 'state database', detail: `${(error as Error).message}` };
+  }
+}
+
+async function folderReadable(path: string, needsWrite: boolean): Promise<CheckLine> {
+  const check = `folder ${path}`;
+  try {
+    if (!(await stat(path)).isDirectory()) return { verdict: 'FAIL', check, detail: 'is not a directory; fix folders[].path' };
+    await access(path, constants.R_OK | constants.X_OK | (needsWrite ? constants.W_OK : 0));
+    return { verdict: 'PASS', check, detail: needsWrite ? 'readable and writable' : 'readable' };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const fix =
+      code === 'ENOENT'
+        ? 'does not exist; create it or mount the share'
+        : `not ${needsWrite ? 'readable and writable (afterUpload moves or deletes files)' : 'readable'} by this user; fix its permissions`;
+    return { verdict: 'FAIL', check, detail: fix };
+  }
+}
+
+/** Any answer but 401 proves the key: a made-up Session-Id earns a 400, which is fine. */
+async function keyAccepted(api: { masteringProgress(sessionId: string): Promise<unknown> }): Promise<CheckLine> {
+  const check = 'API key';
+  try {
+    await api.masteringProgress(randomUUID());
+    return { verdict: 'PASS', check, detail: 'accepted by the Cryo-mix API' };
+  } catch (error) {
+    if (error instanceof UnauthorizedError) {
+      return { verdict: 'FAIL', check, detail: 'rejected (401): set the right key in CRYOMIX_API_KEY or api.keyFile, and api.origin if the key is bound to a domain' };
+    }
+    return { verdict: 'FAIL', check, detail: `could not reach the API: ${(error as Error).message}` };
+  }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { checkCommand } from './check.js';
+import { EXIT_OK, reportFatal } from './exitCodes.js';
+import { listCommand } from './list.js';
+import { retryCommand } from './retry.js';
+import { runCommand } from './run.js';
+import { sandboxCommand } from './sandbox.js';
+import { statusCommand } from './status.js';
+import { uploadCommand } from './upload.js';
+
+function port(value: string): string {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number 0-65535, got "${value}"`);
+  return value;
+}
+
+/** Every command is a thin shell over library code; exit statuses are decided in `reportFatal` alone. */
+function program(setExit: (code: number) => void): Command {
+  const cli = new Command('cryomix-watch')
+    .description('Watch folders for finished WAV/MP3 mixes and upload them to the Cryo-mix Mastering API')
+    .showHelpAfterError();
+  const withConfig = (command: Command) =>
+    command.option('--config <file>', 'configuration file (default: $CRYOMIX_WATCH_CONFIG, then /etc/cryomix-watch/config.yaml)');
+
+  withConfig(cli.command('run').description('run the daemon in the foreground (JSON logs on stdout)'))
+    .option('--sandbox', 'use the embedded API emulator instead of the real service (no key needed)')
+    .addOption(new Option('--log-format <format>', 'json for journald/log collectors, pretty for people').choices(['json', 'pretty']).default('json'))
+    .action(async (options) => setExit(await runCommand(options)));
+
+  withConfig(cli.command('status').description('counts per state, whether uploads are paused, the oldest unfinished file'))
+    .option('--json', 'machine-readable output')
+    .action((options) => statusCommand(options));
+
+  withConfig(cli.command('list').description('one row per file: path, state, session id, attempts, last error'))
+    .option('--state <state>', 'only files in this state')
+    .option('--json', 'machine-readable output (a JSON array)')
+    .action((options) => listCommand(options));
+
+  withConfig(cli.command('retry').description('re-arm failed files (works while the daemon runs)'))
+    .argument('[paths...]', 'files to retry')
+    .option('--failed', 'every failed file')
+    .action((paths: string[], options) => retryCommand(paths, options));
+
+  withConfig(cli.command('upload').description('upload files now, in the foreground, recorded in the same state database'))
+    .argument('<files...>', 'WAV or MP3 files')
+    .option('--sandbox', 'use the embedded API emulator')
+    .action(async (files: string[], options) => uploadCommand(files, options));
+
+  withConfig(cli.command('check').description('preflight: config, state database, folders, API key'))
+    .option('--json', 'machine-readable output')
+    .option('--sandbox', 'check against the embedded API emulator')
+    .action(async (options) => setExit(await checkCommand(options)));
+
+  cli
+    .command('sandbox')
+    .description('run the Cryo-mix API and storage emulator alone')
+    .option('--port <port>', 'port to listen on (default: any free port)', port)
+    .action(async (options) => setExit(await sandboxCommand(options)));
+
+  return cli;
+}
+
+async function main(): Promise<number> {
+  let exitCode = EXIT_OK;
+  try {
+    await program((code) => {
+      exitCode = code;
+    }).parseAsync(process.argv);
+  } catch (error) {
+    return reportFatal(error);
+  }
+  return exitCode;
+}
+
+process.exitCode = await main();

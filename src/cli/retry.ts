@@ -1,0 +1,29 @@
+import { resolve } from 'node:path';
+import { CryomixWatchError } from '../errors.js';
+import { configFrom, withStore, type GlobalOptions } from './context.js';
+
+/**
+ * Re-arms failed files: they go back to `queued` with the same Session-Id,
+ * and the running daemon picks them up within seconds (it polls the DB).
+ */
+export function retryCommand(paths: string[], options: GlobalOptions & { failed?: boolean }): void {
+  if (!options.failed && paths.length === 0) {
+    throw new CryomixWatchError('USAGE', 'retry needs --failed or one or more file paths');
+  }
+  const problems: string[] = [];
+  const rearmed = withStore(configFrom(options), (store) => {
+    const jobs = options.failed ? store.list('failed') : [];
+    for (const path of paths.map((p) => resolve(p))) {
+      const job = store.current(path);
+      if (!job) problems.push(`${path}: not known to cryomix-watch (is it inside a watched folder?)`);
+      else if (job.state === 'failed') jobs.push(job);
+      else if (job.state === 'rejected') problems.push(`${path}: rejected (${job.error}); fix the file and save it again, it will be looked at anew`);
+      else problems.push(`${path}: ${job.state}, nothing to retry`);
+    }
+    for (const job of jobs) store.transition(job.id, 'queued', { error: null, nextAttemptAt: null });
+    return jobs;
+  });
+  for (const job of rearmed) process.stdout.write(`re-armed ${job.path}\n`);
+  if (rearmed.length === 0 && problems.length === 0) process.stdout.write('no failed files\n');
+  if (problems.length > 0) throw new CryomixWatchError('RETRY_INCOMPLETE', problems.join('\n'));
+}

@@ -1,0 +1,47 @@
+import { relative } from 'node:path';
+import { STATES } from '../store/states.js';
+import { configFrom, withStore, type GlobalOptions } from './context.js';
+import { relativeTime, table } from './format.js';
+
+export interface StatusReport {
+  database: string;
+  counts: Record<string, number>;
+  paused: { reason: string; since: string } | null;
+  oldestPending: { path: string; state: string; since: string } | null;
+}
+
+export function statusReport(options: GlobalOptions): StatusReport {
+  const config = configFrom(options);
+  return withStore(config, (store) => {
+    const pause = store.paused();
+    const oldest = store.oldestPending();
+    return {
+      database: config.state.database,
+      counts: store.counts(),
+      paused: pause && { reason: pause.reason, since: new Date(pause.since).toISOString() },
+      oldestPending: oldest ? { path: oldest.path, state: oldest.state, since: new Date(oldest.createdAt).toISOString() } : null,
+    };
+  });
+}
+
+export function statusCommand(options: GlobalOptions & { json?: boolean }): void {
+  const report = statusReport(options);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  const lines = [
+    report.paused
+      ? `Uploads: PAUSED since ${report.paused.since} (${relativeTime(Date.parse(report.paused.since))}): ${report.paused.reason}`
+      : 'Uploads: running',
+    '',
+    table(['STATE', 'FILES'], STATES.filter((state) => report.counts[state]).map((state) => [state, String(report.counts[state])])),
+  ];
+  if (Object.values(report.counts).every((n) => n === 0)) lines.push('(no files seen yet)');
+  if (report.oldestPending) {
+    const { path, state, since } = report.oldestPending;
+    lines.push('', `Oldest unfinished: ${relative(process.cwd(), path) || path} (${state}, first seen ${relativeTime(Date.parse(since))})`);
+  }
+  lines.push('', `Details per file: cryomix-watch list${options.config ? ` --config ${options.config}` : ''}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,124 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { JobView } from '../../src/cli/list.js';
+import type { Sandbox } from '../../src/sandbox/index.js';
+
+/** The built CLI, exactly as users run it (`npm test` builds first). */
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export interface Workspace {
+  dir: string;
+  inbox: string;
+  configFile: string;
+  database: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface WorkspaceOptions {
+  folder?: Record<string, unknown>;
+  uploads?: Record<string, unknown>;
+  api?: Record<string, unknown>;
+  apiKey?: string;
+}
+
+/**
+ * A config pointing at `sandbox`, with delays shrunk so a test takes seconds
+ * (restic's TestFastRetries idea): settle 0.3 s, retries from 0.2 s.
+ */
+export function createWorkspace(dir: string, sandbox: Sandbox, options: WorkspaceOptions = {}): Workspace {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
+  const inbox = join(dir, 'inbox');
+  mkdirSync(inbox, { recursive: true });
+  const database = join(dir, 'state', 'state.db');
+  const config = {
+    api: { baseUrl: sandbox.url, uploadOrigins: [sandbox.storageOrigin], authRecheckSeconds: 0.3, requestTimeoutSeconds: 5, ...options.api },
+    state: { database },
+    uploads: {
+      minBytes: 1000,
+      stallTimeoutSeconds: 1,
+      shutdownGraceSeconds: 2,
+      retry: { initialDelaySeconds: 0.2, maxDelaySeconds: 1 },
+      ...options.uploads,
+    },
+    folders: [{ path: inbox, settleSeconds: 0.3, ...options.folder }],
+    log: { level: 'debug' },
+  };
+  const configFile = join(dir, 'config.yaml');
+  // JSON is YAML; this keeps the test free of a YAML writer.
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  const env = { ...process.env, CRYOMIX_API_KEY: options.apiKey ?? sandbox.apiKey, CRYOMIX_WATCH_CONFIG: undefined, CREDENTIALS_DIRECTORY: undefined };
+  return { dir, inbox, configFile, database, env };
+}
+
+export type LogRecord = Record<string, unknown> & { msg?: string; level?: number };
+
+/** `cryomix-watch run` as a child process; its JSON log lines are parsed as they arrive. */
+export class DaemonProcess {
+  readonly logs: LogRecord[] = [];
+  output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+
+  constructor(workspace: Workspace, args: string[] = []) {
+    this.child = spawn(process.execPath, [CLI, 'run', '--config', workspace.configFile, ...args], { env: workspace.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let pending = '';
+    this.child.stdout!.on('data', (data: Buffer) => {
+      this.output += data.toString();
+      pending += data.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) if (line.trim()) this.logs.push(JSON.parse(line) as LogRecord);
+    });
+    this.child.stderr!.on('data', (data: Buffer) => {
+      this.output += data.toString();
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Resolves with the first log record (past or future) that `match` accepts. */
+  waitForLog(match: (record: LogRecord) => boolean, timeoutMs = 15_000): Promise<LogRecord> {
+    return waitUntil(() => this.logs.find(match), timeoutMs, () => `no matching log line; output so far:\n${this.output}`);
+  }
+
+  ready(): Promise<LogRecord> {
+    return this.waitForLog((r) => r.msg === 'ready');
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** Runs a CLI command to completion. */
+export function runCli(workspace: Workspace, args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [CLI, ...args, '--config', workspace.configFile], { env: { ...workspace.env, ...env }, encoding: 'utf8' });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function listJobs(workspace: Workspace): JobView[] {
+  const { status, stdout, stderr } = runCli(workspace, ['list', '--json']);
+  if (status !== 0) throw new Error(`list failed (${status}): ${stderr}`);
+  return JSON.parse(stdout) as JobView[];
+}
+
+export function jobFor(workspace: Workspace, path: string): JobView | undefined {
+  return listJobs(workspace).find((job) => job.path === path);
+}
+
+/** Polls `probe` until it returns something truthy; fails with `describe()` after the timeout. */
+export async function waitUntil<T>(probe: () => T | undefined | null | false, timeoutMs = 15_000, describe?: () => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms${describe ? `: ${describe()}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { chunk, fmtChunk, mp3File, pcmWav, wav } from '../helpers/audio.js';
+import { createWorkspace, DaemonProcess, jobFor, listJobs, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir();
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+let sandbox: Sandbox;
+let workspace: Workspace;
+let daemon: DaemonProcess | undefined;
+
+beforeEach(async () => {
+  sandbox = await startSandbox();
+  workspace = createWorkspace(tempDir(), sandbox);
+});
+
+afterEach(async () => {
+  await daemon?.stop('SIGKILL');
+  daemon = undefined;
+  await sandbox.close();
+});
+
+const uploadRequests = () => sandbox.requests().filter((r) => r.endpoint === 'multi-upload');
+
+describe('detect → settle → upload', () => {
+  it('uploads WAV and MP3 files with odd names, storing exactly their bytes', async () => {
+    daemon = new DaemonProcess(workspace);
+    await daemon.ready();
+    const files = {
+      'Song with spaces.wav': pcmWav(300_000),
+      'Ünïcödé – mix "v2".WAV': pcmWav(200_000),
+      "it's a 'quote'.mp3": mp3File(150_000),
+    };
+    for (const [name, bytes] of Object.entries(files)) writeFileSync(join(workspace.inbox, name), bytes);
+
+    const jobs = await waitUntil(() => {
+      const rows = listJobs(workspace);
+      return rows.length === 3 && rows.every((r) => r.state === 'done') && rows;
+    });
+    for (const [name, bytes] of Object.entries(files)) {
+      const job = jobs.find((j) => j.path === join(workspace.inbox, name))!;
+      expect(job.sha256).toBe(sha256(bytes));
+      const stored = sandbox.objects().filter((o) => o.sessionId === job.sessionId);
+      expect(stored).toHaveLength(1);
+      expect(stored[0]).toMatchObject({ sha256: sha256(bytes), size: bytes.length, objectName: name });
+    }
+    expect(sandbox.objects().find((o) => o.objectName.endsWith('.mp3'))?.contentType).toBe('audio/mpeg');
+    expect(sandbox.objects().find((o) => o.objectName === 'Song with spaces.wav')?.contentType).toBe('audio/wav');
+  });
+
+  it('never asks to upload junk, too-small or mislabelled files, and says why', async () => {
+    daemon = new DaemonProcess(workspace);
+    await daemon.ready();
+    writeFileSync(join(workspace.inbox, '._mix.wav'), pcmWav(10_000));
+    writeFileSync(join(workspace.inbox, '.DS_Store'), 'x');
+    writeFileSync(join(workspace.inbox, 'bounce.wav.tmp'), pcmWav(10_000));
+    writeFileSync(join(workspace.inbox, 'notes.txt'), 'hello');
+    writeFileSync(join(workspace.inbox, 'tiny.wav'), pcmWav(100));
+    writeFileSync(join(workspace.inbox, 'really-mp3.wav'), mp3File(20_000));
+
+    const tiny = await waitUntil(() => jobFor(workspace, join(workspace.inbox, 'tiny.wav'))?.state === 'rejected' && jobFor(workspace, join(workspace.inbox, 'tiny.wav')));
+    expect(tiny.error).toMatch(/too small: 144 bytes, the minimum is 1000/);
+    const mislabelled = await waitUntil(() => {
+      const job = jobFor(workspace, join(workspace.inbox, 'really-mp3.wav'));
+      return job?.state === 'rejected' && job;
+    });
+    expect(mislabelled.error).toMatch(/MP3/);
+    expect(listJobs(workspace).map((j) => j.path).sort()).toEqual([join(workspace.inbox, 'really-mp3.wav'), join(workspace.inbox, 'tiny.wav')]);
+    expect(uploadRequests()).toHaveLength(0);
+  });
+
+  it('waits for a DAW to patch its placeholder WAV header, even across pauses longer than settleSeconds', async () => {
+    daemon = new DaemonProcess(workspace);
+    await daemon.ready();
+    const path = join(workspace.inbox, 'bounce.wav');
+    const audio = pcmWav(400_000).subarray(44);
+    // DAW style: header with zero sizes first, audio in bursts, header patched last.
+    writeFileSync(path, wav([fmtChunk(), chunk('data', Buffer.alloc(0), 0)], { riffSize: 0 }));
+    for (let offset = 0; offset < audio.length; offset += 100_000) {
+      appendFileSync(path, audio.subarray(offset, offset + 100_000));
+      await new Promise((resolve) => setTimeout(resolve, 600)); // longer than settleSeconds (0.3 s)
+    }
+    expect(jobFor(workspace, path)?.state).toBe('waiting');
+    expect(uploadRequests()).toHaveLength(0);
+
+    const file = await open(path, 'r+');
+    const sizes = Buffer.alloc(4);
+    sizes.writeUInt32LE(36 + audio.length);
+    await file.write(sizes, 0, 4, 4);
+    sizes.writeUInt32LE(audio.length);
+    await file.write(sizes, 0, 4, 40);
+    await file.close();
+
+    const done = await waitUntil(() => jobFor(workspace, path)?.state === 'done' && jobFor(workspace, path));
+    expect(sandbox.objects().filter((o) => o.sessionId === done.sessionId)).toHaveLength(1);
+    expect(sandbox.objects()[0]!.size).toBe(44 + audio.length);
+  });
+
+  it('does not send the same bytes twice from one folder: a copy is marked as a duplicate', async () => {
+    daemon = new DaemonProcess(workspace);
+    await daemon.ready();
+    const original = join(workspace.inbox, 'mix.wav');
+    writeFileSync(original, pcmWav(200_000));
+    await waitUntil(() => jobFor(workspace, original)?.state === 'done');
+    const copy = join(workspace.inbox, 'mix copy.wav');
+    copyFileSync(original, copy);
+    const duplicate = await waitUntil(() => jobFor(workspace, copy)?.state === 'done' && jobFor(workspace, copy));
+    expect(duplicate.duplicateOf).toBe(original);
+    expect(sandbox.objects()).toHaveLength(1);
+  });
+});

@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { pcmWav } from '../helpers/audio.js';
+import { createWorkspace, DaemonProcess, jobFor, listJobs, runCli, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir();
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+let sandbox: Sandbox;
+let workspace: Workspace;
+const daemons: DaemonProcess[] = [];
+
+function startDaemon(): DaemonProcess {
+  const daemon = new DaemonProcess(workspace);
+  daemons.push(daemon);
+  return daemon;
+}
+
+beforeEach(async () => {
+  sandbox = await startSandbox();
+  workspace = createWorkspace(tempDir(), sandbox);
+});
+
+afterEach(async () => {
+  for (const daemon of daemons.splice(0)) await daemon.stop('SIGKILL');
+  await sandbox.close();
+});
+
+describe('stopping and starting', () => {
+  it('exits 0 on SIGTERM, and a restart re-uploads nothing while finding files added meanwhile', async () => {
+    const first = startDaemon();
+    await first.ready();
+    const early = join(workspace.inbox, 'early.wav');
+    writeFileSync(early, pcmWav(100_000));
+    await waitUntil(() => jobFor(workspace, early)?.state === 'done');
+    expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+
+    const late = join(workspace.inbox, 'while-stopped.wav');
+    writeFileSync(late, pcmWav(120_000));
+    const second = startDaemon();
+    await second.ready();
+    await waitUntil(() => jobFor(workspace, late)?.state === 'done');
+    expect(sandbox.objects().map((o) => o.objectName).sort()).toEqual(['early.wav', 'while-stopped.wav']);
+    expect(sandbox.requests().filter((r) => r.endpoint === 'multi-upload')).toHaveLength(2);
+    expect(await second.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+
+  it('marks files deleted while the daemon was down as removed, not failed', async () => {
+    sandbox.faults.setUnauthorized(true); // keeps the file queued: nothing uploads
+    const first = startDaemon();
+    await first.ready();
+    const path = join(workspace.inbox, 'gone.wav');
+    writeFileSync(path, pcmWav(50_000));
+    await waitUntil(() => jobFor(workspace, path)?.state === 'queued');
+    await first.stop('SIGTERM');
+    rmSync(path);
+    sandbox.faults.setUnauthorized(false);
+    const second = startDaemon();
+    await second.ready();
+    expect(jobFor(workspace, path)).toMatchObject({ state: 'removed', error: 'the file disappeared while the daemon was stopped' });
+  });
+
+  it('after kill -9 during an upload, resumes with the same Session-Id and stores the right bytes once', async () => {
+    sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 64 * 1024 });
+    const first = startDaemon();
+    await first.ready();
+    const path = join(workspace.inbox, 'big mix.wav');
+    const bytes = pcmWav(2_000_000);
+    writeFileSync(path, bytes);
+    const uploading = await waitUntil(() => {
+      const job = jobFor(workspace, path);
+      return job?.state === 'uploading' && job.bytesSent > 0 && job;
+    });
+    await first.stop('SIGKILL');
+
+    const second = startDaemon();
+    await second.ready();
+    const done = await waitUntil(() => jobFor(workspace, path)?.state === 'done' && jobFor(workspace, path), 15_000, () => second.output + JSON.stringify(listJobs(workspace)));
+    expect(done.sessionId).toBe(uploading.sessionId);
+    expect(done.sha256).toBe(sha256(bytes));
+    const stored = sandbox.objects().filter((o) => o.sessionId === done.sessionId);
+    expect(stored).toHaveLength(1);
+    expect(stored[0]!.sha256).toBe(sha256(readFileSync(path)));
+    const sessionIds = new Set(sandbox.requests().filter((r) => r.endpoint === 'multi-upload').map((r) => r.sessionId));
+    expect([...sessionIds]).toEqual([uploading.sessionId]);
+  });
+
+  it('on SIGTERM during an upload, parks it as retrying within the grace period and finishes it after restart', async () => {
+    // The stall must outlast the 2 s grace period so that shutdown, not the stall watchdog, ends the attempt.
+    workspace = createWorkspace(tempDir(), sandbox, { uploads: { stallTimeoutSeconds: 30 } });
+    sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 1 });
+    const first = startDaemon();
+    await first.ready();
+    const path = join(workspace.inbox, 'interrupted.wav');
+    writeFileSync(path, pcmWav(500_000));
+    await waitUntil(() => jobFor(workspace, path)?.state === 'uploading');
+    const started = Date.now();
+    expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(jobFor(workspace, path)).toMatchObject({ state: 'retrying', error: 'interrupted by shutdown; resumes on the next start' });
+
+    const second = startDaemon();
+    await second.ready();
+    await waitUntil(() => jobFor(workspace, path)?.state === 'done');
+    expect(listJobs(workspace)).toHaveLength(1);
+  });
+
+  it('shows state to status and list while the daemon runs', async () => {
+    const daemon = startDaemon();
+    await daemon.ready();
+    writeFileSync(join(workspace.inbox, 'a.wav'), pcmWav(10_000));
+    await waitUntil(() => listJobs(workspace)[0]?.state === 'done');
+    const status = runCli(workspace, ['status', '--json']);
+    expect(status.status).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ counts: { done: 1, failed: 0 }, paused: null });
+    const human = runCli(workspace, ['list']);
+    expect(human.stdout).toMatch(/^STATE\s+FILE\s+SIZE\s+TRIES\s+SESSION-ID/);
+    expect(human.stdout).toContain('a.wav');
+  });
+});
