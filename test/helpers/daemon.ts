@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,10 +96,22 @@ export class DaemonProcess {
   }
 }
 
-/** Runs a CLI command to completion. */
+/**
+ * Runs a CLI command to completion, synchronously. Only for commands that
+ * never call the API: a blocked test process cannot serve its in-process sandbox.
+ */
 export function runCli(workspace: Workspace, args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [CLI, ...args, '--config', workspace.configFile], { env: { ...workspace.env, ...env }, encoding: 'utf8' });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Runs a CLI command that may call the API (upload, check) without blocking the in-process sandbox. */
+export function runCliAsync(workspace: Workspace, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args, '--config', workspace.configFile], { env: { ...workspace.env, ...env }, encoding: 'utf8' }, (error, stdout, stderr) => {
+      resolve({ status: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
 }
 
 export function listJobs(workspace: Workspace): JobView[] {

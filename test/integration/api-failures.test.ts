@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, runCli, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, DaemonProcess, jobFor, runCli, runCliAsync, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
@@ -116,7 +116,7 @@ describe('answers from the API and storage', () => {
       runCli(workspace, ['list', '--json']).stdout,
       runCli(workspace, ['list']).stdout,
       runCli(workspace, ['status']).stdout,
-      runCli(workspace, ['check']).stdout,
+      (await runCliAsync(workspace, ['check'])).stdout,
     ].join('\n');
     expect(outputs).toContain('a.wav');
     for (const secret of [key, 'X-Goog-Signature', 'X-Goog-Credential']) expect(outputs).not.toContain(secret);

@@ -225,7 +225,7 @@ describe('inspectFile: file-system errors', () => {
     await expect(inspectFile(join(dir, 'missing.wav'), 100)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it.skipIf(process.getuid?.() === 0)('throws EACCES rather than returning a verdict', async () => {
+  it.skipIf(process.getuid?.() === 0)('throws EACCES rather than returning a verdict (skipped when run as root, who can read any file)', async () => {
     const path = join(dir, 'locked.wav');
     await writeFile(path, wav([fmtChunk(), chunk('data', Buffer.alloc(100))]));
     await chmod(path, 0o000);

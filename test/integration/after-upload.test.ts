@@ -1,0 +1,79 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { pcmWav } from '../helpers/audio.js';
+import { createWorkspace, DaemonProcess, jobFor, listJobs, waitUntil } from '../helpers/daemon.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir();
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+let sandbox: Sandbox;
+let daemon: DaemonProcess | undefined;
+
+afterEach(async () => {
+  await daemon?.stop('SIGKILL');
+  daemon = undefined;
+  await sandbox.close();
+});
+
+describe('after the upload', () => {
+  it('moves the file under moveTo keeping its sub-folder, never overwriting, and does not upload it again', async () => {
+    sandbox = await startSandbox();
+    const dir = tempDir();
+    const workspace = createWorkspace(dir, sandbox, { folder: { afterUpload: 'move', moveTo: join(dir, 'inbox', 'uploaded') } });
+    mkdirSync(join(workspace.inbox, 'session 1'));
+    mkdirSync(join(workspace.inbox, 'uploaded', 'session 1'), { recursive: true });
+    writeFileSync(join(workspace.inbox, 'uploaded', 'session 1', 'mix.wav'), 'an older file the user keeps');
+    daemon = new DaemonProcess(workspace);
+    await daemon.ready();
+    const bytes = pcmWav(40_000);
+    writeFileSync(join(workspace.inbox, 'session 1', 'mix.wav'), bytes);
+
+    const moved = join(workspace.inbox, 'uploaded', 'session 1', 'mix (2).wav');
+    await waitUntil(() => existsSync(moved));
+    expect(readFileSync(moved)).toEqual(bytes);
+    expect(readFileSync(join(workspace.inbox, 'uploaded', 'session 1', 'mix.wav'), 'utf8')).toBe('an older file the user keeps');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(listJobs(workspace).map((j) => j.state)).toEqual(['done']);
+    expect(sandbox.objects()).toHaveLength(1);
+  });
+
+  it('deletes the file when asked, only after it is stored', async () => {
+    sandbox = await startSandbox();
+    const workspace = createWorkspace(tempDir(), sandbox, { folder: { afterUpload: 'delete' } });
+    daemon = new DaemonProcess(workspace);
+    await daemon.ready();
+    const path = join(workspace.inbox, 'temp.wav');
+    const bytes = pcmWav(40_000);
+    writeFileSync(path, bytes);
+    await waitUntil(() => !existsSync(path));
+    expect(jobFor(workspace, path)).toMatchObject({ state: 'done', sha256: sha256(bytes) });
+    expect(sandbox.objects()[0]!.sha256).toBe(sha256(bytes));
+  });
+});
+
+describe('a file that changes during its upload', () => {
+  it('drops the attempt and uploads the final bytes under a new Session-Id', async () => {
+    sandbox = await startSandbox();
+    const workspace = createWorkspace(tempDir(), sandbox, { uploads: { stallTimeoutSeconds: 30 } });
+    sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 1 });
+    daemon = new DaemonProcess(workspace);
+    await daemon.ready();
+    const path = join(workspace.inbox, 'still editing.wav');
+    writeFileSync(path, pcmWav(200_000));
+    const first = await waitUntil(() => jobFor(workspace, path)?.state === 'uploading' && jobFor(workspace, path));
+    // The stalled PUT is on the wire (answered with nothing yet) before the file changes.
+    await waitUntil(() => sandbox.requests().some((r) => r.endpoint === 'put' && r.sessionId === first.sessionId));
+    // A re-export that writes a whole new file in place.
+    const final = pcmWav(300_000);
+    writeFileSync(path, final);
+    const done = await waitUntil(() => jobFor(workspace, path)?.state === 'done' && jobFor(workspace, path), 15_000, () => JSON.stringify(sandbox.requests()));
+    expect(sandbox.requests().filter((r) => r.endpoint === 'put').map((r) => r.sessionId)).toEqual([first.sessionId, done.sessionId]);
+    expect(done.sessionId).not.toBe(first.sessionId);
+    expect(done.sha256).toBe(sha256(final));
+    expect(sandbox.objects().map((o) => o.sha256)).toEqual([sha256(final)]);
+  });
+});

@@ -1,0 +1,105 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { pcmWav } from '../helpers/audio.js';
+import { CLI, createWorkspace, jobFor, runCli, runCliAsync, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir();
+
+let sandbox: Sandbox;
+let workspace: Workspace;
+
+beforeEach(async () => {
+  sandbox = await startSandbox();
+  workspace = createWorkspace(tempDir(), sandbox);
+});
+
+afterEach(async () => {
+  await sandbox.close();
+});
+
+describe('cryomix-watch upload FILE', () => {
+  it('uploads in the foreground into the same state DB, and says so', async () => {
+    const path = join(workspace.dir, 'one shot.wav');
+    writeFileSync(path, pcmWav(50_000));
+    const result = await runCliAsync(workspace, ['upload', path]);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/one shot\.wav: done, session [0-9a-f-]{36}/);
+    expect(jobFor(workspace, path)).toMatchObject({ state: 'done' });
+    expect(sandbox.objects()).toHaveLength(1);
+
+    const again = await runCliAsync(workspace, ['upload', path]);
+    expect(again.status).toBe(0);
+    expect(sandbox.objects()).toHaveLength(1);
+  });
+
+  it('refuses an unfinished WAV and a missing file with the reason, exiting 1', async () => {
+    const unfinished = join(workspace.dir, 'unfinished.wav');
+    const complete = pcmWav(50_000);
+    complete.writeUInt32LE(0, 4);
+    writeFileSync(unfinished, complete);
+    const result = await runCliAsync(workspace, ['upload', unfinished, join(workspace.dir, 'missing.wav')]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/unfinished\.wav: .*WAV header says.*wait until the export has finished/);
+    expect(result.stdout).toMatch(/missing\.wav: ENOENT/);
+    expect(result.stderr).toMatch(/2 of 2 file\(s\) not uploaded/);
+    expect(sandbox.requests()).toHaveLength(0);
+  });
+});
+
+describe('cryomix-watch check', () => {
+  it('passes against a working API and folder', async () => {
+    const result = await runCliAsync(workspace, ['check']);
+    expect(result.stdout).toMatch(/^PASS  config/m);
+    expect(result.stdout).toMatch(/^PASS  API key: accepted/m);
+    expect(result.status).toBe(0);
+  });
+
+  it('fails on a rejected key and a missing folder, naming the fix', async () => {
+    createWorkspace(workspace.dir, sandbox, { folder: { path: join(workspace.dir, 'not-mounted') } });
+    const result = await runCliAsync(workspace, ['check', '--json'], { CRYOMIX_API_KEY: 'wrong-key' });
+    expect(result.status).toBe(1);
+    const report = JSON.parse(result.stdout) as { ok: boolean; checks: { verdict: string; check: string; detail: string }[] };
+    expect(report.ok).toBe(false);
+    expect(report.checks.find((c) => c.check === 'API key')).toMatchObject({ verdict: 'FAIL', detail: expect.stringMatching(/CRYOMIX_API_KEY/) });
+    expect(report.checks.find((c) => c.check.includes('not-mounted'))).toMatchObject({ verdict: 'FAIL', detail: expect.stringMatching(/does not exist/) });
+  });
+});
+
+describe('bad configuration', () => {
+  it('exits 78 with one line naming the key', () => {
+    writeFileSync(workspace.configFile, 'folders:\n  - path: ./in\n    settleSeconds: -1\n');
+    for (const command of [['run'], ['status'], ['check']]) {
+      const result = runCli(workspace, command);
+      expect(result.status).toBe(78);
+      expect(result.stderr).toBe('config: folders[0].settleSeconds: expected a number greater than 0, got -1\n');
+    }
+  });
+});
+
+describe('cryomix-watch run --sandbox (what npm start runs)', () => {
+  it('creates the inbox, prints where to drop files and how to see status, and uploads a dropped WAV', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'config'));
+    writeFileSync(join(dir, 'config', 'sandbox.yaml'), 'state:\n  database: ../.state/state.db\nfolders:\n  - path: ../inbox\n    settleSeconds: 0.3\n');
+    const child = spawn(process.execPath, [CLI, 'run', '--sandbox', '--config', 'config/sandbox.yaml', '--log-format', 'pretty'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+    try {
+      await waitUntil(() => stderr.includes('drop WAV or MP3'));
+      expect(stderr).toContain('cryomix-watch is watching ./inbox');
+      expect(stderr).toContain('npx cryomix-watch status --config config/sandbox.yaml');
+      expect(existsSync(join(dir, 'inbox'))).toBe(true);
+      writeFileSync(join(dir, 'inbox', 'first mix.wav'), pcmWav(1_100_000));
+      const local: Workspace = { ...workspace, configFile: join(dir, 'config', 'sandbox.yaml') };
+      await waitUntil(() => jobFor(local, join(dir, 'inbox', 'first mix.wav'))?.state === 'done');
+      expect(runCli(local, ['status']).stdout).toMatch(/done\s+1/);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  });
+});
