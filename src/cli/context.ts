@@ -1,5 +1,5 @@
 import { defaultConfigPath, loadConfig, type Config } from '../config/index.js';
-import { openDatabase } from '../store/db.js';
+import { openExistingDatabase } from '../store/db.js';
 import { JobStore } from '../store/jobs.js';
 
 export interface GlobalOptions {
@@ -15,8 +15,8 @@ export function configFrom(options: GlobalOptions): Config {
  * commands read and write while the daemon runs; the busy timeout covers its
  * short write transactions.
  */
-export function withStore<T>(config: Config, work: (store: JobStore) => T): T {
-  const db = openDatabase(config.state.database);
+export function withStore<T>(config: Config, access: 'read' | 'write', work: (store: JobStore) => T): T {
+  const db = openExistingDatabase(config.state.database, { readonly: access === 'read' });
   try {
     return work(new JobStore(db));
   } finally {

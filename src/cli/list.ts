@@ -1,7 +1,6 @@
-import { isState, STATES, type State } from '../store/states.js';
+import type { State } from '../store/states.js';
 import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
-import { ConfigError } from '../errors.js';
 import { configFrom, withStore, type GlobalOptions } from './context.js';
 import { formatBytes, relativeTime, table } from './format.js';
 
@@ -44,11 +43,8 @@ function detail(row: JobView): string {
 }
 
 export function listCommand(options: GlobalOptions & { state?: string; json?: boolean }): void {
-  const state = options.state;
-  if (state !== undefined && !isState(state)) {
-    throw new ConfigError('--state', `expected one of ${STATES.join(', ')}, got "${state}"`);
-  }
-  const rows = withStore(configFrom(options), (store) => store.list(state).map((job) => view(job, store)));
+  const state = options.state as State | undefined;
+  const rows = withStore(configFrom(options), 'read', (store) => store.list(state).map((job) => view(job, store)));
   if (options.json) {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return;

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { STATES } from '../store/states.js';
 import { checkCommand } from './check.js';
 import { EXIT_OK, reportFatal } from './exitCodes.js';
 import { listCommand } from './list.js';
@@ -33,7 +34,7 @@ function program(setExit: (code: number) => void): Command {
     .action((options) => statusCommand(options));
 
   withConfig(cli.command('list').description('one row per file: path, state, session id, attempts, last error'))
-    .option('--state <state>', 'only files in this state')
+    .addOption(new Option('--state <state>', 'only files in this state').choices(STATES))
     .option('--json', 'machine-readable output (a JSON array)')
     .action((options) => listCommand(options));
 

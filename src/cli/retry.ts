@@ -11,7 +11,7 @@ export function retryCommand(paths: string[], options: GlobalOptions & { failed?
     throw new CryomixWatchError('USAGE', 'retry needs --failed or one or more file paths');
   }
   const problems: string[] = [];
-  const rearmed = withStore(configFrom(options), (store) => {
+  const rearmed = withStore(configFrom(options), 'write', (store) => {
     const jobs = options.failed ? store.list('failed') : [];
     for (const path of paths.map((p) => resolve(p))) {
       const job = store.current(path);

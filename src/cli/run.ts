@@ -25,6 +25,16 @@ export async function runCommand(options: RunOptions): Promise<number> {
     // The sandbox is for trying things out: make the folder to drop files into.
     for (const folder of config.folders) mkdirSync(folder.path, { recursive: true });
   }
+  // Installed before the startup scan, which can be long on a big tree: a stop then waits for it, then exits 0.
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  // Config reload arrives with the operations work; until then SIGHUP must not kill uploads in flight.
+  process.on('SIGHUP', () => logger.warn('SIGHUP: reloading the configuration is not supported yet; restart the service to apply changes'));
+  // A promise nobody awaited failed: the daemon's state can no longer be trusted to be complete.
+  const crashed = new Promise<unknown>((resolve) => process.once('unhandledRejection', resolve));
+
   let daemon;
   try {
     daemon = await startDaemon({ config, api: target.api, logger });
@@ -35,21 +45,19 @@ export async function runCommand(options: RunOptions): Promise<number> {
   logger.info({ folders: daemon.pipeline.watchedFolders, database: config.state.database }, 'ready');
   process.stderr.write(`${welcomeLine(daemon.pipeline.watchedFolders, options.config)}\n`);
 
-  const signal = await new Promise<NodeJS.Signals | { failure: unknown }>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-    void daemon.failure.then((failure) => resolve({ failure }));
-    // Config reload arrives with the operations work; until then SIGHUP must not kill uploads in flight.
-    process.on('SIGHUP', () => logger.warn('SIGHUP: reloading the configuration is not supported yet; restart the service to apply changes'));
-  });
-  if (typeof signal === 'string') {
-    logger.info({ signal }, `${signal}: finishing running uploads, then stopping`);
+  const outcome = await Promise.race([
+    stopRequested.then((signal) => ({ signal })),
+    daemon.failure.then((failure) => ({ failure })),
+    crashed.then((failure) => ({ failure })),
+  ]);
+  if ('signal' in outcome) {
+    logger.info({ signal: outcome.signal }, `${outcome.signal}: finishing running uploads, then stopping`);
     await daemon.stop();
     await target.close();
     logger.info('stopped');
     return EXIT_OK;
   }
-  logger.fatal({ err: signal.failure }, 'the state database failed; stopping so that no upload is lost or sent twice');
+  logger.fatal({ err: outcome.failure }, 'stopping: the state database failed or an unexpected error occurred, and no upload may be lost or sent twice');
   await daemon.stop().catch((error: unknown) => logger.error({ err: error }, 'could not stop cleanly'));
   await target.close();
   return EXIT_FAILURE;

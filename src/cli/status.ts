@@ -12,7 +12,7 @@ export interface StatusReport {
 
 export function statusReport(options: GlobalOptions): StatusReport {
   const config = configFrom(options);
-  return withStore(config, (store) => {
+  return withStore(config, 'read', (store) => {
     const pause = store.paused();
     const oldest = store.oldestPending();
     return {

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { CryomixWatchError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
+import { ShutdownAbort } from '../pipeline/aborts.js';
 import { uploadOnce } from '../pipeline/oneShot.js';
 import { openDatabase } from '../store/db.js';
 import { JobStore } from '../store/jobs.js';
@@ -21,7 +22,8 @@ export async function uploadCommand(files: string[], options: GlobalOptions & { 
   const db = openDatabase(config.state.database);
   const store = new JobStore(db);
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
+  // A shutdown, not a failure: the file is parked as retrying for the daemon or the next run.
+  const onSignal = () => abort.abort(new ShutdownAbort());
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const notDone: string[] = [];
   try {

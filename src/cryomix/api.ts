@@ -28,6 +28,8 @@ export interface UploadUrlRequest {
   objectName: string;
   contentType: string;
   expirationSeconds: number;
+  /** Shutdown: abandons the request; the abort reason is thrown as is, not as a TransientError. */
+  signal?: AbortSignal;
 }
 
 export interface SignedUpload {

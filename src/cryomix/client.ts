@@ -48,11 +48,13 @@ export class CryomixClient implements CryomixApi {
     const endpoint = `POST ${MULTI_UPLOAD}`;
     // Taken before the call: a fallback expiry must err early, never late.
     const requestedAt = Date.now();
-    const answer = await this.#send(endpoint, upload.sessionId, MULTI_UPLOAD, {
-      object_names: [upload.objectName],
-      content_type: upload.contentType,
-      expiration_seconds: upload.expirationSeconds,
-    });
+    const answer = await this.#send(
+      endpoint,
+      upload.sessionId,
+      MULTI_UPLOAD,
+      { object_names: [upload.objectName], content_type: upload.contentType, expiration_seconds: upload.expirationSeconds },
+      upload.signal,
+    );
     return this.#decode(endpoint, answer, (data) => {
       const uploadFolderName = stringField(data, 'upload_folder_name');
       const urls = objectField(data, 'upload_object_names');
@@ -82,7 +84,7 @@ export class CryomixClient implements CryomixApi {
     });
   }
 
-  async #send(endpoint: string, sessionId: string, path: string, json?: unknown): Promise<Answer> {
+  async #send(endpoint: string, sessionId: string, path: string, json?: unknown, signal?: AbortSignal): Promise<Answer> {
     if (!isHeaderValue(sessionId)) throw new TypeError(`${endpoint}: Session-Id must be printable ASCII, got ${JSON.stringify(sessionId)}`);
     const { apiKey, requestTimeoutMs, dispatcher } = this.#options;
     const headers: Record<string, string> = { 'x-api-key': apiKey, 'session-id': sessionId, source: 'Mastering API' };
@@ -95,12 +97,13 @@ export class CryomixClient implements CryomixApi {
         body: json === undefined ? null : JSON.stringify(json),
         headersTimeout: requestTimeoutMs,
         bodyTimeout: requestTimeoutMs,
-        signal: AbortSignal.timeout(requestTimeoutMs),
+        signal: signal === undefined ? AbortSignal.timeout(requestTimeoutMs) : AbortSignal.any([signal, AbortSignal.timeout(requestTimeoutMs)]),
         ...(dispatcher === undefined ? {} : { dispatcher }),
       });
       const { text, truncated } = await readCapped(response.body, MAX_ANSWER_BYTES);
       return { statusCode: response.statusCode, text, truncated, headers: response.headers };
     } catch (error) {
+      if (signal?.aborted) throw signal.reason;
       const failure = isTimeout(error) ? `nothing within ${requestTimeoutMs} ms` : describeNetworkFailure(error);
       if (failure === undefined) throw error;
       throw new TransientError(`${endpoint}: no answer from the Cryo-mix API at ${redactUrl(this.#base)} (${failure})`, {

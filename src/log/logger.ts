@@ -1,10 +1,8 @@
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { redactSignedUrls } from '../net/redact.js';
 
 export type LogFormat = 'json' | 'pretty';
-
-/** Query strings of signed URLs carry the signature; everything after `?` goes. */
-const SIGNED_QUERY = /(\/[^\s"?]*)\?[^\s"]*X-Goog-[^\s"]*/gi;
 
 /**
  * Removes secrets from a finished log line. Redaction happens here, on the
@@ -12,7 +10,7 @@ const SIGNED_QUERY = /(\/[^\s"?]*)\?[^\s"]*X-Goog-[^\s"]*/gi;
  * API key or a signature past it, whatever code logged it.
  */
 export function scrubSecrets(line: string, secrets: readonly string[]): string {
-  let scrubbed = line.replace(SIGNED_QUERY, '$1?<redacted>');
+  let scrubbed = redactSignedUrls(line);
   for (const secret of secrets) {
     if (secret.length >= 4) scrubbed = scrubbed.split(secret).join('<redacted>');
   }

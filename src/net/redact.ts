@@ -16,3 +16,11 @@ export function redactUrl(url: URL | string): string {
 export function parseUrl(raw: string): URL | undefined {
   return URL.canParse(raw) ? new URL(raw) : undefined;
 }
+
+/** Query strings of signed URLs carry the signature; everything after `?` goes. */
+const SIGNED_QUERY = /(\/[^\s"?]*)\?[^\s"]*X-Goog-[^\s"]*/gi;
+
+/** Redacts every signed URL inside free text (an error message, a log line), keeping the path that names the file. */
+export function redactSignedUrls(text: string): string {
+  return text.replace(SIGNED_QUERY, '$1?<redacted>');
+}

@@ -1,11 +1,20 @@
-import { constants } from 'node:fs';
-import { copyFile, link, mkdir, unlink } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { copyFile, link, lstat, mkdir, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative } from 'node:path';
 import type { FolderConfig } from '../config/index.js';
+import { CryomixWatchError } from '../errors.js';
 import type { Job } from '../store/job.js';
-import { errnoCode } from './version.js';
+import type { FileStat } from '../watch/settle.js';
+import { errnoCode, sameVersion } from './version.js';
 
 export type AfterUpload = { action: 'keep' } | { action: 'delete' } | { action: 'move'; folder: string; moveTo: string };
+
+/** The file at the path is no longer the bytes that were uploaded, so it is left alone. */
+export class NotTheUploadedVersionError extends CryomixWatchError {
+  constructor(path: string) {
+    super('NOT_UPLOADED_VERSION', `${path} changed after its upload, so it was left in place; the new version is uploaded on its own`);
+  }
+}
 
 /** The folder's `afterUpload` setting for a job; files outside every folder (`upload FILE`) are kept. */
 export function afterUploadPlan(folders: readonly FolderConfig[], job: Job): AfterUpload {
@@ -16,29 +25,35 @@ export function afterUploadPlan(folders: readonly FolderConfig[], job: Job): Aft
 }
 
 /**
- * What happens to the studio's file once its bytes are safely stored. Returns
- * where the file now is (for the log), or null when it was deleted.
+ * What happens to the studio's file once its bytes are safely stored. Only
+ * the version that was uploaded is ever moved or deleted: a re-export that
+ * replaced it meanwhile must not be lost. Returns where the file now is, or
+ * null when it was deleted or was already gone.
  */
-export async function applyAfterUpload(path: string, plan: AfterUpload): Promise<string | null> {
-  switch (plan.action) {
-    case 'keep':
-      return path;
-    case 'delete':
-      await unlink(path).catch((error: unknown) => {
-        if (errnoCode(error) !== 'ENOENT') throw error;
-      });
-      return null;
-    case 'move':
-      return moveWithoutOverwrite(path, join(plan.moveTo, relative(plan.folder, path)));
+export async function applyAfterUpload(path: string, plan: AfterUpload, uploaded: FileStat): Promise<string | null> {
+  if (plan.action === 'keep') return path;
+  let before;
+  try {
+    before = await lstat(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return null;
+    throw error;
   }
+  if (!sameVersion(before, uploaded)) throw new NotTheUploadedVersionError(path);
+  if (plan.action === 'delete') {
+    await unlink(path);
+    return null;
+  }
+  return moveWithoutOverwrite(path, join(plan.moveTo, relative(plan.folder, path)), before);
 }
 
 /**
- * Moves `path` to `target`, or to `name (2).ext`, `name (3).ext`… when that
- * name is taken. `link` fails atomically on an existing name, so a file that
- * appears at the target meanwhile is never overwritten.
+ * Places the file at `target`, or at `name (2).ext`, `name (3).ext`… when
+ * that name is taken, then removes the original. `link` and COPYFILE_EXCL
+ * fail on an existing name, so nothing at the target is ever overwritten;
+ * the original is only removed while it is still the same file.
  */
-async function moveWithoutOverwrite(path: string, target: string): Promise<string> {
+async function moveWithoutOverwrite(path: string, target: string, original: Stats): Promise<string> {
   await mkdir(dirname(target), { recursive: true });
   const ext = extname(target);
   const stem = basename(target, ext);
@@ -46,11 +61,15 @@ async function moveWithoutOverwrite(path: string, target: string): Promise<strin
     const candidate = n === 1 ? target : join(dirname(target), `${stem} (${n})${ext}`);
     try {
       await placeAt(path, candidate);
-      await unlink(path);
-      return candidate;
     } catch (error) {
-      if (errnoCode(error) !== 'EEXIST') throw error;
+      if (errnoCode(error) === 'EEXIST') continue;
+      throw error;
     }
+    // A slow copy across file systems gives a re-export time to start.
+    const now = await lstat(path);
+    if (now.ino !== original.ino || !sameVersion(now, original)) throw new NotTheUploadedVersionError(path);
+    await unlink(path);
+    return candidate;
   }
 }
 

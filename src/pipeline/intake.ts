@@ -40,8 +40,8 @@ export class Intake {
       settleMs: options.settleMs,
       stat: (path) => this.observe(path),
       onSettled: (path, fileStat, stableForMs) => this.settled(path, fileStat, stableForMs),
-      onGone: (path) => this.gone(path, 'the file disappeared before it was uploaded'),
-      onError: (path, error) => this.unreadable(path, error),
+      onGone: (path) => this.guarded(() => this.gone(path, 'the file disappeared before it was uploaded')),
+      onError: (path, error) => this.guarded(() => this.unreadable(path, error)),
     });
   }
 
@@ -71,7 +71,8 @@ export class Intake {
     const job = store.current(path);
     if (job?.state === 'waiting') {
       if (!sameVersion(job, fileStat)) store.updateWaiting(job.id, fileStat.size, fileStat.mtimeMs);
-    } else if (!job || !sameVersion(job, fileStat)) {
+    } else if (!job || job.state === 'removed' || !sameVersion(job, fileStat)) {
+      // A removed row whose file is back (moved out and in again, a share mounted late) starts over.
       if (job?.state === 'uploading') this.options.onSuperseded(job);
       store.createVersion({ folder, path, ...fileStat });
     }
@@ -101,12 +102,18 @@ export class Intake {
     store.transition(job.id, 'removed', { error: reason });
   }
 
+  /** Settler callbacks run on timers: a failing DB there must still stop the daemon, not vanish. */
+  private guarded(work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.options.onFatal(error);
+    }
+  }
+
   private unreadable(path: string, error: unknown): void {
     const { store, logger } = this.options;
-    if (isStoreFailure(error)) {
-      this.options.onFatal(error);
-      return;
-    }
+    if (isStoreFailure(error)) throw error;
     const reason = unreadableReason(error);
     const job = store.current(path);
     if (reason && job?.state === 'waiting') {

@@ -3,10 +3,11 @@ import { basename, dirname, resolve } from 'node:path';
 import { CryomixWatchError } from '../errors.js';
 import type { Job } from '../store/job.js';
 import { FINAL_STATES } from '../store/states.js';
-import { admit } from './admit.js';
+import type { FileStat } from '../watch/settle.js';
+import { admit, type Admission } from './admit.js';
 import { uploadJob } from './upload.js';
 import { createUploadContext, type UploadParts } from './uploadContext.js';
-import { isInside, sameVersion } from './version.js';
+import { errnoCode, isInside, sameVersion, unreadableReason } from './version.js';
 
 /** A one-shot command should not sit in a terminal through an hour of backoff; the daemon can carry on later. */
 const FOREGROUND_ATTEMPTS = 5;
@@ -35,7 +36,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
     job = store.createVersion({ folder, path, size, mtimeMs });
   }
   if (job.state === 'waiting') {
-    const admission = await admit(store, job, { size, mtimeMs }, config.uploads);
+    const admission = await admitOrFile(parts, job, { size, mtimeMs });
     if (admission.outcome === 'incomplete') throw new NotUploadableError(path, `${admission.reason}; wait until the export has finished`);
     if (admission.outcome === 'rejected') throw new NotUploadableError(path, admission.reason);
   }
@@ -55,7 +56,8 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
       const delayMs = Math.max(0, (job.nextAttemptAt ?? 0) - Date.now());
       onWait?.(job, delayMs);
       await sleep(delayMs, signal);
-      job = store.transition(job.id, 'queued');
+      if (signal.aborted) return job;
+      job = store.transitionIf(job.id, 'retrying', 'queued') ?? store.get(job.id);
     }
     if (job.state !== 'queued') return job;
     await uploadJob(job.id, context, signal);
@@ -63,6 +65,18 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
     if (changedDuringUpload) {
       throw new NotUploadableError(path, `${basename(path)} changed while it was being uploaded; run the command again once it is finished`);
     }
+  }
+}
+
+/** Like the daemon's intake, a file that cannot be read is filed with the reason, never left `waiting`. */
+async function admitOrFile(parts: UploadParts, job: Job, fileStat: FileStat): Promise<Admission> {
+  try {
+    return await admit(parts.store, job, fileStat, parts.config.uploads);
+  } catch (error) {
+    const reason = errnoCode(error) === 'ENOENT' ? 'the file disappeared before it was uploaded' : unreadableReason(error);
+    if (reason === undefined) throw error;
+    parts.store.transition(job.id, errnoCode(error) === 'ENOENT' ? 'removed' : 'rejected', { error: reason });
+    return { outcome: 'rejected', reason };
   }
 }
 

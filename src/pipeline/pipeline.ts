@@ -3,12 +3,14 @@ import type { Config, FolderConfig } from '../config/index.js';
 import type { CryomixApi } from '../cryomix/api.js';
 import { UnauthorizedError } from '../cryomix/errors.js';
 import type { Job } from '../store/job.js';
+import { isStoreFailure } from '../store/db.js';
 import type { JobStore } from '../store/jobs.js';
 import { createPathFilter, type PathFilter } from '../watch/junk.js';
 import { statFile } from '../watch/settle.js';
 import { walkFiles } from '../watch/walk.js';
 import { watchFolder, type FolderWatch } from '../watch/watcher.js';
 import { Intake } from './intake.js';
+import { recoverOrphanedUploads } from './recovery.js';
 import { Scheduler } from './scheduler.js';
 import { completeAfterUpload, uploadJob, type UploadContext } from './upload.js';
 import { createUploadContext } from './uploadContext.js';
@@ -116,35 +118,57 @@ export class Pipeline {
     this.scheduler.start();
   }
 
-  /** A crash or kill left rows mid-flight; each resumes with its own Session-Id. */
+  /**
+   * A crash or kill left rows mid-flight; each resumes with its own
+   * Session-Id. Waiting rows outside every configured folder (the config
+   * changed) have no settle rule left to finish them.
+   */
   private async recoverInterrupted(): Promise<void> {
     const { store } = this.options;
-    for (const job of store.inState('uploading')) {
-      store.transition(job.id, 'retrying', { nextAttemptAt: Date.now(), error: 'interrupted while uploading (the daemon stopped); resuming' });
-    }
+    recoverOrphanedUploads(store, () => false);
     for (const job of store.inState('uploaded')) {
       store.transition(job.id, 'done');
       await completeAfterUpload(job, this.uploadContext);
     }
+    for (const job of store.inState('waiting')) {
+      if (!this.folders.some((folder) => folder.config.path === job.folder)) {
+        store.transition(job.id, 'removed', { error: `${job.folder} is no longer a watched folder` });
+      }
+    }
   }
 
+  /**
+   * Makes the DB agree with the disk. Rows are only marked removed when the
+   * walk could read where they live: an unreadable or unmounted directory
+   * says nothing about its files.
+   */
   private async reconcile(folder: WatchedFolder): Promise<void> {
     const { store, logger } = this.options;
     const root = folder.config.path;
     const onDisk = new Set<string>();
+    const unreadable: string[] = [];
     try {
-      for await (const path of walkFiles(root, { recursive: folder.config.recursive, isIgnored: (p) => folder.filter.isIgnored(p) })) {
+      const files = walkFiles(root, {
+        recursive: folder.config.recursive,
+        isIgnored: (path) => folder.filter.isIgnored(path),
+        onUnreadableDirectory: (dir, error) => {
+          unreadable.push(dir);
+          logger.error({ err: error, folder: root, directory: dir }, `cannot read ${dir}: ${(error as Error).message}; files there are not watched (give the cryomix-watch user access)`);
+        },
+      });
+      for await (const path of files) {
         if (!folder.filter.isCandidate(path)) continue;
         onDisk.add(path);
         if (!(await isKnownUnchanged(store.current(path), path))) folder.intake.touch(path);
       }
     } catch (error) {
-      // Not found is a NAS that is not mounted yet: its files are not gone, so nothing is marked removed.
+      if (isStoreFailure(error)) throw error;
       logger.error({ err: error, folder: root }, `cannot read the watched folder ${root}: ${(error as Error).message}; check that it exists and is mounted`);
       return;
     }
     for (const job of store.unfinished()) {
-      if (job.folder === root && !onDisk.has(job.path)) folder.intake.gone(job.path, 'the file disappeared while the daemon was stopped');
+      const readable = !unreadable.some((dir) => isInside(dir, job.path));
+      if (job.folder === root && readable && !onDisk.has(job.path)) folder.intake.gone(job.path, 'the file disappeared while the daemon was stopped');
     }
   }
 
@@ -167,7 +191,7 @@ export class Pipeline {
 
 /** A row that already describes this exact file version needs no second look (a waiting one does). */
 async function isKnownUnchanged(job: Job | undefined, path: string): Promise<boolean> {
-  if (!job || job.state === 'waiting') return false;
+  if (!job || job.state === 'waiting' || job.state === 'removed') return false;
   const fileStat = await statFile(path);
   return fileStat !== null && sameVersion(job, fileStat);
 }

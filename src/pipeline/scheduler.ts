@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Job, PauseState } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { ShutdownAbort, SupersededAbort } from './aborts.js';
+import { recoverOrphanedUploads } from './recovery.js';
 
 export interface SchedulerOptions {
   store: JobStore;
@@ -16,6 +17,17 @@ export interface SchedulerOptions {
   /** Resolves true when the API accepts the key again. */
   keyAccepted(): Promise<boolean>;
   onFatal(error: unknown): void;
+}
+
+/** After aborting, how long uploads get to record that they were interrupted. */
+const ABORT_SETTLE_MS = 5_000;
+
+function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([work.then(() => undefined), timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -66,7 +78,9 @@ export class Scheduler {
 
   private fill(): void {
     const { store, concurrency } = this.options;
-    for (const job of store.dueRetries(Date.now())) store.transition(job.id, 'queued');
+    recoverOrphanedUploads(store, (id) => this.inFlight.has(id));
+    // Conditional: `upload FILE` in another process may wake the same row.
+    for (const job of store.dueRetries(Date.now())) store.transitionIf(job.id, 'retrying', 'queued');
     this.armRetryTimer();
     if (this.pauseState) return;
     const room = concurrency * 2 - this.inFlight.size;
@@ -118,7 +132,9 @@ export class Scheduler {
 
   private scheduleProbe(): void {
     if (this.probeTimer || this.stopping) return;
-    this.probeTimer = setTimeout(() => void this.probe(), this.options.authRecheckMs).unref();
+    this.probeTimer = setTimeout(() => {
+      this.probe().catch((error: unknown) => this.options.onFatal(error));
+    }, this.options.authRecheckMs).unref();
   }
 
   private async probe(): Promise<void> {
@@ -143,6 +159,9 @@ export class Scheduler {
   /**
    * Stops taking work, lets running uploads finish for up to `graceMs`, then
    * aborts the rest; the uploader files those as `retrying`, due at once.
+   * Bounded: an attempt that ignores the abort (a slow copy to moveTo) is
+   * left behind, and its row, still leased to this process, is recovered on
+   * the next start.
    */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
@@ -150,13 +169,8 @@ export class Scheduler {
     clearTimeout(this.retryTimer);
     clearTimeout(this.probeTimer);
     this.queue.clear();
-    let graceTimer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<void>((resolve) => {
-      graceTimer = setTimeout(resolve, graceMs);
-    });
-    await Promise.race([this.queue.onIdle(), graceOver]);
-    clearTimeout(graceTimer);
+    await within(this.queue.onIdle(), graceMs);
     for (const controller of this.inFlight.values()) controller.abort(new ShutdownAbort());
-    await this.queue.onIdle();
+    await within(this.queue.onIdle(), ABORT_SETTLE_MS);
   }
 }

@@ -6,17 +6,16 @@ import type { CryomixApi, SignedUpload } from '../cryomix/api.js';
 import { RejectedError, UnauthorizedError, UnsafeUrlError } from '../cryomix/errors.js';
 import { TransientError } from '../errors.js';
 import { isStoreFailure } from '../store/db.js';
-import type { Job } from '../store/job.js';
-import type { JobStore } from '../store/jobs.js';
+import type { Job, TransitionPatch } from '../store/job.js';
+import { LEASE_MS, type JobStore } from '../store/jobs.js';
 import { ChecksumMismatchError, FileChangedError, StorageError } from '../transfer/errors.js';
 import { putFile, type PutRequest, type PutResult } from '../transfer/put.js';
 import { sha256File } from '../transfer/hash.js';
 import { kindFromExtension } from '../watch/sniff.js';
-import { ShutdownAbort } from './aborts.js';
 import { applyAfterUpload, type AfterUpload } from './afterUpload.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { lifetimeSuffices, requestedExpirySeconds, type ThroughputEstimate } from './urlLifetime.js';
-import { errnoCode, sameVersion, unreadableReason } from './version.js';
+import { errnoCode, isFileSystemError, sameVersion, unreadableReason } from './version.js';
 
 /** Storage's ExpiredToken is renewed without counting as a failure, but not forever (a broken clock). */
 const MAX_EXPIRED_RENEWALS = 3;
@@ -48,11 +47,22 @@ export async function uploadJob(jobId: number, context: UploadContext, signal: A
   if (signal.aborted) return;
   const job = context.store.claim(jobId);
   if (!job) return;
+  let leaseFailure: unknown;
+  const lease = setInterval(() => {
+    try {
+      context.store.renewLease(job.id);
+    } catch (error) {
+      leaseFailure ??= error;
+    }
+  }, LEASE_MS / 3).unref();
   try {
     await attempt(job, context, signal);
   } catch (error) {
     fileFailure(job, error, context, signal);
+  } finally {
+    clearInterval(lease);
   }
+  if (leaseFailure !== undefined) throw leaseFailure;
 }
 
 async function attempt(job: Job, context: UploadContext, signal: AbortSignal): Promise<void> {
@@ -64,7 +74,8 @@ async function attempt(job: Job, context: UploadContext, signal: AbortSignal): P
     hashBeforeUpload = await sha256File(job.path, signal);
     const original = store.findUploaded(job.folder, hashBeforeUpload, job.id);
     if (original) {
-      store.transition(job.id, 'done', { sha256: hashBeforeUpload, duplicateOf: original.id, error: null });
+      const sha256 = hashBeforeUpload;
+      if (!stillMine(job, context, () => ({ sha256, duplicateOf: original.id, error: null }), 'done')) return;
       context.logger.info({ file: job.path, duplicateOf: original.path }, `${basename(job.path)}: same bytes as ${original.path}, not sent again`);
       await completeAfterUpload(job, context);
       return;
@@ -76,15 +87,21 @@ async function attempt(job: Job, context: UploadContext, signal: AbortSignal): P
   // The bytes stored must be the bytes on disk now: a file rewritten during the PUT is a new version.
   await assertUnchanged(job);
   if (hashBeforeUpload !== undefined && hashBeforeUpload !== result.sha256) throw new FileChangedError(job.path, 'its content differs from the first read');
-  store.transition(job.id, 'uploaded', {
-    sha256: result.sha256,
-    md5: result.md5,
-    bytesSent: result.bytes,
-    uploadFolder: target.uploadFolderName,
-    error: null,
-  });
+  const stored = { sha256: result.sha256, md5: result.md5, bytesSent: result.bytes, uploadFolder: target.uploadFolderName, error: null };
+  if (!stillMine(job, context, () => stored, 'uploaded')) return;
   store.transition(job.id, 'done');
   await completeAfterUpload(job, context);
+}
+
+/**
+ * Files the outcome unless the row moved on meanwhile (the file changed or
+ * vanished and another version took over): then this attempt's result no
+ * longer describes the file, and it is dropped.
+ */
+function stillMine(job: Job, context: UploadContext, patch: () => TransitionPatch, to: 'uploaded' | 'done'): boolean {
+  if (context.store.transitionIf(job.id, 'uploading', to, patch)) return true;
+  context.logger.debug({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: the version changed during the upload; its result is dropped`);
+  return false;
 }
 
 function contentTypeOf(path: string): string {
@@ -114,7 +131,7 @@ async function putWithFreshUrl(
   let expiredRenewals = 0;
   let refusedOnce = false;
   for (;;) {
-    const target = await requestLongEnoughUrl(job, contentType, context);
+    const target = await requestLongEnoughUrl(job, contentType, context, signal);
     try {
       const result = await put({
         url: target.url,
@@ -143,7 +160,7 @@ async function putWithFreshUrl(
   }
 }
 
-async function requestLongEnoughUrl(job: Job, contentType: string, context: UploadContext): Promise<SignedUpload> {
+async function requestLongEnoughUrl(job: Job, contentType: string, context: UploadContext, signal: AbortSignal): Promise<SignedUpload> {
   const expectedMs = context.throughput.expectedMs(job.size);
   for (let asked = 1; ; asked++) {
     const target = await context.api.requestUploadUrl({
@@ -151,6 +168,7 @@ async function requestLongEnoughUrl(job: Job, contentType: string, context: Uplo
       objectName: basename(job.path),
       contentType,
       expirationSeconds: requestedExpirySeconds(context.urlExpirySeconds, expectedMs),
+      signal,
     });
     if (lifetimeSuffices(target.expiresAt, expectedMs)) return target;
     if (asked >= MAX_SHORT_LIVED_URLS) {
@@ -164,7 +182,7 @@ async function requestLongEnoughUrl(job: Job, contentType: string, context: Uplo
 /** Applies the folder's afterUpload; a failure there is noted on the row, the upload itself stands. */
 export async function completeAfterUpload(job: Job, context: Pick<UploadContext, 'store' | 'logger' | 'afterUpload'>): Promise<void> {
   try {
-    const now = await applyAfterUpload(job.path, context.afterUpload(job));
+    const now = await applyAfterUpload(job.path, context.afterUpload(job), job);
     if (now !== job.path) context.logger.info({ file: job.path, movedTo: now }, `${basename(job.path)}: ${now ? `moved to ${now}` : 'deleted after upload'}`);
   } catch (error) {
     const message = `uploaded, but the after-upload step failed: ${(error as Error).message}`;
@@ -180,19 +198,23 @@ function fileFailure(job: Job, error: unknown, context: UploadContext, signal: A
   // Replaced or removed meanwhile: that version's story is over, the new one carries on.
   if (store.get(job.id).state !== 'uploading') return;
   const message = error instanceof Error ? error.message : String(error);
-  if (signal.aborted && signal.reason instanceof ShutdownAbort) {
+  // A file that could not be read has not necessarily changed: judge it by the read error.
+  const readError = error instanceof FileChangedError && error.cause !== undefined ? error.cause : error;
+  // A superseded version already left `uploading` above; any other abort is someone stopping us, not a failure.
+  if (signal.aborted) {
     store.transition(job.id, 'retrying', { nextAttemptAt: Date.now(), error: 'interrupted by shutdown; resumes on the next start' });
-  } else if (error instanceof FileChangedError) {
+  } else if (errnoCode(readError) === 'ENOENT') {
+    store.transition(job.id, 'removed', { error: 'the file disappeared before it was uploaded' });
+  } else if (unreadableReason(readError)) {
+    store.transition(job.id, 'rejected', { error: unreadableReason(readError)! });
+  } else if (error instanceof FileChangedError && !isFileSystemError(readError)) {
     store.transition(job.id, 'removed', { error: 'the file changed during the upload; its new version will be uploaded once it settles' });
     context.onStale(job);
-  } else if (errnoCode(error) === 'ENOENT') {
-    store.transition(job.id, 'removed', { error: 'the file disappeared before it was uploaded' });
-  } else if (unreadableReason(error)) {
-    store.transition(job.id, 'rejected', { error: unreadableReason(error)! });
   } else if (error instanceof UnauthorizedError) {
     store.transition(job.id, 'queued', { attempts: job.attempts - 1, error: message });
     context.onUnauthorized(error);
-  } else if (error instanceof TransientError || error instanceof ChecksumMismatchError) {
+  } else if (error instanceof TransientError || error instanceof ChecksumMismatchError || isFileSystemError(readError)) {
+    // EMFILE, EIO and the like pass; backing off gives the system room.
     const retryAfterMs = error instanceof TransientError ? error.retryAfterMs : undefined;
     const delay = retryDelayMs(context.backoff, job.attempts, retryAfterMs);
     store.transition(job.id, 'retrying', { nextAttemptAt: Date.now() + delay, error: message });

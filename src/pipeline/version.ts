@@ -10,6 +10,11 @@ export function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** An error from a file-system call (it names the syscall), as opposed to ours, which carry codes too. */
+export function isFileSystemError(error: unknown): boolean {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
+}
+
 /** Why a file cannot be read, in words for the studio, or undefined when the error is not about access. */
 export function unreadableReason(error: unknown): string | undefined {
   const code = errnoCode(error);

@@ -1,8 +1,8 @@
-import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { CryomixWatchError } from '../errors.js';
-import { migrate } from './migrate.js';
+import { assertSchemaCurrent, migrate } from './migrate.js';
 
 export class DatabaseOpenError extends CryomixWatchError {
   constructor(file: string, cause: unknown) {
@@ -32,6 +32,36 @@ export function openDatabase(file: string): Database.Database {
     throw new DatabaseOpenError(file, error);
   }
   migrate(db, file);
+  return db;
+}
+
+export class NoStateError extends CryomixWatchError {
+  constructor(file: string) {
+    super('DB_MISSING', `no state database at ${file} yet: the daemon has not run with this configuration (see state.database)`);
+  }
+}
+
+/**
+ * Opens the daemon's DB for `status`, `list` and `retry`. It never creates
+ * the file (run as root before the first start, that would leave a file the
+ * service user cannot open) and never migrates it (the daemon's version owns
+ * the schema).
+ */
+export function openExistingDatabase(file: string, options: { readonly: boolean }): Database.Database {
+  if (!existsSync(file)) throw new NoStateError(file);
+  let db: Database.Database;
+  try {
+    db = new Database(file, { readonly: options.readonly, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+  } catch (error) {
+    throw new DatabaseOpenError(file, error);
+  }
+  try {
+    assertSchemaCurrent(db, file);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
   return db;
 }
 

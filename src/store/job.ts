@@ -18,6 +18,10 @@ export interface Job {
   duplicateOf: number | null;
   bytesSent: number;
   uploadFolder: string | null;
+  /** The process uploading this row, while `uploading`. */
+  ownerPid: number | null;
+  /** Until when that process's claim holds unless renewed (epoch ms). */
+  leaseUntil: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -32,6 +36,8 @@ export interface TransitionPatch {
   duplicateOf?: number;
   bytesSent?: number;
   uploadFolder?: string;
+  ownerPid?: number;
+  leaseUntil?: number;
 }
 
 export interface TransitionEvent {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Job, PauseState, TransitionEvent, TransitionPatch } from './job.js';
+import { redactSignedUrls } from '../net/redact.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
 
 interface JobRow {
@@ -20,6 +21,8 @@ interface JobRow {
   duplicate_of: number | null;
   bytes_sent: number;
   upload_folder: string | null;
+  owner_pid: number | null;
+  lease_until: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -41,6 +44,8 @@ const fromRow = (row: JobRow): Job => ({
   duplicateOf: row.duplicate_of,
   bytesSent: row.bytes_sent,
   uploadFolder: row.upload_folder,
+  ownerPid: row.owner_pid,
+  leaseUntil: row.lease_until,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -54,9 +59,14 @@ const PATCH_COLUMNS: Record<keyof TransitionPatch, string> = {
   duplicateOf: 'duplicate_of',
   bytesSent: 'bytes_sent',
   uploadFolder: 'upload_folder',
+  ownerPid: 'owner_pid',
+  leaseUntil: 'lease_until',
 };
 
 const PAUSE_KEY = 'paused';
+
+/** How long an upload claim holds without renewal; uploaders renew it well before. */
+export const LEASE_MS = 30_000;
 
 export interface NewVersion {
   folder: string;
@@ -103,7 +113,9 @@ export class JobStore {
     const now = this.now();
     const create = this.db.transaction(() => {
       const previous = this.current(version.path);
-      if (previous && !FINAL_STATES.includes(previous.state)) {
+      // Its bytes are stored; only the after-upload step is skipped for a file that has changed since.
+      if (previous?.state === 'uploaded') this.transition(previous.id, 'done');
+      else if (previous && !FINAL_STATES.includes(previous.state)) {
         this.transition(previous.id, 'removed', { error: 'replaced by a newer version of the file' });
       }
       if (previous) this.db.prepare('UPDATE jobs SET current = 0 WHERE id = ?').run(previous.id);
@@ -135,7 +147,8 @@ export class JobStore {
       for (const [key, value] of Object.entries(patch) as [keyof TransitionPatch, unknown][]) {
         if (value === undefined) continue;
         sets.push(`${PATCH_COLUMNS[key]} = @${key}`);
-        params[key] = value;
+        // Errors quote storage's and the API's words; a signed URL among them must not be kept.
+        params[key] = key === 'error' && typeof value === 'string' ? redactSignedUrls(value) : value;
       }
       this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = @id`).run(params);
       return { before, after: this.get(id) };
@@ -146,17 +159,32 @@ export class JobStore {
   }
 
   /**
-   * Takes a queued job for upload, atomically: with `upload FILE` and the
-   * daemon sharing one DB, only one of them may win. Undefined when the job
-   * is no longer queued.
+   * Moves a row only if it is still in `from`, atomically. Other processes
+   * (`upload FILE`, `retry`) share the DB, so "check, then move" must be one
+   * transaction. Undefined when the row had already moved on.
    */
-  claim(id: number): Job | undefined {
-    const take = this.db.transaction(() => {
+  transitionIf(id: number, from: State, to: State, patch: (job: Job) => TransitionPatch = () => ({})): Job | undefined {
+    const move = this.db.transaction(() => {
       const job = this.get(id);
-      if (job.state !== 'queued') return undefined;
-      return this.transition(id, 'uploading', { attempts: job.attempts + 1, error: null, nextAttemptAt: null, bytesSent: 0 });
+      return job.state === from ? this.transition(id, to, patch(job)) : undefined;
     });
-    return take.immediate();
+    return move.immediate();
+  }
+
+  /** Takes a queued job for upload and leases it to this process; undefined when someone else got there first. */
+  claim(id: number): Job | undefined {
+    return this.transitionIf(id, 'queued', 'uploading', (job) => ({
+      attempts: job.attempts + 1,
+      error: null,
+      nextAttemptAt: null,
+      bytesSent: 0,
+      ownerPid: process.pid,
+      leaseUntil: this.now() + LEASE_MS,
+    }));
+  }
+
+  renewLease(id: number): void {
+    this.db.prepare(`UPDATE jobs SET owner_pid = ?, lease_until = ? WHERE id = ? AND state = 'uploading'`).run(process.pid, this.now() + LEASE_MS, id);
   }
 
   /** A note on a finished row (e.g. "uploaded, but could not be moved"), without changing its state. */

@@ -26,3 +26,17 @@ export function migrate(db: Database.Database, file: string, migrations: readonl
     db.pragma(`user_version = ${latest}`);
   })();
 }
+
+export class OldSchemaError extends CryomixWatchError {
+  constructor(file: string, found: number, known: number) {
+    super('DB_OLD_SCHEMA', `${file} has schema ${found}, this version uses ${known}: start the daemon once to upgrade it`);
+  }
+}
+
+/** For readers that must not migrate: the schema must be exactly the one this code knows. */
+export function assertSchemaCurrent(db: Database.Database, file: string, migrations: readonly Migration[] = MIGRATIONS): void {
+  const latest = migrations.at(-1)?.version ?? 0;
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > latest) throw new FutureSchemaError(file, current, latest);
+  if (current < latest) throw new OldSchemaError(file, current, latest);
+}

@@ -1,17 +1,36 @@
 import { opendir } from 'node:fs/promises';
 import { join } from 'node:path';
 
+export interface WalkOptions {
+  recursive: boolean;
+  isIgnored(path: string): boolean;
+  /**
+   * A directory below the root could not be read (EACCES on `lost+found`,
+   * say). The walk goes on; the caller must not conclude that files under it
+   * are gone. An unreadable root is thrown instead.
+   */
+  onUnreadableDirectory(dir: string, error: unknown): void;
+}
+
 /**
  * Yields every regular file below `root` that `isIgnored` lets through,
  * without descending into ignored directories (a NAS `#recycle` can hold more
  * files than the folder itself). Symlinks are not followed: a link pointing
  * outside the watched folder must not make us upload someone else's files.
  */
-export async function* walkFiles(root: string, options: { recursive: boolean; isIgnored(path: string): boolean }): AsyncGenerator<string> {
+export async function* walkFiles(root: string, options: WalkOptions): AsyncGenerator<string> {
   const pending = [root];
   while (pending.length > 0) {
     const dir = pending.pop()!;
-    for await (const entry of await opendir(dir)) {
+    let entries;
+    try {
+      entries = await opendir(dir);
+    } catch (error) {
+      if (dir === root) throw error;
+      options.onUnreadableDirectory(dir, error);
+      continue;
+    }
+    for await (const entry of entries) {
       const path = join(dir, entry.name);
       if (options.isIgnored(path)) continue;
       if (entry.isDirectory()) {

@@ -50,6 +50,37 @@ describe('cryomix-watch upload FILE', () => {
   });
 });
 
+describe('cryomix-watch upload FILE, interrupted', () => {
+  it('parks the file as retrying on Ctrl-C, not failed', async () => {
+    sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 1 });
+    const path = join(workspace.dir, 'long.wav');
+    writeFileSync(path, pcmWav(300_000));
+    const child = spawn(process.execPath, [CLI, 'upload', path, '--config', workspace.configFile], { env: workspace.env, stdio: 'ignore' });
+    await waitUntil(() => sandbox.requests().some((r) => r.endpoint === 'put'));
+    child.kill('SIGINT');
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(jobFor(workspace, path)).toMatchObject({ state: 'retrying', error: 'interrupted by shutdown; resumes on the next start' });
+  });
+});
+
+describe('status, list and retry', () => {
+  it('do not create a state database that does not exist yet, and say why', () => {
+    for (const command of [['status'], ['list'], ['retry', '--failed']]) {
+      const result = runCli(workspace, command);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/no state database at .*state\.db yet: the daemon has not run with this configuration/);
+    }
+    expect(existsSync(workspace.database)).toBe(false);
+  });
+
+  it('refuses an unknown --state as a usage error', () => {
+    const result = runCli(workspace, ['list', '--state', 'bogus']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/Allowed choices are waiting, queued/);
+  });
+});
+
 describe('cryomix-watch check', () => {
   it('passes against a working API and folder', async () => {
     const result = await runCliAsync(workspace, ['check']);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
@@ -62,6 +63,38 @@ describe('stopping and starting', () => {
     const second = startDaemon();
     await second.ready();
     expect(jobFor(workspace, path)).toMatchObject({ state: 'removed', error: 'the file disappeared while the daemon was stopped' });
+  });
+
+  it('uploads a file that was moved out of the folder and back in, unchanged', async () => {
+    sandbox.faults.setUnauthorized(true); // holds the file in the queue
+    const daemon = startDaemon();
+    await daemon.ready();
+    const path = join(workspace.inbox, 'wanderer.wav');
+    const outside = join(workspace.dir, 'wanderer.wav');
+    writeFileSync(path, pcmWav(30_000));
+    await waitUntil(() => jobFor(workspace, path)?.state === 'queued');
+    renameSync(path, outside);
+    await waitUntil(() => jobFor(workspace, path)?.state === 'removed');
+    renameSync(outside, path); // rename keeps size and mtime: the same version comes back
+    sandbox.faults.setUnauthorized(false);
+    await waitUntil(() => jobFor(workspace, path)?.state === 'done');
+    expect(sandbox.objects().map((o) => o.objectName)).toEqual(['wanderer.wav']);
+  });
+
+  it('stops with exit 1 and a fatal log when the state database fails, instead of carrying on', async () => {
+    const daemon = startDaemon();
+    await daemon.ready();
+    // Another process holds the write lock past the 5 s busy timeout, as a wedged or broken disk would.
+    const blocker = new Database(workspace.database);
+    blocker.exec('BEGIN EXCLUSIVE');
+    try {
+      writeFileSync(join(workspace.inbox, 'during-outage.wav'), pcmWav(10_000));
+      expect(await daemon.exited).toEqual({ code: 1, signal: null });
+    } finally {
+      blocker.exec('ROLLBACK');
+      blocker.close();
+    }
+    expect(daemon.logs.find((r) => r.level === 60)?.msg).toMatch(/stopping: the state database failed/);
   });
 
   it('after kill -9 during an upload, resumes with the same Session-Id and stores the right bytes once', async () => {

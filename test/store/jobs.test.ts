@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db.js';
 import { FutureSchemaError, migrate } from '../../src/store/migrate.js';
+import { MIGRATIONS } from '../../src/store/migrations/index.js';
 import { JobStore } from '../../src/store/jobs.js';
 import type { TransitionEvent } from '../../src/store/job.js';
 import { IllegalTransitionError } from '../../src/store/states.js';
@@ -26,7 +27,7 @@ describe('state database', () => {
     expect(statSync(join(file, '..')).mode & 0o777).toBe(0o700);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('synchronous', { simple: true })).toBe(2);
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
     db.close();
   });
 
@@ -37,6 +38,17 @@ describe('state database', () => {
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'jobs'").get()).toBeDefined();
     db.pragma('user_version = 99');
     expect(() => migrate(db, file)).toThrow(FutureSchemaError);
+    db.close();
+  });
+
+  it('migrates a version 1 database with rows to the upload lease columns, keeping the rows', () => {
+    const file = join(tempDir(), 'v1.db');
+    const db = new Database(file);
+    migrate(db, file, MIGRATIONS.slice(0, 1));
+    db.prepare(`INSERT INTO jobs (session_id, folder, path, size, mtime_ms, state, created_at, updated_at) VALUES ('s', '/f', '/f/a.wav', 1, 1, 'uploading', 1, 1)`).run();
+    migrate(db, file);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.prepare('SELECT session_id, state, owner_pid, lease_until FROM jobs').get()).toEqual({ session_id: 's', state: 'uploading', owner_pid: null, lease_until: null });
     db.close();
   });
 
@@ -89,12 +101,36 @@ describe('JobStore', () => {
     expect(store.get(job.id).state).toBe('waiting');
   });
 
-  it('claims a queued job once', () => {
+  it('claims a queued job once, leasing it to this process', () => {
     const { store } = openStore();
     const job = store.createVersion(version);
     store.transition(job.id, 'queued');
-    expect(store.claim(job.id)).toMatchObject({ state: 'uploading', attempts: 1 });
+    const claimed = store.claim(job.id)!;
+    expect(claimed).toMatchObject({ state: 'uploading', attempts: 1, ownerPid: process.pid });
+    expect(claimed.leaseUntil).toBeGreaterThan(Date.now());
     expect(store.claim(job.id)).toBeUndefined();
+  });
+
+  it('moves a row conditionally, so two processes cannot both take it', () => {
+    const { store } = openStore();
+    const job = store.createVersion(version);
+    expect(store.transitionIf(job.id, 'retrying', 'queued')).toBeUndefined();
+    expect(store.transitionIf(job.id, 'waiting', 'queued')?.state).toBe('queued');
+  });
+
+  it('finishes an uploaded predecessor as done when the file changes, since its bytes are stored', () => {
+    const { store } = openStore();
+    const first = store.createVersion(version);
+    for (const to of ['queued', 'uploading', 'uploaded'] as const) store.transition(first.id, to);
+    store.createVersion({ ...version, size: 5 });
+    expect(store.get(first.id)).toMatchObject({ state: 'done', current: false });
+  });
+
+  it('keeps signed URL queries out of stored errors', () => {
+    const { store } = openStore();
+    const job = store.createVersion(version);
+    store.transition(job.id, 'rejected', { error: 'storage said: bad https://s.example/b/o.wav?X-Goog-Signature=abc&X-Goog-Date=1' });
+    expect(store.get(job.id).error).toBe('storage said: bad https://s.example/b/o.wav?<redacted>');
   });
 
   it('reports every transition with the time spent in the previous state', () => {

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { jobs } from './001-jobs.js';
+import { uploadLease } from './002-upload-lease.js';
 
 /** Append-only: never edit a shipped migration, add the next number instead. */
 export interface Migration {
@@ -7,4 +8,4 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [jobs];
+export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease];

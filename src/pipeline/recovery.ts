@@ -1,0 +1,30 @@
+import type { JobStore } from '../store/jobs.js';
+import { errnoCode } from './version.js';
+
+/** Signal 0 only asks whether the process exists; EPERM means it does, under another user. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoCode(error) === 'EPERM';
+  }
+}
+
+/**
+ * Uploads whose uploader is gone (killed, crashed, the machine rebooted)
+ * resume as `retrying`, due now, with their own Session-Id. A claim that a
+ * live process keeps renewing (`upload FILE` beside the daemon) is left
+ * alone; `isOurs` marks the caller's own running uploads.
+ */
+export function recoverOrphanedUploads(store: JobStore, isOurs: (jobId: number) => boolean, now = Date.now()): void {
+  for (const job of store.inState('uploading')) {
+    if (isOurs(job.id)) continue;
+    const heldElsewhere = job.ownerPid !== null && job.ownerPid !== process.pid && (job.leaseUntil ?? 0) > now && processAlive(job.ownerPid);
+    if (heldElsewhere) continue;
+    store.transitionIf(job.id, 'uploading', 'retrying', () => ({
+      nextAttemptAt: now,
+      error: 'interrupted while uploading (its uploader stopped); resuming',
+    }));
+  }
+}

@@ -1,0 +1,47 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { walkFiles } from '../../src/watch/walk.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir('cryomix-walk-');
+const walkModule = fileURLToPath(new URL('../../dist/watch/walk.js', import.meta.url));
+
+describe('walkFiles', () => {
+  it('prunes ignored directories and does not follow directory symlinks', async () => {
+    const root = tempDir();
+    mkdirSync(join(root, 'a', 'b'), { recursive: true });
+    mkdirSync(join(root, '#recycle'));
+    writeFileSync(join(root, 'a', 'b', 'deep.wav'), '');
+    writeFileSync(join(root, '#recycle', 'old.wav'), '');
+    const seen: string[] = [];
+    for await (const path of walkFiles(root, { recursive: true, isIgnored: (p) => p.endsWith('#recycle'), onUnreadableDirectory: () => {} })) seen.push(path);
+    expect(seen).toEqual([join(root, 'a', 'b', 'deep.wav')]);
+  });
+
+  // Root reads any directory, so when run as root the walk runs as user nobody (uid 65534) in a child process.
+  it('reports an unreadable sub-directory and walks on, instead of abandoning the scan', () => {
+    const root = tempDir();
+    chmodSync(root, 0o755);
+    mkdirSync(join(root, 'aaa-locked'));
+    mkdirSync(join(root, 'zzz-album'));
+    writeFileSync(join(root, 'zzz-album', 'found.wav'), '');
+    chmodSync(join(root, 'aaa-locked'), 0o000);
+    const script = `
+      const { walkFiles } = await import(${JSON.stringify(walkModule)});
+      const seen = [], unreadable = [];
+      for await (const p of walkFiles(${JSON.stringify(root)}, { recursive: true, isIgnored: () => false, onUnreadableDirectory: (d) => unreadable.push(d) })) seen.push(p);
+      console.log(JSON.stringify({ seen, unreadable }));`;
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', ...asNobody });
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ seen: [join(root, 'zzz-album', 'found.wav')], unreadable: [join(root, 'aaa-locked')] });
+  });
+
+  it('throws when the root itself cannot be read (an unmounted share), so nothing is concluded from it', async () => {
+    const walk = walkFiles(join(tempDir(), 'not-mounted'), { recursive: true, isIgnored: () => false, onUnreadableDirectory: () => {} });
+    await expect(walk.next()).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
