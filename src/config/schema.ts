@@ -17,6 +17,14 @@ import {
  * bug a config file must not have.
  */
 
+/** A lower bound that must not exceed its upper bound; the error lands on the lower one, naming the other. */
+function notAbove<K extends string>(low: K, high: K, highKeyPath: string) {
+  return (value: Record<K, number>, ctx: z.RefinementCtx) => {
+    if (value[low] <= value[high]) return;
+    ctx.addIssue({ code: 'custom', path: [low], message: `expected at most ${highKeyPath} (${value[high]})`, input: value[low] });
+  };
+}
+
 const api = z.strictObject({
   baseUrl: serviceUrl().prefault('https://platform.cryo-mix.com'),
   origin: origin.optional(),
@@ -37,15 +45,7 @@ const retry = z
     initialDelaySeconds: positiveNumber().default(2),
     maxDelaySeconds: positiveNumber().default(300),
   })
-  .superRefine((value, ctx) => {
-    if (value.initialDelaySeconds <= value.maxDelaySeconds) return;
-    ctx.addIssue({
-      code: 'custom',
-      path: ['initialDelaySeconds'],
-      message: `expected at most uploads.retry.maxDelaySeconds (${value.maxDelaySeconds})`,
-      input: value.initialDelaySeconds,
-    });
-  });
+  .superRefine(notAbove('initialDelaySeconds', 'maxDelaySeconds', 'uploads.retry.maxDelaySeconds'));
 
 const uploads = z
   .strictObject({
@@ -57,15 +57,7 @@ const uploads = z
     /** How long SIGTERM lets running PUTs finish before aborting them. */
     shutdownGraceSeconds: nonNegativeNumber().default(20),
   })
-  .superRefine((value, ctx) => {
-    if (value.minBytes <= value.maxBytes) return;
-    ctx.addIssue({
-      code: 'custom',
-      path: ['minBytes'],
-      message: `expected at most uploads.maxBytes (${value.maxBytes})`,
-      input: value.minBytes,
-    });
-  });
+  .superRefine(notAbove('minBytes', 'maxBytes', 'uploads.maxBytes'));
 
 export const MASTER_FILES = ['FinalMaster.wav', 'FinalMaster.mp3', 'MasteringReport.json', 'OriginalMix.mp3'] as const;
 export type MasterFile = (typeof MASTER_FILES)[number];

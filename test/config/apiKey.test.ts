@@ -3,12 +3,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Config, loadApiKey, parseConfig } from '../../src/config/index.js';
 import { configErrorOf } from './configError.js';
-import { useTempDir } from './tempDir.js';
+import { useTestDir } from '../helpers/tempDir.js';
 
 const SECRET = 'ck_live_0123456789abcdef';
 
 describe('loadApiKey', () => {
-  const tempDir = useTempDir();
+  const tempDir = useTestDir('cryomix-config-');
 
   function keyFile(content: string, mode: number): string {
     const file = path.join(tempDir(), 'api-key');

@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { defaultConfigPath, loadConfig } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { configErrorOf } from './configError.js';
-import { useTempDir } from './tempDir.js';
+import { useTestDir } from '../helpers/tempDir.js';
 
 describe('loadConfig', () => {
-  const tempDir = useTempDir();
+  const tempDir = useTestDir('cryomix-config-');
 
   function write(text: string): string {
     const file = path.join(tempDir(), 'config.yaml');

@@ -3,10 +3,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig } from '../../src/config/index.js';
 import { configErrorOf } from './configError.js';
-import { useTempDir } from './tempDir.js';
+import { useTestDir } from '../helpers/tempDir.js';
 
 describe('config paths', () => {
-  const tempDir = useTempDir();
+  const tempDir = useTestDir('cryomix-config-');
 
   it('resolves relative paths against the config file, not the working directory', () => {
     const dir = path.join(tempDir(), 'etc');

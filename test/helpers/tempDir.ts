@@ -1,9 +1,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
 
-/** A fresh directory per test, removed afterwards. */
+/** A directory that outlives one test (for beforeAll); `cleanup` removes it. */
+export async function makeTempDir(prefix = 'cryomix-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Each call makes a fresh directory; all of a test's are removed after it. */
 export function useTempDir(prefix = 'cryomix-test-'): () => string {
   const dirs: string[] = [];
   afterEach(() => {
@@ -14,4 +21,14 @@ export function useTempDir(prefix = 'cryomix-test-'): () => string {
     dirs.push(dir);
     return dir;
   };
+}
+
+/** Like useTempDir, but every call within one test returns that test's same directory. */
+export function useTestDir(prefix = 'cryomix-test-'): () => string {
+  const fresh = useTempDir(prefix);
+  let current: string | undefined;
+  afterEach(() => {
+    current = undefined;
+  });
+  return () => (current ??= fresh());
 }

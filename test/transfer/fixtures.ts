@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import type { Dispatcher } from 'undici';
+import type { PutRequest } from '../../src/transfer/put.js';
 import { join } from 'node:path';
 
 export interface TestFile {
@@ -8,12 +9,6 @@ export interface TestFile {
   bytes: Buffer;
   sha256: string;
   md5: string;
-}
-
-/** A temp dir for one test file; `cleanup` removes it. */
-export async function makeTempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'cryomix-put-'));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 export async function writeRandomFile(dir: string, name: string, size: number): Promise<TestFile> {
@@ -41,4 +36,17 @@ export const SIGNED_QUERY =
 
 export function storageXml(code: string, message: string): string {
   return `<?xml version='1.0' encoding='UTF-8'?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+}
+
+/** A PUT of `file` to a signed-looking URL on `origin`; tests override what they exercise. */
+export function putRequestTo(origin: string, file: TestFile, dispatcher: Dispatcher, overrides: Partial<PutRequest> = {}): PutRequest {
+  return {
+    url: new URL(`${origin}/bucket/uploads/f/mix.wav?${SIGNED_QUERY}`),
+    path: file.path,
+    size: file.bytes.length,
+    contentType: 'audio/wav',
+    stallTimeoutMs: 5_000,
+    dispatcher,
+    ...overrides,
+  };
 }

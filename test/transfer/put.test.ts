@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { putFile, type PutRequest } from '../../src/transfer/put.js';
 import { ChecksumMismatchError } from '../../src/transfer/errors.js';
 import { readBody, startLocalServer, type LocalServer } from '../cryomix/localServer.js';
-import { SIGNED_QUERY, digests, googHash, makeTempDir, writeRandomFile, type TestFile } from './fixtures.js';
+import { makeTempDir } from '../helpers/tempDir.js';
+import { putRequestTo, SIGNED_QUERY, digests, googHash, writeRandomFile, type TestFile } from './fixtures.js';
 
 let storage: LocalServer;
 let agent: Agent;
@@ -16,7 +17,7 @@ let mix: TestFile;
 beforeAll(async () => {
   storage = await startLocalServer();
   agent = new Agent();
-  temp = await makeTempDir();
+  temp = await makeTempDir('cryomix-put-');
   mix = await writeRandomFile(temp.dir, 'mix.wav', 3 * 1024 * 1024 + 17);
 });
 
@@ -26,17 +27,7 @@ afterAll(async () => {
   await temp.cleanup();
 });
 
-function putRequest(overrides: Partial<PutRequest> = {}): PutRequest {
-  return {
-    url: new URL(`${storage.origin}/bucket/uploads/f/mix.wav?${SIGNED_QUERY}`),
-    path: mix.path,
-    size: mix.bytes.length,
-    contentType: 'audio/wav',
-    stallTimeoutMs: 5_000,
-    dispatcher: agent,
-    ...overrides,
-  };
-}
+const putRequest = (overrides: Partial<PutRequest> = {}): PutRequest => putRequestTo(storage.origin, mix, agent, overrides);
 
 describe('a successful PUT', () => {
   it('sends exactly Host, Connection, Content-Type and Content-Length, and the bytes on disk', async () => {

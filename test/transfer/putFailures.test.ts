@@ -6,7 +6,8 @@ import { FileChangedError, StorageError } from '../../src/transfer/errors.js';
 import { putFile, type PutRequest } from '../../src/transfer/put.js';
 import { drainAllowanceMs } from '../../src/transfer/watchdog.js';
 import { readBody, startLocalServer, type LocalServer } from '../cryomix/localServer.js';
-import { SIGNED_QUERY, makeTempDir, storageXml, writeRandomFile, type TestFile } from './fixtures.js';
+import { makeTempDir } from '../helpers/tempDir.js';
+import { putRequestTo, SIGNED_QUERY, storageXml, writeRandomFile, type TestFile } from './fixtures.js';
 
 let storage: LocalServer;
 let agent: Agent;
@@ -15,7 +16,7 @@ let mix: TestFile;
 
 beforeAll(async () => {
   storage = await startLocalServer();
-  temp = await makeTempDir();
+  temp = await makeTempDir('cryomix-put-');
 });
 
 beforeEach(async () => {
@@ -33,17 +34,7 @@ afterAll(async () => {
   await temp.cleanup();
 });
 
-function putRequest(overrides: Partial<PutRequest> = {}): PutRequest {
-  return {
-    url: new URL(`${storage.origin}/bucket/uploads/f/mix.wav?${SIGNED_QUERY}`),
-    path: mix.path,
-    size: mix.bytes.length,
-    contentType: 'audio/wav',
-    stallTimeoutMs: 5_000,
-    dispatcher: agent,
-    ...overrides,
-  };
-}
+const putRequest = (overrides: Partial<PutRequest> = {}): PutRequest => putRequestTo(storage.origin, mix, agent, overrides);
 
 async function failure(request: PutRequest): Promise<Error> {
   const error = await putFile(request).then(

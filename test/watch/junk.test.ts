@@ -2,11 +2,11 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPathFilter, type PathFilter } from '../../src/watch/junk.js';
-import { makeTmpDir } from './fixtures.js';
+import { makeTempDir } from '../helpers/tempDir.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
-beforeEach(async () => ({ dir, cleanup } = await makeTmpDir()));
+beforeEach(async () => ({ dir, cleanup } = await makeTempDir('cryomix-watch-')));
 afterEach(() => cleanup());
 
 /** The startup walk as the daemon does it: prune ignored directories, collect candidates. */

@@ -2,11 +2,11 @@ import { appendFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Settler, statFile, type FileStat, type SettlerOptions } from '../../src/watch/settle.js';
-import { makeTmpDir } from './fixtures.js';
+import { makeTempDir } from '../helpers/tempDir.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
-beforeEach(async () => ({ dir, cleanup } = await makeTmpDir()));
+beforeEach(async () => ({ dir, cleanup } = await makeTempDir('cryomix-watch-')));
 afterEach(async () => {
   vi.useRealTimers();
   await cleanup();

@@ -2,11 +2,12 @@ import { chmod, open, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inspectFile, kindFromExtension, type Inspection } from '../../src/watch/sniff.js';
-import { chunk, ds64Chunk, fmtChunk, id3Tag, makeTmpDir, mp3Frames, wav } from './fixtures.js';
+import { makeTempDir } from '../helpers/tempDir.js';
+import { chunk, ds64Chunk, fmtChunk, id3Tag, mp3Frames, wav } from '../helpers/audio.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
-beforeEach(async () => ({ dir, cleanup } = await makeTmpDir()));
+beforeEach(async () => ({ dir, cleanup } = await makeTempDir('cryomix-watch-')));
 afterEach(() => cleanup());
 
 async function inspect(name: string, content: Buffer): Promise<Inspection> {
