@@ -12,16 +12,16 @@ export function retryCommand(paths: string[], options: GlobalOptions & { failed?
   }
   const problems: string[] = [];
   const rearmed = withStore(configFrom(options), 'write', (store) => {
-    const jobs = options.failed ? store.list('failed') : [];
+    const failed = new Map((options.failed ? store.list('failed') : []).map((job) => [job.id, job]));
     for (const path of paths.map((p) => resolve(p))) {
       const job = store.current(path);
       if (!job) problems.push(`${path}: not known to cryomix-watch (is it inside a watched folder?)`);
-      else if (job.state === 'failed') jobs.push(job);
+      else if (job.state === 'failed') failed.set(job.id, job);
       else if (job.state === 'rejected') problems.push(`${path}: rejected (${job.error}); fix the file and save it again, it will be looked at anew`);
       else problems.push(`${path}: ${job.state}, nothing to retry`);
     }
-    for (const job of jobs) store.transition(job.id, 'queued', { error: null, nextAttemptAt: null });
-    return jobs;
+    // Conditional: the daemon may file or re-file a row at the same moment.
+    return [...failed.values()].filter((job) => store.transitionIf(job.id, 'failed', 'queued', () => ({ error: null, nextAttemptAt: null })));
   });
   for (const job of rearmed) process.stdout.write(`re-armed ${job.path}\n`);
   if (rearmed.length === 0 && problems.length === 0) process.stdout.write('no failed files\n');

@@ -35,13 +35,19 @@ export async function runCommand(options: RunOptions): Promise<number> {
   // A promise nobody awaited failed: the daemon's state can no longer be trusted to be complete.
   const crashed = new Promise<unknown>((resolve) => process.once('unhandledRejection', resolve));
 
-  let daemon;
+  let started;
   try {
-    daemon = await startDaemon({ config, api: target.api, logger });
+    started = await Promise.race([startDaemon({ config, api: target.api, logger }), stopRequested]);
   } catch (error) {
     await target.close();
     throw error;
   }
+  if (typeof started === 'string') {
+    // The startup scan holds no transaction across an await, so leaving now is as safe as the kill -9 the design survives.
+    logger.info({ signal: started }, `${started} during startup: stopping`);
+    process.exit(EXIT_OK);
+  }
+  const daemon = started;
   logger.info({ folders: daemon.pipeline.watchedFolders, database: config.state.database }, 'ready');
   process.stderr.write(`${welcomeLine(daemon.pipeline.watchedFolders, options.config)}\n`);
 

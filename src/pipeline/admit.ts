@@ -17,8 +17,10 @@ export type Admission = { outcome: 'queued' } | Refusal;
  * still incomplete (left `waiting`, nothing written).
  */
 export async function admit(store: JobStore, job: Job, fileStat: FileStat, limits: SizeLimits): Promise<Admission> {
-  const refusal = sizeRefusal(fileStat.size, limits) ?? (await contentRefusal(job.path, fileStat.size));
-  if (refusal?.outcome === 'incomplete') return refusal;
+  // Content first: a DAW's placeholder header is small because it is unfinished, not because it is too small.
+  const content = await contentRefusal(job.path, fileStat.size);
+  if (content?.outcome === 'incomplete') return content;
+  const refusal = sizeRefusal(fileStat.size, limits) ?? content;
   if (refusal) {
     store.transition(job.id, 'rejected', { error: refusal.reason });
     return refusal;

@@ -65,9 +65,12 @@ async function moveWithoutOverwrite(path: string, target: string, original: Stat
       if (errnoCode(error) === 'EEXIST') continue;
       throw error;
     }
-    // A slow copy across file systems gives a re-export time to start.
+    // A slow copy across file systems gives a re-export time to start; then the copy may hold its bytes, not ours.
     const now = await lstat(path);
-    if (now.ino !== original.ino || !sameVersion(now, original)) throw new NotTheUploadedVersionError(path);
+    if (now.ino !== original.ino || !sameVersion(now, original)) {
+      await unlink(candidate);
+      throw new NotTheUploadedVersionError(path);
+    }
     await unlink(path);
     return candidate;
   }

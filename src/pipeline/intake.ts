@@ -4,7 +4,7 @@ import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { Settler, statFile, type FileStat } from '../watch/settle.js';
 import { admit } from './admit.js';
-import { errnoCode, sameVersion, unreadableReason } from './version.js';
+import { isGone, sameVersion, unreadableReason } from './version.js';
 
 /** A WAV whose header stays a placeholder this long while the file is stable is not coming back. */
 export const HEADER_GIVE_UP_MS = 10 * 60 * 1000;
@@ -23,6 +23,8 @@ export interface IntakeOptions {
   onSuperseded(job: Job): void;
   /** The state DB failed: nothing may continue. */
   onFatal(error: unknown): void;
+  /** The folder's root is there and is the directory being watched; a file is only gone if its folder is. */
+  rootPresent(): boolean;
 }
 
 /**
@@ -40,7 +42,7 @@ export class Intake {
       settleMs: options.settleMs,
       stat: (path) => this.observe(path),
       onSettled: (path, fileStat, stableForMs) => this.settled(path, fileStat, stableForMs),
-      onGone: (path) => this.guarded(() => this.gone(path, 'the file disappeared before it was uploaded')),
+      onGone: (path) => this.guarded(() => this.gone(path)),
       onError: (path, error) => this.guarded(() => this.unreadable(path, error)),
     });
   }
@@ -71,8 +73,10 @@ export class Intake {
     const job = store.current(path);
     if (job?.state === 'waiting') {
       if (!sameVersion(job, fileStat)) store.updateWaiting(job.id, fileStat.size, fileStat.mtimeMs);
-    } else if (!job || job.state === 'removed' || !sameVersion(job, fileStat)) {
-      // A removed row whose file is back (moved out and in again, a share mounted late) starts over.
+    } else if (job?.state === 'removed' && sameVersion(job, fileStat)) {
+      // The same version is back (moved out and in again, a share remounted): same row, same Session-Id.
+      store.transition(job.id, 'waiting', { error: null });
+    } else if (!job || !sameVersion(job, fileStat)) {
       if (job?.state === 'uploading') this.options.onSuperseded(job);
       store.createVersion({ folder, path, ...fileStat });
     }
@@ -93,13 +97,18 @@ export class Intake {
     return 'done';
   }
 
-  /** The file is gone: a version still on its way is `removed`, finished ones keep their history. */
-  gone(path: string, reason: string): void {
+  /**
+   * The file is gone: a version still on its way is `removed`, finished ones
+   * keep their history. Not while the folder itself is away: an unmounted
+   * share's files are not gone.
+   */
+  private gone(path: string): void {
     const { store } = this.options;
+    if (!this.options.rootPresent()) return;
     const job = store.current(path);
     if (!job || !['waiting', 'queued', 'retrying', 'uploading'].includes(job.state)) return;
     if (job.state === 'uploading') this.options.onSuperseded(job);
-    store.transition(job.id, 'removed', { error: reason });
+    store.transition(job.id, 'removed', { error: 'the file disappeared before it was uploaded' });
   }
 
   /** Settler callbacks run on timers: a failing DB there must still stop the daemon, not vanish. */
@@ -120,8 +129,8 @@ export class Intake {
       store.transition(job.id, 'rejected', { error: reason });
       return;
     }
-    if (errnoCode(error) === 'ENOENT') {
-      this.gone(path, 'the file disappeared before it was uploaded');
+    if (isGone(error)) {
+      this.gone(path);
       return;
     }
     logger.error({ err: error, file: path }, `cannot check ${path}; it will be looked at again on the next change or restart`);

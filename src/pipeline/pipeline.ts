@@ -1,20 +1,14 @@
 import type { Logger } from 'pino';
-import type { Config, FolderConfig } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import type { CryomixApi } from '../cryomix/api.js';
 import { UnauthorizedError } from '../cryomix/errors.js';
 import type { Job } from '../store/job.js';
-import { isStoreFailure } from '../store/db.js';
 import type { JobStore } from '../store/jobs.js';
-import { createPathFilter, type PathFilter } from '../watch/junk.js';
-import { statFile } from '../watch/settle.js';
-import { walkFiles } from '../watch/walk.js';
-import { watchFolder, type FolderWatch } from '../watch/watcher.js';
-import { Intake } from './intake.js';
+import { WatchedFolder } from './folder.js';
 import { recoverOrphanedUploads } from './recovery.js';
 import { Scheduler } from './scheduler.js';
 import { completeAfterUpload, uploadJob, type UploadContext } from './upload.js';
 import { createUploadContext } from './uploadContext.js';
-import { isInside, sameVersion } from './version.js';
 
 export interface PipelineOptions {
   config: Config;
@@ -23,12 +17,6 @@ export interface PipelineOptions {
   logger: Logger;
 }
 
-interface WatchedFolder {
-  config: FolderConfig;
-  filter: PathFilter;
-  intake: Intake;
-  watch?: FolderWatch;
-}
 
 /**
  * The daemon's work: watched folders feed the intake, the intake files job
@@ -66,30 +54,20 @@ export class Pipeline {
       },
       onFatal: (error) => this.fail(error),
     });
-    this.folders = config.folders.map((folder) => this.folderFor(folder));
+    const folderDeps = {
+      store,
+      logger,
+      minBytes: config.uploads.minBytes,
+      maxBytes: config.uploads.maxBytes,
+      onQueued: () => this.scheduler.pump(),
+      onSuperseded: (job: Job) => this.scheduler.supersede(job.id),
+      onFatal: (error: unknown) => this.fail(error),
+    };
+    this.folders = config.folders.map((folder) => new WatchedFolder(folder, folderDeps));
     this.uploadContext = createUploadContext(options, {
       onStale: (job) => this.folders.find((f) => f.config.path === job.folder)?.intake.touch(job.path),
       onUnauthorized: (error) => this.scheduler.pause(error.message),
     });
-  }
-
-  private folderFor(config: FolderConfig): WatchedFolder {
-    const { store, logger } = this.options;
-    const { uploads } = this.options.config;
-    const inside = (dir: string | undefined) => dir !== undefined && isInside(config.path, dir);
-    const filter = createPathFilter(config.path, config.ignore, [config.moveTo].filter(inside) as string[]);
-    const intake = new Intake({
-      folder: config.path,
-      settleMs: config.settleSeconds * 1000,
-      minBytes: uploads.minBytes,
-      maxBytes: uploads.maxBytes,
-      store,
-      logger,
-      onQueued: () => this.scheduler.pump(),
-      onSuperseded: (job) => this.scheduler.supersede(job.id),
-      onFatal: (error) => this.fail(error),
-    });
-    return { config, filter, intake };
   }
 
   /**
@@ -99,22 +77,7 @@ export class Pipeline {
    */
   async start(): Promise<void> {
     await this.recoverInterrupted();
-    for (const folder of this.folders) {
-      folder.watch = watchFolder({
-        root: folder.config.path,
-        recursive: folder.config.recursive,
-        // `auto` polls only once file-system detection can tell a NAS mount from a local disk.
-        usePolling: folder.config.polling === 'always',
-        pollIntervalMs: folder.config.pollIntervalSeconds * 1000,
-        isIgnored: (path) => folder.filter.isIgnored(path),
-        onPath: (path) => {
-          if (folder.filter.isCandidate(path)) folder.intake.touch(path);
-        },
-        onError: (error) => this.options.logger.error({ err: error, folder: folder.config.path }, `watching ${folder.config.path} failed`),
-      });
-    }
-    await Promise.all(this.folders.map((folder) => folder.watch!.ready));
-    for (const folder of this.folders) await this.reconcile(folder);
+    for (const folder of this.folders) await folder.start();
     this.scheduler.start();
   }
 
@@ -137,46 +100,8 @@ export class Pipeline {
     }
   }
 
-  /**
-   * Makes the DB agree with the disk. Rows are only marked removed when the
-   * walk could read where they live: an unreadable or unmounted directory
-   * says nothing about its files.
-   */
-  private async reconcile(folder: WatchedFolder): Promise<void> {
-    const { store, logger } = this.options;
-    const root = folder.config.path;
-    const onDisk = new Set<string>();
-    const unreadable: string[] = [];
-    try {
-      const files = walkFiles(root, {
-        recursive: folder.config.recursive,
-        isIgnored: (path) => folder.filter.isIgnored(path),
-        onUnreadableDirectory: (dir, error) => {
-          unreadable.push(dir);
-          logger.error({ err: error, folder: root, directory: dir }, `cannot read ${dir}: ${(error as Error).message}; files there are not watched (give the cryomix-watch user access)`);
-        },
-      });
-      for await (const path of files) {
-        if (!folder.filter.isCandidate(path)) continue;
-        onDisk.add(path);
-        if (!(await isKnownUnchanged(store.current(path), path))) folder.intake.touch(path);
-      }
-    } catch (error) {
-      if (isStoreFailure(error)) throw error;
-      logger.error({ err: error, folder: root }, `cannot read the watched folder ${root}: ${(error as Error).message}; check that it exists and is mounted`);
-      return;
-    }
-    for (const job of store.unfinished()) {
-      const readable = !unreadable.some((dir) => isInside(dir, job.path));
-      if (job.folder === root && readable && !onDisk.has(job.path)) folder.intake.gone(job.path, 'the file disappeared while the daemon was stopped');
-    }
-  }
-
   async stop(): Promise<void> {
-    for (const folder of this.folders) {
-      folder.intake.close();
-      await folder.watch?.close();
-    }
+    for (const folder of this.folders) await folder.stop();
     await this.scheduler.stop(this.options.config.uploads.shutdownGraceSeconds * 1000);
   }
 
@@ -187,11 +112,4 @@ export class Pipeline {
   get watchedFolders(): string[] {
     return this.folders.map((folder) => folder.config.path);
   }
-}
-
-/** A row that already describes this exact file version needs no second look (a waiting one does). */
-async function isKnownUnchanged(job: Job | undefined, path: string): Promise<boolean> {
-  if (!job || job.state === 'waiting' || job.state === 'removed') return false;
-  const fileStat = await statFile(path);
-  return fileStat !== null && sameVersion(job, fileStat);
 }

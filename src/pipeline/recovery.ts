@@ -1,3 +1,4 @@
+import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { errnoCode } from './version.js';
 
@@ -18,13 +19,12 @@ function processAlive(pid: number): boolean {
  * alone; `isOurs` marks the caller's own running uploads.
  */
 export function recoverOrphanedUploads(store: JobStore, isOurs: (jobId: number) => boolean, now = Date.now()): void {
-  for (const job of store.inState('uploading')) {
-    if (isOurs(job.id)) continue;
+  const isOrphaned = (job: Job) => {
+    if (isOurs(job.id)) return false;
     const heldElsewhere = job.ownerPid !== null && job.ownerPid !== process.pid && (job.leaseUntil ?? 0) > now && processAlive(job.ownerPid);
-    if (heldElsewhere) continue;
-    store.transitionIf(job.id, 'uploading', 'retrying', () => ({
-      nextAttemptAt: now,
-      error: 'interrupted while uploading (its uploader stopped); resuming',
-    }));
+    return !heldElsewhere;
+  };
+  for (const job of store.inState('uploading')) {
+    store.releaseOrphan(job.id, isOrphaned, { nextAttemptAt: now, error: 'interrupted while uploading (its uploader stopped); resuming' });
   }
 }

@@ -7,15 +7,17 @@ import { RejectedError, UnauthorizedError, UnsafeUrlError } from '../cryomix/err
 import { TransientError } from '../errors.js';
 import { isStoreFailure } from '../store/db.js';
 import type { Job, TransitionPatch } from '../store/job.js';
+import type { State } from '../store/states.js';
 import { LEASE_MS, type JobStore } from '../store/jobs.js';
 import { ChecksumMismatchError, FileChangedError, StorageError } from '../transfer/errors.js';
 import { putFile, type PutRequest, type PutResult } from '../transfer/put.js';
 import { sha256File } from '../transfer/hash.js';
 import { kindFromExtension } from '../watch/sniff.js';
+import { SupersededAbort } from './aborts.js';
 import { applyAfterUpload, type AfterUpload } from './afterUpload.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { lifetimeSuffices, requestedExpirySeconds, type ThroughputEstimate } from './urlLifetime.js';
-import { errnoCode, isFileSystemError, sameVersion, unreadableReason } from './version.js';
+import { isFileSystemError, isGone, sameVersion, unreadableReason } from './version.js';
 
 /** Storage's ExpiredToken is renewed without counting as a failure, but not forever (a broken clock). */
 const MAX_EXPIRED_RENEWALS = 3;
@@ -47,22 +49,26 @@ export async function uploadJob(jobId: number, context: UploadContext, signal: A
   if (signal.aborted) return;
   const job = context.store.claim(jobId);
   if (!job) return;
-  let leaseFailure: unknown;
+  // Losing the claim (another process took the row over) or the DB ends this attempt at once.
+  const claimLost = new AbortController();
+  const attemptSignal = AbortSignal.any([signal, claimLost.signal]);
+  let storeFailure: unknown;
   const lease = setInterval(() => {
     try {
-      context.store.renewLease(job.id);
+      if (!context.store.renewLease(job.id)) claimLost.abort(new SupersededAbort());
     } catch (error) {
-      leaseFailure ??= error;
+      storeFailure ??= error;
+      claimLost.abort(error);
     }
   }, LEASE_MS / 3).unref();
   try {
-    await attempt(job, context, signal);
+    await attempt(job, context, attemptSignal);
   } catch (error) {
-    fileFailure(job, error, context, signal);
+    fileFailure(job, storeFailure ?? error, context, attemptSignal);
   } finally {
     clearInterval(lease);
   }
-  if (leaseFailure !== undefined) throw leaseFailure;
+  if (storeFailure !== undefined) throw storeFailure;
 }
 
 async function attempt(job: Job, context: UploadContext, signal: AbortSignal): Promise<void> {
@@ -99,7 +105,7 @@ async function attempt(job: Job, context: UploadContext, signal: AbortSignal): P
  * longer describes the file, and it is dropped.
  */
 function stillMine(job: Job, context: UploadContext, patch: () => TransitionPatch, to: 'uploaded' | 'done'): boolean {
-  if (context.store.transitionIf(job.id, 'uploading', to, patch)) return true;
+  if (context.store.fileOutcome(job.id, to, patch())) return true;
   context.logger.debug({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: the version changed during the upload; its result is dropped`);
   return false;
 }
@@ -191,37 +197,51 @@ export async function completeAfterUpload(job: Job, context: Pick<UploadContext,
   }
 }
 
-/** Files the outcome of a failed attempt; only a broken state DB escapes (the daemon must stop). */
+interface Outcome {
+  to: State;
+  patch: TransitionPatch;
+  /** Runs once the outcome is committed. */
+  then?: () => void;
+}
+
+/**
+ * Files a failed attempt. Only a broken state DB escapes (the daemon must
+ * stop). The outcome is filed only while the row is still this process's
+ * upload: replaced, removed or taken over meanwhile, its story is over.
+ */
 function fileFailure(job: Job, error: unknown, context: UploadContext, signal: AbortSignal): void {
-  const { store, logger } = context;
   if (isStoreFailure(error)) throw error;
-  // Replaced or removed meanwhile: that version's story is over, the new one carries on.
-  if (store.get(job.id).state !== 'uploading') return;
+  const outcome = classifyFailure(job, error, context, signal);
+  if (context.store.fileOutcome(job.id, outcome.to, outcome.patch)) outcome.then?.();
+}
+
+function classifyFailure(job: Job, error: unknown, context: UploadContext, signal: AbortSignal): Outcome {
   const message = error instanceof Error ? error.message : String(error);
   // A file that could not be read has not necessarily changed: judge it by the read error.
   const readError = error instanceof FileChangedError && error.cause !== undefined ? error.cause : error;
-  // A superseded version already left `uploading` above; any other abort is someone stopping us, not a failure.
-  if (signal.aborted) {
-    store.transition(job.id, 'retrying', { nextAttemptAt: Date.now(), error: 'interrupted by shutdown; resumes on the next start' });
-  } else if (errnoCode(readError) === 'ENOENT') {
-    store.transition(job.id, 'removed', { error: 'the file disappeared before it was uploaded' });
-  } else if (unreadableReason(readError)) {
-    store.transition(job.id, 'rejected', { error: unreadableReason(readError)! });
-  } else if (error instanceof FileChangedError && !isFileSystemError(readError)) {
-    store.transition(job.id, 'removed', { error: 'the file changed during the upload; its new version will be uploaded once it settles' });
-    context.onStale(job);
-  } else if (error instanceof UnauthorizedError) {
-    store.transition(job.id, 'queued', { attempts: job.attempts - 1, error: message });
-    context.onUnauthorized(error);
-  } else if (error instanceof TransientError || error instanceof ChecksumMismatchError || isFileSystemError(readError)) {
+  // Someone stopped this attempt (shutdown, Ctrl-C): not a failure of the file.
+  if (signal.aborted) return { to: 'retrying', patch: { nextAttemptAt: Date.now(), error: 'interrupted by shutdown; resumes on the next start' } };
+  if (isGone(readError)) return { to: 'removed', patch: { error: 'the file disappeared before it was uploaded' } };
+  const unreadable = unreadableReason(readError);
+  if (unreadable) return { to: 'rejected', patch: { error: unreadable } };
+  if (error instanceof FileChangedError && !isFileSystemError(readError)) {
+    return {
+      to: 'removed',
+      patch: { error: 'the file changed during the upload; its new version will be uploaded once it settles' },
+      then: () => context.onStale(job),
+    };
+  }
+  if (error instanceof UnauthorizedError) {
+    return { to: 'queued', patch: { attempts: job.attempts - 1, error: message }, then: () => context.onUnauthorized(error) };
+  }
+  if (error instanceof TransientError || error instanceof ChecksumMismatchError || isFileSystemError(readError)) {
     // EMFILE, EIO and the like pass; backing off gives the system room.
     const retryAfterMs = error instanceof TransientError ? error.retryAfterMs : undefined;
-    const delay = retryDelayMs(context.backoff, job.attempts, retryAfterMs);
-    store.transition(job.id, 'retrying', { nextAttemptAt: Date.now() + delay, error: message });
-  } else if (error instanceof RejectedError || error instanceof UnsafeUrlError || error instanceof StorageError) {
-    store.transition(job.id, 'failed', { error: message });
-  } else {
-    logger.error({ err: error, file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: unexpected error, marked failed`);
-    store.transition(job.id, 'failed', { error: `unexpected error: ${message}` });
+    return { to: 'retrying', patch: { nextAttemptAt: Date.now() + retryDelayMs(context.backoff, job.attempts, retryAfterMs), error: message } };
   }
+  if (error instanceof RejectedError || error instanceof UnsafeUrlError || error instanceof StorageError) {
+    return { to: 'failed', patch: { error: message } };
+  }
+  context.logger.error({ err: error, file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: unexpected error, marked failed`);
+  return { to: 'failed', patch: { error: `unexpected error: ${message}` } };
 }

@@ -15,11 +15,18 @@ export function isFileSystemError(error: unknown): boolean {
   return error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
 }
 
+/** The path no longer leads to the file: deleted, or a directory on its way replaced. */
+export function isGone(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
 /** Why a file cannot be read, in words for the studio, or undefined when the error is not about access. */
 export function unreadableReason(error: unknown): string | undefined {
   const code = errnoCode(error);
   if (code === 'EACCES' || code === 'EPERM') return 'cannot read the file: permission denied (give the cryomix-watch user read access)';
   if (code === 'EISDIR') return 'not a regular file';
+  if (code === 'ELOOP') return 'the path goes through a loop of symbolic links';
   return undefined;
 }
 

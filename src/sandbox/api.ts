@@ -1,8 +1,9 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { SandboxContext } from './context.js';
 import { INVALID, download, masteringStart, percentage, upload } from './endpoints.js';
+import { redirectReply, sendSpoiledEnvelope, spoilsEnvelope } from './hostile.js';
 import { readJsonBody, sendEnvelope, type ApiReply } from './respond.js';
-import type { Endpoint } from './types.js';
+import type { Endpoint, Fault } from './types.js';
 
 export type ApiEndpoint = Exclude<Endpoint, 'put' | 'get'>;
 
@@ -24,8 +25,11 @@ export async function handleApi(
 ): Promise<void> {
   const sessionId = header(req, 'session-id');
   const record = ctx.state.record(endpoint, sessionId ?? null);
-  const reply = await answer(ctx, endpoint, req, sessionId);
+  const fault = ctx.faults.take(endpoint);
+  const reply = await answer(ctx, endpoint, req, sessionId, fault);
   record.status = reply.code;
+  // Hostile bodies spoil a successful answer only; a refusal goes out as it is.
+  if (reply.code === 200 && spoilsEnvelope(fault)) return sendSpoiledEnvelope(res, reply, fault);
   sendEnvelope(res, reply);
 }
 
@@ -35,8 +39,9 @@ async function answer(
   endpoint: ApiEndpoint,
   req: IncomingMessage,
   sessionId: string | undefined,
+  fault: Fault | undefined,
 ): Promise<ApiReply> {
-  const fault = ctx.faults.take(endpoint);
+  if (fault?.kind === 'redirect') return redirectReply(fault);
   if (fault?.kind === 'status') {
     return {
       code: fault.status,
@@ -52,7 +57,7 @@ async function answer(
   if (body === undefined) return INVALID;
   switch (endpoint) {
     case 'multi-upload':
-      return upload(ctx, sessionId, body, fault?.kind === 'expired-url');
+      return upload(ctx, sessionId, body, fault);
     case 'mastering':
       return masteringStart(ctx, sessionId, body, fault?.kind === 'job-failed');
     case 'percentage':

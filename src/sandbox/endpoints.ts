@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { SandboxContext } from './context.js';
+import { hostileUploadData } from './hostile.js';
 import { RESULT_FILES, canRestart, jobProgress, masteringSettingsSchema } from './mastering.js';
 import type { ApiReply } from './respond.js';
 import { issueDownloadUrl, issueUploadUrl } from './storageUrls.js';
+import type { Fault } from './types.js';
 
 /** The four vendor endpoints, past the header checks. Rules follow cryomix-api.md. */
 
@@ -20,8 +22,11 @@ const downloadSchema = z.object({ expiration_seconds: expiration });
 export const INVALID: ApiReply = { code: 400, message: 'invalid required parameters' };
 const SESSION_NOT_FOUND: ApiReply = { code: 400, message: 'Session-Id not found' };
 
-/** A repeated call for the same Session-Id gets a fresh URL in the same folder. */
-export function upload(ctx: SandboxContext, sessionId: string, body: unknown, expired: boolean): ApiReply {
+/**
+ * A repeated call for the same Session-Id gets a fresh URL in the same folder.
+ * `fault` may expire that URL or spoil the answer's data (see hostile.ts).
+ */
+export function upload(ctx: SandboxContext, sessionId: string, body: unknown, fault: Fault | undefined): ApiReply {
   const parsed = uploadSchema.safeParse(body);
   if (!parsed.success) return INVALID;
   const { object_names: [name = ''], content_type, expiration_seconds } = parsed.data;
@@ -29,13 +34,11 @@ export function upload(ctx: SandboxContext, sessionId: string, body: unknown, ex
   const key = { area: 'uploads', folder: session.uploadFolderName, name } as const;
   const issued = issueUploadUrl(ctx, key, content_type, expiration_seconds);
   // URLs signed within one second are identical, so a fresh URL must also revive the string a fault spoiled.
-  if (expired) ctx.state.expiredSignatures.add(issued.signature);
+  if (fault?.kind === 'expired-url') ctx.state.expiredSignatures.add(issued.signature);
   else ctx.state.expiredSignatures.delete(issued.signature);
-  return {
-    code: 200,
-    message: 'Signed URL generated successfully',
-    data: { upload_folder_name: session.uploadFolderName, upload_object_names: { [name]: issued.url } },
-  };
+  const honest = { upload_folder_name: session.uploadFolderName, upload_object_names: { [name]: issued.url } };
+  const issueFor = (other: string): string => issueUploadUrl(ctx, { ...key, name: other }, content_type, expiration_seconds).url;
+  return { code: 200, message: 'Signed URL generated successfully', data: hostileUploadData(fault, honest, issueFor) };
 }
 
 export function masteringStart(ctx: SandboxContext, sessionId: string, body: unknown, fails: boolean): ApiReply {

@@ -3,6 +3,8 @@ import type { Fault, FaultInjector, FaultTarget } from './types.js';
 
 const times = z.int().min(1).optional();
 const afterBytes = z.int().min(0);
+/** Whatever a hostile server might send, as long as Node can still write it as a header. */
+const headerValue = z.string().regex(/^[\x20-\x7e]+$/, 'expected printable ASCII, as a header value must be');
 
 const faultSchema = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -17,6 +19,23 @@ const faultSchema = z.discriminatedUnion('kind', [
   z.strictObject({ target: z.literal('multi-upload'), kind: z.literal('expired-url'), times }),
   z.strictObject({ target: z.literal('put'), kind: z.literal('bad-md5'), times }),
   z.strictObject({ target: z.literal('mastering'), kind: z.literal('job-failed'), times }),
+  z.strictObject({
+    target: z.enum(['multi-upload', 'put']),
+    kind: z.literal('redirect'),
+    location: headerValue,
+    status: z.literal([301, 302, 303, 307, 308]).optional(),
+    times,
+  }),
+  z.strictObject({ target: z.literal('multi-upload'), kind: z.literal('signed-url'), url: z.string(), times }),
+  z.strictObject({ target: z.literal('multi-upload'), kind: z.literal('other-object'), objectName: z.string().min(1).optional(), times }),
+  z.strictObject({
+    target: z.literal('multi-upload'),
+    kind: z.literal('missing-field'),
+    field: z.enum(['data', 'upload_folder_name', 'upload_object_names']),
+    times,
+  }),
+  z.strictObject({ target: z.literal('multi-upload'), kind: z.literal('malformed-json'), times }),
+  z.strictObject({ target: z.literal('multi-upload'), kind: z.literal('huge-json'), bytes: z.int().min(1).max(2 ** 32), times }),
 ]);
 
 /** Validates a fault from code or from the control route; a string says what is wrong. */

@@ -14,6 +14,8 @@ export type {
   Fault,
   FaultInjector,
   FaultTarget,
+  HostileUploadFault,
+  RedirectStatus,
   Sandbox,
   SandboxOptions,
   StoredObject,

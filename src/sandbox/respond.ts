@@ -6,6 +6,8 @@ export interface ApiReply {
   message: string;
   data?: unknown;
   retryAfterSeconds?: number;
+  /** Sent as `Location` (redirect faults). */
+  location?: string;
 }
 
 /** A storage refusal, sent as Google's XML error document. */
@@ -15,17 +17,25 @@ export interface StorageError {
   message: string;
   details?: string;
   retryAfterSeconds?: number;
+  /** Sent as `Location` (redirect faults). */
+  location?: string;
 }
 
-export function sendEnvelope(res: ServerResponse, reply: ApiReply): void {
-  const body = JSON.stringify({
+/** The vendor's envelope, in the vendor's member order. */
+export function envelopeOf(reply: ApiReply): Record<string, unknown> {
+  return {
     data: reply.data ?? null,
     message: reply.message,
     status: reply.code < 400 ? 'success' : 'error',
     code: reply.code,
-  });
+  };
+}
+
+export function sendEnvelope(res: ServerResponse, reply: ApiReply): void {
+  const body = JSON.stringify(envelopeOf(reply));
   res.statusCode = reply.code;
   if (reply.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(reply.retryAfterSeconds));
+  if (reply.location !== undefined) res.setHeader('Location', reply.location);
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);
@@ -38,6 +48,7 @@ export function sendXmlError(res: ServerResponse, error: StorageError): void {
     `<Message>${escapeXml(error.message)}</Message>${details}</Error>`;
   res.statusCode = error.status;
   if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+  if (error.location !== undefined) res.setHeader('Location', error.location);
   res.setHeader('Content-Type', 'application/xml');
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SandboxContext } from './context.js';
 import { Crc32c } from './crc32c.js';
+import { redirectStorageError } from './hostile.js';
 import type { Session } from './state.js';
 import { authorize } from './storageAuth.js';
 import { injectedError, refuseAfterBody, requestTarget } from './storage.js';
@@ -22,6 +23,7 @@ export function handlePut(ctx: SandboxContext, req: IncomingMessage, res: Server
   if (fault?.kind === 'reset') return cutAfter(req, fault.afterBytes, () => req.socket.destroy());
   if (fault?.kind === 'stall') return cutAfter(req, fault.afterBytes, () => req.pause());
   if (fault?.kind === 'status') return refuseAfterBody(req, res, record, injectedError(fault));
+  if (fault?.kind === 'redirect') return refuseAfterBody(req, res, record, redirectStorageError(fault));
 
   const refusal = authorize(ctx, req, 'PUT');
   if (refusal) return refuseAfterBody(req, res, record, refusal);

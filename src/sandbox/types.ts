@@ -73,7 +73,33 @@ export type Fault =
   /** Store the PUT but answer with a wrong `x-goog-hash: md5=`. */
   | { target: 'put'; kind: 'bad-md5'; times?: number }
   /** The mastering job this request starts ends `failed` instead of `completed`. */
-  | { target: 'mastering'; kind: 'job-failed'; times?: number };
+  | { target: 'mastering'; kind: 'job-failed'; times?: number }
+  /**
+   * Answer 3xx with `Location: location`, as a hijacked front end or a
+   * misconfigured proxy would. API: before the call is read, like `status`;
+   * storage: after the body, like a storage `status`. Default status 307.
+   */
+  | { target: 'multi-upload' | 'put'; kind: 'redirect'; location: string; status?: RedirectStatus; times?: number }
+  | HostileUploadFault;
+
+export type RedirectStatus = 301 | 302 | 303 | 307 | 308;
+
+/**
+ * A multi-upload answered 200 with something a client must not trust. These
+ * spoil a successful answer only: a call the sandbox refuses (401, 400)
+ * still consumes the fault and gets its honest refusal.
+ */
+export type HostileUploadFault =
+  /** The file's signed URL is this string, verbatim: another host, userinfo, plain http, a lookalike, not a URL at all. */
+  | { target: 'multi-upload'; kind: 'signed-url'; url: string; times?: number }
+  /** `upload_object_names` holds a valid signed URL for `objectName` (default `other-<the asked name>`) instead of the asked file. */
+  | { target: 'multi-upload'; kind: 'other-object'; objectName?: string; times?: number }
+  /** The envelope lacks `data`, or `data` lacks one of its members. */
+  | { target: 'multi-upload'; kind: 'missing-field'; field: 'data' | 'upload_folder_name' | 'upload_object_names'; times?: number }
+  /** The honest envelope cut in half (a complete HTTP answer whose body is not JSON). */
+  | { target: 'multi-upload'; kind: 'malformed-json'; times?: number }
+  /** The honest envelope padded to `bytes` of valid JSON, streamed so the sandbox's memory stays flat. */
+  | { target: 'multi-upload'; kind: 'huge-json'; bytes: number; times?: number };
 
 export interface FaultInjector {
   /** `times` defaults to 1; faults for one target are consumed in FIFO order. Throws on an invalid fault. */

@@ -53,6 +53,8 @@ export function openExistingDatabase(file: string, options: { readonly: boolean 
   try {
     db = new Database(file, { readonly: options.readonly, fileMustExist: true });
     db.pragma('busy_timeout = 5000');
+    // A re-armed file must survive a power cut as surely as the daemon's own commits.
+    if (!options.readonly) db.pragma('synchronous = FULL');
   } catch (error) {
     throw new DatabaseOpenError(file, error);
   }

@@ -164,11 +164,7 @@ export class JobStore {
    * transaction. Undefined when the row had already moved on.
    */
   transitionIf(id: number, from: State, to: State, patch: (job: Job) => TransitionPatch = () => ({})): Job | undefined {
-    const move = this.db.transaction(() => {
-      const job = this.get(id);
-      return job.state === from ? this.transition(id, to, patch(job)) : undefined;
-    });
-    return move.immediate();
+    return this.moveIf(id, (job) => job.state === from, to, patch);
   }
 
   /** Takes a queued job for upload and leases it to this process; undefined when someone else got there first. */
@@ -183,8 +179,34 @@ export class JobStore {
     }));
   }
 
-  renewLease(id: number): void {
-    this.db.prepare(`UPDATE jobs SET owner_pid = ?, lease_until = ? WHERE id = ? AND state = 'uploading'`).run(process.pid, this.now() + LEASE_MS, id);
+  /** Extends this process's claim; false when the row is no longer ours (taken over after a long pause, replaced, removed). */
+  renewLease(id: number): boolean {
+    const renewed = this.db
+      .prepare(`UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'uploading' AND owner_pid = ?`)
+      .run(this.now() + LEASE_MS, id, process.pid);
+    return renewed.changes > 0;
+  }
+
+  /**
+   * Files the outcome of this process's upload attempt, only while the row is
+   * still ours to file; undefined when it was replaced, removed or taken over
+   * meanwhile, and the attempt's result no longer describes it.
+   */
+  fileOutcome(id: number, to: State, patch: TransitionPatch = {}): Job | undefined {
+    return this.moveIf(id, (job) => job.state === 'uploading' && job.ownerPid === process.pid, to, () => patch);
+  }
+
+  /** Moves an `uploading` row whose claim `isOrphaned` judges abandoned; decided and done in one transaction. */
+  releaseOrphan(id: number, isOrphaned: (job: Job) => boolean, patch: TransitionPatch): Job | undefined {
+    return this.moveIf(id, (job) => job.state === 'uploading' && isOrphaned(job), 'retrying', () => patch);
+  }
+
+  private moveIf(id: number, accept: (job: Job) => boolean, to: State, patch: (job: Job) => TransitionPatch): Job | undefined {
+    const move = this.db.transaction(() => {
+      const job = this.get(id);
+      return accept(job) ? this.transition(id, to, patch(job)) : undefined;
+    });
+    return move.immediate();
   }
 
   /** A note on a finished row (e.g. "uploaded, but could not be moved"), without changing its state. */

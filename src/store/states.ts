@@ -27,7 +27,8 @@ const ALLOWED: Readonly<Record<State, readonly State[]>> = {
   failed: ['queued', 'removed'],
   done: [],
   rejected: [],
-  removed: [],
+  // the same version came back (moved out and in again, a share remounted)
+  removed: ['waiting'],
 };
 
 /** States after which nothing more happens to the row without a person or a new file version. */

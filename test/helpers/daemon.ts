@@ -25,7 +25,7 @@ export interface WorkspaceOptions {
 
 /**
  * A config pointing at `sandbox`, with delays shrunk so a test takes seconds
- * (restic's TestFastRetries idea): settle 0.3 s, retries from 0.2 s.
+ * (restic's TestFastRetries idea): settle 0.3 s, retries from 0.2 s, stalls after 3 s.
  */
 export function createWorkspace(dir: string, sandbox: Sandbox, options: WorkspaceOptions = {}): Workspace {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
@@ -37,7 +37,8 @@ export function createWorkspace(dir: string, sandbox: Sandbox, options: Workspac
     state: { database },
     uploads: {
       minBytes: 1000,
-      stallTimeoutSeconds: 1,
+      // Short, yet long enough that a busy shared machine answering late is not taken for a stall.
+      stallTimeoutSeconds: 3,
       shutdownGraceSeconds: 2,
       retry: { initialDelaySeconds: 0.2, maxDelaySeconds: 1 },
       ...options.uploads,
@@ -122,6 +123,14 @@ export function listJobs(workspace: Workspace): JobView[] {
 
 export function jobFor(workspace: Workspace, path: string): JobView | undefined {
   return listJobs(workspace).find((job) => job.path === path);
+}
+
+/** Waits until the file's row is in `state`, and returns that row as it was read (one read: no race with the next transition). */
+export function waitForState(workspace: Workspace, path: string, state: string, timeoutMs?: number, describe?: () => string): Promise<JobView> {
+  return waitUntil(() => {
+    const job = jobFor(workspace, path);
+    return job?.state === state && job;
+  }, timeoutMs, describe);
 }
 
 /** Polls `probe` until it returns something truthy; fails with `describe()` after the timeout. */

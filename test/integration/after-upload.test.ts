@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, listJobs, waitUntil } from '../helpers/daemon.js';
+import { createWorkspace, DaemonProcess, jobFor, listJobs, waitUntil, waitForState } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
@@ -64,13 +64,13 @@ describe('a file that changes during its upload', () => {
     await daemon.ready();
     const path = join(workspace.inbox, 'still editing.wav');
     writeFileSync(path, pcmWav(200_000));
-    const first = await waitUntil(() => jobFor(workspace, path)?.state === 'uploading' && jobFor(workspace, path));
+    const first = await waitForState(workspace, path, 'uploading');
     // The stalled PUT is on the wire (answered with nothing yet) before the file changes.
     await waitUntil(() => sandbox.requests().some((r) => r.endpoint === 'put' && r.sessionId === first.sessionId));
     // A re-export that writes a whole new file in place.
     const final = pcmWav(300_000);
     writeFileSync(path, final);
-    const done = await waitUntil(() => jobFor(workspace, path)?.state === 'done' && jobFor(workspace, path), 15_000, () => JSON.stringify(sandbox.requests()));
+    const done = await waitForState(workspace, path, 'done', 15_000, () => JSON.stringify(sandbox.requests()));
     expect(sandbox.requests().filter((r) => r.endpoint === 'put').map((r) => r.sessionId)).toEqual([first.sessionId, done.sessionId]);
     expect(done.sessionId).not.toBe(first.sessionId);
     expect(done.sha256).toBe(sha256(final));

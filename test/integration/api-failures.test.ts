@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, runCli, runCliAsync, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, DaemonProcess, jobFor, runCli, runCliAsync, waitUntil, type Workspace, waitForState } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
@@ -33,14 +33,14 @@ describe('answers from the API and storage', () => {
     sandbox.faults.add({ target: 'multi-upload', kind: 'status', status: 400 });
     const path = join(workspace.inbox, 'refused.wav');
     writeFileSync(path, pcmWav(20_000));
-    const failed = await waitUntil(() => jobFor(workspace, path)?.state === 'failed' && jobFor(workspace, path));
+    const failed = await waitForState(workspace, path, 'failed');
     expect(failed.error).toMatch(/refused the request \(400\)/);
     expect(requestsFor('multi-upload')).toHaveLength(1);
 
     const retry = runCli(workspace, ['retry', '--failed']);
     expect(retry).toMatchObject({ status: 0 });
     expect(retry.stdout).toContain(`re-armed ${path}`);
-    const done = await waitUntil(() => jobFor(workspace, path)?.state === 'done' && jobFor(workspace, path));
+    const done = await waitForState(workspace, path, 'done');
     expect(done.sessionId).toBe(failed.sessionId);
     expect(done.attempts).toBe(2);
   });
@@ -50,10 +50,11 @@ describe('answers from the API and storage', () => {
     sandbox.faults.add({ target: 'put', kind: 'status', status: 503, retryAfterSeconds: 1 });
     const path = join(workspace.inbox, 'busy.wav');
     writeFileSync(path, pcmWav(20_000));
-    const retrying = await waitUntil(() => jobFor(workspace, path)?.state === 'retrying' && jobFor(workspace, path));
-    const delay = Date.parse(retrying.nextAttemptAt!) - Date.parse(retrying.updatedAt);
-    expect(delay).toBeGreaterThanOrEqual(1000);
-    const done = await waitUntil(() => jobFor(workspace, path)?.state === 'done' && jobFor(workspace, path));
+    // From the transition log, not by polling: the retrying state lasts only a second.
+    const retrying = await daemon!.waitForLog((r) => r.event === 'transition' && r.file === path && r.to === 'retrying');
+    // Retry-After (1 s), not the 0.2 s backoff; the due time is computed a moment before the line is logged.
+    expect(Date.parse(retrying.nextAttemptAt as string) - (retrying.time as number)).toBeGreaterThanOrEqual(950);
+    const done = await waitForState(workspace, path, 'done');
     expect(done.attempts).toBe(2);
     expect(sandbox.objects()).toHaveLength(1);
   });
@@ -83,7 +84,7 @@ describe('answers from the API and storage', () => {
     sandbox.faults.add({ target: 'multi-upload', kind: 'expired-url' });
     const path = join(workspace.inbox, 'late.wav');
     writeFileSync(path, pcmWav(20_000));
-    const done = await waitUntil(() => jobFor(workspace, path)?.state === 'done' && jobFor(workspace, path));
+    const done = await waitForState(workspace, path, 'done');
     expect(done.attempts).toBe(1);
     const urlRequests = requestsFor('multi-upload');
     expect(urlRequests).toHaveLength(2);
@@ -96,7 +97,7 @@ describe('answers from the API and storage', () => {
     sandbox.faults.add({ target: 'put', kind: 'bad-md5' });
     const path = join(workspace.inbox, 'verify.wav');
     writeFileSync(path, pcmWav(20_000));
-    const done = await waitUntil(() => jobFor(workspace, path)?.state === 'done' && jobFor(workspace, path));
+    const done = await waitForState(workspace, path, 'done');
     expect(done.attempts).toBe(2);
     expect(requestsFor('put')).toHaveLength(2);
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { chunk, fmtChunk, mp3File, pcmWav, wav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, listJobs, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, DaemonProcess, jobFor, listJobs, waitUntil, type Workspace, waitForState } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
@@ -64,7 +64,7 @@ describe('detect → settle → upload', () => {
     writeFileSync(join(workspace.inbox, 'tiny.wav'), pcmWav(100));
     writeFileSync(join(workspace.inbox, 'really-mp3.wav'), mp3File(20_000));
 
-    const tiny = await waitUntil(() => jobFor(workspace, join(workspace.inbox, 'tiny.wav'))?.state === 'rejected' && jobFor(workspace, join(workspace.inbox, 'tiny.wav')));
+    const tiny = await waitForState(workspace, join(workspace.inbox, 'tiny.wav'), 'rejected');
     expect(tiny.error).toMatch(/too small: 144 bytes, the minimum is 1000/);
     const mislabelled = await waitUntil(() => {
       const job = jobFor(workspace, join(workspace.inbox, 'really-mp3.wav'));
@@ -97,7 +97,7 @@ describe('detect → settle → upload', () => {
     await file.write(sizes, 0, 4, 40);
     await file.close();
 
-    const done = await waitUntil(() => jobFor(workspace, path)?.state === 'done' && jobFor(workspace, path));
+    const done = await waitForState(workspace, path, 'done');
     expect(sandbox.objects().filter((o) => o.sessionId === done.sessionId)).toHaveLength(1);
     expect(sandbox.objects()[0]!.size).toBe(44 + audio.length);
   });
@@ -110,7 +110,7 @@ describe('detect → settle → upload', () => {
     await waitUntil(() => jobFor(workspace, original)?.state === 'done');
     const copy = join(workspace.inbox, 'mix copy.wav');
     copyFileSync(original, copy);
-    const duplicate = await waitUntil(() => jobFor(workspace, copy)?.state === 'done' && jobFor(workspace, copy));
+    const duplicate = await waitForState(workspace, copy, 'done');
     expect(duplicate.duplicateOf).toBe(original);
     expect(sandbox.objects()).toHaveLength(1);
   });

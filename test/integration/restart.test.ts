@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, listJobs, runCli, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, DaemonProcess, jobFor, listJobs, runCli, waitUntil, type Workspace, waitForState } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
@@ -62,7 +62,7 @@ describe('stopping and starting', () => {
     sandbox.faults.setUnauthorized(false);
     const second = startDaemon();
     await second.ready();
-    expect(jobFor(workspace, path)).toMatchObject({ state: 'removed', error: 'the file disappeared while the daemon was stopped' });
+    expect(await waitForState(workspace, path, 'removed')).toMatchObject({ error: 'the file disappeared before it was uploaded' });
   });
 
   it('uploads a file that was moved out of the folder and back in, unchanged', async () => {
@@ -112,7 +112,7 @@ describe('stopping and starting', () => {
 
     const second = startDaemon();
     await second.ready();
-    const done = await waitUntil(() => jobFor(workspace, path)?.state === 'done' && jobFor(workspace, path), 15_000, () => second.output + JSON.stringify(listJobs(workspace)));
+    const done = await waitForState(workspace, path, 'done', 15_000, () => second.output + JSON.stringify(listJobs(workspace)));
     expect(done.sessionId).toBe(uploading.sessionId);
     expect(done.sha256).toBe(sha256(bytes));
     const stored = sandbox.objects().filter((o) => o.sessionId === done.sessionId);

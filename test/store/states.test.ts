@@ -18,17 +18,22 @@ describe('transition table', () => {
     ['queued', 'done'],
     ['done', 'queued'],
     ['rejected', 'queued'],
-    ['removed', 'waiting'],
+    ['removed', 'queued'],
     ['retrying', 'uploading'],
     ['uploading', 'uploading'],
   ] as const)('refuses %s → %s', (from, to) => {
     expect(() => assertTransition(7, from, to)).toThrow(IllegalTransitionError);
   });
 
-  it('leaves no way out of done, rejected and removed', () => {
-    for (const from of ['done', 'rejected', 'removed'] as const) {
+  it('leaves no way out of done and rejected', () => {
+    for (const from of ['done', 'rejected'] as const) {
       for (const to of STATES) expect(() => assertTransition(1, from, to)).toThrow(IllegalTransitionError);
     }
     expect(FINAL_STATES).toEqual(['done', 'failed', 'rejected', 'removed']);
+  });
+
+  it('lets a removed version wait again only when the same file comes back', () => {
+    expect(() => assertTransition(1, 'removed', 'waiting')).not.toThrow();
+    for (const to of STATES.filter((s) => s !== 'waiting')) expect(() => assertTransition(1, 'removed', to)).toThrow(IllegalTransitionError);
   });
 });

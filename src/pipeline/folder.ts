@@ -1,0 +1,166 @@
+import { statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { FolderConfig } from '../config/index.js';
+import { isStoreFailure } from '../store/db.js';
+import type { Job } from '../store/job.js';
+import type { JobStore } from '../store/jobs.js';
+import { createPathFilter, type PathFilter } from '../watch/junk.js';
+import { statFile } from '../watch/settle.js';
+import { walkFiles } from '../watch/walk.js';
+import { watchFolder, type FolderWatch } from '../watch/watcher.js';
+import { Intake, type IntakeOptions } from './intake.js';
+import { isInside, sameVersion } from './version.js';
+
+/** Which directory the root is: a rename, an unmount or a remount changes it. */
+interface RootIdentity {
+  dev: number;
+  ino: number;
+}
+
+/** Null when there is no directory to watch right now: gone, unmounted, unreadable or not a directory (the log says so). */
+async function rootIdentity(path: string): Promise<RootIdentity | null> {
+  const found = await stat(path).catch(() => null);
+  return found?.isDirectory() ? { dev: found.dev, ino: found.ino } : null;
+}
+
+const sameRoot = (a: RootIdentity | null, b: RootIdentity | null) => a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
+
+export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'minBytes' | 'maxBytes' | 'onQueued' | 'onSuperseded' | 'onFatal'>;
+
+/**
+ * One configured folder: its watcher, its intake, and the root it watches.
+ * A NAS share can vanish and come back (unmount, network, a renamed root);
+ * while it is away its files are not declared gone, and when it returns the
+ * watcher is rebuilt and the folder rescanned, by itself.
+ */
+export class WatchedFolder {
+  readonly config: FolderConfig;
+  readonly intake: Intake;
+  private readonly filter: PathFilter;
+  private readonly store: JobStore;
+  private readonly logger: Logger;
+  private readonly onFatal: (error: unknown) => void;
+  private watch: FolderWatch | undefined;
+  private root: RootIdentity | null = null;
+  private monitor: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(config: FolderConfig, deps: FolderDeps) {
+    this.config = config;
+    this.store = deps.store;
+    this.logger = deps.logger;
+    this.onFatal = deps.onFatal;
+    const excluded = [config.moveTo].filter((dir): dir is string => dir !== undefined && isInside(config.path, dir));
+    this.filter = createPathFilter(config.path, config.ignore, excluded);
+    this.intake = new Intake({ ...deps, folder: config.path, settleMs: config.settleSeconds * 1000, rootPresent: () => this.rootPresent() });
+  }
+
+  /** Watches and reconciles; resolves once the DB agrees with what is on disk (or the root is known to be away). */
+  async start(): Promise<void> {
+    await this.attach();
+    this.scheduleRootCheck();
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.monitor);
+    this.intake.close();
+    await this.watch?.close();
+  }
+
+  /** The root exists and is the directory being watched; checked synchronously when a file seems gone. */
+  private rootPresent(): boolean {
+    try {
+      const now = statSync(this.config.path);
+      return sameRoot({ dev: now.dev, ino: now.ino }, this.root);
+    } catch {
+      return false;
+    }
+  }
+
+  /** (Re)builds the watcher on the root as it is now, then reconciles, because events only tell what happens from now on. */
+  private async attach(): Promise<void> {
+    const root = this.config.path;
+    const identity = await rootIdentity(root);
+    await this.watch?.close();
+    this.watch = undefined;
+    this.root = identity;
+    if (identity === null) {
+      this.logger.error({ folder: root }, `the watched folder ${root} is not there or not readable (not mounted, renamed, deleted, permissions?); its files are not marked lost, and watching resumes when it is back`);
+      return;
+    }
+    this.watch = watchFolder({
+      root,
+      recursive: this.config.recursive,
+      // `auto` polls only once file-system detection can tell a NAS mount from a local disk.
+      usePolling: this.config.polling === 'always',
+      pollIntervalMs: this.config.pollIntervalSeconds * 1000,
+      isIgnored: (path) => this.filter.isIgnored(path),
+      onPath: (path) => {
+        if (this.filter.isCandidate(path)) this.intake.touch(path);
+      },
+      onError: (error) => this.logger.error({ err: error, folder: root }, `watching ${root} failed: ${(error as Error).message}`),
+    });
+    await this.watch.ready;
+    await this.reconcile();
+  }
+
+  /** Polls the root's identity: cheap, and the only signal an unmount or a renamed root reliably gives. */
+  private scheduleRootCheck(): void {
+    const intervalMs = Math.min(this.config.pollIntervalSeconds, 5) * 1000;
+    this.monitor = setTimeout(() => {
+      this.checkRoot()
+        .catch((error: unknown) => this.onFatal(error))
+        .finally(() => {
+          if (!this.closed) this.scheduleRootCheck();
+        });
+    }, intervalMs).unref();
+  }
+
+  private async checkRoot(): Promise<void> {
+    const now = await rootIdentity(this.config.path);
+    if (this.closed || sameRoot(now, this.root) || (now === null && this.root === null)) return;
+    if (now !== null) this.logger.warn({ folder: this.config.path }, `the watched folder ${this.config.path} is back (or was replaced): rescanning it`);
+    await this.attach();
+  }
+
+  /**
+   * Makes the DB agree with the disk: every file found, and every unfinished
+   * row not found, is handed to the settle rule, whose own stat decides. A
+   * file that appeared after the walk passed its directory is then seen as
+   * present, not declared gone.
+   */
+  private async reconcile(): Promise<void> {
+    const root = this.config.path;
+    const onDisk = new Set<string>();
+    try {
+      const files = walkFiles(root, {
+        recursive: this.config.recursive,
+        isIgnored: (path) => this.filter.isIgnored(path),
+        onUnreadableDirectory: (dir, error) => {
+          this.logger.error({ err: error, folder: root, directory: dir }, `cannot read ${dir}: ${(error as Error).message}; files there are not watched (give the cryomix-watch user access)`);
+        },
+      });
+      for await (const path of files) {
+        if (!this.filter.isCandidate(path)) continue;
+        onDisk.add(path);
+        if (!(await isKnownUnchanged(this.store.current(path), path))) this.intake.touch(path);
+      }
+    } catch (error) {
+      if (isStoreFailure(error)) throw error;
+      this.logger.error({ err: error, folder: root }, `cannot read the watched folder ${root}: ${(error as Error).message}; check that it exists and is mounted`);
+      return;
+    }
+    for (const job of this.store.unfinished()) {
+      if (job.folder === root && !onDisk.has(job.path)) this.intake.touch(job.path);
+    }
+  }
+}
+
+/** A row that already describes this exact file version needs no second look (a waiting or removed one does). */
+async function isKnownUnchanged(job: Job | undefined, path: string): Promise<boolean> {
+  if (!job || job.state === 'waiting' || job.state === 'removed') return false;
+  const fileStat = await statFile(path);
+  return fileStat !== null && sameVersion(job, fileStat);
+}
