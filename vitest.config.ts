@@ -1,11 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
+const chaos = process.env.CHAOS_FULL === '1';
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    include: chaos ? ['test/chaos/**/*.test.ts'] : ['test/**/*.test.ts'],
+    testTimeout: chaos ? 30 * 60_000 : 60_000,
+    hookTimeout: 60_000,
     // Integration tests start child daemons and sandbox servers; two cores.
-    maxWorkers: 2,
+    maxWorkers: chaos ? 1 : 2,
+    globalSetup: chaos ? ['test/chaos/summary.ts'] : [],
   },
 });
