@@ -48,6 +48,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
     process.exit(EXIT_OK);
   }
   const daemon = started;
+  // Library timers never hold the process; the daemon does, even when nothing else is pending (every folder unmounted).
+  const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
   logger.info({ folders: daemon.pipeline.watchedFolders, database: config.state.database }, 'ready');
   process.stderr.write(`${welcomeLine(daemon.pipeline.watchedFolders, options.config)}\n`);
 
@@ -56,6 +58,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
     daemon.failure.then((failure) => ({ failure })),
     crashed.then((failure) => ({ failure })),
   ]);
+  clearInterval(keepAlive);
   if ('signal' in outcome) {
     logger.info({ signal: outcome.signal }, `${outcome.signal}: finishing running uploads, then stopping`);
     await daemon.stop();

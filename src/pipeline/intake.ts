@@ -1,3 +1,6 @@
+import { isUtf8 } from 'node:buffer';
+import { readdir } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { isStoreFailure } from '../store/db.js';
 import type { Job } from '../store/job.js';
@@ -5,6 +8,9 @@ import type { JobStore } from '../store/jobs.js';
 import { Settler, statFile, type FileStat } from '../watch/settle.js';
 import { admit } from './admit.js';
 import { isGone, sameVersion, unreadableReason } from './version.js';
+
+/** How soon a file that could not be checked (EMFILE, EIO) is looked at again. */
+const MIN_RECHECK_MS = 5_000;
 
 /** A WAV whose header stays a placeholder this long while the file is stable is not coming back. */
 export const HEADER_GIVE_UP_MS = 10 * 60 * 1000;
@@ -68,8 +74,11 @@ export class Intake {
    */
   private async observe(path: string): Promise<FileStat | null> {
     const fileStat = await statFile(path);
-    if (!fileStat) return null;
     const { store, folder } = this.options;
+    if (!fileStat) {
+      if (path.includes('\uFFFD')) await this.rejectUndecodableName(path);
+      return null;
+    }
     const job = store.current(path);
     if (job?.state === 'waiting') {
       if (!sameVersion(job, fileStat)) store.updateWaiting(job.id, fileStat.size, fileStat.mtimeMs);
@@ -81,6 +90,22 @@ export class Intake {
       store.createVersion({ folder, path, ...fileStat });
     }
     return fileStat;
+  }
+
+  /**
+   * A name that is not valid UTF-8 reaches us decoded lossily (with U+FFFD),
+   * so the file cannot be opened by that name. Rather than lose it silently,
+   * it gets a row that says why and what to do.
+   */
+  private async rejectUndecodableName(path: string): Promise<void> {
+    const { store, folder } = this.options;
+    if (store.current(path)?.state === 'rejected') return;
+    const names = await readdir(dirname(path), { encoding: 'buffer' }).catch(() => []);
+    const raw = names.find((name) => !isUtf8(name) && name.toString('utf8') === basename(path));
+    if (!raw) return;
+    // Size and mtime cannot be read through the lossy name; the row records the rejection, not a version.
+    const job = store.createVersion({ folder, path, size: 0, mtimeMs: 0 });
+    store.transition(job.id, 'rejected', { error: `the file name is not valid UTF-8 (bytes ${raw.toString('hex')}); rename it so that it can be uploaded` });
   }
 
   private async settled(path: string, fileStat: FileStat, stableForMs: number): Promise<'done' | 'wait'> {
@@ -123,16 +148,20 @@ export class Intake {
   private unreadable(path: string, error: unknown): void {
     const { store, logger } = this.options;
     if (isStoreFailure(error)) throw error;
-    const reason = unreadableReason(error);
-    const job = store.current(path);
-    if (reason && job?.state === 'waiting') {
-      store.transition(job.id, 'rejected', { error: reason });
-      return;
-    }
     if (isGone(error)) {
       this.gone(path);
       return;
     }
-    logger.error({ err: error, file: path }, `cannot check ${path}; it will be looked at again on the next change or restart`);
+    const reason = unreadableReason(error);
+    if (reason) {
+      // A queued file that became unreadable is rejected by its upload attempt.
+      const job = store.current(path);
+      if (job?.state === 'waiting') store.transition(job.id, 'rejected', { error: reason });
+      return;
+    }
+    // Out of file descriptors, an I/O error on a flaky share: these pass, so look again rather than leave the file waiting.
+    const retryMs = Math.max(this.options.settleMs, MIN_RECHECK_MS);
+    logger.warn({ err: error, file: path }, `cannot check ${path} right now (${(error as Error).message}); trying again in ${Math.round(retryMs / 1000)} s`);
+    setTimeout(() => this.touch(path), retryMs).unref();
   }
 }

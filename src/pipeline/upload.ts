@@ -16,6 +16,7 @@ import { kindFromExtension } from '../watch/sniff.js';
 import { SupersededAbort } from './aborts.js';
 import { applyAfterUpload, type AfterUpload } from './afterUpload.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
+import { sameBeginning, TWIN_WAIT_MS, TwinInFlightError } from './twins.js';
 import { lifetimeSuffices, requestedExpirySeconds, type ThroughputEstimate } from './urlLifetime.js';
 import { isFileSystemError, isGone, sameVersion, unreadableReason } from './version.js';
 
@@ -74,6 +75,9 @@ export async function uploadJob(jobId: number, context: UploadContext, signal: A
 async function attempt(job: Job, context: UploadContext, signal: AbortSignal): Promise<void> {
   const { store } = context;
   await assertUnchanged(job);
+  // A copy dropped together with its original: the lower id goes first, this one waits and then dedupes.
+  const twin = store.uploadingTwin(job);
+  if (twin && (await sameBeginning(job.path, twin.path))) throw new TwinInFlightError(job.path, twin.path);
   let hashBeforeUpload: string | undefined;
   // Only an earlier upload of the same size can be the same bytes; hashing first costs a second read, so only then.
   if (store.hasUploadOfSize(job.folder, job.size, job.id)) {
@@ -230,6 +234,9 @@ function classifyFailure(job: Job, error: unknown, context: UploadContext, signa
       patch: { error: 'the file changed during the upload; its new version will be uploaded once it settles' },
       then: () => context.onStale(job),
     };
+  }
+  if (error instanceof TwinInFlightError) {
+    return { to: 'retrying', patch: { nextAttemptAt: Date.now() + TWIN_WAIT_MS, attempts: job.attempts - 1, error: message } };
   }
   if (error instanceof UnauthorizedError) {
     return { to: 'queued', patch: { attempts: job.attempts - 1, error: message }, then: () => context.onUnauthorized(error) };

@@ -254,6 +254,14 @@ export class JobStore {
     );
   }
 
+  /** An earlier job of this folder and size that is uploading right now: it may be the same bytes. */
+  uploadingTwin(job: Job): Job | undefined {
+    const row = this.db
+      .prepare(`SELECT * FROM jobs WHERE folder = ? AND size = ? AND state = 'uploading' AND id < ? ORDER BY id LIMIT 1`)
+      .get(job.folder, job.size, job.id) as JobRow | undefined;
+    return row && fromRow(row);
+  }
+
   /** The earliest upload from this folder with these bytes; a dedupe row points at the original, not at another duplicate. */
   findUploaded(folder: string, sha256: string, excludeId: number): Job | undefined {
     const row = this.db

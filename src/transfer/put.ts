@@ -1,4 +1,4 @@
-import type { ReadStream } from 'node:fs';
+import { constants, type ReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { request, type Dispatcher } from 'undici';
 import { describeNetworkFailure, readCapped } from '../net/http.js';
@@ -103,7 +103,8 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
 
 /** Opens the file and refuses a version that already differs from the queued one, before any byte goes out. */
 async function openExactly(path: string, size: number): Promise<ReadStream> {
-  const handle = await open(path, 'r').catch((cause: Error) => {
+  // Never through a symlink: a file swapped for a link after it settled must not be uploaded.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch((cause: Error) => {
     throw new FileChangedError(path, `it cannot be opened: ${cause.message}`, { cause });
   });
   try {

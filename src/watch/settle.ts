@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 
 export interface FileStat {
   size: number;
@@ -25,8 +25,10 @@ export interface SettlerOptions {
 /** The settle stat for real files: a missing file (or a parent that became a file) is "gone", anything else throws. */
 export async function statFile(path: string): Promise<FileStat | null> {
   try {
-    const { size, mtimeMs } = await stat(path);
-    return { size, mtimeMs };
+    const found = await lstat(path);
+    // A symlink (or fifo, socket, directory) is never uploaded: links are not followed.
+    if (!found.isFile()) return null;
+    return { size: found.size, mtimeMs: found.mtimeMs };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;

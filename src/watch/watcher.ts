@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 
 export interface FolderWatchOptions {
@@ -34,6 +35,10 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
   });
   const forward = (path: string) => options.onPath(path);
   watcher.on('add', forward).on('change', forward).on('unlink', forward).on('error', options.onError);
+  // chokidar drops names that are not valid UTF-8 (its stat of the lossy string fails); the raw event still names them.
+  watcher.on('raw', (_event, name, opts) => {
+    if (typeof name === 'string' && name.includes('\uFFFD') && (opts as { watchedPath?: string } | undefined)?.watchedPath) forward(join((opts as { watchedPath: string }).watchedPath, name));
+  });
   const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   return { ready, close: () => watcher.close() };
 }
