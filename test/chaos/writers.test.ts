@@ -334,7 +334,17 @@ describe('chaos 3: files that are still being written', () => {
       }),
     );
     const shortQuiet = written.map((file) => file.maxShortQuietMs);
+    const listed = new Map(listJobs(workspace).map((job) => [job.path, job]));
+    const wrong = written
+      .filter((file) => listed.get(file.path)?.state !== 'done' || listed.get(file.path)?.sha256 !== file.sha256)
+      .map((file) => `${file.path}: ${listed.get(file.path)?.state ?? 'missing'}`);
+    const dawWithoutLongPause = written.filter((file) => file.kind === 'daw' && file.longPauses === 0);
+    const tempRows = rows.filter((row) => !byPath.has(row.path)).map((row) => row.path);
+    const checksPassed =
+      premature.size === 0 && strays.length === 0 && dawWithoutLongPause.length === 0 && tempRows.length === 0 && wrong.length === 0 &&
+      result.maxSessionIdsPerVersion === 1 && result.unfinished.length === 0 && result.integrity === 'ok' && leaks.length === 0;
     report({
+      checksPassed,
       scenario: 'files still being written',
       rounds: 1,
       files: N,
@@ -359,13 +369,9 @@ describe('chaos 3: files that are still being written', () => {
     expect(details, `premature uploads (seed ${seed})`).toEqual([]);
     expect(strays, 'uploads of names no writer finished (temp files?)').toEqual([]);
     // The scenario's premise: DAW writers really left their file untouched for longer than settleSeconds.
-    expect(written.filter((file) => file.kind === 'daw' && file.longPauses === 0)).toEqual([]);
+    expect(dawWithoutLongPause).toEqual([]);
     expect(result).toMatchObject({ lost: 0, duplicated: 0, corrupted: 0, maxSessionIdsPerVersion: 1, unfinished: [], integrity: 'ok' });
-    expect(rows.filter((row) => !byPath.has(row.path)).map((row) => row.path), 'rows for temp names').toEqual([]);
-    const listed = new Map(listJobs(workspace).map((job) => [job.path, job]));
-    const wrong = written
-      .filter((file) => listed.get(file.path)?.state !== 'done' || listed.get(file.path)?.sha256 !== file.sha256)
-      .map((file) => `${file.path}: ${listed.get(file.path)?.state ?? 'missing'}`);
+    expect(tempRows, 'rows for temp names').toEqual([]);
     expect(wrong).toEqual([]);
     expect(leaks).toEqual([]);
   }, scaled(120_000, 30 * 60_000));

@@ -62,8 +62,12 @@ export class DaemonProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcess;
 
-  constructor(workspace: Workspace, args: string[] = []) {
-    this.child = spawn(process.execPath, [CLI, 'run', '--config', workspace.configFile, ...args], { env: workspace.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(workspace: Workspace, args: string[] = [], options: { uid?: number; gid?: number; maxOpenFiles?: number } = {}) {
+    const command = [process.execPath, CLI, 'run', '--config', workspace.configFile, ...args];
+    // A file-descriptor limit is set by the shell that then becomes the daemon (exec), so the pid stays the daemon's.
+    const [file, ...argv] = options.maxOpenFiles === undefined ? command : ['bash', '-c', `ulimit -n ${options.maxOpenFiles} && exec "$@"`, 'daemon', ...command];
+    const identity = options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid };
+    this.child = spawn(file!, argv, { env: workspace.env, stdio: ['ignore', 'pipe', 'pipe'], ...identity });
     let pending = '';
     this.child.stdout!.on('data', (data: Buffer) => {
       this.output += data.toString();
