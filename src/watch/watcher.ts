@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 
 export interface FolderWatchOptions {
@@ -35,9 +35,13 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
   });
   const forward = (path: string) => options.onPath(path);
   watcher.on('add', forward).on('change', forward).on('unlink', forward).on('error', options.onError);
-  // chokidar drops names that are not valid UTF-8 (its stat of the lossy string fails); the raw event still names them.
-  watcher.on('raw', (_event, name, opts) => {
-    if (typeof name === 'string' && name.includes('\uFFFD') && (opts as { watchedPath?: string } | undefined)?.watchedPath) forward(join((opts as { watchedPath: string }).watchedPath, name));
+  // chokidar drops some files it cannot handle itself: names that are not valid UTF-8, files it may not read
+  // (it watches each file, which needs read access). The raw inotify event still names them; the settle rule decides.
+  watcher.on('raw', (_event, name, details) => {
+    const watchedPath = (details as { watchedPath?: string } | undefined)?.watchedPath;
+    if (typeof name !== 'string' || !name || !watchedPath) return;
+    const path = basename(watchedPath) === name ? watchedPath : join(watchedPath, name);
+    if (!options.isIgnored(path)) forward(path);
   });
   const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   return { ready, close: () => watcher.close() };

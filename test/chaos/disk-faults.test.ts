@@ -1,0 +1,214 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { pcmWav } from '../helpers/audio.js';
+import { createWorkspace, DaemonProcess, jobFor, listJobs, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { useTempDir } from '../helpers/tempDir.js';
+import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected } from './harness.js';
+
+const tempDir = useTempDir('cryomix-chaos-disk-');
+const FILES = scaled(40, 200);
+
+let sandbox: Sandbox | undefined;
+const daemons: DaemonProcess[] = [];
+const mounts: string[] = [];
+
+afterEach(async () => {
+  for (const daemon of daemons.splice(0)) await daemon.stop('SIGKILL');
+  for (const mount of mounts.splice(0)) spawnSync('umount', ['-l', mount]);
+  await sandbox?.close();
+});
+
+const isRoot = process.getuid?.() === 0;
+
+/** The DB faults need a real small or read-only file system: a tmpfs, which only root can mount here. */
+function canMountTmpfs(): boolean {
+  if (!isRoot) return false;
+  const probe = mkdtempSync(join(tmpdir(), 'cryomix-mount-probe-'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', probe]).status === 0;
+  if (mounted) spawnSync('umount', [probe]);
+  rmSync(probe, { recursive: true, force: true });
+  return mounted;
+}
+const tmpfs = canMountTmpfs();
+
+function start(workspace: Workspace, options?: ConstructorParameters<typeof DaemonProcess>[2]): DaemonProcess {
+  const daemon = new DaemonProcess(workspace, [], options);
+  daemons.push(daemon);
+  return daemon;
+}
+
+function dropFiles(workspace: Workspace, count: number, prefix: string): Expected[] {
+  return Array.from({ length: count }, (_, n) => {
+    const bytes = pcmWav(4_000 + n);
+    const path = join(workspace.inbox, `${prefix} ${n}.wav`);
+    writeFileSync(path, bytes);
+    return { path, sha256: createHash('sha256').update(bytes).digest('hex') };
+  });
+}
+
+async function allDone(workspace: Workspace, expected: readonly Expected[], timeoutMs = scaled(60_000, 180_000), describe?: () => string): Promise<void> {
+  const paths = new Set(expected.map((file) => file.path));
+  await waitUntil(() => listJobs(workspace).filter((job) => paths.has(job.path) && job.state === 'done').length === expected.length, timeoutMs, describe);
+}
+
+function integrity(workspace: Workspace): string {
+  const db = new Database(workspace.database, { readonly: true });
+  try {
+    return db.pragma('integrity_check', { simple: true }) as string;
+  } finally {
+    db.close();
+  }
+}
+
+const fatalLine = (daemon: DaemonProcess) => daemon.logs.find((record) => record.level === 60);
+
+/**
+ * The state DB's file system fails under a running daemon. It must stop
+ * taking work and exit non-zero with a clear line, leave a consistent DB,
+ * and finish everything once the disk is fixed and it is started again.
+ */
+async function dbFault(breakDisk: (stateDir: string) => void, fixDisk: (stateDir: string) => void): Promise<{ exit: number | null; fatal: string; integrity: string; figures: ReturnType<typeof audit>; leaks: string[] }> {
+  sandbox = await startSandbox({ apiKey: CANARY_KEY });
+  const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY });
+  const stateDir = join(workspace.database, '..');
+  mkdirSync(stateDir, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'none', stateDir]);
+  mounts.push(stateDir);
+  const first = start(workspace);
+  await first.ready();
+  breakDisk(stateDir);
+  const expected = dropFiles(workspace, FILES, 'during the fault');
+  const { code } = await first.exited;
+  const fatal = String(fatalLine(first)?.msg ?? '');
+  const consistent = integrity(workspace);
+
+  fixDisk(stateDir);
+  const second = start(workspace);
+  await second.ready();
+  await allDone(workspace, expected);
+  await second.stop('SIGTERM');
+  return { exit: code, fatal, integrity: consistent, figures: audit(workspace, sandbox, expected), leaks: secretLeaks([first.output, second.output], workspace) };
+}
+
+describe('chaos 6: disk and DB faults', () => {
+  it.skipIf(!tmpfs)('stops with exit 1 when the DB disk is full, keeps the DB consistent, and finishes after the disk is grown (skipped unless root can mount a tmpfs)', async () => {
+    const outcome = await dbFault(
+      (dir) => execFileSync('mount', ['-o', 'remount,size=200k', dir]),
+      (dir) => execFileSync('mount', ['-o', 'remount,size=64m', dir]),
+    );
+    expect(outcome.exit).toBe(1);
+    expect(outcome.fatal).toMatch(/state database failed/);
+    expect(outcome.integrity).toBe('ok');
+    expect(outcome.figures).toMatchObject({ lost: 0, duplicated: 0, corrupted: 0, maxSessionIdsPerVersion: 1, unfinished: [], integrity: 'ok' });
+    reportFault('DB disk full', outcome);
+  });
+
+  it.skipIf(!tmpfs)('refuses to start on a read-only DB file system with a clear error, and finishes once it is writable (skipped unless root can mount a tmpfs)', async () => {
+    sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY });
+    const stateDir = join(workspace.database, '..');
+    mkdirSync(stateDir, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'none', stateDir]);
+    mounts.push(stateDir);
+    const first = start(workspace);
+    await first.ready();
+    const early = dropFiles(workspace, 3, 'before');
+    await allDone(workspace, early);
+    await first.stop('SIGTERM');
+    // A file system with open files cannot become read-only; between runs it can, as after a disk error.
+    execFileSync('mount', ['-o', 'remount,ro', stateDir]);
+    const expected = [...early, ...dropFiles(workspace, FILES, 'while read-only')];
+    const refused = start(workspace);
+    const { code } = await refused.exited;
+    expect(code).toBe(1);
+    expect(refused.output).toMatch(/cannot open the state database .*state\.db: .*(read-only|readonly)/i);
+
+    execFileSync('mount', ['-o', 'remount,rw', stateDir]);
+    const second = start(workspace);
+    await second.ready();
+    await allDone(workspace, expected);
+    await second.stop('SIGTERM');
+    const outcome = { exit: code, fatal: '', integrity: integrity(workspace), figures: audit(workspace, sandbox, expected), leaks: secretLeaks([first.output, refused.output, second.output], workspace) };
+    expect(outcome.figures).toMatchObject({ lost: 0, duplicated: 0, corrupted: 0, maxSessionIdsPerVersion: 1, unfinished: [], integrity: 'ok' });
+    reportFault('DB read-only at start', outcome);
+  });
+
+  // Root reads every file, so the daemon runs as user nobody (uid 65534) for the permission error to happen.
+  it.skipIf(!isRoot)('rejects an unreadable file with the reason while the others upload (skipped unless run as root, to become user nobody)', async () => {
+    sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const dir = tempDir();
+    const workspace = createWorkspace(dir, sandbox, { apiKey: CANARY_KEY });
+    execFileSync('chown', ['-R', '65534:65534', dir]);
+    chmodSync(dir, 0o755);
+    const daemon = start(workspace, { uid: 65534 });
+    await daemon.ready();
+    const locked = join(workspace.inbox, 'locked.wav');
+    writeFileSync(locked, pcmWav(8_000));
+    chmodSync(locked, 0o000);
+    const expected = dropFiles(workspace, 5, 'readable');
+    await allDone(workspace, expected, undefined, () => daemon.output.slice(-2500));
+    const rejected = await waitForState(workspace, locked, 'rejected', undefined, () => JSON.stringify(jobFor(workspace, locked)) + daemon.output.split('\n').filter((l) => l.includes('locked')).join('\n'));
+    expect(rejected.error).toMatch(/permission denied/);
+    expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    const figures = audit(workspace, sandbox, expected);
+    expect(figures).toMatchObject({ lost: 0, duplicated: 0, corrupted: 0 });
+    report({
+      scenario: 'EACCES on a file',
+      rounds: 1,
+      files: expected.length + 1,
+      lost: figures.lost,
+      duplicated: figures.duplicated,
+      corrupted: figures.corrupted,
+      checksPassed: /permission denied/.test(rejected.error ?? ''),
+      extra: { rejectedWithReason: 1 },
+    });
+  });
+
+  it('degrades instead of crashing when it runs out of file descriptors (ulimit -n 128)', async () => {
+    sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY, uploads: { concurrency: 4 } });
+    const daemon = start(workspace, { maxOpenFiles: 128 });
+    await daemon.ready();
+    const expected = dropFiles(workspace, scaled(300, 1000), 'crowd');
+    await allDone(workspace, expected, scaled(120_000, 300_000));
+    const running = daemon.exited.then(() => false);
+    expect(await Promise.race([running, new Promise((resolve) => setTimeout(() => resolve(true), 100))])).toBe(true);
+    expect(fatalLine(daemon)).toBeUndefined();
+    const emfileWarnings = daemon.logs.filter((record) => JSON.stringify(record).includes('EMFILE')).length;
+    expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    const figures = audit(workspace, sandbox, expected);
+    const leaks = secretLeaks([daemon.output], workspace);
+    expect(figures).toMatchObject({ lost: 0, duplicated: 0, corrupted: 0, unfinished: [], integrity: 'ok' });
+    expect(leaks).toEqual([]);
+    report({
+      scenario: 'EMFILE (ulimit -n 128)',
+      rounds: 1,
+      files: expected.length,
+      lost: figures.lost,
+      duplicated: figures.duplicated,
+      corrupted: figures.corrupted,
+      checksPassed: leaks.length === 0 && figures.unfinished.length === 0,
+      extra: { emfileEvents: emfileWarnings, crashed: 0 },
+    });
+  });
+});
+
+function reportFault(name: string, outcome: Awaited<ReturnType<typeof dbFault>>): void {
+  report({
+    scenario: name,
+    rounds: 1,
+    files: FILES,
+    lost: outcome.figures.lost,
+    duplicated: outcome.figures.duplicated,
+    corrupted: outcome.figures.corrupted,
+    checksPassed: outcome.exit === 1 && outcome.integrity === 'ok' && outcome.figures.unfinished.length === 0 && outcome.leaks.length === 0,
+    extra: { exitStatus: String(outcome.exit), integrity: outcome.integrity, secretLeaks: outcome.leaks.length },
+  });
+  expect(outcome.leaks).toEqual([]);
+}
