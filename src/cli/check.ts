@@ -3,7 +3,9 @@ import { access, stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { UnauthorizedError } from '../cryomix/errors.js';
 import { openDatabase } from '../store/db.js';
-import { apiTarget } from './api.js';
+import type { Config } from '../config/index.js';
+import { ConfigError } from '../errors.js';
+import { apiTarget, type ApiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
 
 type Verdict = 'PASS' | 'WARN' | 'FAIL';
@@ -19,16 +21,11 @@ export interface CheckLine {
  * to do. A bad config never gets here: loading it fails first, with exit 78.
  */
 export async function checkCommand(options: GlobalOptions & { json?: boolean; sandbox?: boolean }): Promise<number> {
-  const target = await apiTarget(configFrom(options), Boolean(options.sandbox));
-  const { config } = target;
+  const config = configFrom(options);
   const lines: CheckLine[] = [{ verdict: 'PASS', check: 'config', detail: options.config ?? 'loaded' }];
-  try {
-    lines.push(databaseWritable(config.state.database));
-    for (const folder of config.folders) lines.push(await folderReadable(folder.path, folder.afterUpload !== 'keep'));
-    lines.push(await keyAccepted(target.api));
-  } finally {
-    await target.close();
-  }
+  lines.push(databaseWritable(config.state.database));
+  for (const folder of config.folders) lines.push(await folderReadable(folder.path, folder.afterUpload !== 'keep'));
+  lines.push(await keyAccepted(config, Boolean(options.sandbox)));
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ ok: lines.every((l) => l.verdict !== 'FAIL'), checks: lines }, null, 2)}\n`);
   } else {
@@ -69,15 +66,25 @@ async function folderReadable(path: string, needsWrite: boolean): Promise<CheckL
 }
 
 /** Any answer but 401 proves the key: a made-up Session-Id earns a 400, which is fine. */
-async function keyAccepted(api: { masteringProgress(sessionId: string): Promise<unknown> }): Promise<CheckLine> {
+async function keyAccepted(config: Config, useSandbox: boolean): Promise<CheckLine> {
   const check = 'API key';
+  let target: ApiTarget;
   try {
-    await api.masteringProgress(randomUUID());
-    return { verdict: 'PASS', check, detail: 'accepted by the Cryo-mix API' };
+    target = await apiTarget(config, useSandbox);
+  } catch (error) {
+    // No key, or a key file others can read: a finding of the check, not a reason to stop it.
+    if (error instanceof ConfigError) return { verdict: 'FAIL', check, detail: error.message };
+    throw error;
+  }
+  try {
+    await target.api.masteringProgress(randomUUID());
+    return { verdict: 'PASS', check, detail: `accepted by ${target.sandbox ? 'the embedded sandbox' : 'the Cryo-mix API'}` };
   } catch (error) {
     if (error instanceof UnauthorizedError) {
       return { verdict: 'FAIL', check, detail: 'rejected (401): set the right key in CRYOMIX_API_KEY or api.keyFile, and api.origin if the key is bound to a domain' };
     }
     return { verdict: 'FAIL', check, detail: `could not reach the API: ${(error as Error).message}` };
+  } finally {
+    await target.close();
   }
 }

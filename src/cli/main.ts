@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { STATES } from '../store/states.js';
 import { checkCommand } from './check.js';
@@ -10,6 +11,11 @@ import { sandboxCommand } from './sandbox.js';
 import { statusCommand } from './status.js';
 import { uploadCommand } from './upload.js';
 
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
 function port(value: string): string {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number 0-65535, got "${value}"`);
@@ -20,6 +26,7 @@ function port(value: string): string {
 function program(setExit: (code: number) => void): Command {
   const cli = new Command('cryomix-watch')
     .description('Watch folders for finished WAV/MP3 mixes and upload them to the Cryo-mix Mastering API')
+    .version(packageVersion())
     .showHelpAfterError();
   const withConfig = (command: Command) =>
     command.option('--config <file>', 'configuration file (default: $CRYOMIX_WATCH_CONFIG, then /etc/cryomix-watch/config.yaml)');

@@ -22,8 +22,10 @@ export async function runCommand(options: RunOptions): Promise<number> {
   const logger = createLogger({ level: config.log.level, format: options.logFormat ?? 'json', secrets: [target.apiKey] });
   if (target.sandbox) {
     logger.info({ sandbox: target.sandbox.url }, `sandbox API running at ${target.sandbox.url} (no real uploads leave this machine)`);
-    // The sandbox is for trying things out: make the folder to drop files into.
-    for (const folder of config.folders) mkdirSync(folder.path, { recursive: true });
+    // The sandbox is for trying things out: make the folder to drop files into, and say so (a typo shows here).
+    for (const folder of config.folders) {
+      if (mkdirSync(folder.path, { recursive: true })) logger.info({ folder: folder.path }, `created ${folder.path} to watch`);
+    }
   }
   // Installed before the startup scan, which can be long on a big tree: a stop then waits for it, then exits 0.
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {

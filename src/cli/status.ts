@@ -1,4 +1,3 @@
-import { relative } from 'node:path';
 import { STATES } from '../store/states.js';
 import { configFrom, withStore, type GlobalOptions } from './context.js';
 import { relativeTime, table } from './format.js';
@@ -33,14 +32,14 @@ export function statusCommand(options: GlobalOptions & { json?: boolean }): void
   const lines = [
     report.paused
       ? `Uploads: PAUSED since ${report.paused.since} (${relativeTime(Date.parse(report.paused.since))}): ${report.paused.reason}`
-      : 'Uploads: running',
+      : 'Uploads: not paused',
     '',
     table(['STATE', 'FILES'], STATES.filter((state) => report.counts[state]).map((state) => [state, String(report.counts[state])])),
   ];
   if (Object.values(report.counts).every((n) => n === 0)) lines.push('(no files seen yet)');
   if (report.oldestPending) {
     const { path, state, since } = report.oldestPending;
-    lines.push('', `Oldest unfinished: ${relative(process.cwd(), path) || path} (${state}, first seen ${relativeTime(Date.parse(since))})`);
+    lines.push('', `Oldest unfinished: ${path} (${state}, first seen ${relativeTime(Date.parse(since))})`);
   }
   lines.push('', `Details per file: cryomix-watch list${options.config ? ` --config ${options.config}` : ''}`);
   process.stdout.write(`${lines.join('\n')}\n`);

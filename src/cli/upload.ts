@@ -2,12 +2,21 @@ import { basename } from 'node:path';
 import { CryomixWatchError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
 import { ShutdownAbort } from '../pipeline/aborts.js';
-import { uploadOnce } from '../pipeline/oneShot.js';
+import { NotUploadableError, uploadOnce } from '../pipeline/oneShot.js';
+import type { Job } from '../store/job.js';
 import { openDatabase } from '../store/db.js';
 import { JobStore } from '../store/jobs.js';
 import { apiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
 import { relativeTime } from './format.js';
+
+function outcome(job: Job, startedAt: number): string {
+  if (job.state === 'done' && job.updatedAt < startedAt) return `already uploaded earlier (session ${job.sessionId}), not sent again`;
+  if (job.state === 'done' && job.duplicateOf !== null) return 'done: the same bytes were already uploaded from this folder, not sent again';
+  if (job.state === 'done') return `done, session ${job.sessionId}, sha256 ${job.sha256}`;
+  const detail = job.error ? `: ${job.error}` : '';
+  return job.state === 'retrying' ? `not yet${detail} (the daemon will keep trying)` : `${job.state}${detail}`;
+}
 
 /**
  * `upload FILE…`: uploads now, in the foreground, recording everything in
@@ -28,21 +37,16 @@ export async function uploadCommand(files: string[], options: GlobalOptions & { 
   const notDone: string[] = [];
   try {
     for (const file of files) {
-      process.stdout.write(`${basename(file)}: uploading…\n`);
+      const name = basename(file);
+      const startedAt = Date.now();
       try {
         const job = await uploadOnce(file, { config, store, api, logger }, abort.signal, (waiting, delayMs) =>
-          process.stdout.write(`${basename(file)}: ${waiting.error}; trying again ${relativeTime(Date.now() + delayMs)}\n`),
+          process.stdout.write(`${name}: ${waiting.error}; trying again ${relativeTime(Date.now() + delayMs)}\n`),
         );
-        const outcome =
-          job.state === 'done'
-            ? job.duplicateOf !== null
-              ? 'done (the same bytes were already uploaded from this folder)'
-              : `done, session ${job.sessionId}, sha256 ${job.sha256}`
-            : `${job.state}${job.error ? `: ${job.error}` : ''}${job.state === 'retrying' ? ' (the daemon will keep trying)' : ''}`;
-        process.stdout.write(`${basename(file)}: ${outcome}\n`);
+        process.stdout.write(`${name}: ${outcome(job, startedAt)}\n`);
         if (job.state !== 'done') notDone.push(file);
       } catch (error) {
-        process.stdout.write(`${basename(file)}: ${(error as Error).message}\n`);
+        process.stdout.write(`${name}: ${error instanceof NotUploadableError ? error.reason : (error as Error).message}\n`);
         notDone.push(file);
       }
     }

@@ -1,9 +1,8 @@
-import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { CryomixWatchError } from '../errors.js';
 import type { Job } from '../store/job.js';
 import { FINAL_STATES } from '../store/states.js';
-import type { FileStat } from '../watch/settle.js';
+import { statFile, type FileStat } from '../watch/settle.js';
 import { admit, type Admission } from './admit.js';
 import { uploadJob } from './upload.js';
 import { createUploadContext, type UploadParts } from './uploadContext.js';
@@ -13,8 +12,12 @@ import { errnoCode, isInside, sameVersion, unreadableReason } from './version.js
 const FOREGROUND_ATTEMPTS = 5;
 
 export class NotUploadableError extends CryomixWatchError {
+  /** The reason alone, for output that already names the file. */
+  readonly reason: string;
+
   constructor(path: string, reason: string) {
     super('NOT_UPLOADABLE', `${path}: ${reason}`);
+    this.reason = reason;
   }
 }
 
@@ -27,7 +30,9 @@ export class NotUploadableError extends CryomixWatchError {
 export async function uploadOnce(file: string, parts: UploadParts, signal: AbortSignal, onWait?: (job: Job, delayMs: number) => void): Promise<Job> {
   const { store, config } = parts;
   const path = resolve(file);
-  const { size, mtimeMs } = await stat(path);
+  const found = await statFile(path);
+  if (!found) throw new NotUploadableError(path, 'no such file (or not a regular file)');
+  const { size, mtimeMs } = found;
   let job = store.current(path);
   if (job?.state === 'failed' && sameVersion(job, { size, mtimeMs })) {
     job = store.transition(job.id, 'queued', { error: null });

@@ -33,6 +33,7 @@ describe('cryomix-watch upload FILE', () => {
 
     const again = await runCliAsync(workspace, ['upload', path]);
     expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(/one shot\.wav: already uploaded earlier \(session [0-9a-f-]{36}\), not sent again/);
     expect(sandbox.objects()).toHaveLength(1);
   });
 
@@ -43,8 +44,8 @@ describe('cryomix-watch upload FILE', () => {
     writeFileSync(unfinished, complete);
     const result = await runCliAsync(workspace, ['upload', unfinished, join(workspace.dir, 'missing.wav')]);
     expect(result.status).toBe(1);
-    expect(result.stdout).toMatch(/unfinished\.wav: .*WAV header says.*wait until the export has finished/);
-    expect(result.stdout).toMatch(/missing\.wav: ENOENT/);
+    expect(result.stdout).toMatch(/^unfinished\.wav: WAV header says.*wait until the export has finished$/m);
+    expect(result.stdout).toMatch(/^missing\.wav: no such file \(or not a regular file\)$/m);
     expect(result.stderr).toMatch(/2 of 2 file\(s\) not uploaded/);
     expect(sandbox.requests()).toHaveLength(0);
   });
@@ -97,6 +98,15 @@ describe('cryomix-watch check', () => {
     expect(report.ok).toBe(false);
     expect(report.checks.find((c) => c.check === 'API key')).toMatchObject({ verdict: 'FAIL', detail: expect.stringMatching(/CRYOMIX_API_KEY/) });
     expect(report.checks.find((c) => c.check.includes('not-mounted'))).toMatchObject({ verdict: 'FAIL', detail: expect.stringMatching(/does not exist/) });
+  });
+});
+
+describe('cryomix-watch check without a key', () => {
+  it('reports the missing key as a FAIL line with the fix, after the other checks', async () => {
+    const result = await runCliAsync(workspace, ['check'], { CRYOMIX_API_KEY: '' });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/^PASS  state database/m);
+    expect(result.stdout).toMatch(/^FAIL  API key: config: .*CRYOMIX_API_KEY/m);
   });
 });
 
