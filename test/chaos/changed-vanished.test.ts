@@ -7,7 +7,7 @@ import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
 import { createWorkspace, DaemonProcess, listJobs, waitUntil, type LogRecord, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
-import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected } from './harness.js';
+import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected, type JobRow } from './harness.js';
 import { between, chaosSeed, seededRandom } from './random.js';
 
 /**
@@ -43,19 +43,6 @@ const CASE_TIMEOUT_MS = 20_000;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Row {
-  id: number;
-  session_id: string;
-  path: string;
-  size: number;
-  sha256: string | null;
-  state: string;
-  current: number;
-  attempts: number;
-  error: string | null;
-  duplicate_of: number | null;
-}
-
 interface Outcome {
   /** File versions that must be stored (or deduped to a stored one), for the audit. */
   expected: Expected[];
@@ -79,8 +66,8 @@ describe('chaos 4: changed and vanished files', () => {
     db = new Database(workspace.database, { readonly: true, fileMustExist: true });
     const state = db;
 
-    const current = (path: string) => state.prepare('SELECT * FROM jobs WHERE path = ? AND current = 1').get(path) as Row | undefined;
-    const bySession = (sessionId: string) => state.prepare('SELECT * FROM jobs WHERE session_id = ?').get(sessionId) as Row | undefined;
+    const current = (path: string) => state.prepare('SELECT * FROM jobs WHERE path = ? AND current = 1').get(path) as JobRow | undefined;
+    const bySession = (sessionId: string) => state.prepare('SELECT * FROM jobs WHERE session_id = ?').get(sessionId) as JobRow | undefined;
     const paused = () => state.prepare(`SELECT 1 FROM daemon WHERE key = 'paused'`).get() !== undefined;
     const putsFor = (sessionId: string) => box.requests().filter((r) => r.endpoint === 'put' && r.sessionId === sessionId);
     const describeFile = (path: string) => () => JSON.stringify({ rows: state.prepare('SELECT * FROM jobs WHERE path = ?').all(path), requests: box.requests().slice(-6) });
@@ -90,14 +77,14 @@ describe('chaos 4: changed and vanished files', () => {
       running.logs.slice(from).filter((r: LogRecord) => (r.level ?? 0) >= 40 && r.paused !== true).length;
 
     /** Refuses the key and waits until `path` is held in `queued` with uploads paused. */
-    async function holdQueued(path: string, bytes: Buffer): Promise<Row> {
+    async function holdQueued(path: string, bytes: Buffer): Promise<JobRow> {
       box.faults.setUnauthorized(true);
       writeFileSync(path, bytes);
       return wait(() => paused() && current(path)?.state === 'queued' && current(path), path);
     }
 
     /** Stalls the next PUT after some of its body and waits until the PUT for `path` is on the wire. */
-    async function holdUploading(path: string, bytes: Buffer): Promise<Row> {
+    async function holdUploading(path: string, bytes: Buffer): Promise<JobRow> {
       box.faults.add({ target: 'put', kind: 'stall', afterBytes: between(random, 0, Math.floor(bytes.length / 2)) });
       writeFileSync(path, bytes);
       const row = await wait(() => current(path)?.state === 'uploading' && current(path), path);

@@ -1,7 +1,6 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
 import { createWorkspace, DaemonProcess, jobFor, listJobs, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
+import { canMountTmpfs, useTmpfs } from './mounts.js';
 import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected } from './harness.js';
 
 const tempDir = useTempDir('cryomix-chaos-disk-');
@@ -16,26 +16,14 @@ const FILES = scaled(40, 200);
 
 let sandbox: Sandbox | undefined;
 const daemons: DaemonProcess[] = [];
-const mounts: string[] = [];
 
 afterEach(async () => {
   for (const daemon of daemons.splice(0)) await daemon.stop('SIGKILL');
-  for (const mount of mounts.splice(0)) spawnSync('umount', ['-l', mount]);
   await sandbox?.close();
 });
 
 const isRoot = process.getuid?.() === 0;
-
-/** The DB faults need a real small or read-only file system: a tmpfs, which only root can mount here. */
-function canMountTmpfs(): boolean {
-  if (!isRoot) return false;
-  const probe = mkdtempSync(join(tmpdir(), 'cryomix-mount-probe-'));
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', probe]).status === 0;
-  if (mounted) spawnSync('umount', [probe]);
-  rmSync(probe, { recursive: true, force: true });
-  return mounted;
-}
-const tmpfs = canMountTmpfs();
+const tmpfs = useTmpfs();
 
 function start(workspace: Workspace, options?: ConstructorParameters<typeof DaemonProcess>[2]): DaemonProcess {
   const daemon = new DaemonProcess(workspace, [], options);
@@ -66,6 +54,17 @@ function integrity(workspace: Workspace): string {
   }
 }
 
+/** A workspace whose state directory is its own small file system, to fill up or make read-only. */
+async function workspaceWithStateOnTmpfs(): Promise<{ workspace: Workspace; stateDir: string; storage: Sandbox }> {
+  const storage = await startSandbox({ apiKey: CANARY_KEY });
+  sandbox = storage;
+  const workspace = createWorkspace(tempDir(), storage, { apiKey: CANARY_KEY });
+  const stateDir = join(workspace.database, '..');
+  mkdirSync(stateDir, { recursive: true });
+  tmpfs.mount(stateDir, 'size=64m,mode=0700');
+  return { workspace, stateDir, storage };
+}
+
 const fatalLine = (daemon: DaemonProcess) => daemon.logs.find((record) => record.level === 60);
 
 /**
@@ -74,12 +73,7 @@ const fatalLine = (daemon: DaemonProcess) => daemon.logs.find((record) => record
  * and finish everything once the disk is fixed and it is started again.
  */
 async function dbFault(breakDisk: (stateDir: string) => void, fixDisk: (stateDir: string) => void): Promise<{ exit: number | null; fatal: string; integrity: string; figures: ReturnType<typeof audit>; leaks: string[] }> {
-  sandbox = await startSandbox({ apiKey: CANARY_KEY });
-  const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY });
-  const stateDir = join(workspace.database, '..');
-  mkdirSync(stateDir, { recursive: true });
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'none', stateDir]);
-  mounts.push(stateDir);
+  const { workspace, stateDir, storage } = await workspaceWithStateOnTmpfs();
   const first = start(workspace);
   await first.ready();
   breakDisk(stateDir);
@@ -93,11 +87,11 @@ async function dbFault(breakDisk: (stateDir: string) => void, fixDisk: (stateDir
   await second.ready();
   await allDone(workspace, expected);
   await second.stop('SIGTERM');
-  return { exit: code, fatal, integrity: consistent, figures: audit(workspace, sandbox, expected), leaks: secretLeaks([first.output, second.output], workspace) };
+  return { exit: code, fatal, integrity: consistent, figures: audit(workspace, storage, expected), leaks: secretLeaks([first.output, second.output], workspace) };
 }
 
 describe('chaos 6: disk and DB faults', () => {
-  it.skipIf(!tmpfs)('stops with exit 1 when the DB disk is full, keeps the DB consistent, and finishes after the disk is grown (skipped unless root can mount a tmpfs)', async () => {
+  it.skipIf(!canMountTmpfs)('stops with exit 1 when the DB disk is full, keeps the DB consistent, and finishes after the disk is grown (skipped unless root can mount a tmpfs)', async () => {
     const outcome = await dbFault(
       (dir) => execFileSync('mount', ['-o', 'remount,size=200k', dir]),
       (dir) => execFileSync('mount', ['-o', 'remount,size=64m', dir]),
@@ -109,13 +103,8 @@ describe('chaos 6: disk and DB faults', () => {
     reportFault('DB disk full', outcome);
   });
 
-  it.skipIf(!tmpfs)('refuses to start on a read-only DB file system with a clear error, and finishes once it is writable (skipped unless root can mount a tmpfs)', async () => {
-    sandbox = await startSandbox({ apiKey: CANARY_KEY });
-    const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY });
-    const stateDir = join(workspace.database, '..');
-    mkdirSync(stateDir, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'none', stateDir]);
-    mounts.push(stateDir);
+  it.skipIf(!canMountTmpfs)('refuses to start on a read-only DB file system with a clear error, and finishes once it is writable (skipped unless root can mount a tmpfs)', async () => {
+    const { workspace, stateDir, storage } = await workspaceWithStateOnTmpfs();
     const first = start(workspace);
     await first.ready();
     const early = dropFiles(workspace, 3, 'before');
@@ -134,7 +123,7 @@ describe('chaos 6: disk and DB faults', () => {
     await second.ready();
     await allDone(workspace, expected);
     await second.stop('SIGTERM');
-    const outcome = { exit: code, fatal: '', integrity: integrity(workspace), figures: audit(workspace, sandbox, expected), leaks: secretLeaks([first.output, refused.output, second.output], workspace) };
+    const outcome = { exit: code, fatal: '', integrity: integrity(workspace), figures: audit(workspace, storage, expected), leaks: secretLeaks([first.output, refused.output, second.output], workspace) };
     expect(outcome.figures).toMatchObject({ lost: 0, duplicated: 0, corrupted: 0, maxSessionIdsPerVersion: 1, unfinished: [], integrity: 'ok' });
     reportFault('DB read-only at start', outcome);
   });

@@ -56,16 +56,37 @@ export interface Audit {
   integrity: string;
 }
 
-interface Row {
+/** A jobs row as the daemon committed it. */
+export interface JobRow {
   id: number;
   session_id: string;
+  folder: string;
   path: string;
   size: number;
   mtime_ms: number;
   sha256: string | null;
   state: string;
   current: number;
+  attempts: number;
+  next_attempt_at: number | null;
+  error: string | null;
   duplicate_of: number | null;
+  updated_at: number;
+}
+
+/**
+ * Every jobs row, read straight from SQLite: `list` runs a child process
+ * synchronously, which would block this process and with it the in-process
+ * sandbox. Empty while the database does not exist yet.
+ */
+export function readJobRows(workspace: Workspace): JobRow[] {
+  if (!existsSync(workspace.database)) return [];
+  const db = new Database(workspace.database, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT * FROM jobs ORDER BY id').all() as JobRow[];
+  } finally {
+    db.close();
+  }
 }
 
 /**
@@ -76,7 +97,7 @@ interface Row {
 export function audit(workspace: Workspace, sandbox: Sandbox, expected: readonly Expected[]): Audit {
   const db = new Database(workspace.database, { readonly: true });
   try {
-    const rows = db.prepare('SELECT * FROM jobs').all() as Row[];
+    const rows = db.prepare('SELECT * FROM jobs').all() as JobRow[];
     const integrity = db.pragma('integrity_check', { simple: true }) as string;
     const objects = sandbox.objects();
     const requests = sandbox.requests().filter((r) => r.endpoint === 'multi-upload');

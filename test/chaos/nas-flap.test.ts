@@ -1,13 +1,13 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
 import { createWorkspace, DaemonProcess, jobFor, listJobs, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
+import { canMountTmpfs, useTmpfs } from './mounts.js';
 import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected } from './harness.js';
 
 const tempDir = useTempDir('cryomix-chaos-nas-');
@@ -15,34 +15,13 @@ const ROUNDS = scaled(1, 10);
 
 let sandbox: Sandbox | undefined;
 let daemon: DaemonProcess | undefined;
-const mounts: string[] = [];
+const tmpfs = useTmpfs();
 
 afterEach(async () => {
   await daemon?.stop('SIGKILL');
   daemon = undefined;
-  for (const mount of mounts.splice(0)) spawnSync('umount', ['-l', mount]);
   await sandbox?.close();
 });
-
-/** Mounting needs root; the unmount case is skipped, saying so, where a tmpfs cannot be mounted. */
-function canMountTmpfs(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  const probe = mkdtempSync(join(tmpdir(), 'cryomix-mount-probe-'));
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', probe]).status === 0;
-  if (mounted) spawnSync('umount', [probe]);
-  rmSync(probe, { recursive: true, force: true });
-  return mounted;
-}
-
-function mountTmpfs(path: string): void {
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'none', path]);
-  mounts.push(path);
-}
-
-function unmount(path: string): void {
-  execFileSync('umount', [path]);
-  mounts.splice(mounts.indexOf(path), 1);
-}
 
 interface Flap {
   name: string;
@@ -62,16 +41,16 @@ const renamedRoot: Flap = {
 const unmounted: Flap = {
   name: 'share unmounted and mounted again',
   setUp(workspace) {
-    mountTmpfs(workspace.inbox);
+    tmpfs.mount(workspace.inbox);
   },
   takeAway(workspace) {
     // What the share holds, kept aside as the NAS keeps it while unmounted. `cp -a` keeps nanosecond
     // timestamps (fs.cpSync rounds them to milliseconds, which would make every file a new version).
     const share = `${workspace.inbox}.share`;
     execFileSync('cp', ['-a', workspace.inbox, share]);
-    unmount(workspace.inbox);
+    tmpfs.unmount(workspace.inbox);
     return () => {
-      mountTmpfs(workspace.inbox);
+      tmpfs.mount(workspace.inbox);
       for (const name of readdirSync(share)) execFileSync('cp', ['-a', join(share, name), workspace.inbox]);
     };
   },
@@ -138,7 +117,7 @@ describe('chaos 5: the watched folder disappears and comes back', () => {
     await runFlaps(renamedRoot);
   });
 
-  it.skipIf(!canMountTmpfs())('resumes by itself after an unmount and remount with the same files (skipped unless root can mount a tmpfs)', async () => {
+  it.skipIf(!canMountTmpfs)('resumes by itself after an unmount and remount with the same files (skipped unless root can mount a tmpfs)', async () => {
     await runFlaps(unmounted);
   });
 

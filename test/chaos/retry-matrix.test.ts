@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Fault, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
 import { createWorkspace, DaemonProcess, runCli, waitUntil, type LogRecord, type Workspace } from '../helpers/daemon.js';
 import { makeTempDir, useTempDir } from '../helpers/tempDir.js';
-import { audit, CANARY_KEY, report, secretLeaks, type Audit, type Expected } from './harness.js';
+import { audit, CANARY_KEY, readJobRows, report, secretLeaks, type Audit, type Expected, type JobRow } from './harness.js';
 
 /*
  * Scenario 2, modelled on Google's storage retry conformance cases: one fresh
@@ -24,27 +23,9 @@ const MAX_MS = 1000;
 /** Log times are taken just after the row committed; allow for that. */
 const SLACK_MS = 50;
 
-interface Row {
-  path: string;
-  session_id: string;
-  state: string;
-  attempts: number;
-  error: string | null;
-  next_attempt_at: number | null;
-  updated_at: number;
-}
-
-/** The row as the daemon committed it; read straight from SQLite, which does not block the in-process sandbox as `list` would. */
-function rowOf(workspace: Workspace, path: string): Row | undefined {
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(workspace.database, { readonly: true, fileMustExist: true });
-    return db.prepare('SELECT * FROM jobs WHERE path = ? AND current = 1').get(path) as Row | undefined;
-  } catch {
-    return undefined; // not created yet, or mid-checkpoint: poll again
-  } finally {
-    db?.close();
-  }
+/** The live row of `path` as the daemon committed it. */
+function rowOf(workspace: Workspace, path: string): JobRow | undefined {
+  return readJobRows(workspace).find((row) => row.path === path && row.current === 1);
 }
 
 function countsFor(sandbox: Sandbox, sessionId: string): { multiUpload: number; put: number } {
@@ -142,7 +123,7 @@ describe('chaos 2: retry matrix', () => {
   });
 
   /** Writes a fresh file after arming the faults, and waits for the row to stop moving. */
-  async function runCase(name: string, faults: Fault[], size: number, final: string[] = ['done', 'failed']): Promise<{ path: string; row: Row; bytes: Buffer }> {
+  async function runCase(name: string, faults: Fault[], size: number, final: string[] = ['done', 'failed']): Promise<{ path: string; row: JobRow; bytes: Buffer }> {
     sandbox.faults.clear();
     for (const fault of faults) sandbox.faults.add(fault);
     const path = join(workspace.inbox, `case ${String(++serial).padStart(2, '0')} ${name.replace(/[^\w]+/g, '-')}.wav`);
@@ -155,11 +136,11 @@ describe('chaos 2: retry matrix', () => {
       },
       20_000,
       () => `${name}: ${JSON.stringify(rowOf(workspace, path))}`,
-    ).catch(() => rowOf(workspace, path) ?? ({ path, session_id: '', state: 'never seen', attempts: 0, error: null } as unknown as Row));
+    ).catch(() => rowOf(workspace, path) ?? ({ path, session_id: '', state: 'never seen', attempts: 0, error: null } as unknown as JobRow));
     return { path, row, bytes };
   }
 
-  function record(name: string, expected: CaseResult['expected'], row: Row, notes: string[] = []): CaseResult {
+  function record(name: string, expected: CaseResult['expected'], row: JobRow, notes: string[] = []): CaseResult {
     const counts = row.session_id ? countsFor(sandbox, row.session_id) : { multiUpload: 0, put: 0 };
     const result: CaseResult = {
       name,
@@ -273,7 +254,7 @@ describe('chaos 2: retry matrix', () => {
     const row = await waitUntil(() => {
       const current = rowOf(workspace, path);
       return current?.state === 'done' ? current : undefined;
-    }, 20_000).catch(() => rowOf(workspace, path) ?? ({ path, session_id: sessionId, state: 'never seen', attempts: 0, error: null } as unknown as Row));
+    }, 20_000).catch(() => rowOf(workspace, path) ?? ({ path, session_id: sessionId, state: 'never seen', attempts: 0, error: null } as unknown as JobRow));
     // The refused call is not counted as an attempt: the key, not the file, was at fault.
     const unauthorized = record('401 (pause, then key accepted)', { state: 'done', multiUpload: 2, put: 1, attempts: 1 }, row, notes);
     cases.push(unauthorized);
@@ -334,7 +315,7 @@ describe('chaos 2: backoff survives a restart', () => {
       });
       const parked = await waitUntil(() => {
         const rows = files.map((file) => rowOf(workspace, file.path));
-        return rows.every((row) => row?.state === 'retrying') ? (rows as Row[]) : undefined;
+        return rows.every((row) => row?.state === 'retrying') ? (rows as JobRow[]) : undefined;
       }, 20_000);
       const delays = parked.map((row) => row.next_attempt_at! - row.updated_at);
       console.log(`chaos retry: jittered first delays ${delays.map((d) => Math.round(d)).join(' ms, ')} ms`);

@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
 import { createWorkspace, DaemonProcess, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
-import { audit, CANARY_KEY, FULL, report, scaled, secretLeaks, type Expected } from './harness.js';
+import { audit, CANARY_KEY, FULL, readJobRows, report, scaled, secretLeaks, type Expected, type JobRow } from './harness.js';
 import { between, chaosSeed, seededRandom } from './random.js';
 
 /*
@@ -28,25 +27,9 @@ afterEach(async () => {
   sandbox = undefined;
 });
 
-interface Row {
-  path: string;
-  session_id: string;
-  state: string;
-  attempts: number;
-  error: string | null;
-}
-
-/** Read straight from SQLite: `list` would block this process, and with it the in-process sandbox. */
-function readRows(workspace: Workspace): Row[] {
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(workspace.database, { readonly: true, fileMustExist: true });
-    return db.prepare('SELECT path, session_id, state, attempts, error FROM jobs WHERE current = 1').all() as Row[];
-  } catch {
-    return []; // not created yet, or mid-checkpoint: poll again
-  } finally {
-    db?.close();
-  }
+/** The live rows, as the daemon committed them. */
+function readRows(workspace: Workspace): JobRow[] {
+  return readJobRows(workspace).filter((row) => row.current === 1);
 }
 
 function stateCounts(workspace: Workspace): Record<string, number> {

@@ -2,13 +2,12 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { open, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { chunk, fmtChunk, id3Tag, wav } from '../helpers/audio.js';
 import { createWorkspace, DaemonProcess, listJobs, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
-import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected } from './harness.js';
+import { audit, CANARY_KEY, readJobRows, report, scaled, secretLeaks, type Expected } from './harness.js';
 import { between, chaosSeed, seededRandom } from './random.js';
 
 /**
@@ -265,23 +264,6 @@ function watchRequests(sandbox: Sandbox): { firstSeen: Map<string, number>; stop
   };
 }
 
-interface JobRow {
-  session_id: string;
-  path: string;
-  state: string;
-  sha256: string | null;
-  current: number;
-}
-
-function readJobs(workspace: Workspace): JobRow[] {
-  const db = new Database(workspace.database, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare('SELECT session_id, path, state, sha256, current FROM jobs').all() as JobRow[];
-  } finally {
-    db.close();
-  }
-}
-
 describe('chaos 3: files that are still being written', () => {
   it(`uploads none of ${N} concurrent writers' files before they are finished, and every one once they are`, async () => {
     const seed = chaosSeed();
@@ -299,15 +281,15 @@ describe('chaos 3: files that are still being written', () => {
 
     // The DB is polled directly: `list` is a blocking child process and would starve the in-process sandbox.
     const byPath = new Map(written.map((file) => [file.path, file]));
-    const describeUnfinished = () => JSON.stringify(readJobs(workspace).filter((row) => row.current === 1 && row.state !== 'done').slice(0, 5));
+    const describeUnfinished = () => JSON.stringify(readJobRows(workspace).filter((row) => row.current === 1 && row.state !== 'done').slice(0, 5));
     await waitUntil(
-      () => readJobs(workspace).filter((row) => row.current === 1 && row.state === 'done' && byPath.has(row.path)).length === N,
+      () => readJobRows(workspace).filter((row) => row.current === 1 && row.state === 'done' && byPath.has(row.path)).length === N,
       scaled(60_000, 20 * 60_000),
       describeUnfinished,
     );
     expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
 
-    const rows = readJobs(workspace);
+    const rows = readJobRows(workspace);
     const pathOfSession = new Map(rows.map((row) => [row.session_id, row.path]));
     const premature = new Map<string, string[]>();
     const flag = (path: string, why: string) => premature.set(path, [...(premature.get(path) ?? []), why]);
