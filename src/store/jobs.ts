@@ -4,7 +4,8 @@ import type { Job, PauseState, TransitionEvent, TransitionPatch } from './job.js
 import { redactSignedUrls } from '../net/redact.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
 
-interface JobRow {
+/** A jobs row as stored (snake_case columns); the rest of the program sees `Job`. */
+export interface JobRow {
   id: number;
   session_id: string;
   folder: string;

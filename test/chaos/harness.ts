@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Sandbox } from '../../src/sandbox/index.js';
+import type { JobRow } from '../../src/store/jobs.js';
 import type { Workspace } from '../helpers/daemon.js';
 
 /** `npm run test:chaos` sets CHAOS_FULL=1 for the full scenarios; `npm test` runs a short version of each. */
@@ -56,23 +57,7 @@ export interface Audit {
   integrity: string;
 }
 
-/** A jobs row as the daemon committed it. */
-export interface JobRow {
-  id: number;
-  session_id: string;
-  folder: string;
-  path: string;
-  size: number;
-  mtime_ms: number;
-  sha256: string | null;
-  state: string;
-  current: number;
-  attempts: number;
-  next_attempt_at: number | null;
-  error: string | null;
-  duplicate_of: number | null;
-  updated_at: number;
-}
+export type { JobRow };
 
 /**
  * Every jobs row, read straight from SQLite: `list` runs a child process
