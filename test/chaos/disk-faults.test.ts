@@ -146,7 +146,9 @@ describe('chaos 6: disk and DB faults', () => {
     expect(rejected.error).toMatch(/permission denied/);
     expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     const figures = audit(workspace, sandbox, expected);
+    const leaks = secretLeaks([daemon.output, JSON.stringify(listJobs(workspace))], workspace);
     expect(figures).toMatchObject({ lost: 0, duplicated: 0, corrupted: 0 });
+    expect(leaks).toEqual([]);
     report({
       scenario: 'EACCES on a file',
       rounds: 1,
@@ -154,8 +156,8 @@ describe('chaos 6: disk and DB faults', () => {
       lost: figures.lost,
       duplicated: figures.duplicated,
       corrupted: figures.corrupted,
-      checksPassed: /permission denied/.test(rejected.error ?? ''),
-      extra: { rejectedWithReason: 1 },
+      checksPassed: /permission denied/.test(rejected.error ?? '') && leaks.length === 0,
+      extra: { rejectedWithReason: 1, secretLeaks: leaks.length },
     });
   });
 
