@@ -47,6 +47,7 @@ const unmounted: Flap = {
     // What the share holds, kept aside as the NAS keeps it while unmounted. `cp -a` keeps nanosecond
     // timestamps (fs.cpSync rounds them to milliseconds, which would make every file a new version).
     const share = `${workspace.inbox}.share`;
+    rmSync(share, { recursive: true, force: true });
     execFileSync('cp', ['-a', workspace.inbox, share]);
     tmpfs.unmount(workspace.inbox);
     return () => {
@@ -87,7 +88,9 @@ async function runFlaps(flap: Flap): Promise<void> {
 
     const after = drop(`round ${round} dropped after.wav`);
     await waitForState(workspace, after, 'done', 20_000, () => daemon!.output.slice(-3000));
-    const pendingAfter = await waitForState(workspace, pending, 'done', 20_000);
+    const pendingAfter = await waitForState(workspace, pending, 'done', 20_000, () =>
+      `${JSON.stringify(jobFor(workspace, pending))}\n${daemon!.output.split('\n').filter((line) => line.includes(`round ${round} pending`) || line.includes('watched folder')).slice(-12).join('\n')}`,
+    );
     expect(pendingAfter.sessionId).toBe(pendingBefore.sessionId);
     expect(jobFor(workspace, uploaded)?.state).toBe('done');
   }
