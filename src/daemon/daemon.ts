@@ -14,7 +14,6 @@ export interface DaemonOptions {
 
 export interface Daemon {
   readonly pipeline: Pipeline;
-  readonly store: JobStore;
   /** Settles with the error when the state DB fails; the daemon must then exit non-zero. */
   readonly failure: Promise<unknown>;
   stop(): Promise<void>;
@@ -33,7 +32,6 @@ export async function startDaemon({ config, api, logger }: DaemonOptions): Promi
   }
   return {
     pipeline,
-    store,
     failure: pipeline.failure,
     async stop() {
       await pipeline.stop();

@@ -58,11 +58,6 @@ export class Intake {
     this.settler.touch(path);
   }
 
-  /** Paths still settling. */
-  get settling(): number {
-    return this.settler.size;
-  }
-
   close(): void {
     this.settler.close();
   }

@@ -24,7 +24,7 @@ export interface PipelineOptions {
  * breaks, after which nothing may continue.
  */
 export class Pipeline {
-  readonly scheduler: Scheduler;
+  private readonly scheduler: Scheduler;
   readonly failure: Promise<unknown>;
   private readonly options: PipelineOptions;
   private readonly folders: WatchedFolder[];
@@ -103,10 +103,6 @@ export class Pipeline {
   async stop(): Promise<void> {
     for (const folder of this.folders) await folder.stop();
     await this.scheduler.stop(this.options.config.uploads.shutdownGraceSeconds * 1000);
-  }
-
-  get settling(): number {
-    return this.folders.reduce((sum, folder) => sum + folder.intake.settling, 0);
   }
 
   get watchedFolders(): string[] {

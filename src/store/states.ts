@@ -34,10 +34,6 @@ const ALLOWED: Readonly<Record<State, readonly State[]>> = {
 /** States after which nothing more happens to the row without a person or a new file version. */
 export const FINAL_STATES: readonly State[] = ['done', 'failed', 'rejected', 'removed'];
 
-export function isState(value: string): value is State {
-  return (STATES as readonly string[]).includes(value);
-}
-
 export class IllegalTransitionError extends CryomixWatchError {
   constructor(jobId: number, from: State, to: State) {
     super('ILLEGAL_TRANSITION', `job ${jobId}: a ${from} file cannot become ${to} (this is a bug, please report it)`);
