@@ -1,8 +1,9 @@
-import { constants, type Stats } from 'node:fs';
-import { copyFile, link, lstat, mkdir, unlink } from 'node:fs/promises';
-import { basename, dirname, extname, join, relative } from 'node:path';
+import type { Stats } from 'node:fs';
+import { lstat, unlink } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import type { FolderConfig } from '../config/index.js';
 import { CryomixWatchError } from '../errors.js';
+import { placeAtFreeName } from '../files/place.js';
 import type { Job } from '../store/job.js';
 import type { FileStat } from '../watch/settle.js';
 import { errnoCode, sameVersion } from './version.js';
@@ -48,40 +49,17 @@ export async function applyAfterUpload(path: string, plan: AfterUpload, uploaded
 }
 
 /**
- * Places the file at `target`, or at `name (2).ext`, `name (3).ext`… when
- * that name is taken, then removes the original. `link` and COPYFILE_EXCL
- * fail on an existing name, so nothing at the target is ever overwritten;
- * the original is only removed while it is still the same file.
+ * Places the file under `target` (or a free variant of that name), then
+ * removes the original, only while it is still the same file.
  */
 async function moveWithoutOverwrite(path: string, target: string, original: Stats): Promise<string> {
-  await mkdir(dirname(target), { recursive: true });
-  const ext = extname(target);
-  const stem = basename(target, ext);
-  for (let n = 1; ; n++) {
-    const candidate = n === 1 ? target : join(dirname(target), `${stem} (${n})${ext}`);
-    try {
-      await placeAt(path, candidate);
-    } catch (error) {
-      if (errnoCode(error) === 'EEXIST') continue;
-      throw error;
-    }
-    // A slow copy across file systems gives a re-export time to start; then the copy may hold its bytes, not ours.
-    const now = await lstat(path);
-    if (now.ino !== original.ino || !sameVersion(now, original)) {
-      await unlink(candidate);
-      throw new NotTheUploadedVersionError(path);
-    }
-    await unlink(path);
-    return candidate;
+  const placed = await placeAtFreeName(path, target);
+  // A slow copy across file systems gives a re-export time to start; then the copy may hold its bytes, not ours.
+  const now = await lstat(path);
+  if (now.ino !== original.ino || !sameVersion(now, original)) {
+    await unlink(placed);
+    throw new NotTheUploadedVersionError(path);
   }
-}
-
-async function placeAt(path: string, candidate: string): Promise<void> {
-  try {
-    await link(path, candidate);
-  } catch (error) {
-    // Another file system (or one without hard links): copy, still refusing to overwrite.
-    if (errnoCode(error) !== 'EXDEV' && errnoCode(error) !== 'EPERM') throw error;
-    await copyFile(path, candidate, constants.COPYFILE_EXCL);
-  }
+  await unlink(path);
+  return placed;
 }

@@ -1,0 +1,38 @@
+import { constants } from 'node:fs';
+import { copyFile, link, mkdir } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * Makes `source` appear at `target`, or at `name (2).ext`, `name (3).ext`…
+ * when that name is taken, and returns the name used. Never replaces a
+ * file: `link` and COPYFILE_EXCL fail on an existing name, so a file that
+ * appears there meanwhile is safe too. `source` stays; the caller removes it.
+ */
+export async function placeAtFreeName(source: string, target: string): Promise<string> {
+  await mkdir(dirname(target), { recursive: true });
+  const ext = extname(target);
+  const stem = basename(target, ext);
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? target : join(dirname(target), `${stem} (${n})${ext}`);
+    try {
+      await placeAt(source, candidate);
+      return candidate;
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST') throw error;
+    }
+  }
+}
+
+async function placeAt(source: string, candidate: string): Promise<void> {
+  try {
+    await link(source, candidate);
+  } catch (error) {
+    // Another file system (or one without hard links): copy, still refusing to overwrite.
+    if (errnoCode(error) !== 'EXDEV' && errnoCode(error) !== 'EPERM') throw error;
+    await copyFile(source, candidate, constants.COPYFILE_EXCL);
+  }
+}
