@@ -1,10 +1,7 @@
 import { constants } from 'node:fs';
 import { copyFile, link, mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-
-function errnoCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
+import { errnoCode } from './errno.js';
 
 /**
  * Makes `source` appear at `target`, or at `name (2).ext`, `name (3).ext`…

@@ -6,7 +6,8 @@ import { CryomixWatchError } from '../errors.js';
 import { placeAtFreeName } from '../files/place.js';
 import type { Job } from '../store/job.js';
 import type { FileStat } from '../watch/settle.js';
-import { errnoCode, sameVersion } from './version.js';
+import { errnoCode } from '../files/errno.js';
+import { sameVersion } from './version.js';
 
 export type AfterUpload = { action: 'keep' } | { action: 'delete' } | { action: 'move'; folder: string; moveTo: string };
 

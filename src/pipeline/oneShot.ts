@@ -6,7 +6,8 @@ import { statFile, type FileStat } from '../watch/settle.js';
 import { admit, type Admission } from './admit.js';
 import { uploadJob } from './upload.js';
 import { createUploadContext, type UploadParts } from './uploadContext.js';
-import { errnoCode, isInside, sameVersion, unreadableReason } from './version.js';
+import { errnoCode } from '../files/errno.js';
+import { isInside, sameVersion, unreadableReason } from './version.js';
 
 /** A one-shot command should not sit in a terminal through an hour of backoff; the daemon can carry on later. */
 const FOREGROUND_ATTEMPTS = 5;

@@ -1,6 +1,6 @@
 import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
-import { errnoCode } from './version.js';
+import { errnoCode } from '../files/errno.js';
 
 /** Signal 0 only asks whether the process exists; EPERM means it does, under another user. */
 function processAlive(pid: number): boolean {

@@ -1,13 +1,10 @@
 import { isAbsolute, relative, sep } from 'node:path';
+import { errnoCode } from '../files/errno.js';
 import type { FileStat } from '../watch/settle.js';
 
 /** A file version is its size and mtime; the sha256 is learnt while uploading. */
 export function sameVersion(a: FileStat, b: FileStat): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs;
-}
-
-export function errnoCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
 /** An error from a file-system call (it names the syscall), as opposed to ours, which carry codes too. */
