@@ -16,6 +16,8 @@ export interface JobView {
   bytesSent: number;
   nextAttemptAt: string | null;
   duplicateOf: string | null;
+  /** While mastering: the API's percentage. */
+  masteringPercent: number | null;
   updatedAt: string;
 }
 
@@ -31,6 +33,7 @@ function view(job: Job, store: JobStore): JobView {
     bytesSent: job.bytesSent,
     nextAttemptAt: job.state === 'retrying' && job.nextAttemptAt !== null ? new Date(job.nextAttemptAt).toISOString() : null,
     duplicateOf: job.duplicateOf === null ? null : store.get(job.duplicateOf).path,
+    masteringPercent: job.masteringPercent,
     updatedAt: new Date(job.updatedAt).toISOString(),
   };
 }
@@ -38,6 +41,7 @@ function view(job: Job, store: JobStore): JobView {
 function detail(row: JobView): string {
   if (row.state === 'uploading' && row.size > 0) return `${Math.floor((100 * row.bytesSent) / row.size)}% sent`;
   if (row.state === 'retrying' && row.nextAttemptAt) return `next try ${relativeTime(Date.parse(row.nextAttemptAt))}: ${row.error ?? ''}`;
+  if (row.state === 'mastering') return `mastering ${row.masteringPercent ?? 0}%${row.error ? ` (${row.error})` : ''}`;
   if (row.duplicateOf) return `same bytes as ${row.duplicateOf}, not sent again`;
   return row.error ?? '';
 }

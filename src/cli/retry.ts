@@ -1,10 +1,11 @@
 import { resolve } from 'node:path';
 import { CryomixWatchError } from '../errors.js';
+import { rearm } from '../pipeline/rearm.js';
 import { configFrom, withStore, type GlobalOptions } from './context.js';
 
 /**
- * Re-arms failed files: they go back to `queued` with the same Session-Id,
- * and the running daemon picks them up within seconds (it polls the DB).
+ * Re-arms failed files at the step that failed, with the same Session-Id;
+ * the running daemon picks them up within seconds (it polls the DB).
  */
 export function retryCommand(paths: string[], options: GlobalOptions & { failed?: boolean }): void {
   if (!options.failed && paths.length === 0) {
@@ -20,8 +21,7 @@ export function retryCommand(paths: string[], options: GlobalOptions & { failed?
       else if (job.state === 'rejected') problems.push(`${path}: rejected (${job.error}); fix the file and save it again, it will be looked at anew`);
       else problems.push(`${path}: ${job.state}, nothing to retry`);
     }
-    // Conditional: the daemon may file or re-file a row at the same moment.
-    return [...failed.values()].filter((job) => store.transitionIf(job.id, 'failed', 'queued', () => ({ error: null, nextAttemptAt: null })));
+    return [...failed.values()].filter((job) => rearm(store, job));
   });
   for (const job of rearmed) process.stdout.write(`re-armed ${job.path}\n`);
   if (rearmed.length === 0 && problems.length === 0) process.stdout.write('no failed files\n');

@@ -75,7 +75,7 @@ const settings = z.strictObject({
 const mastering = z.strictObject(
   {
     settings: orEmpty(settings),
-    /** Absent: masters are written next to the mix. */
+    /** Absent: `Masters` inside the watched folder, which is then not watched. */
     outputDir: pathString.optional(),
     files: z
       .array(z.enum(MASTER_FILES))

@@ -20,7 +20,25 @@ export interface CryomixApi {
    * other than 401 proves the key, so a 400 "Session-Id not found" resolves
    * with `null` instead of throwing.
    */
-  masteringProgress(sessionId: string): Promise<MasteringProgress | null>;
+  masteringProgress(sessionId: string, signal?: AbortSignal): Promise<MasteringProgress | null>;
+
+  /**
+   * POST /api/mastering with only the settings present. Not idempotent at
+   * the vendor: a second call for a running or completed job is a 400
+   * (RejectedError), so callers record that they asked before asking, and
+   * after a crash ask `masteringProgress` before starting again. Nor does a
+   * TransientError prove that no job started (the answer may have been lost).
+   */
+  startMastering(sessionId: string, settings: MasteringSettings, signal?: AbortSignal): Promise<void>;
+
+  /**
+   * POST /api/signed-url/multi-download: one signed GET URL per result file,
+   * keyed by its name (`FinalMaster.wav`…). Every URL is validated like an
+   * upload URL, against the same `uploadOrigins` (results live in the same
+   * storage); one bad URL or a name that is not a plain file name refuses the
+   * whole answer with UnsafeUrlError. 400 while the job is not completed.
+   */
+  requestDownloadUrls(sessionId: string, expirationSeconds: number, signal?: AbortSignal): Promise<Map<string, SignedDownload>>;
 }
 
 export interface UploadUrlRequest {
@@ -44,5 +62,20 @@ export type MasteringStatus = 'pending' | 'processing' | 'completed' | 'failed' 
 
 export interface MasteringProgress {
   status: MasteringStatus;
+  /** 0-100. */
   percentComplete: number;
+  /** When `completed`: the result files the job produced (the values of `data.processedObjectNames`), when the API listed them. */
+  processedObjectNames?: string[];
+}
+
+/** The vendor's knobs; the API applies its default to each one left out. Ranges are checked by the config. */
+export type MasteringSettings = Partial<Record<MasteringSetting, number>>;
+
+export type MasteringSetting = 'mwa' | 'meq' | 'mha' | 'mma' | 'mla' | 'mca';
+
+export interface SignedDownload {
+  /** The signed GET URL. Contains secrets in its query string: never log it whole. */
+  url: URL;
+  /** When the signature stops being accepted (X-Goog-Date + X-Goog-Expires). */
+  expiresAt: Date;
 }

@@ -1,6 +1,15 @@
 import { request } from 'undici';
 import { parseRetryAfter } from '../net/retryAfter.js';
-import type { CryomixApi, MasteringProgress, MasteringStatus, SignedUpload, UploadUrlRequest } from './api.js';
+import type {
+  CryomixApi,
+  MasteringProgress,
+  MasteringSetting,
+  MasteringSettings,
+  SignedDownload,
+  SignedUpload,
+  UploadUrlRequest,
+} from './api.js';
+import { readDownloadUrls, readProgress } from './answers.js';
 import { MalformedAnswer, errorMessage, objectField, stringField, successData } from './envelope.js';
 import { RejectedError, TransientError, UnauthorizedError, UnsafeUrlError } from './errors.js';
 import { describeNetworkFailure, readCapped } from '../net/http.js';
@@ -16,8 +25,10 @@ const MAX_ANSWER_BYTES = 1024 * 1024;
 
 const MULTI_UPLOAD = '/api/signed-url/multi-upload';
 const PERCENTAGE = '/api/percentage';
+const MASTERING = '/api/mastering';
+const MULTI_DOWNLOAD = '/api/signed-url/multi-download';
 
-const MASTERING_STATUSES: readonly MasteringStatus[] = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
+const MASTERING_SETTINGS: readonly MasteringSetting[] = ['mwa', 'meq', 'mha', 'mma', 'mla', 'mca'];
 
 interface Answer {
   statusCode: number;
@@ -70,18 +81,28 @@ export class CryomixClient implements CryomixApi {
     });
   }
 
-  async masteringProgress(sessionId: string): Promise<MasteringProgress | null> {
+  async masteringProgress(sessionId: string, signal?: AbortSignal): Promise<MasteringProgress | null> {
     const endpoint = `GET ${PERCENTAGE}`;
-    const answer = await this.#send(endpoint, sessionId, PERCENTAGE);
+    const answer = await this.#send(endpoint, sessionId, PERCENTAGE, undefined, signal);
     // 400 means "no such session or no status yet", which still proves the key was accepted.
     if (answer.statusCode === 400) return null;
-    return this.#decode(endpoint, answer, (data) => {
-      const status = stringField(data, 'status');
-      if (!(MASTERING_STATUSES as readonly string[]).includes(status)) {
-        throw new MalformedAnswer(`"status" is "${status.slice(0, 40)}", not a documented mastering status`);
-      }
-      return { status: status as MasteringStatus, percentComplete: percentage(data) };
-    });
+    return this.#decode(endpoint, answer, readProgress);
+  }
+
+  async startMastering(sessionId: string, settings: MasteringSettings, signal?: AbortSignal): Promise<void> {
+    const endpoint = `POST ${MASTERING}`;
+    const answer = await this.#send(endpoint, sessionId, MASTERING, masteringBody(settings), signal);
+    // `data` is documented as null; whatever it holds, the 2xx envelope is the answer.
+    this.#decode(endpoint, answer, () => undefined);
+  }
+
+  async requestDownloadUrls(sessionId: string, expirationSeconds: number, signal?: AbortSignal): Promise<Map<string, SignedDownload>> {
+    const endpoint = `POST ${MULTI_DOWNLOAD}`;
+    // Taken before the call: a fallback expiry must err early, never late.
+    const requestedAt = Date.now();
+    const answer = await this.#send(endpoint, sessionId, MULTI_DOWNLOAD, { expiration_seconds: expirationSeconds }, signal);
+    const fallbackExpiry = new Date(requestedAt + expirationSeconds * 1000);
+    return this.#decode(endpoint, answer, (data) => readDownloadUrls(data, this.#options.uploadOrigins, fallbackExpiry));
   }
 
   async #send(endpoint: string, sessionId: string, path: string, json?: unknown, signal?: AbortSignal): Promise<Answer> {
@@ -166,12 +187,22 @@ function isTimeout(error: unknown): boolean {
   return error instanceof Error && error.name === 'TimeoutError';
 }
 
-/** Documented as 0-100; a numeric string is accepted because the type is not documented. */
-function percentage(data: unknown): number {
-  const raw = (data as Record<string, unknown>).percentage_complete;
-  const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new MalformedAnswer(`"percentage_complete" is ${raw === undefined ? 'missing' : typeof raw}, expected a number`);
+/**
+ * The body of POST /api/mastering: the settings present, nothing else, so
+ * the API's own default applies to each one left out. Ranges are the
+ * config's to check; a value JSON cannot carry is a bug upstream.
+ */
+function masteringBody(settings: MasteringSettings): Record<string, number> {
+  const body: Record<string, number> = {};
+  for (const [name, value] of Object.entries(settings)) {
+    if (value === undefined) continue;
+    if (!(MASTERING_SETTINGS as readonly string[]).includes(name)) {
+      throw new TypeError(`POST ${MASTERING}: unknown mastering setting ${JSON.stringify(name)}; expected one of ${MASTERING_SETTINGS.join(', ')}`);
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new TypeError(`POST ${MASTERING}: expected \`${name}\` to be a finite number, got \`${String(value)}\` (${typeof value})`);
+    }
+    body[name] = value;
   }
-  return Math.min(100, Math.max(0, value));
+  return body;
 }

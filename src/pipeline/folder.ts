@@ -10,6 +10,7 @@ import { statFile } from '../watch/settle.js';
 import { walkFiles } from '../watch/walk.js';
 import { watchFolder, type FolderWatch } from '../watch/watcher.js';
 import { Intake, type IntakeOptions } from './intake.js';
+import { mastersDirectory } from './master.js';
 import { isInside, sameVersion } from './version.js';
 
 /** Which directory the root is: a rename, an unmount or a remount changes it. */
@@ -51,7 +52,9 @@ export class WatchedFolder {
     this.store = deps.store;
     this.logger = deps.logger;
     this.onFatal = deps.onFatal;
-    const excluded = [config.moveTo].filter((dir): dir is string => dir !== undefined && isInside(config.path, dir));
+    // Moved originals and downloaded masters must not come back as new uploads.
+    const outputs = [config.moveTo, config.mastering ? mastersDirectory(config) : undefined];
+    const excluded = outputs.filter((dir): dir is string => dir !== undefined && isInside(config.path, dir));
     this.filter = createPathFilter(config.path, config.ignore, excluded);
     this.intake = new Intake({ ...deps, folder: config.path, settleMs: config.settleSeconds * 1000, rootPresent: () => this.rootPresent() });
   }

@@ -7,7 +7,8 @@ import type { JobStore } from '../store/jobs.js';
 import { WatchedFolder } from './folder.js';
 import { recoverOrphanedUploads } from './recovery.js';
 import { Scheduler } from './scheduler.js';
-import { completeAfterUpload, uploadJob, type UploadContext } from './upload.js';
+import { masteringPlan, runMasteringStep, type MasteringContext } from './master.js';
+import { completeAfterUpload, finishStored, uploadJob, type UploadContext } from './upload.js';
 import { createUploadContext } from './uploadContext.js';
 
 export interface PipelineOptions {
@@ -29,6 +30,7 @@ export class Pipeline {
   private readonly options: PipelineOptions;
   private readonly folders: WatchedFolder[];
   private readonly uploadContext: UploadContext;
+  private readonly masteringContext: MasteringContext;
   private fail!: (error: unknown) => void;
 
   constructor(options: PipelineOptions) {
@@ -43,6 +45,7 @@ export class Pipeline {
       concurrency: config.uploads.concurrency,
       authRecheckMs: config.api.authRecheckSeconds * 1000,
       upload: (job, signal) => uploadJob(job.id, this.uploadContext, signal),
+      step: (job, signal) => runMasteringStep(job.id, this.masteringContext, signal),
       keyAccepted: async () => {
         try {
           await api.masteringProgress(crypto.randomUUID());
@@ -68,6 +71,16 @@ export class Pipeline {
       onStale: (job) => this.folders.find((f) => f.config.path === job.folder)?.intake.touch(job.path),
       onUnauthorized: (error) => this.scheduler.pause(error.message),
     });
+    this.masteringContext = {
+      store,
+      api,
+      logger,
+      backoff: this.uploadContext.backoff,
+      stallTimeoutMs: this.uploadContext.stallTimeoutMs,
+      urlExpirySeconds: config.api.urlExpirySeconds,
+      plan: (job) => masteringPlan(config.folders, job),
+      onUnauthorized: (error) => this.scheduler.pause(error.message),
+    };
   }
 
   /**
@@ -90,7 +103,7 @@ export class Pipeline {
     const { store } = this.options;
     recoverOrphanedUploads(store, () => false);
     for (const job of store.inState('uploaded')) {
-      store.transition(job.id, 'done');
+      finishStored(job, this.uploadContext);
       await completeAfterUpload(job, this.uploadContext);
     }
     for (const job of store.inState('waiting')) {

@@ -14,6 +14,8 @@ export interface SchedulerOptions {
   /** Picks up rows other processes changed (`retry`, `upload FILE`): the DB, not memory, is the queue. */
   pollMs?: number;
   upload(job: Job, signal: AbortSignal): Promise<void>;
+  /** The next step of a `mastering` or `downloading` job (start, poll, download). */
+  step(job: Job, signal: AbortSignal): Promise<void>;
   /** Resolves true when the API accepts the key again. */
   keyAccepted(): Promise<boolean>;
   onFatal(error: unknown): void;
@@ -31,13 +33,16 @@ function within(work: Promise<unknown>, ms: number): Promise<void> {
 }
 
 /**
- * Feeds queued rows to p-queue and wakes `retrying` rows when they are due.
- * The DB is the queue: p-queue only holds the few jobs about to run, so a
- * restart loses nothing and 10,000 queued files cost no memory.
+ * Feeds queued rows to p-queue, wakes `retrying` rows when they are due, and
+ * runs due mastering and download steps on a queue of their own, so a long
+ * download never takes an upload's slot. The DB is the queue: p-queue only
+ * holds the few jobs about to run, so a restart loses nothing and 10,000
+ * queued files cost no memory.
  */
 export class Scheduler {
   private readonly options: SchedulerOptions;
   private readonly queue: PQueue;
+  private readonly steps: PQueue;
   private readonly inFlight = new Map<number, AbortController>();
   private pauseState: PauseState | null;
   private stopping = false;
@@ -48,6 +53,7 @@ export class Scheduler {
   constructor(options: SchedulerOptions) {
     this.options = options;
     this.queue = new PQueue({ concurrency: options.concurrency });
+    this.steps = new PQueue({ concurrency: options.concurrency });
     this.pauseState = options.store.paused();
   }
 
@@ -83,19 +89,21 @@ export class Scheduler {
     for (const job of store.dueRetries(Date.now())) store.transitionIf(job.id, 'retrying', 'queued');
     this.armRetryTimer();
     if (this.pauseState) return;
-    const room = concurrency * 2 - this.inFlight.size;
-    if (room <= 0) return;
-    const candidates = store.inState('queued', room + this.inFlight.size).filter((job) => !this.inFlight.has(job.id));
-    for (const job of candidates.slice(0, room)) this.enqueue(job);
+    const uploadRoom = concurrency * 2 - (this.queue.size + this.queue.pending);
+    const uploads = store.inState('queued', uploadRoom + this.inFlight.size).filter((job) => !this.inFlight.has(job.id));
+    for (const job of uploads.slice(0, Math.max(0, uploadRoom))) this.enqueue(this.queue, job, this.options.upload);
+    const stepRoom = concurrency - (this.steps.size + this.steps.pending);
+    const steps = store.dueSteps(Date.now(), stepRoom + this.inFlight.size).filter((job) => !this.inFlight.has(job.id));
+    for (const job of steps.slice(0, Math.max(0, stepRoom))) this.enqueue(this.steps, job, this.options.step);
   }
 
-  private enqueue(job: Job): void {
+  private enqueue(queue: PQueue, job: Job, run: (job: Job, signal: AbortSignal) => Promise<void>): void {
     const controller = new AbortController();
     this.inFlight.set(job.id, controller);
-    this.queue
+    queue
       .add(async () => {
         if (this.pauseState || this.stopping) return;
-        await this.options.upload(job, controller.signal);
+        await run(job, controller.signal);
       })
       .catch((error: unknown) => this.options.onFatal(error))
       .finally(() => {
@@ -106,7 +114,7 @@ export class Scheduler {
 
   private armRetryTimer(): void {
     clearTimeout(this.retryTimer);
-    const next = this.options.store.nextRetryAt();
+    const next = this.options.store.nextDueAt();
     if (next === null) return;
     this.retryTimer = setTimeout(() => this.pump(), Math.max(0, next - Date.now())).unref();
   }
@@ -169,8 +177,10 @@ export class Scheduler {
     clearTimeout(this.retryTimer);
     clearTimeout(this.probeTimer);
     this.queue.clear();
-    await within(this.queue.onIdle(), graceMs);
+    this.steps.clear();
+    const idle = () => Promise.all([this.queue.onIdle(), this.steps.onIdle()]);
+    await within(idle(), graceMs);
     for (const controller of this.inFlight.values()) controller.abort(new ShutdownAbort());
-    await within(this.queue.onIdle(), ABORT_SETTLE_MS);
+    await within(idle(), ABORT_SETTLE_MS);
   }
 }

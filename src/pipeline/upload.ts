@@ -34,6 +34,8 @@ export interface UploadContext {
   stallTimeoutMs: number;
   throughput: ThroughputEstimate;
   afterUpload(job: Job): AfterUpload;
+  /** Whether the job's folder asks for masters once the upload is stored. */
+  mastersAfterUpload(job: Job): boolean;
   /** The file changed under the upload: look at it again so the new version settles. */
   onStale(job: Job): void;
   /** The API refused the key: pause all API work. */
@@ -99,8 +101,14 @@ async function attempt(job: Job, context: UploadContext, signal: AbortSignal): P
   if (hashBeforeUpload !== undefined && hashBeforeUpload !== result.sha256) throw new FileChangedError(job.path, 'its content differs from the first read');
   const stored = { sha256: result.sha256, md5: result.md5, bytesSent: result.bytes, uploadFolder: target.uploadFolderName, error: null };
   if (!stillMine(job, context, () => stored, 'uploaded')) return;
-  store.transition(job.id, 'done');
+  finishStored(job, context);
   await completeAfterUpload(job, context);
+}
+
+/** The bytes are stored: done, or on to mastering when the folder asks for masters. */
+export function finishStored(job: Job, context: Pick<UploadContext, 'store' | 'mastersAfterUpload'>): void {
+  if (context.mastersAfterUpload(job)) context.store.transition(job.id, 'mastering', { nextAttemptAt: Date.now() });
+  else context.store.transition(job.id, 'done');
 }
 
 /**

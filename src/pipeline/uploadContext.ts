@@ -3,6 +3,7 @@ import type { Config } from '../config/index.js';
 import type { CryomixApi } from '../cryomix/api.js';
 import type { JobStore } from '../store/jobs.js';
 import { afterUploadPlan } from './afterUpload.js';
+import { masteringPlan } from './master.js';
 import type { UploadContext } from './upload.js';
 import { ThroughputEstimate } from './urlLifetime.js';
 
@@ -30,6 +31,7 @@ export function createUploadContext(
     stallTimeoutMs: config.uploads.stallTimeoutSeconds * 1000,
     throughput: new ThroughputEstimate(),
     afterUpload: (job) => afterUploadPlan(config.folders, job),
+    mastersAfterUpload: (job) => masteringPlan(config.folders, job) !== undefined,
     ...reactions,
   };
 }

@@ -2,6 +2,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { SandboxContext } from './context.js';
 import { INVALID, download, masteringStart, percentage, upload } from './endpoints.js';
 import { redirectReply, sendSpoiledEnvelope, spoilsEnvelope } from './hostile.js';
+import type { JobEnding } from './mastering.js';
 import { readJsonBody, sendEnvelope, type ApiReply } from './respond.js';
 import type { Endpoint, Fault } from './types.js';
 
@@ -59,12 +60,18 @@ async function answer(
     case 'multi-upload':
       return upload(ctx, sessionId, body, fault);
     case 'mastering':
-      return masteringStart(ctx, sessionId, body, fault?.kind === 'job-failed');
+      return masteringStart(ctx, sessionId, body, jobEnding(fault));
     case 'percentage':
       return percentage(ctx, sessionId);
     case 'multi-download':
       return download(ctx, sessionId, body);
   }
+}
+
+function jobEnding(fault: Fault | undefined): JobEnding {
+  if (fault?.kind === 'job-failed') return 'failed';
+  if (fault?.kind === 'stuck-pending') return 'stuck-pending';
+  return 'completed';
 }
 
 /** A non-empty header value; Node has already lower-cased the names. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { SandboxContext } from './context.js';
 import { hostileUploadData } from './hostile.js';
-import { RESULT_FILES, canRestart, jobProgress, masteringSettingsSchema } from './mastering.js';
+import { RESULT_FILES, canRestart, jobProgress, masteringSettingsSchema, type JobEnding } from './mastering.js';
 import type { ApiReply } from './respond.js';
 import { issueDownloadUrl, issueUploadUrl } from './storageUrls.js';
 import type { Fault } from './types.js';
@@ -41,7 +41,7 @@ export function upload(ctx: SandboxContext, sessionId: string, body: unknown, fa
   return { code: 200, message: 'Signed URL generated successfully', data: hostileUploadData(fault, honest, issueFor) };
 }
 
-export function masteringStart(ctx: SandboxContext, sessionId: string, body: unknown, fails: boolean): ApiReply {
+export function masteringStart(ctx: SandboxContext, sessionId: string, body: unknown, ending: JobEnding): ApiReply {
   const settings = masteringSettingsSchema.safeParse(body);
   if (!settings.success) return INVALID;
   const session = ctx.state.session(sessionId);
@@ -50,7 +50,7 @@ export function masteringStart(ctx: SandboxContext, sessionId: string, body: unk
   if (!canRestart(session.job, now, ctx.masteringSeconds)) {
     return { code: 400, message: 'mastering job already started for this Session-Id' };
   }
-  ctx.state.startJob(session, { startedAt: now, settings: settings.data, fails, processedFolderName: randomUUID() });
+  ctx.state.startJob(session, { startedAt: now, settings: settings.data, ending, processedFolderName: randomUUID() });
   return { code: 200, message: 'Mastering started, please use percentage api to check the progress', data: null };
 }
 

@@ -15,10 +15,11 @@ const faultSchema = z.discriminatedUnion('kind', [
     times,
   }),
   z.strictObject({ target: z.literal('put'), kind: z.literal('reset'), afterBytes, times }),
-  z.strictObject({ target: z.literal('put'), kind: z.literal('stall'), afterBytes, times }),
+  z.strictObject({ target: z.enum(['put', 'get']), kind: z.literal('stall'), afterBytes, times }),
   z.strictObject({ target: z.literal('multi-upload'), kind: z.literal('expired-url'), times }),
   z.strictObject({ target: z.literal('put'), kind: z.literal('bad-md5'), times }),
   z.strictObject({ target: z.literal('mastering'), kind: z.literal('job-failed'), times }),
+  z.strictObject({ target: z.literal('mastering'), kind: z.literal('stuck-pending'), times }),
   z.strictObject({
     target: z.enum(['multi-upload', 'put']),
     kind: z.literal('redirect'),

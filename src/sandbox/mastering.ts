@@ -21,6 +21,9 @@ export type ResultFile = (typeof RESULT_FILES)[number];
 
 export type JobStatus = 'pending' | 'processing' | 'completed' | 'failed';
 
+/** Where a job is headed from its start; the faults pick the last two. */
+export type JobEnding = 'completed' | 'failed' | 'stuck-pending';
+
 export interface JobProgress {
   status: JobStatus;
   percentage_complete: number;
@@ -31,11 +34,12 @@ const PENDING_SHARE = 0.1;
 
 /** Where a job stands `now`, computed from its start time alone. */
 export function jobProgress(job: MasteringJob, now: number, masteringSeconds: number): JobProgress {
+  if (job.ending === 'stuck-pending') return { status: 'pending', percentage_complete: 0 };
   const total = masteringSeconds * 1000;
   const elapsed = now - job.startedAt;
   if (elapsed >= total) {
     // A failed job reports where processing stopped, short of 100.
-    if (job.fails) return { status: 'failed', percentage_complete: 99 };
+    if (job.ending === 'failed') return { status: 'failed', percentage_complete: 99 };
     return { status: 'completed', percentage_complete: 100 };
   }
   const pending = total * PENDING_SHARE;

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { MasteringSettings } from './mastering.js';
+import type { JobEnding, MasteringSettings } from './mastering.js';
 import type { ApiRequestRecord, Endpoint, StoredObject } from './types.js';
 
 export interface MasteringJob {
   /** Epoch ms; progress is derived from it on every poll, so no timers outlive close(). */
   startedAt: number;
   settings: MasteringSettings;
-  /** Set by a 'job-failed' fault: the job ends `failed` instead of `completed`. */
-  fails: boolean;
+  /** How the job ends: `completed`, or as a 'job-failed' or 'stuck-pending' fault made it. */
+  ending: JobEnding;
   processedFolderName: string;
 }
 

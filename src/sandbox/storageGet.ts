@@ -38,5 +38,7 @@ export function handleGet(ctx: SandboxContext, req: IncomingMessage, res: Server
     `crc32c=${new Crc32c().update(result.body).digestBase64()}`,
     `md5=${createHash('md5').update(result.body).digest('base64')}`,
   ]);
-  res.end(result.body);
+  // A stalled download: part of the body, then silence until the client gives up (or close()).
+  if (fault?.kind === 'stall') res.write(result.body.subarray(0, fault.afterBytes));
+  else res.end(result.body);
 }

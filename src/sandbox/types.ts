@@ -62,8 +62,8 @@ export type Fault =
   | { target: FaultTarget; kind: 'status'; status: number; retryAfterSeconds?: number; times?: number }
   /** Destroy the socket once this many body bytes arrived (0: before any body). */
   | { target: 'put'; kind: 'reset'; afterBytes: number; times?: number }
-  /** Stop reading once this many body bytes arrived and never answer. */
-  | { target: 'put'; kind: 'stall'; afterBytes: number; times?: number }
+  /** PUT: stop reading once this many body bytes arrived and never answer. GET: send this many bytes of the body, then nothing more. */
+  | { target: 'put' | 'get'; kind: 'stall'; afterBytes: number; times?: number }
   /**
    * Issue a URL that storage treats as past its lifetime, so its PUT gets
    * 400 ExpiredToken. The URL's own X-Goog-Date/X-Goog-Expires look valid,
@@ -74,6 +74,12 @@ export type Fault =
   | { target: 'put'; kind: 'bad-md5'; times?: number }
   /** The mastering job this request starts ends `failed` instead of `completed`. */
   | { target: 'mastering'; kind: 'job-failed'; times?: number }
+  /**
+   * The mastering job this request starts stays `pending` at 0% forever, as
+   * a job the vendor never hands to a worker would; a new start for that
+   * Session-Id is refused like any start of an unfinished job.
+   */
+  | { target: 'mastering'; kind: 'stuck-pending'; times?: number }
   /**
    * Answer 3xx with `Location: location`, as a hijacked front end or a
    * misconfigured proxy would. API: before the call is read, like `status`;

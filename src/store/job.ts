@@ -22,6 +22,13 @@ export interface Job {
   ownerPid: number | null;
   /** Until when that process's claim holds unless renewed (epoch ms). */
   leaseUntil: number | null;
+  /** POST /api/mastering may have been sent for this version. */
+  masteringRequested: boolean;
+  /** The API's last word on the mastering job: pending, processing, completed, failed, cancelled. */
+  masteringStatus: string | null;
+  masteringPercent: number | null;
+  /** Consecutive transient failures of the current mastering or download step, for its backoff. */
+  stepFailures: number;
   createdAt: number;
   updatedAt: number;
 }
@@ -38,6 +45,10 @@ export interface TransitionPatch {
   uploadFolder?: string;
   ownerPid?: number;
   leaseUntil?: number;
+  masteringRequested?: boolean;
+  masteringStatus?: string;
+  masteringPercent?: number;
+  stepFailures?: number;
 }
 
 export interface TransitionEvent {
@@ -51,4 +62,12 @@ export interface TransitionEvent {
 export interface PauseState {
   reason: string;
   since: number;
+}
+
+/** A result file downloaded for a job, and where it was put. */
+export interface Download {
+  name: string;
+  path: string;
+  bytes: number;
+  sha256: string;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { Job, PauseState, TransitionEvent, TransitionPatch } from './job.js';
+import type { Download, Job, PauseState, TransitionEvent, TransitionPatch } from './job.js';
 import { redactSignedUrls } from '../net/redact.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
 
@@ -24,6 +24,10 @@ export interface JobRow {
   upload_folder: string | null;
   owner_pid: number | null;
   lease_until: number | null;
+  mastering_requested: number;
+  mastering_status: string | null;
+  mastering_percent: number | null;
+  step_failures: number;
   created_at: number;
   updated_at: number;
 }
@@ -47,6 +51,10 @@ const fromRow = (row: JobRow): Job => ({
   uploadFolder: row.upload_folder,
   ownerPid: row.owner_pid,
   leaseUntil: row.lease_until,
+  masteringRequested: row.mastering_requested === 1,
+  masteringStatus: row.mastering_status,
+  masteringPercent: row.mastering_percent,
+  stepFailures: row.step_failures,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -62,9 +70,15 @@ const PATCH_COLUMNS: Record<keyof TransitionPatch, string> = {
   uploadFolder: 'upload_folder',
   ownerPid: 'owner_pid',
   leaseUntil: 'lease_until',
+  masteringRequested: 'mastering_requested',
+  masteringStatus: 'mastering_status',
+  masteringPercent: 'mastering_percent',
+  stepFailures: 'step_failures',
 };
 
 const PAUSE_KEY = 'paused';
+
+const AFTER_UPLOAD_STATES: readonly State[] = ['mastering', 'downloading'];
 
 /** How long an upload claim holds without renewal; uploaders renew it well before. */
 export const LEASE_MS = 30_000;
@@ -116,7 +130,8 @@ export class JobStore {
       const previous = this.current(version.path);
       // Its bytes are stored; only the after-upload step is skipped for a file that has changed since.
       if (previous?.state === 'uploaded') this.transition(previous.id, 'done');
-      else if (previous && !FINAL_STATES.includes(previous.state)) {
+      // Mastering and downloading carry on: the masters of the uploaded version are still wanted.
+      else if (previous && !FINAL_STATES.includes(previous.state) && !AFTER_UPLOAD_STATES.includes(previous.state)) {
         this.transition(previous.id, 'removed', { error: 'replaced by a newer version of the file' });
       }
       if (previous) this.db.prepare('UPDATE jobs SET current = 0 WHERE id = ?').run(previous.id);
@@ -143,15 +158,7 @@ export class JobStore {
     const apply = this.db.transaction(() => {
       const before = this.get(id);
       assertTransition(id, before.state, to);
-      const sets = ['state = @state', 'updated_at = @now'];
-      const params: Record<string, unknown> = { id, state: to, now: this.now() };
-      for (const [key, value] of Object.entries(patch) as [keyof TransitionPatch, unknown][]) {
-        if (value === undefined) continue;
-        sets.push(`${PATCH_COLUMNS[key]} = @${key}`);
-        // Errors quote storage's and the API's words; a signed URL among them must not be kept.
-        params[key] = key === 'error' && typeof value === 'string' ? redactSignedUrls(value) : value;
-      }
-      this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = @id`).run(params);
+      this.update(id, { state: to, updated_at: this.now() }, patch);
       return { before, after: this.get(id) };
     });
     const { before, after } = apply.immediate();
@@ -241,9 +248,48 @@ export class JobStore {
     return rows.map(fromRow);
   }
 
-  nextRetryAt(): number | null {
-    const row = this.db.prepare(`SELECT MIN(next_attempt_at) AS at FROM jobs WHERE state = 'retrying'`).get() as { at: number | null };
+  /** When the next retry, mastering poll or download is due. */
+  nextDueAt(): number | null {
+    const row = this.db
+      .prepare(`SELECT MIN(next_attempt_at) AS at FROM jobs WHERE state IN ('retrying', 'mastering', 'downloading')`)
+      .get() as { at: number | null };
     return row.at;
+  }
+
+  /** Mastering and download steps that are due, oldest first. */
+  dueSteps(now: number, limit: number): Job[] {
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs WHERE state IN ('mastering', 'downloading') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`)
+      .all(now, limit) as JobRow[];
+    return rows.map(fromRow);
+  }
+
+  /** Schedules the next step of a mastering or downloading job; not a transition. */
+  updateStep(id: number, patch: Pick<TransitionPatch, 'nextAttemptAt' | 'masteringRequested' | 'masteringStatus' | 'masteringPercent' | 'stepFailures' | 'error'>): void {
+    this.update(id, {}, patch);
+  }
+
+  /** Writes `columns` as given and `patch` through PATCH_COLUMNS, in one statement. */
+  private update(id: number, columns: Record<string, unknown>, patch: TransitionPatch): void {
+    const values: Record<string, unknown> = { ...columns };
+    for (const [key, value] of Object.entries(patch) as [keyof TransitionPatch, unknown][]) {
+      if (value === undefined) continue;
+      // Errors quote storage's and the API's words; a signed URL among them must not be kept.
+      values[PATCH_COLUMNS[key]] = key === 'error' && typeof value === 'string' ? redactSignedUrls(value) : typeof value === 'boolean' ? Number(value) : value;
+    }
+    const columnsToSet = Object.keys(values);
+    if (columnsToSet.length === 0) return;
+    this.db.prepare(`UPDATE jobs SET ${columnsToSet.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`).run({ ...values, id });
+  }
+
+  downloads(jobId: number): Download[] {
+    return this.db.prepare('SELECT name, path, bytes, sha256 FROM downloads WHERE job_id = ? ORDER BY name').all(jobId) as Download[];
+  }
+
+  recordDownload(jobId: number, download: Download): void {
+    this.db
+      .prepare('INSERT INTO downloads (job_id, name, path, bytes, sha256) VALUES (?, ?, ?, ?, ?)')
+      .run(jobId, download.name, download.path, download.bytes, download.sha256);
   }
 
   /** Whether some earlier upload from this folder has this size: only then is hashing before upload worth a read. */

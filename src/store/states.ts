@@ -3,8 +3,6 @@ import { CryomixWatchError } from '../errors.js';
 /**
  * The life of one file version. This table is the only place that says which
  * moves are legal; `JobStore.transition` is the only code that writes `state`.
- * Mastering states (`mastering`, `downloading`) join the table with the
- * mastering feature.
  */
 export const STATES = [
   'waiting', 'queued', 'uploading', 'uploaded', 'mastering', 'downloading', 'done',
@@ -20,11 +18,12 @@ const ALLOWED: Readonly<Record<State, readonly State[]>> = {
   // queued: the API key was refused, the job waits for the pause to lift
   uploading: ['uploaded', 'done', 'retrying', 'failed', 'queued', 'rejected', 'removed'],
   retrying: ['queued', 'removed'],
-  uploaded: ['done'],
-  mastering: [],
-  downloading: [],
-  // `retry` re-arms; a failed version whose file is gone is removed
-  failed: ['queued', 'removed'],
+  // mastering: the folder asks for masters
+  uploaded: ['done', 'mastering'],
+  mastering: ['downloading', 'failed'],
+  downloading: ['done', 'failed'],
+  // `retry` re-arms the step that failed: the upload, the mastering or the download
+  failed: ['queued', 'mastering', 'downloading', 'removed'],
   done: [],
   rejected: [],
   // the same version came back (moved out and in again, a share remounted)

@@ -1,23 +1,28 @@
 import { CryomixWatchError } from '../errors.js';
 
+/** Which way the bytes were going: a PUT of a mix, or a GET of a result. */
+export type Transfer = 'upload' | 'download';
+
 /**
- * Storage refused the PUT for good (non-2xx other than 408, 429 and 5xx, or a
- * redirect, which is never followed). The pipeline decides what a code
- * means: 400 `ExpiredToken` asks for a fresh URL, 403 earns one fresh URL
- * then `failed` (SPEC guarantee 5), so `storageCode` is kept verbatim.
+ * Storage refused the PUT or GET for good (non-2xx other than 408, 429 and
+ * 5xx, or a redirect, which is never followed). The pipeline decides what a
+ * code means: 400 `ExpiredToken` asks for a fresh URL, 403 earns one fresh
+ * URL then `failed` (SPEC guarantee 5), so `storageCode` is kept verbatim.
  */
 export class StorageError extends CryomixWatchError {
   readonly statusCode: number;
   /** The XML `<Code>`, e.g. `ExpiredToken`, `SignatureDoesNotMatch`; undefined when the body had none. */
   readonly storageCode: string | undefined;
   readonly storageMessage: string;
+  readonly transfer: Transfer;
 
-  constructor(statusCode: number, storageCode: string | undefined, storageMessage: string) {
+  constructor(statusCode: number, storageCode: string | undefined, storageMessage: string, transfer: Transfer = 'upload') {
     const what = storageCode === undefined ? `${statusCode}` : `${statusCode} ${storageCode}`;
-    super('STORAGE_REFUSED', `storage refused the upload (${what}): ${storageMessage}`);
+    super('STORAGE_REFUSED', `storage refused the ${transfer} (${what}): ${storageMessage}`);
     this.statusCode = statusCode;
     this.storageCode = storageCode;
     this.storageMessage = storageMessage;
+    this.transfer = transfer;
   }
 }
 

@@ -1,13 +1,12 @@
 import { constants, type ReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { request, type Dispatcher } from 'undici';
-import { describeNetworkFailure, readCapped } from '../net/http.js';
-import { redactUrl } from '../net/redact.js';
-import { CryomixWatchError, TransientError } from '../errors.js';
-import { parseRetryAfter } from '../net/retryAfter.js';
-import { ChecksumMismatchError, FileChangedError, StorageError } from './errors.js';
+import { readCapped } from '../net/http.js';
+import { TransientError } from '../errors.js';
+import { ChecksumMismatchError, FileChangedError } from './errors.js';
+import { MAX_ERROR_BODY, networkFailure, stallReason, storageRefusal, throttled, transferSignal } from './failures.js';
 import { HashingCounter } from './hashingCounter.js';
-import { md5FromGoogHash, parseStorageError } from './storageAnswer.js';
+import { md5FromGoogHash } from './storageAnswer.js';
 import { StallWatchdog, drainAllowanceMs } from './watchdog.js';
 
 export interface PutRequest {
@@ -39,10 +38,6 @@ export interface PutResult {
   md5: string;
 }
 
-/** Storage error bodies are a few hundred bytes of XML. */
-const MAX_ERROR_BODY = 64 * 1024;
-const PROGRESS_INTERVAL_MS = 250;
-
 /**
  * Sends a file with one PUT to a signed URL, streaming it once from disk
  * (memory stays flat whatever the size) and hashing what is sent.
@@ -57,19 +52,11 @@ const PROGRESS_INTERVAL_MS = 250;
 export async function putFile(put: PutRequest): Promise<PutResult> {
   put.signal?.throwIfAborted();
   const file = await openExactly(put.path, put.size);
-  const watchdog = new StallWatchdog(
-    put.stallTimeoutMs,
-    (windowMs) => new TransientError(`upload to ${redactUrl(put.url)} stalled: nothing moved for ${windowMs} ms`),
-  );
-  // Zero: the first bytes are reported at once, so `list` shows the upload has started.
-  let reportedAt = 0;
+  const watchdog = new StallWatchdog(put.stallTimeoutMs, stallReason('upload', put.url));
+  const progress = throttled(put.onProgress);
   const hashing = new HashingCounter(put.path, put.size, (bytes) => {
     watchdog.poke();
-    const now = Date.now();
-    if (put.onProgress !== undefined && now - reportedAt >= PROGRESS_INTERVAL_MS) {
-      reportedAt = now;
-      put.onProgress(bytes);
-    }
+    progress(bytes);
   });
   file.on('error', (cause) => hashing.destroy(hashing.fail(`reading it failed: ${cause.message}`, cause)));
   hashing.on('close', () => file.destroy());
@@ -82,7 +69,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
       method: 'PUT',
       headers: { 'content-type': put.contentType, 'content-length': String(put.size) },
       body: hashing,
-      signal: put.signal === undefined ? watchdog.signal : AbortSignal.any([put.signal, watchdog.signal]),
+      signal: transferSignal(watchdog.signal, put.signal),
       // The stall watchdog above covers both directions; undici's own timers would race it.
       headersTimeout: 0,
       bodyTimeout: 0,
@@ -135,21 +122,7 @@ function judge(
     if (stored !== undefined && stored !== md5) throw new ChecksumMismatchError(md5, stored);
     return { bytes: put.size, sha256, md5 };
   }
-  const { code, message } = parseStorageError(body);
-  const said = message ?? `no details (HTTP ${statusCode})`;
-  if (statusCode === 408 || statusCode === 429 || statusCode >= 500) {
-    const what = code === undefined ? `${statusCode}` : `${statusCode} ${code}`;
-    throw new TransientError(`storage could not take the upload now (${what}): ${said}`, {
-      statusCode,
-      retryAfterMs: parseRetryAfter(headers['retry-after']),
-    });
-  }
-  if (statusCode >= 300 && statusCode < 400) {
-    const location = headers.location;
-    const target = typeof location === 'string' ? ` to ${redactUrl(location)}` : '';
-    throw new StorageError(statusCode, code, `storage redirected the upload${target}; redirects are not followed`);
-  }
-  throw new StorageError(statusCode, code, said);
+  throw storageRefusal('upload', statusCode, headers, body);
 }
 
 /**
@@ -160,8 +133,5 @@ function explain(error: unknown, put: PutRequest, hashing: HashingCounter, stall
   if (put.signal?.aborted === true) return put.signal.reason;
   if (hashing.failure !== undefined) return hashing.failure;
   if (stall.aborted) return stall.reason;
-  if (error instanceof CryomixWatchError) return error;
-  const failure = describeNetworkFailure(error);
-  if (failure === undefined) return error;
-  return new TransientError(`upload to ${redactUrl(put.url)} failed (${failure})`, { cause: error });
+  return networkFailure('upload', put.url, error);
 }

@@ -136,6 +136,31 @@ describe('mastering', () => {
     expect((await pollUntilDone('s1')).at(-1)?.status).toBe('completed');
   });
 
+  it('keeps a stuck-pending job pending at 0% past its run time, refusing a new start and downloads', async () => {
+    await uploadObject(sandbox, 's1', bytes(10));
+    await uploadObject(sandbox, 's2', bytes(10));
+    sandbox.faults.add({ target: 'mastering', kind: 'stuck-pending' });
+    expect((await callApi(sandbox, 'mastering', { sessionId: 's1' })).status).toBe(200);
+    expect((await callApi(sandbox, 'mastering', { sessionId: 's2' })).status).toBe(200);
+    // Twice the 0.5 s run: any other job has completed by now.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await progress('s1')).toEqual({ status: 'pending', percentage_complete: 0 });
+    expect((await callApi(sandbox, 'mastering', { sessionId: 's1' })).status).toBe(400);
+    expect((await callApi(sandbox, 'multi-download', { sessionId: 's1' })).status).toBe(400);
+    // The fault was consumed by the first start only.
+    expect(await progress('s2')).toMatchObject({ status: 'completed', percentage_complete: 100 });
+  });
+
+  it('accepts stuck-pending on mastering only, also through the control route', async () => {
+    expect(() => sandbox.faults.add({ target: 'percentage', kind: 'stuck-pending' } as never)).toThrow(/invalid sandbox fault/);
+    const answer = await send(`${sandbox.url}/_sandbox/faults`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ target: 'mastering', kind: 'stuck-pending', times: 2 }),
+    });
+    expect(answer.status).toBe(204);
+  });
+
   it('answers percentage and multi-download 400 for an unknown session or an unfinished job', async () => {
     expect((await callApi(sandbox, 'percentage', { sessionId: 'nobody' })).envelope).toMatchObject({
       code: 400,

@@ -47,7 +47,7 @@ describe('state database', () => {
     migrate(db, file, MIGRATIONS.slice(0, 1));
     db.prepare(`INSERT INTO jobs (session_id, folder, path, size, mtime_ms, state, created_at, updated_at) VALUES ('s', '/f', '/f/a.wav', 1, 1, 'uploading', 1, 1)`).run();
     migrate(db, file);
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
     expect(db.prepare('SELECT session_id, state, owner_pid, lease_until FROM jobs').get()).toEqual({ session_id: 's', state: 'uploading', owner_pid: null, lease_until: null });
     db.close();
   });
@@ -153,7 +153,7 @@ describe('JobStore', () => {
     store.transition(job.id, 'retrying', { nextAttemptAt: 5_000 });
     expect(store.dueRetries(4_999)).toEqual([]);
     expect(store.dueRetries(5_000).map((j) => j.id)).toEqual([job.id]);
-    expect(store.nextRetryAt()).toBe(5_000);
+    expect(store.nextDueAt()).toBe(5_000);
     expect(store.counts()).toMatchObject({ retrying: 1, waiting: 0 });
   });
 

@@ -1,0 +1,175 @@
+import { basename, extname, join } from 'node:path';
+import type { Logger } from 'pino';
+import type { FolderConfig } from '../config/index.js';
+import type { CryomixApi, MasteringSettings, SignedDownload } from '../cryomix/api.js';
+import { RejectedError, UnauthorizedError } from '../cryomix/errors.js';
+import { CryomixWatchError, TransientError } from '../errors.js';
+import { isStoreFailure } from '../store/db.js';
+import type { Job } from '../store/job.js';
+import type { JobStore } from '../store/jobs.js';
+import { downloadFile, type DownloadRequest, type DownloadResult } from '../transfer/download.js';
+import { StorageError } from '../transfer/errors.js';
+import { retryDelayMs, type BackoffPolicy } from './backoff.js';
+import { isFileSystemError } from './version.js';
+
+/** A job running this long is slow: poll once a minute rather than every few seconds. */
+const SLOW_JOB_MS = 5 * 60_000;
+const SLOW_POLL_MS = 60_000;
+/** Expired or refused download URLs are asked for again, a few times within one step. */
+const MAX_URL_REFRESHES = 2;
+
+/** What a folder's `mastering:` block asks for. */
+export interface MasteringPlan {
+  settings: MasteringSettings;
+  /** Results go to `<outputDir>/<mix name without extension>/`. */
+  outputDir: string;
+  files: readonly string[];
+  pollIntervalMs: number;
+}
+
+export interface MasteringContext {
+  store: JobStore;
+  api: CryomixApi;
+  logger: Logger;
+  backoff: BackoffPolicy;
+  stallTimeoutMs: number;
+  urlExpirySeconds: number;
+  /** The plan for a job's folder, or undefined when the folder no longer asks for mastering. */
+  plan(job: Job): MasteringPlan | undefined;
+  onUnauthorized(error: UnauthorizedError): void;
+  download?: (request: DownloadRequest) => Promise<DownloadResult>;
+}
+
+/** The mastering plan of a job's folder; undefined when the folder (or `upload FILE` outside any folder) asks for none. */
+export function masteringPlan(folders: readonly FolderConfig[], job: Pick<Job, 'folder'>): MasteringPlan | undefined {
+  const folder = folders.find((f) => f.path === job.folder);
+  if (!folder?.mastering) return undefined;
+  return {
+    settings: folder.mastering.settings,
+    outputDir: mastersDirectory(folder),
+    files: folder.mastering.files,
+    pollIntervalMs: folder.mastering.pollIntervalSeconds * 1000,
+  };
+}
+
+/** `outputDir`, or `Masters` inside the watched folder (which is then excluded from watching). */
+export function mastersDirectory(folder: FolderConfig): string {
+  return folder.mastering?.outputDir ?? join(folder.path, 'Masters');
+}
+
+/** A mastering step that cannot succeed by trying again: the job needs a person (`retry`). */
+export class MasteringError extends CryomixWatchError {
+  constructor(message: string) {
+    super('MASTERING_FAILED', message);
+  }
+}
+
+/**
+ * Runs the next step of a `mastering` or `downloading` job: start or poll
+ * the mastering job, or fetch the results. Every step commits what it
+ * learnt before the call it enables, and schedules the next one through
+ * `next_attempt_at`, so a restart picks up exactly where it stopped.
+ */
+export async function runMasteringStep(jobId: number, context: MasteringContext, signal: AbortSignal): Promise<void> {
+  const job = context.store.get(jobId);
+  if (job.state !== 'mastering' && job.state !== 'downloading') return;
+  try {
+    const plan = context.plan(job);
+    if (!plan) throw new MasteringError(`${job.folder} no longer asks for mastering; add its mastering block back and run "cryomix-watch retry"`);
+    if (job.state === 'mastering') await stepMastering(job, plan, context, signal);
+    else await stepDownloading(job, plan, context, signal);
+  } catch (error) {
+    fileStepFailure(job, error, context, signal);
+  }
+}
+
+async function stepMastering(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
+  const { store, api } = context;
+  // Asked first when a start may already have been sent: a crash between the call and its commit must not start a second job.
+  const progress = job.masteringRequested ? await api.masteringProgress(job.sessionId) : null;
+  if (progress === null) {
+    store.updateStep(job.id, { masteringRequested: true });
+    await startOnce(job, plan, context, signal);
+    store.updateStep(job.id, { masteringStatus: 'pending', masteringPercent: 0, stepFailures: 0, error: null, nextAttemptAt: Date.now() + plan.pollIntervalMs });
+    context.logger.info({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: mastering started`);
+    return;
+  }
+  if (progress.status === 'completed') {
+    store.transition(job.id, 'downloading', { masteringStatus: 'completed', masteringPercent: 100, stepFailures: 0, error: null, nextAttemptAt: Date.now() });
+    return;
+  }
+  if (progress.status === 'failed' || progress.status === 'cancelled') {
+    store.transition(job.id, 'failed', {
+      masteringStatus: progress.status,
+      error: `the Cryo-mix API reports the mastering job ${progress.status}; run "cryomix-watch retry" to start it again`,
+    });
+    return;
+  }
+  const slow = Date.now() - job.updatedAt > SLOW_JOB_MS;
+  store.updateStep(job.id, {
+    masteringStatus: progress.status,
+    masteringPercent: Math.round(progress.percentComplete),
+    stepFailures: 0,
+    error: null,
+    nextAttemptAt: Date.now() + (slow ? Math.max(SLOW_POLL_MS, plan.pollIntervalMs) : plan.pollIntervalMs),
+  });
+}
+
+/** A start the API refuses because the job exists already is the one this version asked for before a crash. */
+async function startOnce(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
+  try {
+    await context.api.startMastering(job.sessionId, plan.settings, signal);
+  } catch (error) {
+    if (error instanceof RejectedError && (await context.api.masteringProgress(job.sessionId)) !== null) return;
+    throw error;
+  }
+}
+
+async function stepDownloading(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
+  const { store, api } = context;
+  const download = context.download ?? downloadFile;
+  const fetched = new Set(store.downloads(job.id).map((d) => d.name));
+  const missing = plan.files.filter((name) => !fetched.has(name));
+  const directory = join(plan.outputDir, basename(job.path, extname(job.path)));
+  // Requested just before use: the URLs expire.
+  let urls = missing.length > 0 ? await api.requestDownloadUrls(job.sessionId, context.urlExpirySeconds, signal) : new Map<string, SignedDownload>();
+  let refreshes = 0;
+  for (const name of missing) {
+    for (;;) {
+      const target = urls.get(name);
+      if (!target) throw new MasteringError(`the Cryo-mix API offered no ${name} for this mix (it offered ${[...urls.keys()].join(', ') || 'nothing'})`);
+      try {
+        const result = await download({ url: target.url, directory, fileName: name, stallTimeoutMs: context.stallTimeoutMs, signal });
+        store.recordDownload(job.id, { name, path: result.path, bytes: result.bytes, sha256: result.sha256 });
+        break;
+      } catch (error) {
+        const expired = error instanceof StorageError && (error.storageCode === 'ExpiredToken' || error.statusCode === 403);
+        if (!expired || refreshes >= MAX_URL_REFRESHES) throw error;
+        refreshes++;
+        urls = await api.requestDownloadUrls(job.sessionId, context.urlExpirySeconds, signal);
+      }
+    }
+  }
+  store.transition(job.id, 'done', { stepFailures: 0, error: null });
+  context.logger.info({ file: job.path, masters: directory }, `${basename(job.path)}: masters are in ${directory}`);
+}
+
+/** Transient trouble waits and tries the same step again; a refusal fails the job; a broken state DB stops the daemon. */
+function fileStepFailure(job: Job, error: unknown, context: MasteringContext, signal: AbortSignal): void {
+  const { store } = context;
+  if (isStoreFailure(error)) throw error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (signal.aborted) {
+    store.updateStep(job.id, { nextAttemptAt: Date.now() });
+  } else if (error instanceof UnauthorizedError) {
+    store.updateStep(job.id, { nextAttemptAt: Date.now(), error: message });
+    context.onUnauthorized(error);
+  } else if (error instanceof TransientError || isFileSystemError(error)) {
+    const failures = job.stepFailures + 1;
+    const retryAfterMs = error instanceof TransientError ? error.retryAfterMs : undefined;
+    store.updateStep(job.id, { stepFailures: failures, nextAttemptAt: Date.now() + retryDelayMs(context.backoff, failures, retryAfterMs), error: message });
+  } else {
+    if (!(error instanceof CryomixWatchError)) context.logger.error({ err: error, file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: unexpected error while mastering`);
+    store.transition(job.id, 'failed', { error: message });
+  }
+}

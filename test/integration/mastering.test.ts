@@ -1,0 +1,149 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { mp3File, pcmWav } from '../helpers/audio.js';
+import { createWorkspace, DaemonProcess, runCli, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir('cryomix-mastering-');
+
+let sandbox: Sandbox;
+const daemons: DaemonProcess[] = [];
+
+afterEach(async () => {
+  for (const daemon of daemons.splice(0)) await daemon.stop('SIGKILL');
+  await sandbox?.close();
+});
+
+function startDaemon(workspace: Workspace): DaemonProcess {
+  const daemon = new DaemonProcess(workspace);
+  daemons.push(daemon);
+  return daemon;
+}
+
+async function masteringWorkspace(masteringSeconds = 0.6): Promise<{ workspace: Workspace; masters: string }> {
+  sandbox = await startSandbox({ masteringSeconds });
+  const dir = tempDir();
+  const masters = join(dir, 'masters');
+  const workspace = createWorkspace(dir, sandbox, {
+    folder: { mastering: { settings: { meq: 6, mca: 1 }, outputDir: masters, pollIntervalSeconds: 0.2, files: ['FinalMaster.wav', 'MasteringReport.json'] } },
+  });
+  return { workspace, masters };
+}
+
+const startsFor = (sessionId: string) => sandbox.requests().filter((r) => r.endpoint === 'mastering' && r.sessionId === sessionId && r.status === 200);
+
+function expectMasters(masters: string, stem: string): void {
+  const dir = join(masters, stem);
+  expect(readdirSync(dir).sort()).toEqual(['FinalMaster.wav', 'MasteringReport.json']);
+  expect(readFileSync(join(dir, 'FinalMaster.wav')).subarray(0, 4).toString('latin1')).toBe('RIFF');
+  expect(JSON.parse(readFileSync(join(dir, 'MasteringReport.json'), 'utf8'))).toBeTypeOf('object');
+}
+
+describe('mastering after upload', () => {
+  it('masters WAV and MP3 mixes once each and brings the chosen results back', async () => {
+    const { workspace, masters } = await masteringWorkspace();
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const wav = join(workspace.inbox, 'Song A.wav');
+    const mp3 = join(workspace.inbox, 'Song B.mp3');
+    writeFileSync(wav, pcmWav(50_000));
+    writeFileSync(mp3, mp3File(40_000));
+    const doneWav = await waitForState(workspace, wav, 'done', 20_000, () => daemon.output.slice(-2000));
+    const doneMp3 = await waitForState(workspace, mp3, 'done', 20_000);
+    expectMasters(masters, 'Song A');
+    expectMasters(masters, 'Song B');
+    expect(startsFor(doneWav.sessionId)).toHaveLength(1);
+    expect(startsFor(doneMp3.sessionId)).toHaveLength(1);
+    // The masters folder is not watched: nothing but the two mixes was uploaded.
+    expect(sandbox.objects().map((o) => o.objectName).sort()).toEqual(['Song A.wav', 'Song B.mp3']);
+  });
+
+  it.each([
+    ['right after the mastering call', (r: { msg?: string }) => String(r.msg).includes('mastering started')],
+    ['mid-poll', (r: { msg?: string; to?: unknown }) => r.to === 'mastering'],
+  ])('starts mastering exactly once after a kill -9 %s, and finishes after restart', async (_when, killWhen) => {
+    const { workspace, masters } = await masteringWorkspace(1.5);
+    const first = startDaemon(workspace);
+    await first.ready();
+    const path = join(workspace.inbox, 'crash test.wav');
+    writeFileSync(path, pcmWav(30_000));
+    await first.waitForLog(killWhen);
+    await first.stop('SIGKILL');
+    const second = startDaemon(workspace);
+    await second.ready();
+    const done = await waitForState(workspace, path, 'done', 20_000, () => second.output.slice(-2000));
+    expect(startsFor(done.sessionId)).toHaveLength(1);
+    expectMasters(masters, 'crash test');
+  });
+
+  it('resumes a download interrupted by kill -9 mid-body, leaving no .partial and complete results', async () => {
+    const { workspace, masters } = await masteringWorkspace(0.3);
+    sandbox.faults.add({ target: 'get', kind: 'stall', afterBytes: 4096 });
+    const first = startDaemon(workspace);
+    await first.ready();
+    const path = join(workspace.inbox, 'download crash.wav');
+    writeFileSync(path, pcmWav(30_000));
+    const partial = join(masters, 'download crash', 'FinalMaster.wav.partial');
+    // Killed while the first result is half written.
+    await waitUntil(() => existsSync(partial), 20_000, () => first.output.slice(-2000));
+    await first.stop('SIGKILL');
+    const second = startDaemon(workspace);
+    await second.ready();
+    const done = await waitForState(workspace, path, 'done', 20_000, () => second.output.slice(-2000));
+    expect(startsFor(done.sessionId)).toHaveLength(1);
+    expectMasters(masters, 'download crash');
+  });
+
+  it('fails the file when the API reports mastering failed, and `retry` runs it again on the same Session-Id', async () => {
+    const { workspace, masters } = await masteringWorkspace(0.3);
+    sandbox.faults.add({ target: 'mastering', kind: 'job-failed' });
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const path = join(workspace.inbox, 'unlucky.wav');
+    writeFileSync(path, pcmWav(30_000));
+    const failed = await waitForState(workspace, path, 'failed', 20_000, () => daemon.output.slice(-2000));
+    expect(failed.error).toMatch(/mastering job failed/);
+    expect(runCli(workspace, ['retry', path]).status).toBe(0);
+    const done = await waitForState(workspace, path, 'done', 20_000);
+    expect(done.sessionId).toBe(failed.sessionId);
+    expect(startsFor(done.sessionId)).toHaveLength(2);
+    expect(sandbox.objects()).toHaveLength(1);
+    expectMasters(masters, 'unlucky');
+  });
+
+  it('asks for fresh download URLs when storage refuses one', async () => {
+    const { workspace, masters } = await masteringWorkspace(0.3);
+    sandbox.faults.add({ target: 'get', kind: 'status', status: 403 });
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const path = join(workspace.inbox, 'refused.wav');
+    writeFileSync(path, pcmWav(30_000));
+    const done = await waitForState(workspace, path, 'done', 20_000, () => daemon.output.slice(-2000));
+    expect(sandbox.requests().filter((r) => r.endpoint === 'multi-download' && r.sessionId === done.sessionId)).toHaveLength(2);
+    expectMasters(masters, 'refused');
+  });
+
+  it('never overwrites a file already in the output folder: the master becomes "FinalMaster (2).wav"', async () => {
+    const { workspace, masters } = await masteringWorkspace(0.3);
+    mkdirSync(join(masters, 'taken'), { recursive: true });
+    writeFileSync(join(masters, 'taken', 'FinalMaster.wav'), 'the engineer kept an older master here');
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const path = join(workspace.inbox, 'taken.wav');
+    writeFileSync(path, pcmWav(30_000));
+    await waitForState(workspace, path, 'done', 20_000, () => daemon.output.slice(-2000));
+    expect(readFileSync(join(masters, 'taken', 'FinalMaster.wav'), 'utf8')).toBe('the engineer kept an older master here');
+    expect(existsSync(join(masters, 'taken', 'FinalMaster (2).wav'))).toBe(true);
+  });
+
+  it('shows mastering progress in list while the API works', async () => {
+    const { workspace } = await masteringWorkspace(3);
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const path = join(workspace.inbox, 'progress.wav');
+    writeFileSync(path, pcmWav(30_000));
+    await waitUntil(() => /mastering \d+%/.test(runCli(workspace, ['list']).stdout), 20_000);
+  });
+});
