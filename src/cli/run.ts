@@ -2,6 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
 import { startDaemon } from '../daemon/daemon.js';
 import { createLogger, type LogFormat } from '../log/logger.js';
+import type { FolderConfig } from '../config/index.js';
+import { mastersDirectory } from '../pipeline/master.js';
 import { isInside } from '../pipeline/version.js';
 import { apiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
@@ -53,7 +55,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
   // Library timers never hold the process; the daemon does, even when nothing else is pending (every folder unmounted).
   const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
   logger.info({ folders: daemon.pipeline.watchedFolders, database: config.state.database }, 'ready');
-  process.stderr.write(`${welcomeLine(daemon.pipeline.watchedFolders, options.config)}\n`);
+  process.stderr.write(`${welcomeLine(config.folders, options.config)}\n`);
 
   const outcome = await Promise.race([
     stopRequested.then((signal) => ({ signal })),
@@ -74,8 +76,9 @@ export async function runCommand(options: RunOptions): Promise<number> {
   return EXIT_FAILURE;
 }
 
-function welcomeLine(folders: string[], configFile: string | undefined): string {
-  const where = folders.map((folder) => (isInside(process.cwd(), folder) ? `./${relative(process.cwd(), folder)}` : folder));
+function welcomeLine(folders: readonly FolderConfig[], configFile: string | undefined): string {
+  const shown = (path: string) => (isInside(process.cwd(), path) ? `./${relative(process.cwd(), path)}` : path);
+  const where = folders.map((folder) => (folder.mastering ? `${shown(folder.path)} (mastered into ${shown(mastersDirectory(folder))})` : shown(folder.path)));
   const status = `npx cryomix-watch status${configFile ? ` --config ${configFile}` : ''}`;
   return `cryomix-watch is watching ${where.join(', ')} — drop WAV or MP3 files there, then see what happened with: ${status}`;
 }

@@ -1,3 +1,4 @@
+import { DOWNLOAD_WARNING_MS } from '../pipeline/master.js';
 import { STATES } from '../store/states.js';
 import { configFrom, withStore, type GlobalOptions } from './context.js';
 import { relativeTime, table } from './format.js';
@@ -7,6 +8,8 @@ export interface StatusReport {
   counts: Record<string, number>;
   paused: { reason: string; since: string } | null;
   oldestPending: { path: string; state: string; since: string } | null;
+  /** Files whose masters have waited more than a day to be downloaded (the vendor deletes them after 7). */
+  downloadsWaitingOverADay: number;
 }
 
 export function statusReport(options: GlobalOptions): StatusReport {
@@ -19,6 +22,7 @@ export function statusReport(options: GlobalOptions): StatusReport {
       counts: store.counts(),
       paused: pause && { reason: pause.reason, since: new Date(pause.since).toISOString() },
       oldestPending: oldest ? { path: oldest.path, state: oldest.state, since: new Date(oldest.createdAt).toISOString() } : null,
+      downloadsWaitingOverADay: store.downloadsWaitingSince(Date.now() - DOWNLOAD_WARNING_MS),
     };
   });
 }
@@ -37,6 +41,9 @@ export function statusCommand(options: GlobalOptions & { json?: boolean }): void
     table(['STATE', 'FILES'], STATES.filter((state) => report.counts[state]).map((state) => [state, String(report.counts[state])])),
   ];
   if (Object.values(report.counts).every((n) => n === 0)) lines.push('(no files seen yet)');
+  if (report.downloadsWaitingOverADay > 0) {
+    lines.push('', `WARNING: the masters of ${report.downloadsWaitingOverADay} file(s) have waited more than a day to be downloaded; Cryo-mix deletes results 7 days after mastering. See "cryomix-watch list --state downloading".`);
+  }
   if (report.oldestPending) {
     const { path, state, since } = report.oldestPending;
     lines.push('', `Oldest unfinished: ${path} (${state}, first seen ${relativeTime(Date.parse(since))})`);

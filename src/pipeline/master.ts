@@ -10,7 +10,11 @@ import type { JobStore } from '../store/jobs.js';
 import { downloadFile, type DownloadRequest, type DownloadResult } from '../transfer/download.js';
 import { StorageError } from '../transfer/errors.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
+import { runDoneHook } from './hook.js';
 import { isFileSystemError } from './version.js';
+
+/** The vendor deletes results 7 days after mastering; a day of failed downloads deserves a warning. */
+export const DOWNLOAD_WARNING_MS = 24 * 60 * 60_000;
 
 /** A job running this long is slow: poll once a minute rather than every few seconds. */
 const SLOW_JOB_MS = 5 * 60_000;
@@ -25,6 +29,8 @@ export interface MasteringPlan {
   outputDir: string;
   files: readonly string[];
   pollIntervalMs: number;
+  /** Runs once the masters are in place (see runDoneHook). */
+  onDone?: readonly string[];
 }
 
 export interface MasteringContext {
@@ -49,6 +55,7 @@ export function masteringPlan(folders: readonly FolderConfig[], job: Pick<Job, '
     outputDir: mastersDirectory(folder),
     files: folder.mastering.files,
     pollIntervalMs: folder.mastering.pollIntervalSeconds * 1000,
+    ...(folder.mastering.onDone ? { onDone: folder.mastering.onDone } : {}),
   };
 }
 
@@ -152,6 +159,8 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
   }
   store.transition(job.id, 'done', { stepFailures: 0, error: null });
   context.logger.info({ file: job.path, masters: directory }, `${basename(job.path)}: masters are in ${directory}`);
+  // After the commit: a crash in between skips the hook rather than running it twice.
+  if (plan.onDone) await runDoneHook(plan.onDone, directory, job.path, context.logger);
 }
 
 /** Transient trouble waits and tries the same step again; a refusal fails the job; a broken state DB stops the daemon. */
@@ -168,6 +177,9 @@ function fileStepFailure(job: Job, error: unknown, context: MasteringContext, si
     const failures = job.stepFailures + 1;
     const retryAfterMs = error instanceof TransientError ? error.retryAfterMs : undefined;
     store.updateStep(job.id, { stepFailures: failures, nextAttemptAt: Date.now() + retryDelayMs(context.backoff, failures, retryAfterMs), error: message });
+    if (job.state === 'downloading' && Date.now() - job.updatedAt > DOWNLOAD_WARNING_MS) {
+      context.logger.warn({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: its masters have waited more than a day to be downloaded; Cryo-mix deletes them 7 days after mastering`);
+    }
   } else {
     if (!(error instanceof CryomixWatchError)) context.logger.error({ err: error, file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: unexpected error while mastering`);
     store.transition(job.id, 'failed', { error: message });

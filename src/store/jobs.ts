@@ -282,6 +282,12 @@ export class JobStore {
     this.db.prepare(`UPDATE jobs SET ${columnsToSet.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`).run({ ...values, id });
   }
 
+  /** Jobs whose masters have waited to be downloaded since before `since` (they entered `downloading` then). */
+  downloadsWaitingSince(since: number): number {
+    const row = this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE state = 'downloading' AND updated_at < ?`).get(since) as { n: number };
+    return row.n;
+  }
+
   downloads(jobId: number): Download[] {
     return this.db.prepare('SELECT name, path, bytes, sha256 FROM downloads WHERE job_id = ? ORDER BY name').all(jobId) as Download[];
   }

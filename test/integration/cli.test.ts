@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { openDatabase } from '../../src/store/db.js';
+import { JobStore } from '../../src/store/jobs.js';
 import { pcmWav } from '../helpers/audio.js';
 import { CLI, createWorkspace, jobFor, runCli, runCliAsync, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
@@ -107,6 +109,20 @@ describe('cryomix-watch check without a key', () => {
     expect(result.status).toBe(1);
     expect(result.stdout).toMatch(/^PASS  state database/m);
     expect(result.stdout).toMatch(/^FAIL  API key: config: .*CRYOMIX_API_KEY/m);
+  });
+});
+
+describe('cryomix-watch status', () => {
+  it('warns when masters have waited more than a day to be downloaded', () => {
+    const twoDaysAgo = Date.now() - 2 * 24 * 3600_000;
+    const db = openDatabase(workspace.database);
+    const store = new JobStore(db, { now: () => twoDaysAgo });
+    const job = store.createVersion({ folder: workspace.inbox, path: join(workspace.inbox, 'old.wav'), size: 1, mtimeMs: 1 });
+    for (const state of ['queued', 'uploading', 'uploaded', 'mastering', 'downloading'] as const) store.transition(job.id, state);
+    db.close();
+    const human = runCli(workspace, ['status']);
+    expect(human.stdout).toMatch(/WARNING: the masters of 1 file\(s\) have waited more than a day .*deletes results 7 days after mastering/);
+    expect(JSON.parse(runCli(workspace, ['status', '--json']).stdout)).toMatchObject({ downloadsWaitingOverADay: 1, counts: { downloading: 1 } });
   });
 });
 

@@ -22,12 +22,14 @@ function startDaemon(workspace: Workspace): DaemonProcess {
   return daemon;
 }
 
-async function masteringWorkspace(masteringSeconds = 0.6): Promise<{ workspace: Workspace; masters: string }> {
+async function masteringWorkspace(masteringSeconds = 0.6, onDone?: string[]): Promise<{ workspace: Workspace; masters: string }> {
   sandbox = await startSandbox({ masteringSeconds });
   const dir = tempDir();
   const masters = join(dir, 'masters');
   const workspace = createWorkspace(dir, sandbox, {
-    folder: { mastering: { settings: { meq: 6, mca: 1 }, outputDir: masters, pollIntervalSeconds: 0.2, files: ['FinalMaster.wav', 'MasteringReport.json'] } },
+    folder: {
+      mastering: { settings: { meq: 6, mca: 1 }, outputDir: masters, pollIntervalSeconds: 0.2, files: ['FinalMaster.wav', 'MasteringReport.json'], ...(onDone ? { onDone } : {}) },
+    },
   });
   return { workspace, masters };
 }
@@ -145,5 +147,30 @@ describe('mastering after upload', () => {
     const path = join(workspace.inbox, 'progress.wav');
     writeFileSync(path, pcmWav(30_000));
     await waitUntil(() => /mastering \d+%/.test(runCli(workspace, ['list']).stdout), 20_000);
+  });
+
+  it('runs the onDone hook without a shell, with the masters folder as its last argument', async () => {
+    const script = "require('fs').writeFileSync(require('path').join(process.argv[1], 'hook-ran.txt'), process.argv[1])";
+    const { workspace, masters } = await masteringWorkspace(0.3, [process.execPath, '-e', script]);
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const path = join(workspace.inbox, 'hooked; rm -rf ~.wav');
+    writeFileSync(path, pcmWav(30_000));
+    await waitForState(workspace, path, 'done', 20_000);
+    const marker = join(masters, 'hooked; rm -rf ~', 'hook-ran.txt');
+    await waitUntil(() => existsSync(marker));
+    expect(readFileSync(marker, 'utf8')).toBe(join(masters, 'hooked; rm -rf ~'));
+    await daemon.waitForLog((r) => String(r.msg).includes('the onDone hook ran') && r.exitCode === 0);
+  });
+
+  it('logs a failing hook with its exit status and output, and keeps the job done', async () => {
+    const { workspace } = await masteringWorkspace(0.3, [process.execPath, '-e', "console.log('no space on the backup disk'); process.exit(3)"]);
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const path = join(workspace.inbox, 'hook fails.wav');
+    writeFileSync(path, pcmWav(30_000));
+    await waitForState(workspace, path, 'done', 20_000);
+    const warning = await daemon.waitForLog((r) => String(r.msg).includes('the onDone hook exited with 3'));
+    expect(warning.output).toEqual(['no space on the backup disk']);
   });
 });
