@@ -64,7 +64,7 @@ async function answer(
     case 'percentage':
       return percentage(ctx, sessionId);
     case 'multi-download':
-      return download(ctx, sessionId, body);
+      return download(ctx, sessionId, body, fault);
   }
 }
 

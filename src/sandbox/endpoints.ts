@@ -69,7 +69,8 @@ export function percentage(ctx: SandboxContext, sessionId: string): ApiReply {
   return { code: 200, message: 'Mastering status fetched successfully', data };
 }
 
-export function download(ctx: SandboxContext, sessionId: string, body: unknown): ApiReply {
+/** `fault` may hand out URLs that storage treats as expired (as after a client sat on them too long). */
+export function download(ctx: SandboxContext, sessionId: string, body: unknown, fault: Fault | undefined): ApiReply {
   const parsed = downloadSchema.safeParse(body);
   if (!parsed.success) return INVALID;
   const job = ctx.state.session(sessionId)?.job;
@@ -79,7 +80,10 @@ export function download(ctx: SandboxContext, sessionId: string, body: unknown):
   }
   const urls = RESULT_FILES.map((name) => {
     const key = { area: 'processed', folder: job.processedFolderName, name } as const;
-    return [name, issueDownloadUrl(ctx, key, parsed.data.expiration_seconds).url];
+    const issued = issueDownloadUrl(ctx, key, parsed.data.expiration_seconds);
+    if (fault?.kind === 'expired-url') ctx.state.expiredSignatures.add(issued.signature);
+    else ctx.state.expiredSignatures.delete(issued.signature);
+    return [name, issued.url];
   });
   return {
     code: 200,

@@ -69,7 +69,7 @@ export type Fault =
    * 400 ExpiredToken. The URL's own X-Goog-Date/X-Goog-Expires look valid,
    * as they do to a client whose clock is behind Google's.
    */
-  | { target: 'multi-upload'; kind: 'expired-url'; times?: number }
+  | { target: 'multi-upload' | 'multi-download'; kind: 'expired-url'; times?: number }
   /** Store the PUT but answer with a wrong `x-goog-hash: md5=`. */
   | { target: 'put'; kind: 'bad-md5'; times?: number }
   /** The mastering job this request starts ends `failed` instead of `completed`. */

@@ -127,6 +127,19 @@ describe('mastering after upload', () => {
     expectMasters(masters, 'refused');
   });
 
+  it('asks for fresh download URLs when the ones it got have expired', async () => {
+    const { workspace, masters } = await masteringWorkspace(0.3);
+    sandbox.faults.add({ target: 'multi-download', kind: 'expired-url' });
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const path = join(workspace.inbox, 'late pickup.wav');
+    writeFileSync(path, pcmWav(30_000));
+    const done = await waitForState(workspace, path, 'done', 20_000, () => daemon.output.slice(-2000));
+    expect(sandbox.requests().filter((r) => r.endpoint === 'multi-download' && r.sessionId === done.sessionId)).toHaveLength(2);
+    expect(sandbox.requests().some((r) => r.endpoint === 'get' && r.status === 400)).toBe(true);
+    expectMasters(masters, 'late pickup');
+  });
+
   it('never overwrites a file already in the output folder: the master becomes "FinalMaster (2).wav"', async () => {
     const { workspace, masters } = await masteringWorkspace(0.3);
     mkdirSync(join(masters, 'taken'), { recursive: true });
