@@ -9,7 +9,10 @@ import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { downloadFile, type DownloadRequest, type DownloadResult } from '../transfer/download.js';
 import { StorageError } from '../transfer/errors.js';
+import { SupersededAbort } from './aborts.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
+import { holdClaim } from './claim.js';
+import { claimAvailable } from './recovery.js';
 import { runDoneHook } from './hook.js';
 import { isFileSystemError } from './version.js';
 
@@ -78,16 +81,23 @@ export class MasteringError extends CryomixWatchError {
  * `next_attempt_at`, so a restart picks up exactly where it stopped.
  */
 export async function runMasteringStep(jobId: number, context: MasteringContext, signal: AbortSignal): Promise<void> {
-  const job = context.store.get(jobId);
-  if (job.state !== 'mastering' && job.state !== 'downloading') return;
+  const { store } = context;
+  // Another process (the daemon, `upload --master`) working on this job keeps it until its claim lapses.
+  const mine = (job: Job) => claimAvailable(job);
+  if (!store.claimStep(jobId, mine)) return;
+  const job = store.get(jobId);
+  const claim = holdClaim(() => store.claimStep(job.id, mine), signal);
   try {
     const plan = context.plan(job);
     if (!plan) throw new MasteringError(`${job.folder} no longer asks for mastering; add its mastering block back and run "cryomix-watch retry"`);
-    if (job.state === 'mastering') await stepMastering(job, plan, context, signal);
-    else await stepDownloading(job, plan, context, signal);
+    if (job.state === 'mastering') await stepMastering(job, plan, context, claim.signal);
+    else await stepDownloading(job, plan, context, claim.signal);
   } catch (error) {
-    fileStepFailure(job, error, context, signal);
+    fileStepFailure(job, claim.storeFailure ?? error, context, claim.signal);
+  } finally {
+    claim.release();
   }
+  if (claim.storeFailure !== undefined) throw claim.storeFailure;
 }
 
 async function stepMastering(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
@@ -169,7 +179,8 @@ function fileStepFailure(job: Job, error: unknown, context: MasteringContext, si
   if (isStoreFailure(error)) throw error;
   const message = error instanceof Error ? error.message : String(error);
   if (signal.aborted) {
-    store.updateStep(job.id, { nextAttemptAt: Date.now() });
+    // Taken over by another process: the row is theirs now. Otherwise a shutdown: due again at the next start.
+    if (!(signal.reason instanceof SupersededAbort)) store.updateStep(job.id, { nextAttemptAt: Date.now() });
   } else if (error instanceof UnauthorizedError) {
     store.updateStep(job.id, { nextAttemptAt: Date.now(), error: message });
     context.onUnauthorized(error);

@@ -18,12 +18,14 @@ function processAlive(pid: number): boolean {
  * live process keeps renewing (`upload FILE` beside the daemon) is left
  * alone; `isOurs` marks the caller's own running uploads.
  */
+/** No other live process holds a fresh claim on the job (the daemon and `upload FILE` share the DB). */
+export function claimAvailable(job: Job, now = Date.now()): boolean {
+  const heldElsewhere = job.ownerPid !== null && job.ownerPid !== process.pid && (job.leaseUntil ?? 0) > now && processAlive(job.ownerPid);
+  return !heldElsewhere;
+}
+
 export function recoverOrphanedUploads(store: JobStore, isOurs: (jobId: number) => boolean, now = Date.now()): void {
-  const isOrphaned = (job: Job) => {
-    if (isOurs(job.id)) return false;
-    const heldElsewhere = job.ownerPid !== null && job.ownerPid !== process.pid && (job.leaseUntil ?? 0) > now && processAlive(job.ownerPid);
-    return !heldElsewhere;
-  };
+  const isOrphaned = (job: Job) => !isOurs(job.id) && claimAvailable(job, now);
   for (const job of store.inState('uploading')) {
     store.releaseOrphan(job.id, isOrphaned, { nextAttemptAt: now, error: 'interrupted while uploading (its uploader stopped); resuming' });
   }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Job, PauseState } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { ShutdownAbort, SupersededAbort } from './aborts.js';
-import { recoverOrphanedUploads } from './recovery.js';
+import { claimAvailable, recoverOrphanedUploads } from './recovery.js';
 
 export interface SchedulerOptions {
   store: JobStore;
@@ -93,7 +93,8 @@ export class Scheduler {
     const uploads = store.inState('queued', uploadRoom + this.inFlight.size).filter((job) => !this.inFlight.has(job.id));
     for (const job of uploads.slice(0, Math.max(0, uploadRoom))) this.enqueue(this.queue, job, this.options.upload);
     const stepRoom = concurrency - (this.steps.size + this.steps.pending);
-    const steps = store.dueSteps(Date.now(), stepRoom + this.inFlight.size).filter((job) => !this.inFlight.has(job.id));
+    // Steps another live process is working on are skipped, not retried in a loop.
+    const steps = store.dueSteps(Date.now(), stepRoom + this.inFlight.size).filter((job) => !this.inFlight.has(job.id) && claimAvailable(job));
     for (const job of steps.slice(0, Math.max(0, stepRoom))) this.enqueue(this.steps, job, this.options.step);
   }
 

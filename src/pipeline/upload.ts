@@ -8,13 +8,13 @@ import { TransientError } from '../errors.js';
 import { isStoreFailure } from '../store/db.js';
 import type { Job, TransitionPatch } from '../store/job.js';
 import type { State } from '../store/states.js';
-import { LEASE_MS, type JobStore } from '../store/jobs.js';
+import type { JobStore } from '../store/jobs.js';
 import { ChecksumMismatchError, FileChangedError, StorageError } from '../transfer/errors.js';
 import { putFile, type PutRequest, type PutResult } from '../transfer/put.js';
 import { sha256File } from '../transfer/hash.js';
 import { kindFromExtension } from '../watch/sniff.js';
-import { SupersededAbort } from './aborts.js';
 import { applyAfterUpload, type AfterUpload } from './afterUpload.js';
+import { holdClaim } from './claim.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { sameBeginning, TWIN_WAIT_MS, TwinInFlightError } from './twins.js';
 import { lifetimeSuffices, requestedExpirySeconds, type ThroughputEstimate } from './urlLifetime.js';
@@ -52,26 +52,15 @@ export async function uploadJob(jobId: number, context: UploadContext, signal: A
   if (signal.aborted) return;
   const job = context.store.claim(jobId);
   if (!job) return;
-  // Losing the claim (another process took the row over) or the DB ends this attempt at once.
-  const claimLost = new AbortController();
-  const attemptSignal = AbortSignal.any([signal, claimLost.signal]);
-  let storeFailure: unknown;
-  const lease = setInterval(() => {
-    try {
-      if (!context.store.renewLease(job.id)) claimLost.abort(new SupersededAbort());
-    } catch (error) {
-      storeFailure ??= error;
-      claimLost.abort(error);
-    }
-  }, LEASE_MS / 3).unref();
+  const claim = holdClaim(() => context.store.renewLease(job.id), signal);
   try {
-    await attempt(job, context, attemptSignal);
+    await attempt(job, context, claim.signal);
   } catch (error) {
-    fileFailure(job, storeFailure ?? error, context, attemptSignal);
+    fileFailure(job, claim.storeFailure ?? error, context, claim.signal);
   } finally {
-    clearInterval(lease);
+    claim.release();
   }
-  if (storeFailure !== undefined) throw storeFailure;
+  if (claim.storeFailure !== undefined) throw claim.storeFailure;
 }
 
 async function attempt(job: Job, context: UploadContext, signal: AbortSignal): Promise<void> {

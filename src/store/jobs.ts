@@ -196,6 +196,21 @@ export class JobStore {
   }
 
   /**
+   * Claims a `mastering` or `downloading` job for this process, or renews the
+   * claim, when `mayTake` judges it free; decided and written in one
+   * transaction.
+   */
+  claimStep(id: number, mayTake: (job: Job) => boolean): boolean {
+    const claim = this.db.transaction(() => {
+      const job = this.get(id);
+      if ((job.state !== 'mastering' && job.state !== 'downloading') || !mayTake(job)) return false;
+      this.db.prepare('UPDATE jobs SET owner_pid = ?, lease_until = ? WHERE id = ?').run(process.pid, this.now() + LEASE_MS, id);
+      return true;
+    });
+    return claim.immediate();
+  }
+
+  /**
    * Files the outcome of this process's upload attempt, only while the row is
    * still ours to file; undefined when it was replaced, removed or taken over
    * meanwhile, and the attempt's result no longer describes it.

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { recoverOrphanedUploads } from '../../src/pipeline/recovery.js';
+import { claimAvailable, recoverOrphanedUploads } from '../../src/pipeline/recovery.js';
 import { openDatabase } from '../../src/store/db.js';
 import { JobStore, LEASE_MS } from '../../src/store/jobs.js';
 import { useTempDir } from '../helpers/tempDir.js';
@@ -35,6 +35,28 @@ describe('recoverOrphanedUploads', () => {
     expect(store.get(running.id).state).toBe('uploading');
     for (const job of [crashed, stale, reusedPid]) {
       expect(store.get(job.id)).toMatchObject({ state: 'retrying', nextAttemptAt: now, error: expect.stringMatching(/interrupted/) });
+    }
+  });
+});
+
+describe('claims on mastering steps', () => {
+  it('are refused while another live process holds a fresh one, and granted otherwise', () => {
+    const store = new JobStore(openDatabase(join(tempDir(), 'state.db')));
+    const now = Date.now();
+    const mastering = (name: string, owner: { pid: number; leaseUntil: number }) => {
+      const job = store.createVersion({ folder: '/in', path: `/in/${name}`, size: 1, mtimeMs: 1 });
+      for (const state of ['queued', 'uploading', 'uploaded'] as const) store.transition(job.id, state);
+      return store.transition(job.id, 'mastering', { nextAttemptAt: now, ownerPid: owner.pid, leaseUntil: owner.leaseUntil });
+    };
+    const heldByLive = mastering('held.wav', { pid: process.ppid, leaseUntil: now + LEASE_MS });
+    const heldByDead = mastering('dead.wav', { pid: deadPid, leaseUntil: now + LEASE_MS });
+    const lapsed = mastering('lapsed.wav', { pid: process.ppid, leaseUntil: now - 1 });
+    const ours = mastering('ours.wav', { pid: process.pid, leaseUntil: now + LEASE_MS });
+
+    expect(store.claimStep(heldByLive.id, (job) => claimAvailable(job, now))).toBe(false);
+    for (const job of [heldByDead, lapsed, ours]) {
+      expect(store.claimStep(job.id, (j) => claimAvailable(j, now))).toBe(true);
+      expect(store.get(job.id).ownerPid).toBe(process.pid);
     }
   });
 });
