@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { DOWNLOAD_WARNING_MS } from '../pipeline/master.js';
 import { STATES } from '../store/states.js';
 import { configFrom, withStore, type GlobalOptions } from './context.js';
@@ -10,6 +11,8 @@ export interface StatusReport {
   oldestPending: { path: string; state: string; since: string } | null;
   /** Files whose masters have waited more than a day to be downloaded (the vendor deletes them after 7). */
   downloadsWaitingOverADay: number;
+  /** Files being mastered right now, with the API's percentage. */
+  mastering: { path: string; percent: number }[];
 }
 
 export function statusReport(options: GlobalOptions): StatusReport {
@@ -23,6 +26,7 @@ export function statusReport(options: GlobalOptions): StatusReport {
       paused: pause && { reason: pause.reason, since: new Date(pause.since).toISOString() },
       oldestPending: oldest ? { path: oldest.path, state: oldest.state, since: new Date(oldest.createdAt).toISOString() } : null,
       downloadsWaitingOverADay: store.downloadsWaitingSince(Date.now() - DOWNLOAD_WARNING_MS),
+      mastering: store.inState('mastering').map((job) => ({ path: job.path, percent: job.masteringPercent ?? 0 })),
     };
   });
 }
@@ -41,6 +45,9 @@ export function statusCommand(options: GlobalOptions & { json?: boolean }): void
     table(['STATE', 'FILES'], STATES.filter((state) => report.counts[state]).map((state) => [state, String(report.counts[state])])),
   ];
   if (Object.values(report.counts).every((n) => n === 0)) lines.push('(no files seen yet)');
+  if (report.mastering.length > 0) {
+    lines.push('', `Mastering now: ${report.mastering.map(({ path, percent }) => `${basename(path)} ${percent}%`).join(', ')}`);
+  }
   if (report.downloadsWaitingOverADay > 0) {
     lines.push('', `WARNING: the masters of ${report.downloadsWaitingOverADay} file(s) have waited more than a day to be downloaded; Cryo-mix deletes results 7 days after mastering. See "cryomix-watch list --state downloading".`);
   }

@@ -153,13 +153,14 @@ describe('mastering after upload', () => {
     expect(existsSync(join(masters, 'taken', 'FinalMaster (2).wav'))).toBe(true);
   });
 
-  it('shows mastering progress in list while the API works', async () => {
+  it('shows mastering progress in list and status while the API works', async () => {
     const { workspace } = await masteringWorkspace(3);
     const daemon = startDaemon(workspace);
     await daemon.ready();
     const path = join(workspace.inbox, 'progress.wav');
     writeFileSync(path, pcmWav(30_000));
     await waitUntil(() => /mastering \d+%/.test(runCli(workspace, ['list']).stdout), 20_000);
+    expect(runCli(workspace, ['status']).stdout).toMatch(/Mastering now: progress\.wav \d+%/);
   });
 
   it('runs the onDone hook without a shell, with the masters folder as its last argument', async () => {
