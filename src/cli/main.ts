@@ -53,6 +53,8 @@ function program(setExit: (code: number) => void): Command {
   withConfig(cli.command('upload').description('upload files now, in the foreground, recorded in the same state database'))
     .argument('<files...>', 'WAV or MP3 files')
     .option('--sandbox', 'use the embedded API emulator')
+    .option('--master', "then master each file and download the masters (the folder's mastering: block, else default settings)")
+    .option('--out <dir>', "with --master: put the masters in <dir>/<mix name>/ (default: the folder's outputDir, else the current directory)")
     .action(async (files: string[], options) => uploadCommand(files, options));
 
   withConfig(cli.command('check').description('preflight: config, state database, folders, API key'))

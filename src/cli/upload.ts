@@ -1,29 +1,125 @@
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { CryomixWatchError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
 import { ShutdownAbort } from '../pipeline/aborts.js';
-import { NotUploadableError, uploadOnce } from '../pipeline/oneShot.js';
+import { mastersDirectory } from '../pipeline/master.js';
+import { NotUploadableError, oneShotPlan, uploadOnce, type OneShotPlan } from '../pipeline/oneShot.js';
+import type { UploadParts } from '../pipeline/uploadContext.js';
 import type { Job } from '../store/job.js';
 import { openDatabase } from '../store/db.js';
 import { JobStore } from '../store/jobs.js';
 import { apiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
 import { relativeTime } from './format.js';
+import { progressLine } from './progress.js';
+
+export interface UploadOptions extends GlobalOptions {
+  sandbox?: boolean;
+  /** Master each file once uploaded, and bring the masters back. */
+  master?: boolean;
+  /** Where masters go (`<out>/<mix name>/`); default: the folder's outputDir, else the current directory. */
+  out?: string;
+}
 
 function outcome(job: Job, startedAt: number): string {
   if (job.state === 'done' && job.updatedAt < startedAt) return `already uploaded earlier (session ${job.sessionId}), not sent again`;
   if (job.state === 'done' && job.duplicateOf !== null) return 'done: the same bytes were already uploaded from this folder, not sent again';
   if (job.state === 'done') return `done, session ${job.sessionId}, sha256 ${job.sha256}`;
+  if (job.state === 'mastering' || job.state === 'downloading') {
+    return `uploaded, session ${job.sessionId}; its folder asks for masters, which the daemon fetches (or add --master to wait for them here)`;
+  }
   const detail = job.error ? `: ${job.error}` : '';
   return job.state === 'retrying' ? `not yet${detail} (the daemon will keep trying)` : `${job.state}${detail}`;
+}
+
+/** The masters of a done job: where they are, or undefined when it was never mastered. */
+function mastersOf(store: JobStore, jobId: number): string | undefined {
+  const [first] = store.downloads(jobId);
+  return first && dirname(first.path);
+}
+
+/** Who finishes a job this command leaves unfinished. */
+function leftOver({ folder, plan }: OneShotPlan, stage: 'upload' | 'mastering'): string {
+  if (folder) {
+    const elsewhere = mastersDirectory(folder) === plan.outputDir ? '' : ` (its masters then go to ${mastersDirectory(folder)})`;
+    return `the daemon will finish it${elsewhere}, or run this command again`;
+  }
+  // No mastering block the daemon could follow: only another `upload --master` finishes the masters.
+  return stage === 'upload'
+    ? 'run this command again to upload and master it (the daemon would upload it, but not master it)'
+    : 'run this command again to finish it (same Session-Id; the mastering job is not started twice)';
+}
+
+/** The last line about a file `upload --master` worked on, and whether it ended with its masters. */
+function masteredOutcome(job: Job, store: JobStore, startedAt: number, resolved: OneShotPlan, interrupted: boolean): { text: string; ok: boolean } {
+  const detail = job.error ? `: ${job.error}` : '';
+  if (job.state === 'done') {
+    const masters = mastersOf(store, job.id);
+    if (masters !== undefined) {
+      return job.updatedAt < startedAt
+        ? { text: `already mastered earlier (session ${job.sessionId}): masters in ${masters}; nothing started again`, ok: true }
+        : { text: `done, masters in ${masters}`, ok: true };
+    }
+    if (job.duplicateOf !== null) {
+      const original = store.get(job.duplicateOf);
+      const originalMasters = mastersOf(store, original.id);
+      return originalMasters !== undefined
+        ? { text: `the same bytes as ${original.path}, not sent again: its masters are in ${originalMasters}`, ok: true }
+        : { text: `the same bytes as ${original.path}, which was uploaded without mastering; not sent again, no masters made`, ok: false };
+    }
+    return {
+      text:
+        `uploaded earlier without mastering (session ${job.sessionId}), so it is not mastered now; ` +
+        'to get masters, export or save the mix again (or touch the file) so it is a new version, then run this command again',
+      ok: false,
+    };
+  }
+  if (job.state === 'failed') {
+    const instead = resolved.folder ? '' : '; for a file outside a mastering folder, run this command again instead (same Session-Id)';
+    return { text: `failed${detail}${instead}`, ok: false };
+  }
+  const stage = job.state === 'mastering' || job.state === 'downloading' ? 'mastering' : 'upload';
+  const where = stage === 'upload' ? 'during the upload' : `while ${job.state}`;
+  if (interrupted) return { text: `interrupted ${where}; ${leftOver(resolved, stage)}`, ok: false };
+  if (job.state === 'retrying' || stage === 'mastering') return { text: `not yet${detail}; ${leftOver(resolved, stage)}`, ok: false };
+  return { text: `${job.state}${detail}`, ok: false };
+}
+
+/** `upload FILE --master`: one file through upload, mastering and download, with its progress on one line. */
+async function uploadAndMaster(file: string, parts: UploadParts, signal: AbortSignal, out: string | undefined): Promise<boolean> {
+  const name = basename(file);
+  const progress = progressLine(name);
+  if (signal.aborted) {
+    progress.finish('not started: interrupted');
+    return false;
+  }
+  const startedAt = Date.now();
+  try {
+    const resolved = oneShotPlan(parts.config, file, out);
+    const job = await uploadOnce(file, parts, signal, {
+      master: resolved.plan,
+      onWait: (waiting, delayMs) => progress.note(`${waiting.error}; trying again ${relativeTime(Date.now() + delayMs)}`),
+      onProgress: (row) => progress.update(row),
+      onHeld: (row) => progress.note(`another cryomix-watch process (pid ${row.ownerPid}) is working on it; following its progress`),
+    });
+    const { text, ok } = masteredOutcome(job, parts.store, startedAt, resolved, signal.aborted);
+    progress.finish(text);
+    return ok;
+  } catch (error) {
+    progress.finish(error instanceof NotUploadableError ? error.reason : (error as Error).message);
+    return false;
+  }
 }
 
 /**
  * `upload FILE…`: uploads now, in the foreground, recording everything in
  * the daemon's state DB so the daemon neither repeats nor loses the work.
- * Exits non-zero unless every file ended `done`.
+ * With `--master`, also masters each file through the daemon's own steps
+ * and brings the masters back. Exits non-zero unless every file ended
+ * `done` (with its masters, for `--master`).
  */
-export async function uploadCommand(files: string[], options: GlobalOptions & { sandbox?: boolean }): Promise<void> {
+export async function uploadCommand(files: string[], options: UploadOptions): Promise<void> {
+  if (options.out !== undefined && !options.master) throw new CryomixWatchError('USAGE', '--out is where masters go: it needs --master');
   const target = await apiTarget(configFrom(options), Boolean(options.sandbox));
   const { config, api } = target;
   // Human lines go to stdout; the structured log only matters for warnings here.
@@ -37,14 +133,19 @@ export async function uploadCommand(files: string[], options: GlobalOptions & { 
   const notDone: string[] = [];
   try {
     for (const file of files) {
+      if (options.master) {
+        if (!(await uploadAndMaster(file, { config, store, api, logger }, abort.signal, options.out))) notDone.push(file);
+        continue;
+      }
       const name = basename(file);
       const startedAt = Date.now();
       try {
-        const job = await uploadOnce(file, { config, store, api, logger }, abort.signal, (waiting, delayMs) =>
-          process.stdout.write(`${name}: ${waiting.error}; trying again ${relativeTime(Date.now() + delayMs)}\n`),
-        );
+        const job = await uploadOnce(file, { config, store, api, logger }, abort.signal, {
+          onWait: (waiting, delayMs) => process.stdout.write(`${name}: ${waiting.error}; trying again ${relativeTime(Date.now() + delayMs)}\n`),
+        });
         process.stdout.write(`${name}: ${outcome(job, startedAt)}\n`);
-        if (job.state !== 'done') notDone.push(file);
+        // Without --master the upload is the whole task; mastering a folder asks for continues in the daemon.
+        if (!['done', 'mastering', 'downloading'].includes(job.state)) notDone.push(file);
       } catch (error) {
         process.stdout.write(`${name}: ${error instanceof NotUploadableError ? error.reason : (error as Error).message}\n`);
         notDone.push(file);
@@ -55,5 +156,7 @@ export async function uploadCommand(files: string[], options: GlobalOptions & { 
     db.close();
     await target.close();
   }
-  if (notDone.length > 0) throw new CryomixWatchError('UPLOAD_INCOMPLETE', `${notDone.length} of ${files.length} file(s) not uploaded`);
+  if (notDone.length > 0) {
+    throw new CryomixWatchError('UPLOAD_INCOMPLETE', `${notDone.length} of ${files.length} file(s) not ${options.master ? 'mastered' : 'uploaded'}`);
+  }
 }

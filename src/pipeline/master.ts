@@ -89,7 +89,11 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
   const claim = holdClaim(() => store.claimStep(job.id, mine), signal);
   try {
     const plan = context.plan(job);
-    if (!plan) throw new MasteringError(`${job.folder} no longer asks for mastering; add its mastering block back and run "cryomix-watch retry"`);
+    if (!plan) {
+      throw new MasteringError(
+        `nothing says how to master this file any more (${job.folder} has no mastering block): run "cryomix-watch upload --master" on it, or add the block back and run "cryomix-watch retry"`,
+      );
+    }
     if (job.state === 'mastering') await stepMastering(job, plan, context, claim.signal);
     else await stepDownloading(job, plan, context, claim.signal);
   } catch (error) {

@@ -1,16 +1,24 @@
 import { basename, dirname, resolve } from 'node:path';
+import type { Config, FolderConfig } from '../config/index.js';
 import { CryomixWatchError } from '../errors.js';
 import type { Job } from '../store/job.js';
 import { FINAL_STATES } from '../store/states.js';
+import { putFile } from '../transfer/put.js';
 import { statFile, type FileStat } from '../watch/settle.js';
 import { admit, type Admission } from './admit.js';
-import { uploadJob } from './upload.js';
+import { holdClaim } from './claim.js';
+import { masteringPlan, runMasteringStep, type MasteringContext, type MasteringPlan } from './master.js';
+import { rearm } from './rearm.js';
+import { claimAvailable } from './recovery.js';
+import { completeAfterUpload, finishStored, uploadJob, type UploadContext } from './upload.js';
 import { createUploadContext, type UploadParts } from './uploadContext.js';
 import { errnoCode } from '../files/errno.js';
 import { isInside, sameVersion, unreadableReason } from './version.js';
 
 /** A one-shot command should not sit in a terminal through an hour of backoff; the daemon can carry on later. */
 const FOREGROUND_ATTEMPTS = 5;
+/** How often the progress of a job another process is working on is read from its row. */
+const FOLLOW_MS = 1_000;
 
 export class NotUploadableError extends CryomixWatchError {
   /** The reason alone, for output that already names the file. */
@@ -22,21 +30,72 @@ export class NotUploadableError extends CryomixWatchError {
   }
 }
 
+/** `upload --master` of a file outside every folder with a `mastering:` block: the block's defaults (and the API's default settings). */
+export const DEFAULT_MASTER_FILES: readonly string[] = ['FinalMaster.wav', 'MasteringReport.json'];
+export const DEFAULT_POLL_INTERVAL_MS = 5_000;
+
+/** Where `upload --master` takes its mastering plan from. */
+export interface OneShotPlan {
+  plan: MasteringPlan;
+  /**
+   * The configured folder whose `mastering:` block the plan comes from, or
+   * undefined for the defaults. Only then can the daemon carry on with the
+   * job (into that folder's outputDir, whatever `--out` said).
+   */
+  folder: FolderConfig | undefined;
+}
+
+/**
+ * The plan for `upload FILE --master`: the `mastering:` block of the
+ * configured folder holding the file, else default settings; `outDir`
+ * (default: the current directory for the defaults) overrides the folder's
+ * outputDir.
+ */
+export function oneShotPlan(config: Config, file: string, outDir: string | undefined): OneShotPlan {
+  const path = resolve(file);
+  const folder = config.folders.find((f) => isInside(f.path, path));
+  const fromFolder = folder?.mastering ? masteringPlan(config.folders, { folder: folder.path }) : undefined;
+  if (fromFolder) return { plan: outDir === undefined ? fromFolder : { ...fromFolder, outputDir: resolve(outDir) }, folder };
+  return {
+    plan: { settings: {}, outputDir: resolve(outDir ?? process.cwd()), files: DEFAULT_MASTER_FILES, pollIntervalMs: DEFAULT_POLL_INTERVAL_MS },
+    folder: undefined,
+  };
+}
+
+export interface OneShotOptions {
+  /**
+   * `upload --master`: once stored, the file is mastered with this plan,
+   * whatever its folder's config says, and the command follows the
+   * mastering and download steps to the end.
+   */
+  master?: MasteringPlan;
+  /** A failed attempt (upload or mastering step) is tried again in `delayMs`. */
+  onWait?(job: Job, delayMs: number): void;
+  /** The row moved on or made progress (upload bytes, mastering percentage); only with `master`. */
+  onProgress?(job: Job): void;
+  /** Another live process (the daemon) is working on the job's mastering; this one follows along. */
+  onHeld?(job: Job): void;
+}
+
 /**
  * `upload FILE`: the daemon's rules and state DB, in the foreground. The
  * caller says the file is finished, so there is no settle wait, but the
  * content checks still apply. Retries transient errors a few times, then
- * leaves the job `retrying` for the daemon to finish.
+ * leaves the job `retrying` for the daemon to finish. With `master`, goes
+ * on through the daemon's own mastering steps (runMasteringStep), driven by
+ * the row's next_attempt_at, until the row is done or failed.
  */
-export async function uploadOnce(file: string, parts: UploadParts, signal: AbortSignal, onWait?: (job: Job, delayMs: number) => void): Promise<Job> {
+export async function uploadOnce(file: string, parts: UploadParts, signal: AbortSignal, options: OneShotOptions = {}): Promise<Job> {
   const { store, config } = parts;
+  const { master, onWait } = options;
   const path = resolve(file);
   const found = await statFile(path);
   if (!found) throw new NotUploadableError(path, 'no such file (or not a regular file)');
   const { size, mtimeMs } = found;
   let job = store.current(path);
   if (job?.state === 'failed' && sameVersion(job, { size, mtimeMs })) {
-    job = store.transition(job.id, 'queued', { error: null });
+    // With masters asked for, the step that failed is re-armed (as `retry` does): a stored upload is not sent again.
+    job = master ? (rearm(store, job) ?? store.get(job.id)) : store.transition(job.id, 'queued', { error: null });
   } else if (!job || !sameVersion(job, { size, mtimeMs }) || (FINAL_STATES.includes(job.state) && job.state !== 'done')) {
     const folder = config.folders.find((f) => isInside(f.path, path))?.path ?? dirname(path);
     job = store.createVersion({ folder, path, size, mtimeMs });
@@ -47,7 +106,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
     if (admission.outcome === 'rejected') throw new NotUploadableError(path, admission.reason);
   }
   let changedDuringUpload = false;
-  const context = createUploadContext(parts, {
+  const daemonLike = createUploadContext(parts, {
     onStale: () => {
       changedDuringUpload = true;
     },
@@ -55,6 +114,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
       throw error;
     },
   });
+  const context = master ? forcedMastering(daemonLike, job.id, options) : daemonLike;
   for (let attempt = 1; ; attempt++) {
     job = store.get(job.id);
     if (job.state === 'retrying') {
@@ -65,12 +125,90 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
       if (signal.aborted) return job;
       job = store.transitionIf(job.id, 'retrying', 'queued') ?? store.get(job.id);
     }
-    if (job.state !== 'queued') return job;
+    if (job.state !== 'queued') break;
+    if (master) options.onProgress?.(job);
     await uploadJob(job.id, context, signal);
     if (signal.aborted) return store.get(job.id);
     if (changedDuringUpload) {
       throw new NotUploadableError(path, `${basename(path)} changed while it was being uploaded; run the command again once it is finished`);
     }
+  }
+  if (!master) return job;
+  // Stored by a run that stopped before the next step (a crash): on to mastering, as the daemon's start-up does.
+  if (job.state === 'uploaded') {
+    finishStored(job, context);
+    await completeAfterUpload(job, context);
+  }
+  return followMastering(job.id, masteringContext(parts, context, master), signal, options);
+}
+
+/** The daemon's upload context, except that a stored upload goes on to mastering, and upload progress is reported. */
+function forcedMastering(context: UploadContext, jobId: number, options: OneShotOptions): UploadContext {
+  const { onProgress } = options;
+  return {
+    ...context,
+    mastersAfterUpload: () => true,
+    put: (request) =>
+      putFile({
+        ...request,
+        onProgress: (bytesSent) => {
+          request.onProgress?.(bytesSent);
+          onProgress?.(context.store.get(jobId));
+        },
+      }),
+  };
+}
+
+/** The daemon's mastering context (see Pipeline), with the one-shot's plan and reactions. */
+function masteringContext(parts: UploadParts, upload: UploadContext, plan: MasteringPlan): MasteringContext {
+  return {
+    store: parts.store,
+    api: parts.api,
+    logger: parts.logger,
+    backoff: upload.backoff,
+    stallTimeoutMs: upload.stallTimeoutMs,
+    urlExpirySeconds: parts.config.api.urlExpirySeconds,
+    plan: () => plan,
+    onUnauthorized: (error) => {
+      throw error;
+    },
+  };
+}
+
+/**
+ * Runs the job's mastering and download steps in the foreground, each when
+ * the row says it is due, until the row is done or failed. Transient trouble
+ * is tried a few times, then left for a later run. Interrupted, the row stays
+ * where it is, due at once, for whoever runs its steps next. While another
+ * live process (the daemon) holds the job, its progress is followed from the
+ * row instead.
+ */
+async function followMastering(jobId: number, context: MasteringContext, signal: AbortSignal, options: OneShotOptions): Promise<Job> {
+  const { store } = context;
+  const mayTake = (job: Job) => claimAvailable(job);
+  let heldBy: number | null = null;
+  for (;;) {
+    const job = store.get(jobId);
+    if (job.state !== 'mastering' && job.state !== 'downloading') return job;
+    options.onProgress?.(job);
+    if (!store.claimStep(jobId, mayTake)) {
+      if (heldBy !== job.ownerPid) options.onHeld?.(job);
+      heldBy = job.ownerPid;
+      await sleep(Math.min(FOLLOW_MS, Math.max(0, (job.leaseUntil ?? 0) - Date.now())), signal);
+      if (signal.aborted) return store.get(jobId);
+      continue;
+    }
+    heldBy = null;
+    if (job.stepFailures >= FOREGROUND_ATTEMPTS) return job;
+    const delayMs = Math.max(0, (job.nextAttemptAt ?? 0) - Date.now());
+    if (job.stepFailures > 0) options.onWait?.(job, delayMs);
+    // Held while waiting too: a slow job is polled less often than a lease lasts, and the daemon must not take it meanwhile.
+    const claim = holdClaim(() => store.claimStep(jobId, mayTake), signal);
+    await sleep(delayMs, claim.signal).finally(() => claim.release());
+    if (claim.storeFailure !== undefined) throw claim.storeFailure;
+    if (signal.aborted) return store.get(jobId);
+    await runMasteringStep(jobId, context, signal);
+    if (signal.aborted) return store.get(jobId);
   }
 }
 
@@ -87,11 +225,14 @@ async function admitOrFile(parts: UploadParts, job: Job, fileStat: FileStat): Pr
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
   return new Promise((resolveSleep) => {
-    const timer = setTimeout(resolveSleep, ms);
-    signal.addEventListener('abort', () => {
+    const wake = () => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', wake);
       resolveSleep();
-    }, { once: true });
+    };
+    const timer = setTimeout(wake, ms);
+    signal.addEventListener('abort', wake, { once: true });
   });
 }

@@ -1,0 +1,240 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { progressLine } from '../../src/cli/progress.js';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import type { Job } from '../../src/store/job.js';
+import { pcmWav } from '../helpers/audio.js';
+import { CLI, createWorkspace, DaemonProcess, jobFor, runCliAsync, waitUntil, type Workspace, type WorkspaceOptions } from '../helpers/daemon.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir('cryomix-upload-master-');
+
+let sandbox: Sandbox | undefined;
+const daemons: DaemonProcess[] = [];
+
+afterEach(async () => {
+  for (const daemon of daemons.splice(0)) await daemon.stop('SIGKILL');
+  await sandbox?.close();
+  sandbox = undefined;
+});
+
+async function setUp(options: WorkspaceOptions = {}, masteringSeconds = 0.5): Promise<{ sandbox: Sandbox; workspace: Workspace }> {
+  sandbox = await startSandbox({ masteringSeconds });
+  return { sandbox, workspace: createWorkspace(tempDir(), sandbox, options) };
+}
+
+const masteringFolder = (outputDir: string): WorkspaceOptions => ({
+  folder: { mastering: { settings: { meq: 6, mca: 1 }, outputDir, pollIntervalSeconds: 0.2 } },
+});
+
+function startsFor(sandbox: Sandbox, sessionId: string) {
+  return sandbox.requests().filter((r) => r.endpoint === 'mastering' && r.sessionId === sessionId && r.status === 200);
+}
+
+/** The masters of one mix; returns the report's settings, to tell which plan was used. */
+function expectMasters(dir: string): unknown {
+  expect(readdirSync(dir).sort()).toEqual(['FinalMaster.wav', 'MasteringReport.json']);
+  const master = readFileSync(join(dir, 'FinalMaster.wav'));
+  expect(master.subarray(0, 4).toString('latin1')).toBe('RIFF');
+  expect(master.subarray(8, 12).toString('latin1')).toBe('WAVE');
+  expect(master.readUInt32LE(4)).toBe(master.length - 8);
+  return (JSON.parse(readFileSync(join(dir, 'MasteringReport.json'), 'utf8')) as { settings: unknown }).settings;
+}
+
+describe('cryomix-watch upload FILE --master', () => {
+  it('uploads, masters once and downloads a mix outside any folder, with plain progress lines; a second run starts nothing', async () => {
+    const { sandbox, workspace } = await setUp();
+    const path = join(workspace.dir, 'Outside Song.wav');
+    writeFileSync(path, pcmWav(50_000));
+    const out = join(workspace.dir, 'out');
+    const result = await runCliAsync(workspace, ['upload', path, '--master', '--out', out]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const masters = join(out, 'Outside Song');
+    // Not a terminal: one plain line per stage, no redraw codes.
+    expect(result.stdout).not.toMatch(/[\r\x1b]/);
+    expect(result.stdout.trimEnd().split('\n')).toEqual([
+      'Outside Song.wav: uploading',
+      expect.stringMatching(/^Outside Song\.wav: mastering \d+%$/),
+      'Outside Song.wav: downloading',
+      `Outside Song.wav: done, masters in ${masters}`,
+    ]);
+    // Default settings: none sent.
+    expect(expectMasters(masters)).toEqual({});
+    const job = jobFor(workspace, path)!;
+    expect(job).toMatchObject({ state: 'done' });
+    expect(startsFor(sandbox, job.sessionId)).toHaveLength(1);
+    expect(sandbox.objects()).toHaveLength(1);
+
+    const requestsBefore = sandbox.requests().length;
+    const again = await runCliAsync(workspace, ['upload', path, '--master', '--out', out]);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toBe(`Outside Song.wav: already mastered earlier (session ${job.sessionId}): masters in ${masters}; nothing started again\n`);
+    expect(sandbox.requests()).toHaveLength(requestsBefore);
+  });
+
+  it('exits 1 with the API\'s reason when mastering fails', async () => {
+    const { sandbox, workspace } = await setUp();
+    sandbox.faults.add({ target: 'mastering', kind: 'job-failed' });
+    const path = join(workspace.dir, 'unlucky.wav');
+    writeFileSync(path, pcmWav(30_000));
+    const out = join(workspace.dir, 'out');
+    const result = await runCliAsync(workspace, ['upload', path, '--master', '--out', out]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/^unlucky\.wav: failed: the Cryo-mix API reports the mastering job failed; run "cryomix-watch retry" to start it again; .*run this command again/m);
+    expect(result.stderr).toMatch(/1 of 1 file\(s\) not mastered/);
+    expect(jobFor(workspace, path)).toMatchObject({ state: 'failed' });
+    expect(existsSync(join(out, 'unlucky'))).toBe(false);
+  });
+
+  it('uses the mastering block and outputDir of the folder holding the file; --out overrides the outputDir', async () => {
+    const dir = tempDir();
+    const folderMasters = join(dir, 'folder-masters');
+    const { sandbox, workspace } = await setUp(masteringFolder(folderMasters));
+    const inFolder = join(workspace.inbox, 'In Folder.wav');
+    const redirected = join(workspace.inbox, 'Redirected.wav');
+    writeFileSync(inFolder, pcmWav(30_000));
+    writeFileSync(redirected, pcmWav(31_000));
+
+    const first = await runCliAsync(workspace, ['upload', inFolder, '--master']);
+    expect(first.status).toBe(0);
+    expect(first.stdout).toMatch(new RegExp(`In Folder\\.wav: done, masters in ${join(folderMasters, 'In Folder').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`));
+    expect(expectMasters(join(folderMasters, 'In Folder'))).toEqual({ meq: 6, mca: 1 });
+
+    const out = join(dir, 'elsewhere');
+    const second = await runCliAsync(workspace, ['upload', redirected, '--master', '--out', out]);
+    expect(second.status).toBe(0);
+    expect(expectMasters(join(out, 'Redirected'))).toEqual({ meq: 6, mca: 1 });
+    expect(existsSync(join(folderMasters, 'Redirected'))).toBe(false);
+    for (const path of [inFolder, redirected]) expect(startsFor(sandbox, jobFor(workspace, path)!.sessionId)).toHaveLength(1);
+  });
+
+  it('refuses to master a file uploaded earlier without mastering, saying how to get masters', async () => {
+    const { sandbox, workspace } = await setUp();
+    const path = join(workspace.dir, 'plain.wav');
+    writeFileSync(path, pcmWav(30_000));
+    expect((await runCliAsync(workspace, ['upload', path])).status).toBe(0);
+    const result = await runCliAsync(workspace, ['upload', path, '--master', '--out', join(workspace.dir, 'out')]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/^plain\.wav: uploaded earlier without mastering .*touch the file.* new version/m);
+    expect(sandbox.requests().filter((r) => r.endpoint === 'mastering')).toHaveLength(0);
+  });
+
+  it('keeps the job while a daemon runs beside it: the daemon neither takes nor fails a mix outside its folders', async () => {
+    const { sandbox, workspace } = await setUp();
+    const daemon = new DaemonProcess(workspace);
+    daemons.push(daemon);
+    await daemon.ready();
+    const path = join(workspace.dir, 'beside the daemon.wav');
+    writeFileSync(path, pcmWav(30_000));
+    const out = join(workspace.dir, 'out');
+    const result = await runCliAsync(workspace, ['upload', path, '--master', '--out', out]);
+    expect(result.status).toBe(0);
+    expectMasters(join(out, 'beside the daemon'));
+    const job = jobFor(workspace, path)!;
+    expect(job.state).toBe('done');
+    expect(startsFor(sandbox, job.sessionId)).toHaveLength(1);
+    expect(daemon.logs.filter((r) => r.file === path && r.level !== undefined && r.level >= 40)).toEqual([]);
+  });
+
+  it('refuses --out without --master', async () => {
+    const { workspace } = await setUp();
+    const result = await runCliAsync(workspace, ['upload', join(workspace.dir, 'x.wav'), '--out', workspace.dir]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/--out .* needs --master/);
+  });
+});
+
+describe('cryomix-watch upload FILE --master, interrupted', () => {
+  it('leaves the mastering row on Ctrl-C, says who finishes it, and a second run finishes without a second start', async () => {
+    const dir = tempDir();
+    const masters = join(dir, 'masters');
+    const { sandbox, workspace } = await setUp(masteringFolder(masters), 3);
+    const path = join(workspace.inbox, 'long master.wav');
+    writeFileSync(path, pcmWav(30_000));
+    const child = spawn(process.execPath, [CLI, 'upload', path, '--master', '--config', workspace.configFile], { env: workspace.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await waitUntil(() => sandbox.requests().some((r) => r.endpoint === 'percentage' && r.status === 200));
+    child.kill('SIGINT');
+    expect(await exited).toBe(1);
+    expect(stdout).toMatch(/^long master\.wav: interrupted while mastering; the daemon will finish it, or run this command again$/m);
+    const interrupted = jobFor(workspace, path)!;
+    expect(interrupted.state).toBe('mastering');
+
+    const resumed = await runCliAsync(workspace, ['upload', path, '--master']);
+    expect(resumed.status).toBe(0);
+    expect(resumed.stdout).toMatch(/long master\.wav: done, masters in /);
+    expect(startsFor(sandbox, interrupted.sessionId)).toHaveLength(1);
+    expect(sandbox.objects()).toHaveLength(1);
+    expectMasters(join(masters, 'long master'));
+  });
+});
+
+describe('the progress line', () => {
+  const rows: Partial<Job>[] = [
+    { state: 'queued', bytesSent: 0, size: 1000 },
+    { state: 'uploading', bytesSent: 420, size: 1000 },
+    { state: 'uploading', bytesSent: 421, size: 1000 },
+    { state: 'mastering', masteringPercent: 0 },
+    { state: 'mastering', masteringPercent: 63 },
+    { state: 'downloading' },
+  ];
+
+  function render(isTTY: boolean): string {
+    const out = Object.assign(new PassThrough(), { isTTY });
+    let written = '';
+    out.on('data', (data: Buffer) => (written += data.toString()));
+    const line = progressLine('Song.wav', out);
+    for (const row of rows) line.update(row as Job);
+    line.note('storage answered 503; trying again in 2 s');
+    line.finish('done, masters in /m/Song');
+    return written;
+  }
+
+  it('is redrawn in place on a terminal', () => {
+    const clear = '\r\x1b[2K';
+    expect(render(true)).toBe(
+      [
+        `${clear}Song.wav  uploading 0%`,
+        `${clear}Song.wav  uploading 42%`,
+        `${clear}Song.wav  mastering 0%`,
+        `${clear}Song.wav  mastering 63%`,
+        `${clear}Song.wav  downloading`,
+        `${clear}Song.wav: storage answered 503; trying again in 2 s\n`,
+        `${clear}Song.wav  downloading`,
+        `${clear}Song.wav  done, masters in /m/Song\n`,
+      ].join(''),
+    );
+  });
+
+  it('is one plain line per stage elsewhere', () => {
+    expect(render(false)).toBe(
+      [
+        'Song.wav: uploading',
+        'Song.wav: mastering 0%',
+        'Song.wav: downloading',
+        'Song.wav: storage answered 503; trying again in 2 s',
+        'Song.wav: done, masters in /m/Song',
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('cryomix-watch upload FILE (no --master) in a mastering folder', () => {
+  it('counts the upload as done and leaves the mastering to the daemon', async () => {
+    const { workspace } = await setUp(masteringFolder(join(tempDir(), 'masters')));
+    const path = join(workspace.inbox, 'Hand In.wav');
+    writeFileSync(path, pcmWav(40_000));
+    const result = await runCliAsync(workspace, ['upload', path]);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/Hand In\.wav: uploaded, session [0-9a-f-]{36}; its folder asks for masters, which the daemon fetches/);
+    expect(jobFor(workspace, path)?.state).toBe('mastering');
+  });
+});
+
