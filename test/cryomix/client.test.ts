@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CryomixClient, type ClientOptions } from '../../src/cryomix/client.js';
 import { RejectedError, TransientError, UnauthorizedError, UnsafeUrlError } from '../../src/cryomix/errors.js';
 import { ConfigError } from '../../src/errors.js';
-import { readBody, sendJson, startLocalServer, type LocalServer } from './localServer.js';
+import { readBody, sendJson, startLocalServer, type LocalServer, clientOf } from './localServer.js';
 
 const API_KEY = 'ck_live_SECRET_9f8e7d6c5b4a';
 const SESSION = 'b7a0c1e2-3d4f-4a5b-8c6d-7e8f9a0b1c2d';
@@ -27,17 +27,7 @@ afterAll(async () => {
   for (const error of seen) expect(everythingSaid(error)).not.toContain(API_KEY);
 });
 
-function client(overrides: Partial<ClientOptions> = {}): CryomixClient {
-  return new CryomixClient({
-    baseUrl: api.origin,
-    apiKey: API_KEY,
-    origin: 'https://studio.example.com',
-    uploadOrigins: ['https://storage.googleapis.com'],
-    requestTimeoutMs: 2_000,
-    dispatcher: agent,
-    ...overrides,
-  });
-}
+const client = (overrides: Partial<ClientOptions> = {}): CryomixClient => clientOf(api.origin, API_KEY, agent, overrides);
 
 function askForUrl(c = client()) {
   return c.requestUploadUrl({ sessionId: SESSION, objectName: 'mix.wav', contentType: 'audio/wav', expirationSeconds: 900 });

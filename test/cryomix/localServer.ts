@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Dispatcher } from 'undici';
+import { CryomixClient, type ClientOptions } from '../../src/cryomix/client.js';
 
 export type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 
@@ -49,4 +51,17 @@ export async function readBody(request: IncomingMessage): Promise<Buffer> {
 
 export function sendJson(response: ServerResponse, statusCode: number, body: unknown, headers: Record<string, string> = {}): void {
   response.writeHead(statusCode, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+}
+
+/** A client of the API served at `origin`, with the options most tests share; tests override what they exercise. */
+export function clientOf(origin: string, apiKey: string, dispatcher: Dispatcher, overrides: Partial<ClientOptions> = {}): CryomixClient {
+  return new CryomixClient({
+    baseUrl: origin,
+    apiKey,
+    origin: 'https://studio.example.com',
+    uploadOrigins: ['https://storage.googleapis.com'],
+    requestTimeoutMs: 2_000,
+    dispatcher,
+    ...overrides,
+  });
 }

@@ -2,7 +2,7 @@ import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CryomixClient, type ClientOptions } from '../../src/cryomix/client.js';
 import { RejectedError, TransientError, UnsafeUrlError } from '../../src/cryomix/errors.js';
-import { readBody, sendJson, startLocalServer, type LocalServer } from './localServer.js';
+import { readBody, sendJson, startLocalServer, type LocalServer, clientOf } from './localServer.js';
 
 /** The mastering half of the client: start, progress, download URLs. */
 
@@ -26,17 +26,7 @@ afterAll(async () => {
   await api.close();
 });
 
-function client(overrides: Partial<ClientOptions> = {}): CryomixClient {
-  return new CryomixClient({
-    baseUrl: api.origin,
-    apiKey: API_KEY,
-    origin: 'https://studio.example.com',
-    uploadOrigins: ['https://storage.googleapis.com'],
-    requestTimeoutMs: 2_000,
-    dispatcher: agent,
-    ...overrides,
-  });
-}
+const client = (overrides: Partial<ClientOptions> = {}): CryomixClient => clientOf(api.origin, API_KEY, agent, overrides);
 
 interface Seen {
   method?: string;
