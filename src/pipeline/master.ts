@@ -22,6 +22,8 @@ export const DOWNLOAD_WARNING_MS = 24 * 60 * 60_000;
 /** A job running this long is slow: poll once a minute rather than every few seconds. */
 const SLOW_JOB_MS = 5 * 60_000;
 const SLOW_POLL_MS = 60_000;
+/** How often a job whose folder lost its mastering block is looked at again (the config may come back). */
+const UNPLANNED_RECHECK_MS = 60 * 60_000;
 /** Expired or refused download URLs are asked for again, a few times within one step. */
 const MAX_URL_REFRESHES = 2;
 
@@ -90,9 +92,12 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
   try {
     const plan = context.plan(job);
     if (!plan) {
-      throw new MasteringError(
-        `nothing says how to master this file any more (${job.folder} has no mastering block): run "cryomix-watch upload --master" on it, or add the block back and run "cryomix-watch retry"`,
-      );
+      // Left for whoever knows the plan (an `upload --master` run, or the block added back), not failed.
+      store.updateStep(job.id, {
+        nextAttemptAt: Date.now() + UNPLANNED_RECHECK_MS,
+        error: `${job.folder} has no mastering block: run "cryomix-watch upload --master" on this file to finish it, or add the block back`,
+      });
+      return;
     }
     if (job.state === 'mastering') await stepMastering(job, plan, context, claim.signal);
     else await stepDownloading(job, plan, context, claim.signal);
@@ -160,7 +165,7 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
       const target = urls.get(name);
       if (!target) throw new MasteringError(`the Cryo-mix API offered no ${name} for this mix (it offered ${[...urls.keys()].join(', ') || 'nothing'})`);
       try {
-        const result = await download({ url: target.url, directory, fileName: name, stallTimeoutMs: context.stallTimeoutMs, signal });
+        const result = await download({ url: target.url, directory, fileName: name, partialTag: job.sessionId, stallTimeoutMs: context.stallTimeoutMs, signal });
         store.recordDownload(job.id, { name, path: result.path, bytes: result.bytes, sha256: result.sha256 });
         break;
       } catch (error) {
@@ -174,7 +179,7 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
   store.transition(job.id, 'done', { stepFailures: 0, error: null });
   context.logger.info({ file: job.path, masters: directory }, `${basename(job.path)}: masters are in ${directory}`);
   // After the commit: a crash in between skips the hook rather than running it twice.
-  if (plan.onDone) await runDoneHook(plan.onDone, directory, job.path, context.logger);
+  if (plan.onDone) await runDoneHook(plan.onDone, directory, job.path, context.logger, signal);
 }
 
 /** Transient trouble waits and tries the same step again; a refusal fails the job; a broken state DB stops the daemon. */

@@ -95,7 +95,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
   let job = store.current(path);
   if (job?.state === 'failed' && sameVersion(job, { size, mtimeMs })) {
     // With masters asked for, the step that failed is re-armed (as `retry` does): a stored upload is not sent again.
-    job = master ? (rearm(store, job) ?? store.get(job.id)) : store.transition(job.id, 'queued', { error: null });
+    job = rearm(store, job) ?? store.get(job.id);
   } else if (!job || !sameVersion(job, { size, mtimeMs }) || (FINAL_STATES.includes(job.state) && job.state !== 'done')) {
     const folder = config.folders.find((f) => isInside(f.path, path))?.path ?? dirname(path);
     job = store.createVersion({ folder, path, size, mtimeMs });

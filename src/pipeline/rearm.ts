@@ -4,7 +4,8 @@ import type { JobStore } from '../store/jobs.js';
 /**
  * `retry`: sends a failed version back to the step that failed, with the
  * same Session-Id: the upload if its bytes never reached storage, else the
- * download if mastering had completed, else mastering (started anew).
+ * download if mastering had completed, else mastering (started anew only if
+ * the API reported the job failed or cancelled).
  * Conditional, because the daemon may file the row at the same moment.
  */
 export function rearm(store: JobStore, job: Job): Job | undefined {
@@ -13,5 +14,7 @@ export function rearm(store: JobStore, job: Job): Job | undefined {
   if (job.masteringStatus === 'completed') {
     return store.transitionIf(job.id, 'failed', 'downloading', () => ({ error: null, nextAttemptAt: now, stepFailures: 0 }));
   }
-  return store.transitionIf(job.id, 'failed', 'mastering', () => ({ error: null, nextAttemptAt: now, stepFailures: 0, masteringRequested: false }));
+  // A new start only when the API said the job failed: otherwise one may be running, and is asked about first.
+  const startAnew = job.masteringStatus === 'failed' || job.masteringStatus === 'cancelled';
+  return store.transitionIf(job.id, 'failed', 'mastering', () => ({ error: null, nextAttemptAt: now, stepFailures: 0, ...(startAnew ? { masteringRequested: false } : {}) }));
 }

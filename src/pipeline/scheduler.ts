@@ -21,6 +21,9 @@ export interface SchedulerOptions {
   onFatal(error: unknown): void;
 }
 
+/** The soonest the due-time timer fires; new work is pumped at once by events anyway. */
+const MIN_TIMER_MS = 250;
+
 /** After aborting, how long uploads get to record that they were interrupted. */
 const ABORT_SETTLE_MS = 5_000;
 
@@ -117,7 +120,8 @@ export class Scheduler {
     clearTimeout(this.retryTimer);
     const next = this.options.store.nextDueAt();
     if (next === null) return;
-    this.retryTimer = setTimeout(() => this.pump(), Math.max(0, next - Date.now())).unref();
+    // Floored: a step that is due but cannot run yet (running, held elsewhere, paused) must not re-arm a 0 ms timer forever.
+    this.retryTimer = setTimeout(() => this.pump(), Math.max(MIN_TIMER_MS, next - Date.now())).unref();
   }
 
   /** Stops the upload of a version that changed or vanished. */

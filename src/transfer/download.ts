@@ -20,6 +20,12 @@ export interface DownloadRequest {
   directory: string;
   /** A plain name such as `FinalMaster.wav`; anything with a path in it is a TypeError. */
   fileName: string;
+  /**
+   * Names this download's `.partial` (e.g. the job's Session-Id): two mixes
+   * with the same name (Song.wav, Song.mp3) share an output folder, and
+   * must never write into, or remove, each other's partial file.
+   */
+  partialTag: string;
   /** No bytes arriving for this long aborts the GET as a TransientError. */
   stallTimeoutMs: number;
   /** Shutdown: aborting rejects with the signal's reason (an AbortError by default), not a TransientError. */
@@ -44,7 +50,7 @@ export const PARTIAL_SUFFIX = '.partial';
  * Fetches a signed GET URL into `<directory>/<fileName>`, durably and
  * without ever replacing a file that is already there.
  *
- * The body streams into `<fileName>.partial` (a stale one left by a crash is
+ * The body streams into `<fileName>.<partialTag>.partial` (a stale one left by a crash is
  * replaced), counted and hashed on the way; a count that differs from
  * `Content-Length` is a TransientError. The file is fsynced, linked under
  * the first free name (` (2)`, ` (3)`…, see placeAtFreeName), and the
@@ -62,7 +68,7 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
     throw new TypeError(`downloadFile: expected a plain file name, got ${JSON.stringify(download.fileName)}`);
   }
   await ensureDirectory(download.directory);
-  const partial = join(download.directory, `${download.fileName}${PARTIAL_SUFFIX}`);
+  const partial = join(download.directory, `${download.fileName}.${download.partialTag}${PARTIAL_SUFFIX}`);
   const watchdog = new StallWatchdog(download.stallTimeoutMs, stallReason('download', download.url));
   const progress: Progress = { bytes: 0, total: undefined, disk: undefined };
   let body: Readable | undefined;

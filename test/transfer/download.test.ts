@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 function request(name: string, directory: string, overrides: Partial<DownloadRequest> = {}): DownloadRequest {
-  return { url: urlOf(urls, name), directory, fileName: name, stallTimeoutMs: 5_000, ...overrides };
+  return { url: urlOf(urls, name), directory, fileName: name, partialTag: 'job-1', stallTimeoutMs: 5_000, ...overrides };
 }
 
 async function direct(name: string): Promise<Buffer> {
@@ -83,9 +83,22 @@ describe('downloading results', () => {
     expect((await readdir(directory)).sort()).toEqual(['FinalMaster (2).wav', 'FinalMaster.wav']);
   });
 
+  it('keeps two downloads of one name into one folder apart (Song.wav and Song.mp3 share <out>/Song)', async () => {
+    const directory = join(tempDir(), 'Song');
+    const [first, second] = await Promise.all([
+      downloadFile(request('FinalMaster.wav', directory, { partialTag: 'session-a' })),
+      downloadFile(request('FinalMaster.wav', directory, { partialTag: 'session-b' })),
+    ]);
+    const expected = createHash('sha256').update(await direct('FinalMaster.wav')).digest('hex');
+    expect([first.sha256, second.sha256]).toEqual([expected, expected]);
+    expect(new Set([first.path, second.path]).size).toBe(2);
+    for (const result of [first, second]) expect(createHash('sha256').update(await readFile(result.path)).digest('hex')).toBe(expected);
+    expect((await readdir(directory)).filter((name) => name.endsWith('.partial'))).toEqual([]);
+  });
+
   it('replaces a stale .partial left by a crash', async () => {
     const directory = tempDir();
-    await writeFile(join(directory, 'FinalMaster.wav.partial'), Buffer.alloc(1024 * 1024, 0xee));
+    await writeFile(join(directory, 'FinalMaster.wav.job-1.partial'), Buffer.alloc(1024 * 1024, 0xee));
     const result = await downloadFile(request('FinalMaster.wav', directory));
     expect(result.path).toBe(join(directory, 'FinalMaster.wav'));
     expect((await readFile(result.path)).equals(await direct('FinalMaster.wav'))).toBe(true);
@@ -96,7 +109,7 @@ describe('downloading results', () => {
     const directory = tempDir();
     const elsewhere = join(tempDir(), 'precious.txt');
     await writeFile(elsewhere, 'do not touch');
-    await symlink(elsewhere, join(directory, 'FinalMaster.wav.partial'));
+    await symlink(elsewhere, join(directory, 'FinalMaster.wav.job-1.partial'));
     await downloadFile(request('FinalMaster.wav', directory));
     expect(await readFile(elsewhere, 'utf8')).toBe('do not touch');
     expect(await readdir(directory)).toEqual(['FinalMaster.wav']);
@@ -125,7 +138,7 @@ describe('downloading results', () => {
 describe('storage refusals', () => {
   it('reports an expired URL as StorageError ExpiredToken, and removes the .partial', async () => {
     const directory = tempDir();
-    await writeFile(join(directory, 'FinalMaster.wav.partial'), 'left by a crash');
+    await writeFile(join(directory, 'FinalMaster.wav.job-1.partial'), 'left by a crash');
     const expired = new URL(urlOf(urls, 'FinalMaster.wav'));
     expired.searchParams.set('X-Goog-Date', '20200101T000000Z');
     const error = await failure(downloadFile(request('FinalMaster.wav', directory, { url: expired })));

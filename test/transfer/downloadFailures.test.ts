@@ -39,6 +39,7 @@ function request(directory: string, overrides: Partial<DownloadRequest> = {}): D
     url: new URL(`${storage.origin}/bucket/processed/f/FinalMaster.wav?${SIGNED_QUERY}`),
     directory,
     fileName: 'FinalMaster.wav',
+    partialTag: 'job-1',
     stallTimeoutMs: 5_000,
     dispatcher: agent,
     ...overrides,
@@ -193,7 +194,7 @@ describe('stalls and shutdown', () => {
     const started = Date.now();
     const download = downloadFile(request(directory, { signal: shutdown.signal }));
     // Aborted once bytes are on disk, so there is a .partial to remove.
-    await waitFor(async () => (await readdir(directory)).includes('FinalMaster.wav.partial'));
+    await waitFor(async () => (await readdir(directory)).includes('FinalMaster.wav.job-1.partial'));
     shutdown.abort(reason);
     await expect(download).rejects.toBe(reason);
     expect(Date.now() - started).toBeLessThan(1_000);

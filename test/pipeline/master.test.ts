@@ -1,0 +1,61 @@
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { CryomixApi } from '../../src/cryomix/api.js';
+import { runMasteringStep, type MasteringContext } from '../../src/pipeline/master.js';
+import { rearm } from '../../src/pipeline/rearm.js';
+import { openDatabase } from '../../src/store/db.js';
+import { JobStore } from '../../src/store/jobs.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir();
+
+function uploadedJob(store: JobStore) {
+  const job = store.createVersion({ folder: '/in', path: '/in/mix.wav', size: 1, mtimeMs: 1 });
+  for (const state of ['queued', 'uploading'] as const) store.transition(job.id, state);
+  store.transition(job.id, 'uploaded', { md5: 'bWQ1', sha256: 'abc' });
+  return store.transition(job.id, 'mastering', { nextAttemptAt: Date.now() });
+}
+
+/** An API that must not be called: any call fails the test. */
+const silentApi = new Proxy({}, { get: (_target, name) => () => Promise.reject(new Error(`unexpected API call: ${String(name)}`)) }) as CryomixApi;
+
+describe('rearm after a mastering failure', () => {
+  it('starts mastering anew only when the API reported the job failed or cancelled', () => {
+    const store = new JobStore(openDatabase(join(tempDir(), 'state.db')));
+    const reported = uploadedJob(store);
+    store.updateStep(reported.id, { masteringRequested: true });
+    store.transition(reported.id, 'failed', { masteringStatus: 'failed', error: 'the API says failed' });
+    expect(rearm(store, store.get(reported.id))).toMatchObject({ state: 'mastering', masteringRequested: false });
+
+    const other = store.createVersion({ folder: '/in', path: '/in/other.wav', size: 1, mtimeMs: 1 });
+    for (const state of ['queued', 'uploading'] as const) store.transition(other.id, state);
+    store.transition(other.id, 'uploaded', { md5: 'bWQ1' });
+    store.transition(other.id, 'mastering', { nextAttemptAt: Date.now(), masteringRequested: true, masteringStatus: 'processing' });
+    store.transition(other.id, 'failed', { error: 'an unsafe download URL' });
+    // A job may be running at the API: it is asked about before anything is started again.
+    expect(rearm(store, store.get(other.id))).toMatchObject({ state: 'mastering', masteringRequested: true });
+  });
+});
+
+describe('a mastering job whose folder lost its mastering block', () => {
+  it('is left for whoever knows the plan, with a note, not failed', async () => {
+    const store = new JobStore(openDatabase(join(tempDir(), 'state.db')));
+    const job = uploadedJob(store);
+    const context: MasteringContext = {
+      store,
+      api: silentApi,
+      logger: pino({ level: 'silent' }),
+      backoff: { initialDelayMs: 100, maxDelayMs: 1000 },
+      stallTimeoutMs: 1000,
+      urlExpirySeconds: 900,
+      plan: () => undefined,
+      onUnauthorized: () => {},
+    };
+    await runMasteringStep(job.id, context, new AbortController().signal);
+    const after = store.get(job.id);
+    expect(after.state).toBe('mastering');
+    expect(after.error).toMatch(/has no mastering block: run "cryomix-watch upload --master"/);
+    expect(after.nextAttemptAt! - Date.now()).toBeGreaterThan(30 * 60_000);
+  });
+});
