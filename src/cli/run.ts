@@ -2,7 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
 import { startDaemon } from '../daemon/daemon.js';
 import { createLogger, type LogFormat } from '../log/logger.js';
-import type { FolderConfig } from '../config/index.js';
+import type { Logger } from 'pino';
+import type { Config, FolderConfig } from '../config/index.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
 import { mastersDirectory } from '../pipeline/master.js';
 import { isInside } from '../pipeline/version.js';
 import { apiTarget } from './api.js';
@@ -19,7 +21,8 @@ export interface RunOptions extends GlobalOptions {
  * SIGTERM/SIGINT once uploads are parked, 1 when the state DB failed.
  */
 export async function runCommand(options: RunOptions): Promise<number> {
-  const target = await apiTarget(configFrom(options), Boolean(options.sandbox));
+  const loaded = configFrom(options);
+  const target = await apiTarget(loaded, Boolean(options.sandbox));
   const { config } = target;
   const logger = createLogger({ level: config.log.level, format: options.logFormat ?? 'json', secrets: [target.apiKey] });
   if (target.sandbox) {
@@ -34,8 +37,9 @@ export async function runCommand(options: RunOptions): Promise<number> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  // Config reload arrives with the operations work; until then SIGHUP must not kill uploads in flight.
-  process.on('SIGHUP', () => logger.warn('SIGHUP: reloading the configuration is not supported yet; restart the service to apply changes'));
+  // Until the daemon is up a reload has nothing to apply to; SIGHUP must not kill it meanwhile.
+  let reload = () => logger.warn('SIGHUP during startup: ignored; send it again once the daemon is ready');
+  process.on('SIGHUP', () => reload());
   // A promise nobody awaited failed: the daemon's state can no longer be trusted to be complete.
   const crashed = new Promise<unknown>((resolve) => process.once('unhandledRejection', resolve));
 
@@ -52,6 +56,12 @@ export async function runCommand(options: RunOptions): Promise<number> {
     process.exit(EXIT_OK);
   }
   const daemon = started;
+  let reloading = Promise.resolve();
+  reload = () => {
+    reloading = reloading.then(() => reloadConfig(options, loaded, config, daemon.pipeline, logger)).catch((error: unknown) => {
+      logger.error({ err: error }, `reloading the configuration failed: ${(error as Error).message}`);
+    });
+  };
   // Library timers never hold the process; the daemon does, even when nothing else is pending (every folder unmounted).
   const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
   logger.info({ folders: daemon.pipeline.watchedFolders, database: config.state.database }, 'ready');
@@ -74,6 +84,27 @@ export async function runCommand(options: RunOptions): Promise<number> {
   await daemon.stop().catch((error: unknown) => logger.error({ err: error }, 'could not stop cleanly'));
   await target.close();
   return EXIT_FAILURE;
+}
+
+/**
+ * SIGHUP: reads the config file again. An invalid file keeps the running
+ * configuration and says why. The API section stays as started (with
+ * --sandbox it points at the embedded emulator); changing it needs a restart.
+ */
+async function reloadConfig(options: RunOptions, startedWith: Config, running: Config, pipeline: Pipeline, logger: Logger): Promise<void> {
+  let next: Config;
+  try {
+    next = configFrom(options);
+  } catch (error) {
+    logger.error({ err: error }, `SIGHUP: keeping the running configuration: ${(error as Error).message}`);
+    return;
+  }
+  if (JSON.stringify(next.api) !== JSON.stringify(startedWith.api) || next.state.database !== startedWith.state.database) {
+    logger.warn('SIGHUP: changes to api and state take effect at the next start');
+  }
+  logger.level = next.log.level;
+  const changes = await pipeline.reload({ ...next, api: running.api, state: running.state });
+  logger.info({ changes }, `SIGHUP: configuration reloaded${changes.length > 0 ? `: ${changes.join('; ')}` : ' (no folder or concurrency changes)'}`);
 }
 
 function welcomeLine(folders: readonly FolderConfig[], configFile: string | undefined): string {

@@ -4,7 +4,7 @@ import type { CryomixApi } from '../cryomix/api.js';
 import { UnauthorizedError } from '../cryomix/errors.js';
 import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
-import { WatchedFolder } from './folder.js';
+import { WatchedFolder, type FolderDeps } from './folder.js';
 import { recoverOrphanedUploads } from './recovery.js';
 import { Scheduler } from './scheduler.js';
 import { masteringPlan, runMasteringStep, type MasteringContext } from './master.js';
@@ -28,7 +28,8 @@ export class Pipeline {
   private readonly scheduler: Scheduler;
   readonly failure: Promise<unknown>;
   private readonly options: PipelineOptions;
-  private readonly folders: WatchedFolder[];
+  private folders: WatchedFolder[];
+  private readonly folderDeps: FolderDeps;
   private readonly uploadContext: UploadContext;
   private readonly masteringContext: MasteringContext;
   private fail!: (error: unknown) => void;
@@ -57,7 +58,7 @@ export class Pipeline {
       },
       onFatal: (error) => this.fail(error),
     });
-    const folderDeps = {
+    this.folderDeps = {
       store,
       logger,
       minBytes: config.uploads.minBytes,
@@ -66,7 +67,7 @@ export class Pipeline {
       onSuperseded: (job: Job) => this.scheduler.supersede(job.id),
       onFatal: (error: unknown) => this.fail(error),
     };
-    this.folders = config.folders.map((folder) => new WatchedFolder(folder, folderDeps));
+    this.folders = config.folders.map((folder) => new WatchedFolder(folder, this.folderDeps));
     this.uploadContext = createUploadContext(options, {
       onStale: (job) => this.folders.find((f) => f.config.path === job.folder)?.intake.touch(job.path),
       onUnauthorized: (error) => this.scheduler.pause(error.message),
@@ -78,7 +79,7 @@ export class Pipeline {
       backoff: this.uploadContext.backoff,
       stallTimeoutMs: this.uploadContext.stallTimeoutMs,
       urlExpirySeconds: config.api.urlExpirySeconds,
-      plan: (job) => masteringPlan(config.folders, job),
+      plan: (job) => masteringPlan(this.options.config.folders, job),
       onUnauthorized: (error) => this.scheduler.pause(error.message),
     };
   }
@@ -116,6 +117,43 @@ export class Pipeline {
   async stop(): Promise<void> {
     for (const folder of this.folders) await folder.stop();
     await this.scheduler.stop(this.options.config.uploads.shutdownGraceSeconds * 1000);
+  }
+
+  /**
+   * Applies a new configuration without a restart (SIGHUP): folders added,
+   * removed or changed, and upload concurrency. Returns what changed, in
+   * words. The API section and the other upload settings apply at the next
+   * start. Files a removed folder had already queued are still uploaded;
+   * those still settling are left, and resume if the folder comes back.
+   */
+  async reload(next: Config): Promise<string[]> {
+    const changes: string[] = [];
+    const previous = this.options.config;
+    this.options.config = next;
+    const wanted = new Map(next.folders.map((folder) => [folder.path, folder]));
+    const kept: WatchedFolder[] = [];
+    for (const folder of this.folders) {
+      const same = wanted.get(folder.config.path);
+      if (same && JSON.stringify(same) === JSON.stringify(folder.config)) {
+        kept.push(folder);
+        continue;
+      }
+      await folder.stop();
+      if (!same) changes.push(`stopped watching ${folder.config.path}`);
+    }
+    for (const config of next.folders) {
+      if (kept.some((folder) => folder.config.path === config.path)) continue;
+      const folder = new WatchedFolder(config, this.folderDeps);
+      await folder.start();
+      kept.push(folder);
+      changes.push(`${previous.folders.some((f) => f.path === config.path) ? 'applied new settings to' : 'started watching'} ${config.path}`);
+    }
+    this.folders = kept;
+    if (next.uploads.concurrency !== previous.uploads.concurrency) {
+      this.scheduler.setConcurrency(next.uploads.concurrency);
+      changes.push(`uploads.concurrency is now ${next.uploads.concurrency}`);
+    }
+    return changes;
   }
 
   get watchedFolders(): string[] {

@@ -66,6 +66,13 @@ export class Scheduler {
     this.pump();
   }
 
+  setConcurrency(concurrency: number): void {
+    this.options.concurrency = concurrency;
+    this.queue.concurrency = concurrency;
+    this.steps.concurrency = concurrency;
+    this.pump();
+  }
+
   get paused(): PauseState | null {
     return this.pauseState;
   }

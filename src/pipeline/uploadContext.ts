@@ -16,9 +16,10 @@ export interface UploadParts {
 
 /** The daemon and `upload FILE` upload with the same settings; only their reactions differ. */
 export function createUploadContext(
-  { config, store, api, logger }: UploadParts,
+  parts: UploadParts,
   reactions: Pick<UploadContext, 'onStale' | 'onUnauthorized'>,
 ): UploadContext {
+  const { config, store, api, logger } = parts;
   return {
     store,
     api,
@@ -30,8 +31,9 @@ export function createUploadContext(
     urlExpirySeconds: config.api.urlExpirySeconds,
     stallTimeoutMs: config.uploads.stallTimeoutSeconds * 1000,
     throughput: new ThroughputEstimate(),
-    afterUpload: (job) => afterUploadPlan(config.folders, job),
-    mastersAfterUpload: (job) => masteringPlan(config.folders, job) !== undefined,
+    // Read at each use: a reload (SIGHUP) may change the folders.
+    afterUpload: (job) => afterUploadPlan(parts.config.folders, job),
+    mastersAfterUpload: (job) => masteringPlan(parts.config.folders, job) !== undefined,
     ...reactions,
   };
 }

@@ -95,6 +95,11 @@ export class DaemonProcess {
     return this.waitForLog((r) => r.msg === 'ready');
   }
 
+  /** Sends a signal that does not stop the daemon (SIGHUP). */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     this.child.kill(signal);
     return this.exited;

@@ -1,0 +1,61 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { pcmWav } from '../helpers/audio.js';
+import { createWorkspace, DaemonProcess, jobFor, waitForState, type Workspace } from '../helpers/daemon.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir('cryomix-reload-');
+
+let sandbox: Sandbox;
+let daemon: DaemonProcess | undefined;
+
+afterEach(async () => {
+  await daemon?.stop('SIGKILL');
+  daemon = undefined;
+  await sandbox.close();
+});
+
+/** Rewrites the workspace's config file (JSON is YAML) with `change` applied. */
+function editConfig(workspace: Workspace, change: (config: { folders: Record<string, unknown>[] } & Record<string, unknown>) => void): void {
+  const config = JSON.parse(readFileSync(workspace.configFile, 'utf8'));
+  change(config);
+  writeFileSync(workspace.configFile, JSON.stringify(config, null, 2));
+}
+
+describe('SIGHUP reloads the configuration', () => {
+  it('starts and stops watching folders, and keeps the running config when the new one is invalid', async () => {
+    sandbox = await startSandbox();
+    const workspace = createWorkspace(tempDir(), sandbox);
+    const second = join(workspace.dir, 'second inbox');
+    mkdirSync(second);
+    daemon = new DaemonProcess(workspace);
+    await daemon.ready();
+
+    editConfig(workspace, (config) => config.folders.push({ ...config.folders[0], path: second }));
+    daemon.signal('SIGHUP');
+    await daemon.waitForLog((r) => String(r.msg).includes(`started watching ${second}`));
+    const added = join(second, 'new folder mix.wav');
+    writeFileSync(added, pcmWav(20_000));
+    await waitForState(workspace, added, 'done');
+
+    editConfig(workspace, (config) => config.folders.shift());
+    daemon.signal('SIGHUP');
+    await daemon.waitForLog((r) => String(r.msg).includes(`stopped watching ${workspace.inbox}`));
+    const ignored = join(workspace.inbox, 'no longer watched.wav');
+    writeFileSync(ignored, pcmWav(20_000));
+
+    const valid = readFileSync(workspace.configFile, 'utf8');
+    writeFileSync(workspace.configFile, 'folders:\n  - path: ./x\n    settleSeconds: -1\n');
+    daemon.signal('SIGHUP');
+    const kept = await daemon.waitForLog((r) => String(r.msg).includes('keeping the running configuration'));
+    expect(kept.msg).toContain('config: folders[0].settleSeconds: expected a number greater than 0, got -1');
+    // Back to a valid file for this test's own `list` calls; the daemon is not told (no SIGHUP).
+    writeFileSync(workspace.configFile, valid);
+    const still = join(second, 'after a bad reload.wav');
+    writeFileSync(still, pcmWav(21_000));
+    await waitForState(workspace, still, 'done');
+    expect(jobFor(workspace, ignored)).toBeUndefined();
+  });
+});
