@@ -56,11 +56,14 @@ export async function runCommand(options: RunOptions): Promise<number> {
     process.exit(EXIT_OK);
   }
   const daemon = started;
+  // A reload that fails half way (the state DB, realistically) leaves the daemon in no known state: stop like any DB failure.
+  let failReload!: (error: unknown) => void;
+  const reloadFailed = new Promise<unknown>((resolve) => {
+    failReload = resolve;
+  });
   let reloading = Promise.resolve();
   reload = () => {
-    reloading = reloading.then(() => reloadConfig(options, loaded, config, daemon.pipeline, logger)).catch((error: unknown) => {
-      logger.error({ err: error }, `reloading the configuration failed: ${(error as Error).message}`);
-    });
+    reloading = reloading.then(() => reloadConfig(options, loaded, config, daemon.pipeline, logger)).catch(failReload);
   };
   // Library timers never hold the process; the daemon does, even when nothing else is pending (every folder unmounted).
   const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
@@ -71,6 +74,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
     stopRequested.then((signal) => ({ signal })),
     daemon.failure.then((failure) => ({ failure })),
     crashed.then((failure) => ({ failure })),
+    reloadFailed.then((failure) => ({ failure })),
   ]);
   clearInterval(keepAlive);
   if ('signal' in outcome) {
