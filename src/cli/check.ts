@@ -5,16 +5,11 @@ import { UnauthorizedError } from '../cryomix/errors.js';
 import { openDatabase } from '../store/db.js';
 import type { Config } from '../config/index.js';
 import { ConfigError } from '../errors.js';
+import { databaseFileSystem, folderFileSystem, freeSpace, inotifyWatches, type CheckLine } from '../ops/preflight.js';
+import { mastersDirectory } from '../pipeline/master.js';
 import { apiTarget, type ApiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
 
-type Verdict = 'PASS' | 'WARN' | 'FAIL';
-
-export interface CheckLine {
-  verdict: Verdict;
-  check: string;
-  detail: string;
-}
 
 /**
  * Preflight. Every line says what was checked and, when it is not PASS, what
@@ -23,8 +18,12 @@ export interface CheckLine {
 export async function checkCommand(options: GlobalOptions & { json?: boolean; sandbox?: boolean }): Promise<number> {
   const config = configFrom(options);
   const lines: CheckLine[] = [{ verdict: 'PASS', check: 'config', detail: options.config ?? 'loaded' }];
-  lines.push(databaseWritable(config.state.database));
-  for (const folder of config.folders) lines.push(await folderReadable(folder.path, folder.afterUpload !== 'keep'));
+  lines.push(databaseWritable(config.state.database), databaseFileSystem(config.state.database));
+  for (const folder of config.folders) {
+    lines.push(await folderReadable(folder.path, folder.afterUpload !== 'keep'), folderFileSystem(folder));
+    if (folder.mastering) lines.push(freeSpace(mastersDirectory(folder)));
+  }
+  lines.push(await inotifyWatches(config));
   lines.push(await keyAccepted(config, Boolean(options.sandbox)));
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ ok: lines.every((l) => l.verdict !== 'FAIL'), checks: lines }, null, 2)}\n`);
