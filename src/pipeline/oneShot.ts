@@ -11,7 +11,7 @@ import { masteringPlan, runMasteringStep, type MasteringContext, type MasteringP
 import { rearm } from './rearm.js';
 import { claimAvailable } from './recovery.js';
 import { completeAfterUpload, finishStored, uploadJob, type UploadContext } from './upload.js';
-import { createUploadContext, type UploadParts } from './uploadContext.js';
+import { createMasteringContext, createUploadContext, type UploadParts } from './uploadContext.js';
 import { errnoCode } from '../files/errno.js';
 import { isInside, sameVersion, unreadableReason } from './version.js';
 
@@ -139,7 +139,13 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
     finishStored(job, context);
     await completeAfterUpload(job, context);
   }
-  return followMastering(job.id, masteringContext(parts, context, master), signal, options);
+  const mastering = createMasteringContext(parts, context, {
+    plan: () => master,
+    onUnauthorized: (error) => {
+      throw error;
+    },
+  });
+  return followMastering(job.id, mastering, signal, options);
 }
 
 /** The daemon's upload context, except that a stored upload goes on to mastering, and upload progress is reported. */
@@ -156,22 +162,6 @@ function forcedMastering(context: UploadContext, jobId: number, options: OneShot
           onProgress?.(context.store.get(jobId));
         },
       }),
-  };
-}
-
-/** The daemon's mastering context (see Pipeline), with the one-shot's plan and reactions. */
-function masteringContext(parts: UploadParts, upload: UploadContext, plan: MasteringPlan): MasteringContext {
-  return {
-    store: parts.store,
-    api: parts.api,
-    logger: parts.logger,
-    backoff: upload.backoff,
-    stallTimeoutMs: upload.stallTimeoutMs,
-    urlExpirySeconds: parts.config.api.urlExpirySeconds,
-    plan: () => plan,
-    onUnauthorized: (error) => {
-      throw error;
-    },
   };
 }
 

@@ -9,7 +9,7 @@ import { recoverOrphanedUploads } from './recovery.js';
 import { Scheduler } from './scheduler.js';
 import { masteringPlan, runMasteringStep, type MasteringContext } from './master.js';
 import { completeAfterUpload, finishStored, uploadJob, type UploadContext } from './upload.js';
-import { createUploadContext } from './uploadContext.js';
+import { createMasteringContext, createUploadContext } from './uploadContext.js';
 
 export interface PipelineOptions {
   config: Config;
@@ -72,16 +72,10 @@ export class Pipeline {
       onStale: (job) => this.folders.find((f) => f.config.path === job.folder)?.intake.touch(job.path),
       onUnauthorized: (error) => this.scheduler.pause(error.message),
     });
-    this.masteringContext = {
-      store,
-      api,
-      logger,
-      backoff: this.uploadContext.backoff,
-      stallTimeoutMs: this.uploadContext.stallTimeoutMs,
-      urlExpirySeconds: config.api.urlExpirySeconds,
+    this.masteringContext = createMasteringContext(options, this.uploadContext, {
       plan: (job) => masteringPlan(this.options.config.folders, job),
       onUnauthorized: (error) => this.scheduler.pause(error.message),
-    };
+    });
   }
 
   /**

@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import type { CryomixApi } from '../cryomix/api.js';
 import type { JobStore } from '../store/jobs.js';
 import { afterUploadPlan } from './afterUpload.js';
-import { masteringPlan } from './master.js';
+import { masteringPlan, type MasteringContext } from './master.js';
 import type { UploadContext } from './upload.js';
 import { ThroughputEstimate } from './urlLifetime.js';
 
@@ -34,6 +34,23 @@ export function createUploadContext(
     // Read at each use: a reload (SIGHUP) may change the folders.
     afterUpload: (job) => afterUploadPlan(parts.config.folders, job),
     mastersAfterUpload: (job) => masteringPlan(parts.config.folders, job) !== undefined,
+    ...reactions,
+  };
+}
+
+/** The daemon and `upload --master` run the same mastering steps; only the plan and the reaction to a refused key differ. */
+export function createMasteringContext(
+  { config, store, api, logger }: UploadParts,
+  upload: Pick<UploadContext, 'backoff' | 'stallTimeoutMs'>,
+  reactions: Pick<MasteringContext, 'plan' | 'onUnauthorized'>,
+): MasteringContext {
+  return {
+    store,
+    api,
+    logger,
+    backoff: upload.backoff,
+    stallTimeoutMs: upload.stallTimeoutMs,
+    urlExpirySeconds: config.api.urlExpirySeconds,
     ...reactions,
   };
 }
