@@ -1,6 +1,5 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import mime from 'mime-types';
 import type { Logger } from 'pino';
 import type { CryomixApi, SignedUpload } from '../cryomix/api.js';
 import { RejectedError, UnauthorizedError, UnsafeUrlError } from '../cryomix/errors.js';
@@ -12,7 +11,7 @@ import type { JobStore } from '../store/jobs.js';
 import { ChecksumMismatchError, FileChangedError, StorageError } from '../transfer/errors.js';
 import { putFile, type PutRequest, type PutResult } from '../transfer/put.js';
 import { sha256File } from '../transfer/hash.js';
-import { kindFromExtension } from '../watch/sniff.js';
+import { contentTypeForPath } from '../watch/sniff.js';
 import { applyAfterUpload, type AfterUpload } from './afterUpload.js';
 import { holdClaim } from './claim.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
@@ -112,8 +111,7 @@ function stillMine(job: Job, context: UploadContext, patch: () => TransitionPatc
 }
 
 function contentTypeOf(path: string): string {
-  const kind = kindFromExtension(path);
-  const type = kind && mime.lookup(kind);
+  const type = contentTypeForPath(path);
   if (!type) throw new Error(`no content type for ${path}`);
   return type;
 }

@@ -31,6 +31,12 @@ function contentTypeOf(kind: MediaKind): string {
 // Resolved once: the signed upload URL binds the content type, so it must never vary.
 const CONTENT_TYPE: Record<MediaKind, string> = { wav: contentTypeOf('wav'), mp3: contentTypeOf('mp3') };
 
+/** The content type a file is uploaded with, from its extension; undefined for anything not WAV or MP3. */
+export function contentTypeForPath(path: string): string | undefined {
+  const kind = kindFromExtension(path);
+  return kind ? CONTENT_TYPE[kind] : undefined;
+}
+
 /** RIFF form (4) + size (4) + WAVE (4); also covers the 10-byte ID3v2 header. */
 const HEAD_BYTES = 12;
 /** RF64/BW64 write this in 32-bit size fields whose real value lives in `ds64`; DAWs also use it as a placeholder. */
