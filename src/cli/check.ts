@@ -1,7 +1,6 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
-import { UnauthorizedError } from '../cryomix/errors.js';
+import { keyAccepted } from '../cryomix/keyProbe.js';
 import { openDatabase } from '../store/db.js';
 import type { Config } from '../config/index.js';
 import { ConfigError } from '../errors.js';
@@ -24,7 +23,7 @@ export async function checkCommand(options: GlobalOptions & { json?: boolean; sa
     if (folder.mastering) lines.push(freeSpace(mastersDirectory(folder)));
   }
   lines.push(await inotifyWatches(config));
-  lines.push(await keyAccepted(config, Boolean(options.sandbox)));
+  lines.push(await apiKeyLine(config, Boolean(options.sandbox)));
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ ok: lines.every((l) => l.verdict !== 'FAIL'), checks: lines }, null, 2)}\n`);
   } else {
@@ -64,8 +63,7 @@ async function folderReadable(path: string, needsWrite: boolean): Promise<CheckL
   }
 }
 
-/** Any answer but 401 proves the key: a made-up Session-Id earns a 400, which is fine. */
-async function keyAccepted(config: Config, useSandbox: boolean): Promise<CheckLine> {
+async function apiKeyLine(config: Config, useSandbox: boolean): Promise<CheckLine> {
   const check = 'API key';
   let target: ApiTarget;
   try {
@@ -76,12 +74,11 @@ async function keyAccepted(config: Config, useSandbox: boolean): Promise<CheckLi
     throw error;
   }
   try {
-    await target.api.masteringProgress(randomUUID());
-    return { verdict: 'PASS', check, detail: `accepted by ${target.sandbox ? 'the embedded sandbox' : 'the Cryo-mix API'}` };
-  } catch (error) {
-    if (error instanceof UnauthorizedError) {
-      return { verdict: 'FAIL', check, detail: 'rejected (401): set the right key in CRYOMIX_API_KEY or api.keyFile, and api.origin if the key is bound to a domain' };
+    if (await keyAccepted(target.api)) {
+      return { verdict: 'PASS', check, detail: `accepted by ${target.sandbox ? 'the embedded sandbox' : 'the Cryo-mix API'}` };
     }
+    return { verdict: 'FAIL', check, detail: 'rejected (401): set the right key in CRYOMIX_API_KEY or api.keyFile, and api.origin if the key is bound to a domain' };
+  } catch (error) {
     return { verdict: 'FAIL', check, detail: `could not reach the API: ${(error as Error).message}` };
   } finally {
     await target.close();

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { CryomixApi } from '../cryomix/api.js';
-import { UnauthorizedError } from '../cryomix/errors.js';
+import { keyAccepted } from '../cryomix/keyProbe.js';
 import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { WatchedFolder, type FolderDeps } from './folder.js';
@@ -47,15 +47,7 @@ export class Pipeline {
       authRecheckMs: config.api.authRecheckSeconds * 1000,
       upload: (job, signal) => uploadJob(job.id, this.uploadContext, signal),
       step: (job, signal) => runMasteringStep(job.id, this.masteringContext, signal),
-      keyAccepted: async () => {
-        try {
-          await api.masteringProgress(crypto.randomUUID());
-          return true;
-        } catch (error) {
-          if (error instanceof UnauthorizedError) return false;
-          throw error;
-        }
-      },
+      keyAccepted: () => keyAccepted(api),
       onFatal: (error) => this.fail(error),
     });
     this.folderDeps = {
