@@ -17,7 +17,7 @@ import { checkOptions, isHeaderValue, type ClientOptions } from './options.js';
 import { redactUrl } from '../net/redact.js';
 import { signedUrlExpiry, validateSignedUrl } from './signedUrl.js';
 
-export type { ClientOptions } from './options.js';
+export type { ApiAnswer, ClientOptions } from './options.js';
 export { signedUrlExpiry, validateSignedUrl } from './signedUrl.js';
 
 /** Answers are a few hundred bytes; a bigger one is a fault, and must not exhaust memory. */
@@ -122,9 +122,11 @@ export class CryomixClient implements CryomixApi {
         ...(dispatcher === undefined ? {} : { dispatcher }),
       });
       const { text, truncated } = await readCapped(response.body, MAX_ANSWER_BYTES);
+      this.#options.onAnswer?.({ endpoint, statusCode: response.statusCode, ...answerDate(response.headers.date) });
       return { statusCode: response.statusCode, text, truncated, headers: response.headers };
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
+      this.#options.onAnswer?.({ endpoint });
       const failure = isTimeout(error) ? `nothing within ${requestTimeoutMs} ms` : describeNetworkFailure(error);
       if (failure === undefined) throw error;
       throw new TransientError(`${endpoint}: no answer from the Cryo-mix API at ${redactUrl(this.#base)} (${failure})`, {
@@ -180,6 +182,11 @@ export class CryomixClient implements CryomixApi {
     url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
     return url;
   }
+}
+
+function answerDate(header: string | string[] | undefined): { date?: Date } {
+  const date = typeof header === 'string' ? new Date(header) : undefined;
+  return date === undefined || Number.isNaN(date.getTime()) ? {} : { date };
 }
 
 /** What `AbortSignal.timeout` rejects with, the overall limit on one call. */

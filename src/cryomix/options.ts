@@ -14,6 +14,18 @@ export interface ClientOptions {
   requestTimeoutMs: number;
   /** Tests and the sandbox pass their own Agent; otherwise undici's global one. */
   dispatcher?: Dispatcher;
+  /** Told of every answer (and of every call that got none): metrics count them, `check` reads the clock. */
+  onAnswer?: (answer: ApiAnswer) => void;
+}
+
+/** One API call's outcome, without its body or anything secret. */
+export interface ApiAnswer {
+  /** `POST /api/signed-url/multi-upload`, as in error messages. */
+  endpoint: string;
+  /** Absent when no answer came (network failure, timeout). */
+  statusCode?: number;
+  /** The answer's `Date` header, when it had a valid one: the API's clock. */
+  date?: Date;
 }
 
 export interface CheckedOptions {

@@ -1,6 +1,6 @@
 import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CryomixClient, type ClientOptions } from '../../src/cryomix/client.js';
+import { CryomixClient, type ApiAnswer, type ClientOptions } from '../../src/cryomix/client.js';
 import { RejectedError, TransientError, UnauthorizedError, UnsafeUrlError } from '../../src/cryomix/errors.js';
 import { ConfigError } from '../../src/errors.js';
 import { readBody, sendJson, startLocalServer, type LocalServer, clientOf } from './localServer.js';
@@ -169,6 +169,21 @@ describe('answers', () => {
     const error = await failure(askForUrl());
     expect(error.message).toContain('bad key <api key>');
     expect(error.message).not.toContain(API_KEY);
+  });
+});
+
+describe('answer observer', () => {
+  it('reports each answer with its endpoint, status and the API clock, and a call that got none', async () => {
+    const answers: ApiAnswer[] = [];
+    const observed = client({ onAnswer: (answer) => answers.push(answer) });
+    api.handle((_request, response) => sendJson(response, 429, { message: 'slow down' }, { date: 'Tue, 01 Jan 2030 00:00:00 GMT' }));
+    await failure(askForUrl(observed));
+    api.handle((request) => request.socket.destroy());
+    await failure(observed.masteringProgress(SESSION));
+    expect(answers).toEqual([
+      { endpoint: 'POST /api/signed-url/multi-upload', statusCode: 429, date: new Date('2030-01-01T00:00:00Z') },
+      { endpoint: 'GET /api/percentage' },
+    ]);
   });
 });
 
