@@ -1,54 +1,11 @@
 import type { State } from '../store/states.js';
-import type { Job } from '../store/job.js';
-import type { JobStore } from '../store/jobs.js';
+import { formatBytes, table } from '../report/format.js';
+import { jobDetail, jobView } from '../report/jobView.js';
 import { configFrom, withStore, type GlobalOptions } from './context.js';
-import { formatBytes, relativeTime, table } from './format.js';
-
-/** The stable `list --json` row (SPEC): add fields, never rename or remove them. */
-export interface JobView {
-  path: string;
-  state: State;
-  sessionId: string;
-  size: number;
-  sha256: string | null;
-  attempts: number;
-  error: string | null;
-  bytesSent: number;
-  nextAttemptAt: string | null;
-  duplicateOf: string | null;
-  /** While mastering: the API's percentage. */
-  masteringPercent: number | null;
-  updatedAt: string;
-}
-
-function view(job: Job, store: JobStore): JobView {
-  return {
-    path: job.path,
-    state: job.state,
-    sessionId: job.sessionId,
-    size: job.size,
-    sha256: job.sha256,
-    attempts: job.attempts,
-    error: job.error,
-    bytesSent: job.bytesSent,
-    nextAttemptAt: job.state === 'retrying' && job.nextAttemptAt !== null ? new Date(job.nextAttemptAt).toISOString() : null,
-    duplicateOf: job.duplicateOf === null ? null : store.get(job.duplicateOf).path,
-    masteringPercent: job.masteringPercent,
-    updatedAt: new Date(job.updatedAt).toISOString(),
-  };
-}
-
-function detail(row: JobView): string {
-  if (row.state === 'uploading' && row.size > 0) return `${Math.floor((100 * row.bytesSent) / row.size)}% sent`;
-  if (row.state === 'retrying' && row.nextAttemptAt) return `next try ${relativeTime(Date.parse(row.nextAttemptAt))}: ${row.error ?? ''}`;
-  if (row.state === 'mastering') return `mastering ${row.masteringPercent ?? 0}%${row.error ? ` (${row.error})` : ''}`;
-  if (row.duplicateOf) return `same bytes as ${row.duplicateOf}, not sent again`;
-  return row.error ?? '';
-}
 
 export function listCommand(options: GlobalOptions & { state?: string; json?: boolean }): void {
   const state = options.state as State | undefined;
-  const rows = withStore(configFrom(options), 'read', (store) => store.list(state).map((job) => view(job, store)));
+  const rows = withStore(configFrom(options), 'read', (store) => store.list(state).map((job) => jobView(job, store)));
   if (options.json) {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return;
@@ -57,6 +14,6 @@ export function listCommand(options: GlobalOptions & { state?: string; json?: bo
     process.stdout.write(state ? `no files are ${state}\n` : 'no files seen yet\n');
     return;
   }
-  const cells = rows.map((row) => [row.state, row.path, formatBytes(row.size), String(row.attempts), row.sessionId, detail(row)]);
+  const cells = rows.map((row) => [row.state, row.path, formatBytes(row.size), String(row.attempts), row.sessionId, jobDetail(row)]);
   process.stdout.write(`${table(['STATE', 'FILE', 'SIZE', 'TRIES', 'SESSION-ID', 'DETAIL'], cells)}\n`);
 }

@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import { DOWNLOAD_WARNING_MS } from '../pipeline/master.js';
 import { STATES } from '../store/states.js';
 import { configFrom, withStore, type GlobalOptions } from './context.js';
-import { relativeTime, table } from './format.js';
+import { relativeTime, table } from '../report/format.js';
 
 export interface StatusReport {
   database: string;

@@ -10,7 +10,7 @@ import { openDatabase } from '../store/db.js';
 import { JobStore } from '../store/jobs.js';
 import { apiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
-import { relativeTime } from './format.js';
+import { relativeTime } from '../report/format.js';
 import { progressLine } from './progress.js';
 
 export interface UploadOptions extends GlobalOptions {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isLoopbackHost } from '../net/loopback.js';
 import {
   integer,
   listenAddress,
@@ -136,12 +137,28 @@ export const configSchema = z.strictObject({
   folders: z
     .array(folder, { error: 'expected a list of folders to watch' })
     .min(1, { error: 'expected at least one folder to watch' }),
-  log: orEmpty(z.strictObject({ level: z.enum(LOG_LEVELS).default('info') })),
-  /** Not served yet; validated now so a typo fails today, not on upgrade. */
+  log: orEmpty(
+    z.strictObject({
+      level: z.enum(LOG_LEVELS).default('info'),
+      /** While files are moving, one line this often says what was done, instead of a line per chunk. 0: never. */
+      summaryMinutes: nonNegativeNumber().default(5),
+    }),
+  ),
+  /** /healthz, /metrics and the status page. Off unless configured. */
   http: z
     .strictObject({
       listen: listenAddress,
       token: z.string({ error: 'expected a non-empty token' }).min(1).optional(),
+    })
+    .superRefine((value, ctx) => {
+      // The page shows file names and the metrics show activity: beyond this machine, only to whoever has the token.
+      if (!isLoopbackHost(value.listen.host) && value.token === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['token'],
+          message: `required when http.listen is not a loopback address (${value.listen.host}); set a long random token, or listen on 127.0.0.1`,
+        });
+      }
     })
     .optional(),
 });

@@ -16,6 +16,8 @@ export interface PipelineOptions {
   store: JobStore;
   api: CryomixApi;
   logger: Logger;
+  /** Told of each upload attempt that will be retried, and why. */
+  onRetry?: UploadContext['onRetry'];
 }
 
 
@@ -63,6 +65,7 @@ export class Pipeline {
     this.uploadContext = createUploadContext(options, {
       onStale: (job) => this.folders.find((f) => f.config.path === job.folder)?.intake.touch(job.path),
       onUnauthorized: (error) => this.scheduler.pause(error.message),
+      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
     });
     this.masteringContext = createMasteringContext(options, this.uploadContext, {
       plan: (job) => masteringPlan(this.options.config.folders, job),

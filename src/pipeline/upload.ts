@@ -39,6 +39,8 @@ export interface UploadContext {
   onStale(job: Job): void;
   /** The API refused the key: pause all API work. */
   onUnauthorized(error: UnauthorizedError): void;
+  /** An attempt failed and the file waits to be tried again (metrics count these by reason). */
+  onRetry?(job: Job, reason: RetryReason): void;
   put?: (request: PutRequest) => Promise<PutResult>;
 }
 
@@ -203,6 +205,17 @@ interface Outcome {
   then?: () => void;
 }
 
+/** Why an upload waits for another attempt: a short, fixed list, so it can label a metric. */
+export type RetryReason = 'shutdown' | 'identical_file_uploading' | 'rate_limited' | 'server_error' | 'network' | 'checksum' | 'file_system';
+
+function transientReason(error: unknown): RetryReason {
+  if (error instanceof ChecksumMismatchError) return 'checksum';
+  if (!(error instanceof TransientError)) return 'file_system';
+  if (error.statusCode === 429) return 'rate_limited';
+  // 408 and 5xx: the other end is there but could not take it now; no status: the network or a stall.
+  return error.statusCode === undefined ? 'network' : 'server_error';
+}
+
 /**
  * Files a failed attempt. Only a broken state DB escapes (the daemon must
  * stop). The outcome is filed only while the row is still this process's
@@ -218,8 +231,9 @@ function classifyFailure(job: Job, error: unknown, context: UploadContext, signa
   const message = error instanceof Error ? error.message : String(error);
   // A file that could not be read has not necessarily changed: judge it by the read error.
   const readError = error instanceof FileChangedError && error.cause !== undefined ? error.cause : error;
+  const retry = (reason: RetryReason, patch: TransitionPatch): Outcome => ({ to: 'retrying', patch, then: () => context.onRetry?.(job, reason) });
   // Someone stopped this attempt (shutdown, Ctrl-C): not a failure of the file.
-  if (signal.aborted) return { to: 'retrying', patch: { nextAttemptAt: Date.now(), error: 'interrupted by shutdown; resumes on the next start' } };
+  if (signal.aborted) return retry('shutdown', { nextAttemptAt: Date.now(), error: 'interrupted by shutdown; resumes on the next start' });
   if (isGone(readError)) return { to: 'removed', patch: { error: 'the file disappeared before it was uploaded' } };
   const unreadable = unreadableReason(readError);
   if (unreadable) return { to: 'rejected', patch: { error: unreadable } };
@@ -231,7 +245,7 @@ function classifyFailure(job: Job, error: unknown, context: UploadContext, signa
     };
   }
   if (error instanceof TwinInFlightError) {
-    return { to: 'retrying', patch: { nextAttemptAt: Date.now() + TWIN_WAIT_MS, attempts: job.attempts - 1, error: message } };
+    return retry('identical_file_uploading', { nextAttemptAt: Date.now() + TWIN_WAIT_MS, attempts: job.attempts - 1, error: message });
   }
   if (error instanceof UnauthorizedError) {
     return { to: 'queued', patch: { attempts: job.attempts - 1, error: message }, then: () => context.onUnauthorized(error) };
@@ -239,7 +253,7 @@ function classifyFailure(job: Job, error: unknown, context: UploadContext, signa
   if (error instanceof TransientError || error instanceof ChecksumMismatchError || isFileSystemError(readError)) {
     // EMFILE, EIO and the like pass; backing off gives the system room.
     const retryAfterMs = error instanceof TransientError ? error.retryAfterMs : undefined;
-    return { to: 'retrying', patch: { nextAttemptAt: Date.now() + retryDelayMs(context.backoff, job.attempts, retryAfterMs), error: message } };
+    return retry(transientReason(error), { nextAttemptAt: Date.now() + retryDelayMs(context.backoff, job.attempts, retryAfterMs), error: message });
   }
   if (error instanceof RejectedError || error instanceof UnsafeUrlError || error instanceof StorageError) {
     return { to: 'failed', patch: { error: message } };

@@ -17,7 +17,7 @@ export interface UploadParts {
 /** The daemon and `upload FILE` upload with the same settings; only their reactions differ. */
 export function createUploadContext(
   parts: UploadParts,
-  reactions: Pick<UploadContext, 'onStale' | 'onUnauthorized'>,
+  reactions: Pick<UploadContext, 'onStale' | 'onUnauthorized' | 'onRetry'>,
 ): UploadContext {
   const { config, store, api, logger } = parts;
   return {

@@ -357,6 +357,19 @@ export class JobStore {
     return rows.map(fromRow);
   }
 
+  /** Live versions, most recently changed first. */
+  recent(limit: number): Job[] {
+    const rows = this.db.prepare('SELECT * FROM jobs WHERE current = 1 ORDER BY updated_at DESC LIMIT ?').all(limit) as JobRow[];
+    return rows.map(fromRow);
+  }
+
+  /** Files that reached `done` since `since` (epoch ms). */
+  doneSince(since: number): number {
+    // `+state` keeps SQLite off the state index, which would walk every done row ever; today's are a short range of jobs_recent.
+    const row = this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE current = 1 AND updated_at >= ? AND +state = 'done'`).get(since) as { n: number };
+    return row.n;
+  }
+
   oldestPending(): Job | undefined {
     const row = this.db
       .prepare(`SELECT * FROM jobs WHERE current = 1 AND state IN ('waiting', 'queued', 'uploading', 'retrying') ORDER BY created_at LIMIT 1`)

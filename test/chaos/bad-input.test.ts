@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JobView } from '../../src/cli/list.js';
+import type { JobView } from '../../src/report/jobView.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { inspectFile } from '../../src/watch/sniff.js';
 import { chunk, fmtChunk, mp3File, pcmWav, wav } from '../helpers/audio.js';

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JobView } from '../../src/cli/list.js';
+import type { JobView } from '../../src/report/jobView.js';
 import { startSandbox, type ApiRequestRecord, type Fault, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
 import { createWorkspace, DaemonProcess, listJobs, runCli, type LogRecord } from '../helpers/daemon.js';

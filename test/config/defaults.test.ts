@@ -31,7 +31,7 @@ describe('config defaults', () => {
           afterUpload: 'keep',
         },
       ],
-      log: { level: 'info' },
+      log: { level: 'info', summaryMinutes: 5 },
     });
   });
 

@@ -37,6 +37,8 @@ describe('config errors: the first problem, on one line', () => {
     ['mastering file name', `${folder}    mastering:\n      files: [Master.wav]\n`, 'config: folders[0].mastering.files[0]: expected one of FinalMaster.wav, FinalMaster.mp3, MasteringReport.json, OriginalMix.mp3, got "Master.wav"'],
     ['log level', `${folder}log: { level: verbose }\n`, 'config: log.level: expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"'],
     ['listen address', `${folder}http: { listen: "9464" }\n`, 'config: http.listen: expected host:port such as 127.0.0.1:9464, got "9464"'],
+    ['a listener beyond loopback without a token', `${folder}http: { listen: "0.0.0.0:9464" }\n`, 'config: http.token: required when http.listen is not a loopback address (0.0.0.0); set a long random token, or listen on 127.0.0.1'],
+    ['a summary interval below zero', `${folder}log: { summaryMinutes: -1 }\n`, 'config: log.summaryMinutes: expected a number of 0 or more, got -1'],
     ['a path starting with ~', 'folders:\n  - path: ~/exports\n', 'config: folders[0].path: expected a path not starting with ~ (it is not expanded: write the full path), got "~/exports"'],
     ['no folders at all', 'log: { level: info }\n', 'config: folders: missing, expected a list of folders to watch'],
     ['an empty folder list', 'folders: []\n', 'config: folders: expected at least one folder to watch, got an empty list'],

@@ -2,7 +2,7 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { JobView } from '../../src/cli/list.js';
+import type { JobView } from '../../src/report/jobView.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 
 /** The built CLI, exactly as users run it (`npm test` builds first). */

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { jobs } from './001-jobs.js';
 import { uploadLease } from './002-upload-lease.js';
 import { mastering } from './003-mastering.js';
+import { recent } from './004-recent.js';
 
 /** Append-only: never edit a shipped migration, add the next number instead. */
 export interface Migration {
@@ -9,4 +10,4 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering];
+export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering, recent];

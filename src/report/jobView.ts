@@ -1,0 +1,47 @@
+import type { Job } from '../store/job.js';
+import type { JobStore } from '../store/jobs.js';
+import type { State } from '../store/states.js';
+import { relativeTime } from './format.js';
+
+/** The stable `list --json` row (SPEC): add fields, never rename or remove them. */
+export interface JobView {
+  path: string;
+  state: State;
+  sessionId: string;
+  size: number;
+  sha256: string | null;
+  attempts: number;
+  error: string | null;
+  bytesSent: number;
+  nextAttemptAt: string | null;
+  duplicateOf: string | null;
+  /** While mastering: the API's percentage. */
+  masteringPercent: number | null;
+  updatedAt: string;
+}
+
+export function jobView(job: Job, store: JobStore): JobView {
+  return {
+    path: job.path,
+    state: job.state,
+    sessionId: job.sessionId,
+    size: job.size,
+    sha256: job.sha256,
+    attempts: job.attempts,
+    error: job.error,
+    bytesSent: job.bytesSent,
+    nextAttemptAt: job.state === 'retrying' && job.nextAttemptAt !== null ? new Date(job.nextAttemptAt).toISOString() : null,
+    duplicateOf: job.duplicateOf === null ? null : store.get(job.duplicateOf).path,
+    masteringPercent: job.masteringPercent,
+    updatedAt: new Date(job.updatedAt).toISOString(),
+  };
+}
+
+/** What is happening to the file, in one phrase: progress, the next try, the reason it stopped. */
+export function jobDetail(row: JobView): string {
+  if (row.state === 'uploading' && row.size > 0) return `${Math.floor((100 * row.bytesSent) / row.size)}% sent`;
+  if (row.state === 'retrying' && row.nextAttemptAt) return `next try ${relativeTime(Date.parse(row.nextAttemptAt))}: ${row.error ?? ''}`;
+  if (row.state === 'mastering') return `mastering ${row.masteringPercent ?? 0}%${row.error ? ` (${row.error})` : ''}`;
+  if (row.duplicateOf) return `same bytes as ${row.duplicateOf}, not sent again`;
+  return row.error ?? '';
+}
