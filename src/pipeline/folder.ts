@@ -72,6 +72,11 @@ export class WatchedFolder {
     await this.watch?.close();
   }
 
+  /** A watcher is attached to the root (false while the root is away: unmounted, missing, unreadable). */
+  get watching(): boolean {
+    return this.watch !== undefined;
+  }
+
   /** The root exists and is the directory being watched; checked synchronously when a file seems gone. */
   private rootPresent(): boolean {
     try {

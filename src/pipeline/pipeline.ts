@@ -148,4 +148,9 @@ export class Pipeline {
   get watchedFolders(): string[] {
     return this.folders.map((folder) => folder.config.path);
   }
+
+  /** Each configured folder and whether its watcher is attached right now. */
+  folderStates(): { path: string; watching: boolean }[] {
+    return this.folders.map((folder) => ({ path: folder.config.path, watching: folder.watching }));
+  }
 }
