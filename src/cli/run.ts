@@ -1,6 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
 import { startDaemon } from '../daemon/daemon.js';
+import { startHeartbeat } from '../daemon/heartbeat.js';
+import { DaemonMetrics } from '../ops/metrics.js';
+import { createSystemdNotifier } from '../ops/systemdNotify.js';
 import { createLogger, type LogFormat } from '../log/logger.js';
 import type { Logger } from 'pino';
 import type { Config, FolderConfig } from '../config/index.js';
@@ -22,9 +25,14 @@ export interface RunOptions extends GlobalOptions {
  */
 export async function runCommand(options: RunOptions): Promise<number> {
   const loaded = configFrom(options);
-  const target = await apiTarget(loaded, Boolean(options.sandbox));
+  const metrics = new DaemonMetrics();
+  const target = await apiTarget(loaded, Boolean(options.sandbox), metrics.recordAnswer);
   const { config } = target;
-  const logger = createLogger({ level: config.log.level, format: options.logFormat ?? 'json', secrets: [target.apiKey] });
+  const secrets = [target.apiKey, ...(config.http?.token ? [config.http.token] : [])];
+  const logger = createLogger({ level: config.log.level, format: options.logFormat ?? 'json', secrets });
+  const notifier = createSystemdNotifier();
+  // The onDone hook's programs must not speak for the daemon (NotifyAccess=main would drop them anyway).
+  delete process.env.NOTIFY_SOCKET;
   if (target.sandbox) {
     logger.info({ sandbox: target.sandbox.url }, `sandbox API running at ${target.sandbox.url} (no real uploads leave this machine)`);
     // The sandbox is for trying things out: make the folder to drop files into, and say so (a typo shows here).
@@ -45,7 +53,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
 
   let started;
   try {
-    started = await Promise.race([startDaemon({ config, api: target.api, logger }), stopRequested]);
+    started = await Promise.race([startDaemon({ config, api: target.api, logger, metrics }), stopRequested]);
   } catch (error) {
     await target.close();
     throw error;
@@ -68,6 +76,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
   // Library timers never hold the process; the daemon does, even when nothing else is pending (every folder unmounted).
   const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
   logger.info({ folders: daemon.pipeline.watchedFolders, database: config.state.database }, 'ready');
+  const heartbeat = startHeartbeat({ daemon, notifier, metrics, logger, summaryMinutes: config.log.summaryMinutes });
   process.stderr.write(`${welcomeLine(config.folders, options.config)}\n`);
 
   const outcome = await Promise.race([
@@ -77,6 +86,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
     reloadFailed.then((failure) => ({ failure })),
   ]);
   clearInterval(keepAlive);
+  heartbeat.stop();
   if ('signal' in outcome) {
     logger.info({ signal: outcome.signal }, `${outcome.signal}: finishing running uploads, then stopping`);
     await daemon.stop();
@@ -103,8 +113,9 @@ async function reloadConfig(options: RunOptions, startedWith: Config, running: C
     logger.error({ err: error }, `SIGHUP: keeping the running configuration: ${(error as Error).message}`);
     return;
   }
-  if (JSON.stringify(next.api) !== JSON.stringify(startedWith.api) || next.state.database !== startedWith.state.database) {
-    logger.warn('SIGHUP: changes to api and state take effect at the next start');
+  const restartOnly = (config: Config) => JSON.stringify([config.api, config.state, config.http, config.log.summaryMinutes]);
+  if (restartOnly(next) !== restartOnly(startedWith)) {
+    logger.warn('SIGHUP: changes to api, state, http and log.summaryMinutes take effect at the next start');
   }
   logger.level = next.log.level;
   const changes = await pipeline.reload({ ...next, api: running.api, state: running.state });

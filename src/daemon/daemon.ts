@@ -1,41 +1,134 @@
+import { accessSync, constants } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { CryomixApi } from '../cryomix/api.js';
+import { healthProblems, type HealthProblem } from '../ops/health.js';
+import { startHttpListener, type HttpListener } from '../ops/httpServer.js';
+import type { DaemonMetrics } from '../ops/metrics.js';
+import type { StatusPageData } from '../ops/statusPage.js';
 import { Pipeline } from '../pipeline/pipeline.js';
+import { jobView } from '../report/jobView.js';
 import { openDatabase } from '../store/db.js';
 import { JobStore } from '../store/jobs.js';
 import { logTransitions } from './transitionLog.js';
+
+/** Files shown on the status page: a screenful on a phone, a session's worth on a desk. */
+const PAGE_FILES = 50;
 
 export interface DaemonOptions {
   config: Config;
   api: CryomixApi;
   logger: Logger;
+  /** Already counting API answers (the client was built before the daemon); the daemon adds the rest. */
+  metrics: DaemonMetrics;
 }
 
 export interface Daemon {
   readonly pipeline: Pipeline;
   /** Settles with the error when the state DB fails; the daemon must then exit non-zero. */
   readonly failure: Promise<unknown>;
+  /** The listener, when `http.listen` is configured. */
+  readonly http: HttpListener | undefined;
+  health(): HealthProblem[];
+  /** One line for systemd's STATUS= and `systemctl status`: "watching 3 folders, 2 uploading, 14 done today". */
+  statusLine(): string;
   stop(): Promise<void>;
 }
 
 /** Opens the state DB and starts the pipeline against `api`; resolves once ready (initial reconcile done). */
-export async function startDaemon({ config, api, logger }: DaemonOptions): Promise<Daemon> {
+export async function startDaemon({ config, api, logger, metrics }: DaemonOptions): Promise<Daemon> {
   const db = openDatabase(config.state.database);
-  const store = new JobStore(db, { onTransition: logTransitions(logger) });
-  const pipeline = new Pipeline({ config, store, api, logger });
+  const log = logTransitions(logger);
+  const store = new JobStore(db, {
+    onTransition: (event) => {
+      log(event);
+      metrics.recordTransition(event);
+    },
+  });
+  const pipeline = new Pipeline({ config, store, api, logger, onRetry: metrics.recordRetry });
+  let failed: unknown;
+  void pipeline.failure.then((error) => {
+    failed = error ?? new Error('unknown failure');
+  });
+  let http: HttpListener | undefined;
   try {
     await pipeline.start();
   } catch (error) {
     db.close();
     throw error;
   }
+
+  const health = () =>
+    healthProblems({
+      failure: () => failed,
+      paused: () => store.paused(),
+      folders: () => pipeline.folderStates(),
+      databaseProblem: () => databaseProblem(config.state.database),
+    });
+  metrics.attach({
+    counts: () => store.counts(),
+    paused: () => store.paused() !== null,
+    oldestWaitingSince: () => store.oldestPending()?.createdAt,
+  });
+  const page = (): StatusPageData => ({
+    now: Date.now(),
+    problems: health().map((problem) => problem.reason),
+    folders: pipeline.watchedFolders,
+    counts: store.counts(),
+    files: store.recent(PAGE_FILES).map((job) => jobView(job, store)),
+  });
+
+  const stop = async () => {
+    await http?.close();
+    await pipeline.stop();
+    db.close();
+  };
+  if (config.http) {
+    try {
+      http = await startHttpListener({
+        ...config.http.listen,
+        ...(config.http.token === undefined ? {} : { token: config.http.token }),
+        source: { health, metrics, page },
+        onError: (error) => logger.error({ err: error }, `status page or metrics failed: ${(error as Error).message}`),
+      });
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+    logger.info({ url: http.url }, `status page at ${http.url}/, health at /healthz, metrics at /metrics`);
+  }
+
   return {
     pipeline,
     failure: pipeline.failure,
-    async stop() {
-      await pipeline.stop();
-      db.close();
+    http,
+    health,
+    statusLine() {
+      const counts = store.counts();
+      const midnight = new Date().setHours(0, 0, 0, 0);
+      const folders = pipeline.watchedFolders.length;
+      const parts = [`watching ${folders} folder${folders === 1 ? '' : 's'}`, `${counts.uploading} uploading`];
+      const waiting = counts.waiting + counts.queued + counts.retrying;
+      if (waiting > 0) parts.push(`${waiting} waiting`);
+      if (counts.mastering + counts.downloading > 0) parts.push(`${counts.mastering + counts.downloading} mastering`);
+      parts.push(`${store.doneSince(midnight)} done today`);
+      if (counts.failed > 0) parts.push(`${counts.failed} failed`);
+      const problems = health();
+      return problems.length === 0 ? parts.join(', ') : `${problems.map((p) => p.reason).join('; ')} | ${parts.join(', ')}`;
     },
+    stop,
   };
+}
+
+/** Cheap enough for every health probe: no lock is taken, so a busy one-shot never stalls the answer. */
+function databaseProblem(database: string): string | undefined {
+  for (const path of [database, dirname(database)]) {
+    try {
+      accessSync(path, constants.W_OK);
+    } catch (error) {
+      return `state database not writable: ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+    }
+  }
+  return undefined;
 }

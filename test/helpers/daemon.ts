@@ -21,6 +21,8 @@ export interface WorkspaceOptions {
   uploads?: Record<string, unknown>;
   api?: Record<string, unknown>;
   apiKey?: string;
+  /** The health/metrics/status listener section, absent by default. */
+  http?: Record<string, unknown>;
 }
 
 /**
@@ -45,6 +47,7 @@ export function createWorkspace(dir: string, sandbox: Sandbox, options: Workspac
     },
     folders: [{ path: inbox, settleSeconds: 0.3, ...options.folder }],
     log: { level: 'debug' },
+    ...(options.http ? { http: options.http } : {}),
   };
   const configFile = join(dir, 'config.yaml');
   // JSON is YAML; this keeps the test free of a YAML writer.

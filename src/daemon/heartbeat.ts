@@ -1,0 +1,93 @@
+import type { Logger } from 'pino';
+import type { ActivityTotals, DaemonMetrics } from '../ops/metrics.js';
+import type { SystemdNotifier } from '../ops/systemdNotify.js';
+import { formatBytes } from '../report/format.js';
+import type { Daemon } from './daemon.js';
+
+/** How often `systemctl status` gets a fresh STATUS= line. */
+const STATUS_INTERVAL_MS = 10_000;
+
+export interface HeartbeatOptions {
+  daemon: Daemon;
+  notifier: SystemdNotifier;
+  metrics: DaemonMetrics;
+  logger: Logger;
+  /** 0: no summary lines. */
+  summaryMinutes: number;
+}
+
+export interface Heartbeat {
+  /** Tells systemd the daemon is stopping, and stops the timers. */
+  stop(): void;
+}
+
+/**
+ * What the daemon says about itself while it runs: READY=1 once started,
+ * STATUS= lines, WATCHDOG=1 while it is able to do its job, and a summary
+ * log line every few minutes while files move, so a busy day reads as a
+ * dozen lines, not thousands.
+ */
+export function startHeartbeat({ daemon, notifier, metrics, logger, summaryMinutes }: HeartbeatOptions): Heartbeat {
+  let notifyFailing = false;
+  const notify = (state: Record<string, string>) => {
+    try {
+      notifier.notify(state);
+      notifyFailing = false;
+    } catch (error) {
+      // Once per outage: a gone socket would otherwise repeat this every few seconds.
+      if (!notifyFailing) logger.warn({ err: error }, `could not tell systemd how the daemon is: ${(error as Error).message}`);
+      notifyFailing = true;
+    }
+  };
+  notify({ READY: '1', STATUS: daemon.statusLine() });
+  const timers: NodeJS.Timeout[] = [];
+  if (notifier.enabled) {
+    let last = '';
+    timers.push(
+      setInterval(() => {
+        const status = daemon.statusLine();
+        if (status !== last) notify({ STATUS: status });
+        last = status;
+      }, STATUS_INTERVAL_MS),
+    );
+  }
+  if (notifier.watchdogIntervalMs !== undefined) {
+    // A missed ping makes systemd restart us: only worth it when a restart can help (see HealthProblem).
+    timers.push(
+      setInterval(() => {
+        if (!daemon.health().some((problem) => problem.restartHelps)) notify({ WATCHDOG: '1' });
+      }, notifier.watchdogIntervalMs),
+    );
+  }
+  if (summaryMinutes > 0) {
+    let previous: ActivityTotals | undefined;
+    timers.push(
+      setInterval(() => {
+        void metrics.activity().then((now) => {
+          const line = summaryLine(previous, now, daemon.statusLine(), summaryMinutes);
+          previous = now;
+          if (line) logger.info({ event: 'summary' }, line);
+        });
+      }, summaryMinutes * 60_000),
+    );
+    void metrics.activity().then((now) => {
+      previous = now;
+    });
+  }
+  for (const timer of timers) timer.unref();
+  return {
+    stop() {
+      for (const timer of timers) clearInterval(timer);
+      notify({ STOPPING: '1', STATUS: 'stopping: finishing running uploads' });
+    },
+  };
+}
+
+/** Undefined when nothing moved in the window: an idle daemon stays quiet. */
+export function summaryLine(before: ActivityTotals | undefined, now: ActivityTotals, status: string, minutes: number): string | undefined {
+  const done = now.filesDone - (before?.filesDone ?? 0);
+  const bytes = now.bytesUploaded - (before?.bytesUploaded ?? 0);
+  const failures = now.failures - (before?.failures ?? 0);
+  if (done === 0 && bytes === 0 && failures === 0) return undefined;
+  return `last ${minutes} min: ${done} file${done === 1 ? '' : 's'} done, ${formatBytes(bytes)} uploaded, ${failures} failed; now ${status}`;
+}

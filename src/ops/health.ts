@@ -1,0 +1,43 @@
+import type { PauseState } from '../store/job.js';
+
+/** What health is judged from, read when asked. */
+export interface HealthSource {
+  /** Set once the state DB failed (the daemon is stopping). */
+  failure(): unknown;
+  paused(): PauseState | null;
+  /** Each configured folder and whether it is being watched right now. */
+  folders(): { path: string; watching: boolean }[];
+  /** Why the state DB cannot be written, or undefined when it can. */
+  databaseProblem(): string | undefined;
+}
+
+export interface HealthProblem {
+  reason: string;
+  /**
+   * The daemon itself is broken (its state DB), so a restart may help: the
+   * systemd watchdog stops being fed. A refused key or an unmounted share
+   * is outside the daemon; restarting would only lose the pause's timer.
+   */
+  restartHelps: boolean;
+}
+
+/**
+ * Why the daemon is not doing its job, one sentence each; empty when it is.
+ * The same judgement feeds /healthz, the status page, STATUS= and the
+ * systemd watchdog, so they never disagree.
+ */
+export function healthProblems(source: HealthSource): HealthProblem[] {
+  const problems: HealthProblem[] = [];
+  const failure = source.failure();
+  if (failure !== undefined) {
+    problems.push({ reason: `state database failed: ${failure instanceof Error ? failure.message : String(failure)}`, restartHelps: true });
+  }
+  const database = source.databaseProblem();
+  if (database !== undefined) problems.push({ reason: database, restartHelps: true });
+  const pause = source.paused();
+  if (pause) problems.push({ reason: `paused: API key rejected (${pause.reason})`, restartHelps: false });
+  for (const folder of source.folders()) {
+    if (!folder.watching) problems.push({ reason: `not watching ${folder.path}: missing, unmounted or unreadable`, restartHelps: false });
+  }
+  return problems;
+}
