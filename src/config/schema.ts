@@ -103,7 +103,9 @@ const folder = z
     recursive: z.boolean().default(true),
     // Fractions allowed so tests can settle in 0.2 s.
     settleSeconds: positiveNumber().default(5),
+    // auto: poll on network and FUSE file systems (src/watch/watchMode.ts), inotify elsewhere.
     polling: z.enum(['auto', 'always', 'never']).default('auto'),
+    // Counted from the end of one pass to the start of the next (src/watch/poller.ts).
     pollIntervalSeconds: positiveNumber().default(10),
     ignore: z.array(z.string().min(1, { error: 'expected a non-empty glob pattern' })).default(() => []),
     afterUpload: z.enum(['keep', 'move', 'delete']).default('keep'),

@@ -5,10 +5,13 @@ import type { FolderConfig } from '../config/index.js';
 import { isStoreFailure } from '../store/db.js';
 import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
+import { fileSystemOf, type FileSystem } from '../ops/fileSystem.js';
 import { createPathFilter, type PathFilter } from '../watch/junk.js';
+import { createPoller } from '../watch/poller.js';
 import { statFile } from '../watch/settle.js';
 import { walkFiles } from '../watch/walk.js';
-import { watchFolder, type FolderWatch } from '../watch/watcher.js';
+import { watchFolder } from '../watch/watcher.js';
+import { watchMode, type WatchMode } from '../watch/watchMode.js';
 import { Intake, type IntakeOptions } from './intake.js';
 import { mastersDirectory } from './master.js';
 import { isInside, sameVersion } from './version.js';
@@ -27,7 +30,23 @@ async function rootIdentity(path: string): Promise<RootIdentity | null> {
 
 const sameRoot = (a: RootIdentity | null, b: RootIdentity | null) => a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
 
-export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'minBytes' | 'maxBytes' | 'onQueued' | 'onSuperseded' | 'onFatal'>;
+export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'minBytes' | 'maxBytes' | 'onQueued' | 'onSuperseded' | 'onFatal'> & {
+  /** Which file system holds the root, for `polling: auto`; the mount table and statfs unless a test says otherwise. */
+  fileSystemOf?: (path: string) => FileSystem | undefined;
+};
+
+/** A full pass looks at every waiting row too (after a start, nothing follows them yet); a poll pass leaves them to the settler. */
+type Pass = 'full' | 'poll';
+
+/**
+ * What `check` must agree with: the paths a folder's watcher and walks skip.
+ * Moved originals and downloaded masters must not come back as new uploads.
+ */
+export function folderFilter(config: FolderConfig): PathFilter {
+  const outputs = [config.moveTo, config.mastering ? mastersDirectory(config) : undefined];
+  const excluded = outputs.filter((dir): dir is string => dir !== undefined && isInside(config.path, dir));
+  return createPathFilter(config.path, config.ignore, excluded);
+}
 
 /**
  * One configured folder: its watcher, its intake, and the root it watches.
@@ -42,7 +61,10 @@ export class WatchedFolder {
   private readonly store: JobStore;
   private readonly logger: Logger;
   private readonly onFatal: (error: unknown) => void;
-  private watch: FolderWatch | undefined;
+  private readonly fileSystemOf: (path: string) => FileSystem | undefined;
+  /** The chokidar watcher or the poller, whichever the root's file system called for. */
+  private watch: { close(): Promise<void> } | undefined;
+  private mode: WatchMode | undefined;
   private root: RootIdentity | null = null;
   private monitor: NodeJS.Timeout | undefined;
   private closed = false;
@@ -52,11 +74,10 @@ export class WatchedFolder {
     this.store = deps.store;
     this.logger = deps.logger;
     this.onFatal = deps.onFatal;
-    // Moved originals and downloaded masters must not come back as new uploads.
-    const outputs = [config.moveTo, config.mastering ? mastersDirectory(config) : undefined];
-    const excluded = outputs.filter((dir): dir is string => dir !== undefined && isInside(config.path, dir));
-    this.filter = createPathFilter(config.path, config.ignore, excluded);
-    this.intake = new Intake({ ...deps, folder: config.path, settleMs: config.settleSeconds * 1000, rootPresent: () => this.rootPresent() });
+    const { fileSystemOf: lookUp = fileSystemOf, ...intakeDeps } = deps;
+    this.fileSystemOf = lookUp;
+    this.filter = folderFilter(config);
+    this.intake = new Intake({ ...intakeDeps, folder: config.path, settleMs: config.settleSeconds * 1000, rootPresent: () => this.rootPresent() });
   }
 
   /** Watches and reconciles; resolves once the DB agrees with what is on disk (or the root is known to be away). */
@@ -87,7 +108,11 @@ export class WatchedFolder {
     }
   }
 
-  /** (Re)builds the watcher on the root as it is now, then reconciles, because events only tell what happens from now on. */
+  /**
+   * (Re)builds the watcher on the root as it is now, then reconciles, because
+   * events only tell what happens from now on. The file system is looked up
+   * here, not once at start: a share may come back mounted differently.
+   */
   private async attach(): Promise<void> {
     const root = this.config.path;
     const identity = await rootIdentity(root);
@@ -98,20 +123,43 @@ export class WatchedFolder {
       this.logger.error({ folder: root }, `the watched folder ${root} is not there or not readable (not mounted, renamed, deleted, permissions?); its files are not marked lost, and watching resumes when it is back`);
       return;
     }
-    this.watch = watchFolder({
+    const mode = watchMode(this.config.polling, this.fileSystemOf(root));
+    this.announce(mode);
+    if (mode.poll) {
+      const poller = createPoller({
+        intervalMs: this.config.pollIntervalSeconds * 1000,
+        pass: (signal) => this.reconcile('poll', signal),
+        onError: (error) => this.onFatal(error),
+      });
+      this.watch = poller;
+      // The full reconcile is the first pass; polling follows on from it, never alongside it.
+      await this.reconcile('full');
+      poller.start();
+      return;
+    }
+    const watch = watchFolder({
       root,
       recursive: this.config.recursive,
-      // `auto` polls only once file-system detection can tell a NAS mount from a local disk.
-      usePolling: this.config.polling === 'always',
-      pollIntervalMs: this.config.pollIntervalSeconds * 1000,
       isIgnored: (path) => this.filter.isIgnored(path),
       onPath: (path) => {
         if (this.filter.isCandidate(path)) this.intake.touch(path);
       },
       onError: (error) => this.logger.error({ err: error, folder: root }, `watching ${root} failed: ${(error as Error).message}`),
     });
-    await this.watch.ready;
-    await this.reconcile();
+    this.watch = watch;
+    await watch.ready;
+    await this.reconcile('full');
+  }
+
+  /** Once per folder, and again only if a remount changed the answer. */
+  private announce(mode: WatchMode): void {
+    if (this.mode?.poll === mode.poll && this.mode.reason === mode.reason) return;
+    this.mode = mode;
+    const how = mode.poll ? `polled every ${this.config.pollIntervalSeconds} s` : 'watched with inotify';
+    const fields = { folder: this.config.path, polling: mode.poll, reason: mode.reason };
+    const message = `${this.config.path}: ${how}; ${mode.reason}`;
+    if (mode.missesRemoteChanges) this.logger.warn(fields, message);
+    else this.logger.info(fields, message);
   }
 
   /** Polls the root's identity: cheap, and the only signal an unmount or a renamed root reliably gives. */
@@ -134,14 +182,15 @@ export class WatchedFolder {
   }
 
   /**
-   * Makes the DB agree with the disk: every file found, and every unfinished
-   * row not found, is handed to the settle rule, whose own stat decides. A
-   * file that appeared after the walk passed its directory is then seen as
-   * present, not declared gone.
+   * Makes the DB agree with the disk: every file new or changed since its
+   * row, and every unfinished row not found, is handed to the settle rule,
+   * whose own stat decides. A file that appeared after the walk passed its
+   * directory is then seen as present, not declared gone. This is also one
+   * poll pass; memory is the folder's unfinished rows, not its files.
    */
-  private async reconcile(): Promise<void> {
+  private async reconcile(pass: Pass, signal?: AbortSignal): Promise<void> {
     const root = this.config.path;
-    const onDisk = new Set<string>();
+    const notSeen = new Set(this.store.unfinished().flatMap((job) => (job.folder === root ? [job.path] : [])));
     try {
       const files = walkFiles(root, {
         recursive: this.config.recursive,
@@ -151,24 +200,30 @@ export class WatchedFolder {
         },
       });
       for await (const path of files) {
+        // A pass cut short proves nothing about the files it did not reach.
+        if (signal?.aborted || this.closed) return;
         if (!this.filter.isCandidate(path)) continue;
-        onDisk.add(path);
-        if (!(await isKnownUnchanged(this.store.current(path), path))) this.intake.touch(path);
+        notSeen.delete(path);
+        if (await needsLook(this.store.current(path), path, pass)) this.intake.touch(path);
       }
     } catch (error) {
       if (isStoreFailure(error)) throw error;
       this.logger.error({ err: error, folder: root }, `cannot read the watched folder ${root}: ${(error as Error).message}; check that it exists and is mounted`);
       return;
     }
-    for (const job of this.store.unfinished()) {
-      if (job.folder === root && !onDisk.has(job.path)) this.intake.touch(job.path);
-    }
+    for (const path of notSeen) this.intake.touch(path);
   }
 }
 
-/** A row that already describes this exact file version needs no second look (a waiting or removed one does). */
-async function isKnownUnchanged(job: Job | undefined, path: string): Promise<boolean> {
-  if (!job || job.state === 'waiting' || job.state === 'removed') return false;
+/**
+ * Whether the settle rule must look at a file: no row yet, a row for another
+ * version, a `removed` row (the file is back). A waiting row is looked at on a
+ * full pass, since nothing follows it after a start; on a poll pass the
+ * settler already does, and touching it again would restart its quiet period
+ * (with pollIntervalSeconds below settleSeconds, it would never settle).
+ */
+async function needsLook(job: Job | undefined, path: string, pass: Pass): Promise<boolean> {
+  if (!job || job.state === 'removed' || (job.state === 'waiting' && pass === 'full')) return true;
   const fileStat = await statFile(path);
-  return fileStat !== null && sameVersion(job, fileStat);
+  return fileStat === null || !sameVersion(job, fileStat);
 }

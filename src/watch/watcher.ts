@@ -4,8 +4,6 @@ import { watch, type FSWatcher } from 'chokidar';
 export interface FolderWatchOptions {
   root: string;
   recursive: boolean;
-  usePolling: boolean;
-  pollIntervalMs: number;
   isIgnored(path: string): boolean;
   /** Any add, change or unlink of a non-ignored file. The settle rule decides what it means. */
   onPath(path: string): void;
@@ -19,7 +17,9 @@ export interface FolderWatch {
 }
 
 /**
- * Watches one configured folder. Events are hints, not facts: every one of
+ * Watches one configured folder with inotify (through chokidar, which takes
+ * one inotify watch per directory and per file it sees). Polled folders do
+ * not come here: see poller.ts. Events are hints, not facts: every one of
  * them only asks the settler to look at the path again, so a missed, doubled
  * or reordered event can delay an upload but never cause a wrong one.
  */
@@ -28,9 +28,6 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
     ignored: (path: string) => options.isIgnored(path),
     ignoreInitial: true,
     followSymlinks: false,
-    usePolling: options.usePolling,
-    interval: options.pollIntervalMs,
-    binaryInterval: options.pollIntervalMs,
     ...(options.recursive ? {} : { depth: 0 }),
   });
   const forward = (path: string) => options.onPath(path);

@@ -1,0 +1,124 @@
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/index.js';
+import type { FileSystem } from '../../src/ops/fileSystem.js';
+import { WatchedFolder } from '../../src/pipeline/folder.js';
+import { openDatabase } from '../../src/store/db.js';
+import { JobStore } from '../../src/store/jobs.js';
+import { pcmWav } from '../helpers/audio.js';
+import { waitUntil } from '../helpers/daemon.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir('cryomix-polling-');
+const running: WatchedFolder[] = [];
+
+afterEach(async () => {
+  for (const folder of running.splice(0)) await folder.stop();
+});
+
+const share: FileSystem = { type: 'nfs4', mountPoint: '/srv/backup', network: true };
+const disk: FileSystem = { type: 'ext4', mountPoint: '/', network: false };
+
+/** inotify watches held by this process, from the kernel's own account (/proc/self/fdinfo). */
+function inotifyWatches(): number {
+  let watches = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed since the listing
+    }
+    if (target !== 'anon_inode:inotify') continue;
+    watches += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((line) => line.startsWith('inotify wd:')).length;
+  }
+  return watches;
+}
+
+async function startFolder(folderYaml: string, fileSystem?: () => FileSystem | undefined) {
+  const dir = tempDir();
+  const inbox = join(dir, 'inbox');
+  mkdirSync(inbox);
+  const config = parseConfig(`folders:\n  - path: ./inbox\n${folderYaml}`, dir);
+  const store = new JobStore(openDatabase(join(dir, 'state.db')));
+  const logs: { msg: string; polling?: boolean; level: number }[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line) as (typeof logs)[number]) });
+  const folder = new WatchedFolder(config.folders[0]!, {
+    store,
+    logger,
+    minBytes: 1000,
+    maxBytes: 1e9,
+    onQueued: () => {},
+    onSuperseded: () => {},
+    onFatal: (error) => {
+      throw error;
+    },
+    ...(fileSystem ? { fileSystemOf: fileSystem } : {}),
+  });
+  running.push(folder);
+  await folder.start();
+  return { dir, inbox, store, logs, folder };
+}
+
+describe('a polled folder', () => {
+  it('finds a new file, a new version of it and its removal, without any inotify watch', async () => {
+    const before = inotifyWatches();
+    const { inbox, store, logs } = await startFolder('    polling: always\n    pollIntervalSeconds: 0.1\n    settleSeconds: 0.1\n');
+    expect(inotifyWatches()).toBe(before);
+    expect(logs.find((l) => l.polling !== undefined)).toMatchObject({ polling: true, msg: expect.stringMatching(/polled every 0\.1 s; polling: always/) });
+
+    const mix = join(inbox, 'mix.wav');
+    writeFileSync(mix, pcmWav(5000));
+    const first = await waitUntil(() => store.current(mix)?.state === 'queued' && store.current(mix));
+
+    writeFileSync(mix, pcmWav(6000));
+    const second = await waitUntil(() => store.current(mix)?.id !== first.id && store.current(mix)?.state === 'queued' && store.current(mix));
+    expect(second.size).toBe(first.size + 1000);
+
+    rmSync(mix);
+    await waitUntil(() => store.current(mix)?.state === 'removed');
+    expect(inotifyWatches()).toBe(before);
+  });
+
+  it('lets a file settle when polled more often than the settle time (a pass must not restart the quiet period)', async () => {
+    const { inbox, store } = await startFolder('    polling: always\n    pollIntervalSeconds: 0.05\n    settleSeconds: 0.5\n');
+    const mix = join(inbox, 'slow settle.wav');
+    writeFileSync(mix, pcmWav(5000));
+    await waitUntil(() => store.current(mix)?.state === 'waiting');
+    await waitUntil(() => store.current(mix)?.state === 'queued', 5000);
+  });
+});
+
+describe('polling: auto', () => {
+  it('polls a folder on a network file system and watches one on a local disk with inotify', async () => {
+    const before = inotifyWatches();
+    const polled = await startFolder('    polling: auto\n', () => share);
+    expect(inotifyWatches()).toBe(before);
+    expect(polled.logs.find((l) => l.polling !== undefined)?.msg).toMatch(/polled every 10 s; polling: auto, and nfs4 at \/srv\/backup is a network or FUSE file system/);
+
+    const watched = await startFolder('    polling: auto\n', () => disk);
+    expect(inotifyWatches()).toBeGreaterThan(before);
+    expect(watched.logs.find((l) => l.polling !== undefined)?.msg).toMatch(/watched with inotify; polling: auto, and ext4 at \/ is local/);
+  });
+
+  it('decides again when the root comes back as another directory (a share remounted), and says so', async () => {
+    let current = disk;
+    const { inbox, store, logs } = await startFolder('    polling: auto\n    pollIntervalSeconds: 0.1\n    settleSeconds: 0.1\n', () => current);
+    current = share;
+    renameSync(inbox, `${inbox}.old`);
+    mkdirSync(inbox);
+    await waitUntil(() => logs.some((l) => l.polling === true));
+    expect(logs.filter((l) => l.polling !== undefined).map((l) => l.polling)).toEqual([false, true]);
+
+    const mix = join(inbox, 'after remount.wav');
+    writeFileSync(mix, pcmWav(5000));
+    await waitUntil(() => store.current(mix)?.state === 'queued');
+  });
+
+  it('warns once when polling: never is set on a network file system', async () => {
+    const { logs } = await startFolder('    polling: never\n', () => share);
+    expect(logs.filter((l) => l.polling !== undefined)).toEqual([expect.objectContaining({ level: 40, polling: false, msg: expect.stringMatching(/go unnoticed/) })]);
+  });
+});
