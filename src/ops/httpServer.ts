@@ -108,13 +108,12 @@ export async function startHttpListener(options: HttpListenerOptions): Promise<H
   });
   // Scrapers and phones keep connections open; they must not hold up a stop.
   server.keepAliveTimeout = 5_000;
-  const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => reject(new HttpListenError(address, error)));
+    server.once('error', (error) => reject(new HttpListenError(`${host}:${options.port}`, error)));
     server.listen(options.port, options.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
     url: `http://${host}:${port}`,
     close: () =>

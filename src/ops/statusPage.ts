@@ -45,7 +45,7 @@ function fileRow(file: JobView, now: number): string {
   return `<li class="file ${TONE[file.state] ?? ''}">
 <div class="top"><span class="name">${escape(basename(file.path))}</span><span class="state">${file.state}</span></div>
 <div class="meta">${escape(dirname(file.path))} · ${formatBytes(file.size)} · ${relativeTime(Date.parse(file.updatedAt), now)}</div>
-${bar}<div class="detail">${escape(jobDetail(file))}</div>
+${bar}<div class="detail">${escape(jobDetail(file, now))}</div>
 </li>`;
 }
 

@@ -38,9 +38,9 @@ export function jobView(job: Job, store: JobStore): JobView {
 }
 
 /** What is happening to the file, in one phrase: progress, the next try, the reason it stopped. */
-export function jobDetail(row: JobView): string {
+export function jobDetail(row: JobView, now = Date.now()): string {
   if (row.state === 'uploading' && row.size > 0) return `${Math.floor((100 * row.bytesSent) / row.size)}% sent`;
-  if (row.state === 'retrying' && row.nextAttemptAt) return `next try ${relativeTime(Date.parse(row.nextAttemptAt))}: ${row.error ?? ''}`;
+  if (row.state === 'retrying' && row.nextAttemptAt) return `next try ${relativeTime(Date.parse(row.nextAttemptAt), now)}: ${row.error ?? ''}`;
   if (row.state === 'mastering') return `mastering ${row.masteringPercent ?? 0}%${row.error ? ` (${row.error})` : ''}`;
   if (row.duplicateOf) return `same bytes as ${row.duplicateOf}, not sent again`;
   return row.error ?? '';
