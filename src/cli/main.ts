@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { STATES } from '../store/states.js';
 import { checkCommand } from './check.js';
+import { dropInCommand } from './dropIn.js';
 import { EXIT_OK, reportFatal } from './exitCodes.js';
 import { listCommand } from './list.js';
 import { retryCommand } from './retry.js';
@@ -61,6 +62,9 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'machine-readable output')
     .option('--sandbox', 'check against the embedded API emulator')
     .action(async (options) => setExit(await checkCommand(options)));
+
+  withConfig(cli.command('systemd-drop-in').description('print the systemd drop-in that lets the service write to the configured folders'))
+    .action((options) => setExit(dropInCommand(options)));
 
   cli
     .command('sandbox')
