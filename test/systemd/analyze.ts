@@ -21,15 +21,15 @@ export function analyzeUnavailable(): string | undefined {
  * for its --prefix; every other line is the shipped one. Drop-ins go in
  * `<returned path>.d/`, where verify finds them.
  */
-export function shippedUnitRunnable(dir: string, unit = SHIPPED_UNIT): string {
+export function shippedUnitRunnable(dir: string, unit = SHIPPED_UNIT, exec = SHIPPED_EXEC): string {
   const stub = join(dir, 'bin', 'cryomix-watch');
   mkdirSync(join(dir, 'bin'), { recursive: true });
   writeFileSync(stub, '#!/bin/sh\n');
   chmodSync(stub, 0o755);
   const text = readFileSync(unit, 'utf8');
-  if (!text.includes(`\nExecStart=${SHIPPED_EXEC} `)) throw new Error(`${unit}: expected ExecStart=${SHIPPED_EXEC} …`);
+  if (!text.includes(`\nExecStart=${exec} `)) throw new Error(`${unit}: expected ExecStart=${exec} …`);
   const copy = join(dir, 'cryomix-watch.service');
-  writeFileSync(copy, text.replace(`\nExecStart=${SHIPPED_EXEC} `, `\nExecStart=${stub} `));
+  writeFileSync(copy, text.replace(`\nExecStart=${exec} `, `\nExecStart=${stub} `));
   return copy;
 }
 
