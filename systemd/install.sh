@@ -261,7 +261,9 @@ Next steps:
        sudo sh -c 'umask 077; cat > $etc/api-key'     (paste the key, then Ctrl-D)
   2. Set your folders in $etc/config.yaml, then re-run this installer so the
      service may write to them (it regenerates $dropin).
-     Shares owned by a group (NAS mounts): add SupplementaryGroups= to that drop-in.
+     Shares owned by a group (NAS mounts): sudo systemctl edit $NAME, and add
+       [Service]
+       SupplementaryGroups=<the group that owns the share>
   3. Check as the service user, then start:
        sudo systemd-run --pipe --wait --quiet -p User=$NAME -p LoadCredential=cryomix-api-key:$etc/api-key $launcher check
        sudo systemctl start $NAME && systemctl status $NAME

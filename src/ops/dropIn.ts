@@ -159,6 +159,8 @@ export function siteDropIn(input: DropInInput): DropIn {
     `# Written by \`cryomix-watch systemd-drop-in\` from ${input.configFile}.`,
     '# Regenerate it whenever folders change (re-run systemd/install.sh), then',
     '# systemctl daemon-reload && systemctl restart cryomix-watch',
+    '# Do not edit: it is rewritten. Your own settings (SupplementaryGroups= for',
+    '# NAS share groups…) go in `systemctl edit cryomix-watch` (override.conf).',
     '# One ReadWritePaths= per watch root: each entry is a bind mount, and',
     '# rename() between two of them fails with EXDEV even on one file system.',
     ...(requires.length > 0 ? ['', '[Unit]', '# Folders on their own mount: start only once it is mounted.', ...requires] : []),
