@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
 import { startDaemon } from '../daemon/daemon.js';
-import { startHeartbeat } from '../daemon/heartbeat.js';
+import { announceStartup, startHeartbeat } from '../daemon/heartbeat.js';
 import { DaemonMetrics } from '../ops/metrics.js';
 import { createSystemdNotifier } from '../ops/systemdNotify.js';
 import { createLogger, type LogFormat } from '../log/logger.js';
@@ -52,11 +52,14 @@ export async function runCommand(options: RunOptions): Promise<number> {
   const crashed = new Promise<unknown>((resolve) => process.once('unhandledRejection', resolve));
 
   let started;
+  const startup = announceStartup(notifier, logger);
   try {
     started = await Promise.race([startDaemon({ config, api: target.api, logger, metrics }), stopRequested]);
   } catch (error) {
     await target.close();
     throw error;
+  } finally {
+    startup.stop();
   }
   if (typeof started === 'string') {
     // The startup scan holds no transaction across an await, so leaving now is as safe as the kill -9 the design survives.

@@ -21,6 +21,29 @@ export interface Heartbeat {
   stop(): void;
 }
 
+/** While starting, how often systemd is asked for more time, and how much. */
+const EXTEND_EVERY_MS = 20_000;
+const EXTEND_BY_USEC = 60_000_000;
+
+/**
+ * The first reconcile walks every folder, which on a NAS share with 100k
+ * files takes minutes: while it runs, systemd's start timeout is pushed
+ * back bit by bit, so a start that truly hangs still times out.
+ */
+export function announceStartup(notifier: SystemdNotifier, logger: Logger): { stop(): void } {
+  if (!notifier.enabled) return { stop: () => undefined };
+  const extend = () => {
+    try {
+      notifier.notify({ EXTEND_TIMEOUT_USEC: String(EXTEND_BY_USEC), STATUS: 'starting: comparing the watched folders with the state database' });
+    } catch (error) {
+      logger.warn({ err: error }, `could not ask systemd for more time to start: ${(error as Error).message}`);
+    }
+  };
+  extend();
+  const timer = setInterval(extend, EXTEND_EVERY_MS).unref();
+  return { stop: () => clearInterval(timer) };
+}
+
 /**
  * What the daemon says about itself while it runs: READY=1 once started,
  * STATUS= lines, WATCHDOG=1 while it is able to do its job, and a summary

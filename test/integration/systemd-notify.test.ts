@@ -23,7 +23,7 @@ describe.skipIf(unavailable !== undefined)('run under systemd (Type=notify, a re
     listener?.stop();
   });
 
-  it('says READY=1 with a STATUS line, feeds the watchdog, keeps STATUS current, and says STOPPING=1', async () => {
+  it('asks for time while starting, says READY=1 with a STATUS line, feeds the watchdog, keeps STATUS current, and says STOPPING=1', async () => {
     const address = `@cryomix-watch-test-${randomUUID()}`;
     listener = await NotifyListener.start(address);
     sandbox = await startSandbox();
@@ -32,7 +32,9 @@ describe.skipIf(unavailable !== undefined)('run under systemd (Type=notify, a re
     daemon = new DaemonProcess({ ...workspace, env: { ...workspace.env, NOTIFY_SOCKET: address, WATCHDOG_USEC: '400000' } });
     await daemon.ready();
 
-    const [ready] = await listener.received(1);
+    const [extend, ready] = await listener.received(2);
+    // The first scan may take minutes on a NAS: systemd is asked for time before READY.
+    expect(extend!.text).toMatch(/^EXTEND_TIMEOUT_USEC=60000000\nSTATUS=starting: /);
     expect(ready!.pid).toBe(daemon.pid);
     expect(ready!.text).toMatch(/^READY=1\nSTATUS=watching 1 folder, 0 uploading, 0 done today\n?$/);
     await waitUntil(() => listener!.datagrams.some((d) => d.text.trim() === 'WATCHDOG=1'));
