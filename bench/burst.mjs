@@ -1,0 +1,231 @@
+/*
+ * 2. Burst: many 1 MiB files written at once; time from the last write to
+ * the last upload done, against bench/baselines/burst.sh (inotifywait +
+ * curl, xargs -P at the daemon's concurrency, no durability) on the same
+ * sandbox. Interleaved repetitions, medians.
+ *
+ * Ours is reported minus settleSeconds: the settle rule is a product
+ * guarantee (a file is uploaded only once it stopped changing) that the
+ * baseline does not have, and its length is a setting, not a cost of the
+ * code. Everything else the daemon does is counted.
+ *
+ * Then an untimed pass under `strace -f -c` counts sync calls (fsync,
+ * fdatasync, …) per file: a run with no file is subtracted from a run with
+ * K files, so start-up and shutdown are not charged to files.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { smallWav } from './lib/audio.mjs';
+import { Daemon, LineProcess, Sandbox, runTimed } from './lib/proc.mjs';
+import { failed, info, relative } from './lib/report.mjs';
+import { MiB, kbToMb, median, procCpuTicks } from './lib/util.mjs';
+import { createWorkspace } from './lib/workspace.mjs';
+
+export const title = 'burst';
+const SCRIPT = fileURLToPath(new URL('./baselines/burst.sh', import.meta.url));
+const FILE_BYTES = MiB;
+const SETTLE_SECONDS = 1;
+/** The product's default uploads.concurrency, set explicitly on both sides. */
+const CONCURRENCY = 2;
+
+function has(command) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** inotifywait, installed with apt when missing and root; otherwise the reason the baseline cannot run. */
+async function ensureInotifywait(log) {
+  if (has('inotifywait')) return undefined;
+  if (process.getuid?.() !== 0) return 'inotifywait is missing (Debian package inotify-tools) and this is not root, so it cannot be installed: apt-get install inotify-tools';
+  if (!has('apt-get')) return 'inotifywait is missing and there is no apt-get to install inotify-tools with';
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () => runTimed('apt-get', ['install', '-y', '--no-install-recommends', 'inotify-tools'], { env, timeoutMs: 300_000 });
+  log('installing inotify-tools with apt-get (inotifywait, for the baseline)');
+  let result = await install();
+  if (result.code !== 0) {
+    log('apt-get install failed; apt-get update, then once more');
+    await runTimed('apt-get', ['update'], { env, timeoutMs: 300_000 });
+    result = await install();
+  }
+  if (result.code !== 0 || !has('inotifywait')) return `could not install inotify-tools: ${result.stderr.trim().split('\n').at(-1)}`;
+  return undefined;
+}
+
+/** Writes `count` distinct valid WAVs as fast as a plain loop can; returns their paths. */
+function writeBurst(dir, count, prefix) {
+  const buffer = smallWav(FILE_BYTES);
+  const paths = [];
+  for (let i = 0; i < count; i++) {
+    // A fresh tag makes each file distinct bytes with a distinct beginning (see lib/audio.mjs).
+    randomFillSync(buffer, 44, 32);
+    const path = join(dir, `${prefix}-${String(i).padStart(5, '0')}.wav`);
+    writeFileSync(path, buffer);
+    paths.push(path);
+  }
+  return paths;
+}
+
+/** `strace -c` summary → { syscall: calls }. */
+function parseStrace(file) {
+  const counts = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const tokens = line.trim().split(/\s+/);
+    const name = tokens.at(-1);
+    if (!/^[a-z_0-9]+$/.test(name ?? '') || name === 'total' || name === 'syscall') continue;
+    const calls = Number(tokens[3]);
+    if (Number.isFinite(calls)) counts[name] = calls;
+  }
+  return counts;
+}
+
+const sum = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+export async function run({ quick, work, log }) {
+  const count = quick ? 200 : 1000;
+  const reps = quick ? 2 : 3;
+  const timeoutMs = 120_000 + count * 1000;
+  const rows = [];
+  const skipReason = await ensureInotifywait(log);
+  const sandbox = await Sandbox.start();
+  const results = { ours: [], baseline: [] };
+  try {
+    const methods = {
+      async ours(rep) {
+        const ws = createWorkspace(join(work, `ours-${rep}`), sandbox, { folder: { settleSeconds: SETTLE_SECONDS }, uploads: { concurrency: CONCURRENCY } });
+        const daemon = Daemon.start(ws);
+        await daemon.ready(60_000);
+        const cpu = [procCpuTicks(daemon.pid), procCpuTicks(sandbox.pid)];
+        const writeStart = Date.now();
+        const paths = writeBurst(ws.inbox, count, 'burst');
+        const lastWrite = Date.now();
+        let stopped;
+        try {
+          await daemon.waitFor(() => daemon.count('done') >= count, timeoutMs, `${count} files done`);
+        } finally {
+          cpu.push(procCpuTicks(daemon.pid), procCpuTicks(sandbox.pid));
+          stopped = await daemon.stop();
+        }
+        const doneAt = Math.max(...paths.map((p) => daemon.files.get(p)?.done ?? NaN));
+        const transitions = [...daemon.reached.values()].reduce((a, b) => a + b, 0);
+        return {
+          ms: doneAt - lastWrite - SETTLE_SECONDS * 1000,
+          rawMs: doneAt - lastWrite,
+          writeMs: lastWrite - writeStart,
+          hwmKb: stopped.hwmKb,
+          daemonCpuS: (cpu[2] - cpu[0]) / 100,
+          sandboxCpuS: (cpu[3] - cpu[1]) / 100,
+          transitionsPerFile: transitions / count,
+          problems: daemon.problems.slice(0, 10),
+        };
+      },
+      async baseline(rep) {
+        const dir = join(work, `baseline-${rep}`);
+        mkdirSync(dir, { recursive: true });
+        const proc = new LineProcess('bash', [SCRIPT, dir, sandbox.url, String(CONCURRENCY)], { env: { ...process.env, CRYOMIX_API_KEY: sandbox.apiKey } });
+        try {
+          await proc.waitFor(() => proc.stderr.includes('Watches established'), 30_000, 'inotifywait to watch');
+          const cpu = procCpuTicks(sandbox.pid);
+          const writeStart = Date.now();
+          writeBurst(dir, count, 'burst');
+          const lastWrite = Date.now();
+          await proc.waitFor(() => proc.lines.length >= count, timeoutMs, `${count} baseline uploads`);
+          const sandboxCpuS = (procCpuTicks(sandbox.pid) - cpu) / 100;
+          const done = proc.lines.map((line) => line.split(' '));
+          const refused = done.filter(([, status]) => status !== '200');
+          if (refused.length) throw new Error(`the baseline got ${refused.length} failed uploads, e.g. ${refused[0].join(' ')}`);
+          const doneAt = Math.max(...done.map(([t]) => Number(t)));
+          return { ms: doneAt - lastWrite, writeMs: lastWrite - writeStart, sandboxCpuS };
+        } finally {
+          await proc.stop();
+        }
+      },
+    };
+    for (let rep = 0; rep < reps; rep++) {
+      const order = rep % 2 === 0 ? ['ours', 'baseline'] : ['baseline', 'ours'];
+      for (const method of order) {
+        if (method === 'baseline' && skipReason) continue;
+        log(`rep ${rep + 1}/${reps}: ${method} (${count} files)`);
+        results[method].push(await methods[method](rep));
+      }
+    }
+    const stored = (await sandbox.objects()).filter((o) => o.size === FILE_BYTES).length;
+    const expected = count * (results.ours.length + results.baseline.length);
+    if (stored !== expected) throw new Error(`the sandbox stored ${stored} objects of ${FILE_BYTES} bytes, expected ${expected}`);
+
+    const ours = median(results.ours.map((r) => r.ms)) / 1000;
+    const figure = `last write → last done (${count} × 1 MiB)`;
+    const note = `ours minus settleSeconds (${SETTLE_SECONDS} s); concurrency ${CONCURRENCY} both sides`;
+    rows.push(
+      skipReason
+        ? { ...failed(title, { message: `baseline skipped: ${skipReason}` }, 'SKIP'), figure, ours, unit: 's' }
+        : relative({ benchmark: title, figure, unit: 's', ours, baseline: median(results.baseline.map((r) => r.ms)) / 1000, atMost: 1.0, note, details: { count, reps, fileBytes: FILE_BYTES, ...results } }),
+    );
+    const perFile = (key) => (median(results.ours.map((r) => r[key])) / count) * 1000;
+    rows.push(
+      info({
+        benchmark: title,
+        figure: 'daemon CPU per file',
+        unit: 'ms',
+        ours: perFile('daemonCpuS'),
+        note: `${median(results.ours.map((r) => r.transitionsPerFile)).toFixed(1)} state transitions (commits) per file`,
+      }),
+      info({
+        benchmark: title,
+        figure: 'sandbox CPU per file, serving ours / the baseline',
+        unit: 'ms',
+        ours: perFile('sandboxCpuS'),
+        baseline: (median(results.baseline.map((r) => r.sandboxCpuS)) / count) * 1000,
+      }),
+      info({ benchmark: title, figure: 'daemon peak RSS (VmHWM)', unit: 'MB', ours: kbToMb(Math.max(...results.ours.map((r) => r.hwmKb ?? NaN))) }),
+    );
+  } catch (error) {
+    rows.push(failed(title, error));
+  }
+
+  try {
+    rows.push(await fsyncPass({ quick, work, log, sandbox }));
+  } catch (error) {
+    rows.push(failed(`${title} (fsync pass)`, error));
+  } finally {
+    await sandbox.stop();
+  }
+  return rows;
+}
+
+async function fsyncPass({ quick, work, log, sandbox }) {
+  const files = quick ? 20 : 50;
+  const pass = async (name, count) => {
+    const ws = createWorkspace(join(work, name), sandbox, { folder: { settleSeconds: 0.3 }, uploads: { concurrency: CONCURRENCY } });
+    const trace = join(ws.dir, 'strace.txt');
+    const daemon = Daemon.start(ws, { strace: trace });
+    await daemon.ready(60_000);
+    if (count > 0) {
+      writeBurst(ws.inbox, count, 'sync');
+      await daemon.waitFor(() => daemon.count('done') >= count, 120_000 + count * 2000, `${count} files done under strace`);
+    }
+    await daemon.stop();
+    return { counts: parseStrace(trace), transitions: [...daemon.reached.values()].reduce((a, b) => a + b, 0) };
+  };
+  log(`sync calls: strace pass with no file, then with ${files} files (untimed)`);
+  const empty = await pass('strace-empty', 0);
+  const loaded = await pass('strace-files', files);
+  const perFile = (sum(loaded.counts) - sum(empty.counts)) / files;
+  const breakdown = Object.entries(loaded.counts)
+    .map(([name, calls]) => `${name} ${((calls - (empty.counts[name] ?? 0)) / files).toFixed(1)}`)
+    .join(', ');
+  return info({
+    benchmark: title,
+    figure: 'sync calls per file (strace -f -c)',
+    unit: '',
+    ours: perFile,
+    note: `per file: ${breakdown || 'none'}; ${(loaded.transitions / files).toFixed(1)} transitions per file; a run with no file made ${sum(empty.counts)}; the baseline makes none (no durability)`,
+    details: { files, empty, loaded },
+  });
+}

@@ -1,0 +1,36 @@
+/*
+ * Preloaded into every measured Node process with `node --import` (nothing
+ * else is changed in the process). It reports memory from /proc/self/status,
+ * which is what the targets are about:
+ * - on exit: VmHWM, the peak resident set over the whole life of the process;
+ * - on SIGUSR2: VmRSS now, then a full GC (when started with --expose-gc)
+ *   and VmRSS again half a second later, so two quiet points compare
+ *   retained memory rather than garbage not yet collected.
+ * Lines go to $BENCH_PROBE_FILE, never to stdout, which carries the daemon's logs.
+ */
+import { appendFileSync, readFileSync } from 'node:fs';
+
+const out = process.env.BENCH_PROBE_FILE;
+
+function memory() {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+}
+
+function write(record) {
+  appendFileSync(out, `${JSON.stringify({ pid: process.pid, t: Date.now(), ...record })}\n`);
+}
+
+if (out) {
+  process.on('exit', () => write({ event: 'exit', ...memory() }));
+  process.on('SIGUSR2', () => {
+    const before = memory();
+    const gc = globalThis.gc;
+    if (typeof gc === 'function') gc();
+    setTimeout(() => {
+      const { heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+      write({ event: 'sample', before, after: memory(), gc: typeof gc === 'function', heapUsed, heapTotal, external, arrayBuffers });
+    }, 500).unref();
+  });
+}
