@@ -8,7 +8,9 @@ import type { JobStore } from '../store/jobs.js';
 import { fileSystemOf, type FileSystem } from '../ops/fileSystem.js';
 import { createPathFilter, type PathFilter } from '../watch/junk.js';
 import { createPoller } from '../watch/poller.js';
-import { statFile } from '../watch/settle.js';
+import { PassMemory } from '../watch/passMemory.js';
+import { statFile, type FileStat } from '../watch/settle.js';
+import { kindFromExtension } from '../watch/sniff.js';
 import { walkFiles } from '../watch/walk.js';
 import { watchFolder } from '../watch/watcher.js';
 import { watchMode, type WatchMode } from '../watch/watchMode.js';
@@ -34,6 +36,9 @@ export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'minBytes' | '
   /** Which file system holds the root, for `polling: auto`; the mount table and statfs unless a test says otherwise. */
   fileSystemOf?: (path: string) => FileSystem | undefined;
 };
+
+/** Enough overlapping stats to hide a share's round trips, few enough not to crowd out uploads' reads. */
+const STATS_AT_ONCE = 16;
 
 /** A full pass looks at every waiting row too (after a start, nothing follows them yet); a poll pass leaves them to the settler. */
 type Pass = 'full' | 'poll';
@@ -65,6 +70,9 @@ export class WatchedFolder {
   /** The chokidar watcher or the poller, whichever the root's file system called for. */
   private watch: { close(): Promise<void> } | undefined;
   private mode: WatchMode | undefined;
+  /** Whether the current root is polled; only then is the pass memory kept. */
+  private polled = false;
+  private readonly passMemory = new PassMemory();
   private root: RootIdentity | null = null;
   private monitor: NodeJS.Timeout | undefined;
   private closed = false;
@@ -125,6 +133,8 @@ export class WatchedFolder {
     }
     const mode = watchMode(this.config.polling, this.fileSystemOf(root));
     this.announce(mode);
+    this.polled = mode.poll;
+    this.passMemory.reset();
     if (mode.poll) {
       const poller = createPoller({
         intervalMs: this.config.pollIntervalSeconds * 1000,
@@ -186,11 +196,15 @@ export class WatchedFolder {
    * row, and every unfinished row not found, is handed to the settle rule,
    * whose own stat decides. A file that appeared after the walk passed its
    * directory is then seen as present, not declared gone. This is also one
-   * poll pass; memory is the folder's unfinished rows, not its files.
+   * poll pass; besides the pass memory (polled folders only), it holds the
+   * folder's unfinished rows, not its files.
    */
   private async reconcile(pass: Pass, signal?: AbortSignal): Promise<void> {
     const root = this.config.path;
     const notSeen = new Set(this.store.unfinished().flatMap((job) => (job.folder === root ? [job.path] : [])));
+    const batch: string[] = [];
+    // Stats overlap, a few at a time: on a share each is a round trip.
+    const lookAtBatch = () => Promise.all(batch.splice(0).map((path) => this.look(path, pass)));
     try {
       const files = walkFiles(root, {
         recursive: this.config.recursive,
@@ -201,17 +215,43 @@ export class WatchedFolder {
       });
       for await (const path of files) {
         // A pass cut short proves nothing about the files it did not reach.
-        if (signal?.aborted || this.closed) return;
-        if (!this.filter.isCandidate(path)) continue;
+        if (signal?.aborted || this.closed) {
+          this.passMemory.reset();
+          return;
+        }
+        // The walk has left out ignored paths already; only the name remains to check.
+        if (kindFromExtension(path) === null) continue;
         notSeen.delete(path);
-        if (await needsLook(this.store.current(path), path, pass)) this.intake.touch(path);
+        batch.push(path);
+        if (batch.length >= STATS_AT_ONCE) await lookAtBatch();
       }
+      await lookAtBatch();
     } catch (error) {
+      this.passMemory.reset();
       if (isStoreFailure(error)) throw error;
       this.logger.error({ err: error, folder: root }, `cannot read the watched folder ${root}: ${(error as Error).message}; check that it exists and is mounted`);
       return;
     }
+    if (this.polled) this.passMemory.complete();
     for (const path of notSeen) this.intake.touch(path);
+  }
+
+  /** Hands one file found by a pass to the settle rule if it is new or changed. */
+  private async look(path: string, pass: Pass): Promise<void> {
+    let fileStat: FileStat | null;
+    try {
+      fileStat = await statFile(path);
+    } catch {
+      // EIO, EACCES…: the settle rule's own stat meets the same error and reports it, with a retry.
+      this.intake.touch(path);
+      return;
+    }
+    // Gone since the walk listed it: the settle rule decides whether that is final.
+    if (fileStat === null) return this.intake.touch(path);
+    // Noted on every pass of a polled folder, so the first poll can already skip what the full pass saw.
+    const unchangedSinceLastPass = this.polled && this.passMemory.unchanged(path, fileStat);
+    if (pass === 'poll' && unchangedSinceLastPass) return;
+    if (needsLook(this.store.current(path), fileStat, pass)) this.intake.touch(path);
   }
 }
 
@@ -222,8 +262,7 @@ export class WatchedFolder {
  * settler already does, and touching it again would restart its quiet period
  * (with pollIntervalSeconds below settleSeconds, it would never settle).
  */
-async function needsLook(job: Job | undefined, path: string, pass: Pass): Promise<boolean> {
+function needsLook(job: Job | undefined, fileStat: FileStat, pass: Pass): boolean {
   if (!job || job.state === 'removed' || (job.state === 'waiting' && pass === 'full')) return true;
-  const fileStat = await statFile(path);
-  return fileStat === null || !sameVersion(job, fileStat);
+  return !sameVersion(job, fileStat);
 }

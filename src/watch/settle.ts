@@ -1,4 +1,5 @@
-import { lstat } from 'node:fs/promises';
+import { lstat } from 'node:fs';
+import { promisify } from 'node:util';
 
 export interface FileStat {
   size: number;
@@ -22,10 +23,16 @@ export interface SettlerOptions {
   onError(path: string, error: unknown): void;
 }
 
+/**
+ * The callback form: it costs about half the CPU of fs/promises' lstat,
+ * which a poll pass over 100k files pays 100k times.
+ */
+const lstatCallback = promisify(lstat);
+
 /** The settle stat for real files: a missing file (or a parent that became a file) is "gone", anything else throws. */
 export async function statFile(path: string): Promise<FileStat | null> {
   try {
-    const found = await lstat(path);
+    const found = await lstatCallback(path);
     // A symlink (or fifo, socket, directory) is never uploaded: links are not followed.
     if (!found.isFile()) return null;
     return { size: found.size, mtimeMs: found.mtimeMs };

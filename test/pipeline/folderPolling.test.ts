@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
 import type { FileSystem } from '../../src/ops/fileSystem.js';
 import { WatchedFolder } from '../../src/pipeline/folder.js';
@@ -80,6 +80,19 @@ describe('a polled folder', () => {
     rmSync(mix);
     await waitUntil(() => store.current(mix)?.state === 'removed');
     expect(inotifyWatches()).toBe(before);
+  });
+
+  it('asks the DB only about files that changed since the last pass', async () => {
+    const { inbox, store } = await startFolder('    polling: always\n    pollIntervalSeconds: 0.05\n    settleSeconds: 0.05\n');
+    const mixes = ['a.wav', 'b.wav', 'c.wav'].map((name) => join(inbox, name));
+    for (const mix of mixes) writeFileSync(mix, pcmWav(5000));
+    await waitUntil(() => mixes.every((mix) => store.current(mix)?.state === 'queued'));
+    const lookups = vi.spyOn(store, 'current');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(lookups).not.toHaveBeenCalled();
+    writeFileSync(mixes[1]!, pcmWav(7000));
+    await waitUntil(() => store.current(mixes[1]!)?.size === 7000 + 44 && store.current(mixes[1]!)?.state === 'queued');
+    expect(new Set(lookups.mock.calls.map(([path]) => path))).toEqual(new Set([mixes[1]]));
   });
 
   it('lets a file settle when polled more often than the settle time (a pass must not restart the quiet period)', async () => {
