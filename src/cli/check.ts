@@ -1,10 +1,13 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
+import type { ApiAnswer } from '../cryomix/client.js';
 import { keyAccepted } from '../cryomix/keyProbe.js';
 import { openDatabase } from '../store/db.js';
 import type { Config } from '../config/index.js';
 import { ConfigError } from '../errors.js';
-import { databaseFileSystem, folderFileSystem, freeSpace, inotifyWatches, type CheckLine } from '../ops/preflight.js';
+import { clockLine, clockSkew } from '../ops/clock.js';
+import { inotifyInstances, inotifyWatches } from '../ops/inotify.js';
+import { databaseFileSystem, folderFileSystem, freeSpace, type CheckLine } from '../ops/preflight.js';
 import { mastersDirectory } from '../pipeline/master.js';
 import { apiTarget, type ApiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
@@ -22,8 +25,8 @@ export async function checkCommand(options: GlobalOptions & { json?: boolean; sa
     lines.push(await folderReadable(folder.path, folder.afterUpload !== 'keep'), folderFileSystem(folder));
     if (folder.mastering) lines.push(freeSpace(mastersDirectory(folder)));
   }
-  lines.push(await inotifyWatches(config));
-  lines.push(await apiKeyLine(config, Boolean(options.sandbox)));
+  lines.push(await inotifyWatches(config), inotifyInstances(config));
+  lines.push(...(await apiLines(config, Boolean(options.sandbox))));
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ ok: lines.every((l) => l.verdict !== 'FAIL'), checks: lines }, null, 2)}\n`);
   } else {
@@ -63,24 +66,49 @@ async function folderReadable(path: string, needsWrite: boolean): Promise<CheckL
   }
 }
 
-async function apiKeyLine(config: Config, useSandbox: boolean): Promise<CheckLine> {
+/**
+ * One call answers three questions: the key is accepted (any answer but 401),
+ * the Origin with it (a key bound to domains answers 401 to any other), and
+ * how far our clock is from the API's (its Date header).
+ */
+async function apiLines(config: Config, useSandbox: boolean): Promise<CheckLine[]> {
   const check = 'API key';
+  const origin = config.api.origin;
+  let answer: { date: Date; receivedAt: number } | undefined;
+  const onAnswer = ({ date }: ApiAnswer) => {
+    if (date) answer = { date, receivedAt: Date.now() };
+  };
   let target: ApiTarget;
   try {
-    target = await apiTarget(config, useSandbox);
+    target = await apiTarget(config, useSandbox, onAnswer);
   } catch (error) {
     // No key, or a key file others can read: a finding of the check, not a reason to stop it.
-    if (error instanceof ConfigError) return { verdict: 'FAIL', check, detail: error.message };
+    if (error instanceof ConfigError) return [{ verdict: 'FAIL', check, detail: error.message }];
     throw error;
   }
+  const who = target.sandbox ? 'the embedded sandbox' : 'the Cryo-mix API';
+  const sentAt = Date.now();
+  let key: CheckLine;
   try {
     if (await keyAccepted(target.api)) {
-      return { verdict: 'PASS', check, detail: `accepted by ${target.sandbox ? 'the embedded sandbox' : 'the Cryo-mix API'}` };
+      key = { verdict: 'PASS', check, detail: `accepted by ${who}${origin ? `, sent with Origin ${origin}, so that origin is allowed too` : ''}` };
+    } else {
+      key = { verdict: 'FAIL', check, detail: rejectedKeyFix(origin) };
     }
-    return { verdict: 'FAIL', check, detail: 'rejected (401): set the right key in CRYOMIX_API_KEY or api.keyFile, and api.origin if the key is bound to a domain' };
   } catch (error) {
-    return { verdict: 'FAIL', check, detail: `could not reach the API: ${(error as Error).message}` };
+    key = { verdict: 'FAIL', check, detail: `could not reach the API: ${(error as Error).message}` };
   } finally {
     await target.close();
   }
+  const clock: CheckLine = answer
+    ? clockLine(clockSkew({ sentAt, receivedAt: answer.receivedAt }, answer.date), `${who}'s clock`)
+    : { verdict: 'WARN', check: 'clock', detail: `not checked: no answer with a Date header from ${who}; make sure time synchronisation is on (timedatectl)` };
+  return [key, clock];
+}
+
+/** A 401 says the key is wrong or, when one is sent, that the Origin is not on the key's allow list: name both. */
+function rejectedKeyFix(origin: string | undefined): string {
+  const key = 'set the right key in CRYOMIX_API_KEY, the cryomix-api-key systemd credential, or api.keyFile';
+  if (origin === undefined) return `rejected (401): ${key}; if the key is bound to domains, set api.origin to one of them`;
+  return `rejected (401) with Origin ${origin}: either the key is wrong (${key}) or ${origin} is not among the domains the key is bound to (add it to the key's allowed domains in your Cryo-mix account, or set api.origin to one that is)`;
 }

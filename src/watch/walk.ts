@@ -10,6 +10,8 @@ export interface WalkOptions {
    * are gone. An unreadable root is thrown instead.
    */
   onUnreadableDirectory(dir: string, error: unknown): void;
+  /** Each directory the walk enters, the root first (what an inotify watcher would watch). */
+  onDirectory?(dir: string): void;
 }
 
 /**
@@ -30,6 +32,7 @@ export async function* walkFiles(root: string, options: WalkOptions): AsyncGener
       options.onUnreadableDirectory(dir, error);
       continue;
     }
+    options.onDirectory?.(dir);
     for await (const entry of entries) {
       const path = join(dir, entry.name);
       if (options.isIgnored(path)) continue;

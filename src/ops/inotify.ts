@@ -1,0 +1,123 @@
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config, FolderConfig } from '../config/index.js';
+import { folderFilter } from '../pipeline/folder.js';
+import { walkFiles } from '../watch/walk.js';
+import { watchMode } from '../watch/watchMode.js';
+import { fileSystemOf, type FileSystem } from './fileSystem.js';
+import type { CheckLine } from './preflight.js';
+
+/** Counting stops here: past it the answer (raise the limit) is the same. */
+const MAX_COUNTED = 2_000_000;
+
+export interface InotifyOptions {
+  /** /proc/sys/fs/inotify, or a stand-in holding max_user_watches and max_user_instances. */
+  procDir?: string;
+  fileSystemOf?: (path: string) => FileSystem | undefined;
+}
+
+/** Folders the daemon would watch with inotify: those it does not poll, decided as the daemon decides. */
+function inotifyFolders(config: Config, lookUp: (path: string) => FileSystem | undefined): FolderConfig[] {
+  return config.folders.filter((folder) => !watchMode(folder.polling, lookUp(folder.path)).poll);
+}
+
+function readLimit(procDir: string, name: string): number {
+  return Number(readFileSync(join(procDir, name), 'utf8').trim());
+}
+
+function sysctlFix(key: string, value: number): string {
+  return `raise it: echo fs.inotify.${key}=${value} | sudo tee -a /etc/sysctl.d/90-cryomix-watch.conf && sudo sysctl --system`;
+}
+
+/**
+ * chokidar takes one inotify watch per directory it enters and one per file
+ * it sees (ignored ones excepted, symlinks not followed), measured in
+ * /proc/<pid>/fdinfo. Past the per-user limit, new files go unnoticed.
+ */
+export async function inotifyWatches(config: Config, options: InotifyOptions = {}): Promise<CheckLine> {
+  const check = 'inotify watches';
+  const limit = readLimit(options.procDir ?? '/proc/sys/fs/inotify', 'max_user_watches');
+  let directories = 0;
+  let files = 0;
+  for (const folder of inotifyFolders(config, options.fileSystemOf ?? fileSystemOf)) {
+    const counted = await countWatched(folder, MAX_COUNTED - directories - files);
+    directories += counted.directories;
+    files += counted.files;
+  }
+  const needed = directories + files;
+  const what = `${needed} needed (${count(directories, 'folder')} and ${count(files, 'file')}: chokidar watches each; polled folders need none)`;
+  const fix = sysctlFix('max_user_watches', Math.max(needed * 2, 524_288));
+  if (needed > limit) return { verdict: 'FAIL', check, detail: `${what}, the limit is ${limit}; ${fix}` };
+  if (needed > limit * 0.8) return { verdict: 'WARN', check, detail: `${what}, close to the limit of ${limit}; ${fix}` };
+  return { verdict: 'PASS', check, detail: `${what}, the limit is ${limit}` };
+}
+
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+async function countWatched(folder: FolderConfig, budget: number): Promise<{ directories: number; files: number }> {
+  const filter = folderFilter(folder);
+  let directories = 0;
+  let files = 0;
+  try {
+    const walk = walkFiles(folder.path, {
+      recursive: folder.recursive,
+      isIgnored: (path) => filter.isIgnored(path),
+      // The daemon could not watch it either; the folder's own line says what is wrong.
+      onUnreadableDirectory: () => {},
+      onDirectory: () => {
+        directories++;
+      },
+    });
+    for await (const _file of walk) {
+      if (++files + directories >= budget) break;
+    }
+  } catch {
+    // The root itself is unreadable or missing: its folder line FAILs with the fix.
+  }
+  return { directories, files };
+}
+
+/**
+ * Node (libuv) opens one inotify instance per event loop and adds every
+ * watch to it, so the daemon needs one instance however many folders it
+ * watches (seen in /proc/<pid>/fd: one anon_inode:inotify). The limit is per
+ * user, shared with the user's other programs; it is the instances already
+ * open that can leave none for us.
+ */
+export function inotifyInstances(config: Config, options: InotifyOptions & { procRoot?: string; uid?: number } = {}): CheckLine {
+  const check = 'inotify instances';
+  const limit = readLimit(options.procDir ?? '/proc/sys/fs/inotify', 'max_user_instances');
+  const needed = inotifyFolders(config, options.fileSystemOf ?? fileSystemOf).length > 0 ? 1 : 0;
+  if (needed === 0) return { verdict: 'PASS', check, detail: 'none needed: every folder is polled' };
+  const uid = options.uid ?? process.getuid?.() ?? 0;
+  const inUse = instancesInUse(options.procRoot ?? '/proc', uid);
+  const what = `1 needed (one per process, whatever the number of folders); ${inUse} of ${limit} already open by uid ${uid}`;
+  const fix = sysctlFix('max_user_instances', Math.max(limit * 2, 512));
+  if (inUse + needed > limit) return { verdict: 'FAIL', check, detail: `${what}: none left; ${fix}` };
+  if (inUse + needed > limit * 0.8) return { verdict: 'WARN', check, detail: `${what}, close to the limit; ${fix}` };
+  return { verdict: 'PASS', check, detail: what };
+}
+
+/** inotify instances open by `uid`'s processes, as far as /proc lets us see (our own user's always). */
+export function instancesInUse(procRoot: string, uid: number): number {
+  let count = 0;
+  for (const pid of readdirSync(procRoot).filter((name) => /^\d+$/.test(name))) {
+    const fdDir = join(procRoot, pid, 'fd');
+    let fds: string[];
+    try {
+      if (statSync(join(procRoot, pid)).uid !== uid) continue;
+      fds = readdirSync(fdDir);
+    } catch {
+      // Exited since the listing, or not ours to read: it cannot be counted.
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(join(fdDir, fd)) === 'anon_inode:inotify') count++;
+      } catch {
+        // Closed since the listing.
+      }
+    }
+  }
+  return count;
+}

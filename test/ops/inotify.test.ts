@@ -1,0 +1,117 @@
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/index.js';
+import type { FileSystem } from '../../src/ops/fileSystem.js';
+import { inotifyInstances, inotifyWatches, instancesInUse } from '../../src/ops/inotify.js';
+import { folderFilter } from '../../src/pipeline/folder.js';
+import { watchFolder } from '../../src/watch/watcher.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir('cryomix-inotify-');
+const local = (): FileSystem => ({ type: 'ext4', mountPoint: '/', network: false });
+const share = (): FileSystem => ({ type: 'cifs', mountPoint: '/srv/nas', network: true });
+
+/**
+ * A folder as chokidar sees it: 3 directories (root, album, album/stems) and
+ * 5 files it watches; junk, #recycle, the ignored scratch, the moveTo folder
+ * and a symlink it does not.
+ */
+function folderTree(folderYaml = '') {
+  const dir = tempDir();
+  const inbox = join(dir, 'in');
+  for (const sub of ['album/stems', '#recycle', 'uploaded', 'scratch']) mkdirSync(join(inbox, sub), { recursive: true });
+  for (const file of ['a.wav', 'notes.txt', 'album/b.wav', 'album/session.als', 'album/stems/c.wav']) writeFileSync(join(inbox, file), '');
+  for (const file of ['.DS_Store', 'x.wav.part', '#recycle/old.wav', 'uploaded/done.wav', 'scratch/s.wav']) writeFileSync(join(inbox, file), '');
+  symlinkSync('/etc', join(inbox, 'elsewhere'));
+  return parseConfig(`folders:\n  - path: ./in\n    afterUpload: move\n    moveTo: ./in/uploaded\n    ignore: [scratch]\n${folderYaml}`, dir);
+}
+
+/** A stand-in for /proc/sys/fs/inotify. */
+function limits(watches: number, instances = 128): string {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'max_user_watches'), `${watches}\n`);
+  writeFileSync(join(dir, 'max_user_instances'), `${instances}\n`);
+  return dir;
+}
+
+/** Watches and instances this process holds, from the kernel's own account. */
+function inotifyInUse(): { instances: number; watches: number } {
+  let instances = 0;
+  let watches = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed since the listing
+    }
+    if (target !== 'anon_inode:inotify') continue;
+    instances++;
+    watches += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((line) => line.startsWith('inotify wd:')).length;
+  }
+  return { instances, watches };
+}
+
+describe('inotify watches', () => {
+  it('counts as many watches as the daemon\'s watcher takes, in one instance for any number of folders', async () => {
+    const before = inotifyInUse();
+    const configs = [folderTree(), folderTree('    recursive: false\n')];
+    const watches = configs.map(({ folders: [folder] }) =>
+      watchFolder({ root: folder!.path, recursive: folder!.recursive, isIgnored: folderFilter(folder!).isIgnored, onPath: () => {}, onError: () => {} }),
+    );
+    try {
+      await Promise.all(watches.map((watch) => watch.ready));
+      const taken = inotifyInUse();
+      expect(taken.watches - before.watches).toBe(8 + 3);
+      expect(taken.instances).toBe(Math.max(before.instances, 1));
+    } finally {
+      await Promise.all(watches.map((watch) => watch.close()));
+    }
+  });
+
+  it('counts what chokidar really watches: each directory and each file, not ignored ones', async () => {
+    expect(await inotifyWatches(folderTree(), { procDir: limits(1000), fileSystemOf: local })).toEqual({
+      verdict: 'PASS',
+      check: 'inotify watches',
+      detail: '8 needed (3 folders and 5 files: chokidar watches each; polled folders need none), the limit is 1000',
+    });
+  });
+
+  it('counts only the root and its files for a folder that is not recursive', async () => {
+    const line = await inotifyWatches(folderTree('    recursive: false\n'), { procDir: limits(1000), fileSystemOf: local });
+    expect(line.detail).toMatch(/^3 needed \(1 folder and 2 files/);
+  });
+
+  it('fails past the limit and warns close to it, naming the sysctl fix', async () => {
+    expect(await inotifyWatches(folderTree(), { procDir: limits(5), fileSystemOf: local })).toMatchObject({
+      verdict: 'FAIL',
+      detail: expect.stringMatching(/, the limit is 5; raise it: echo fs\.inotify\.max_user_watches=524288 \| sudo tee -a \/etc\/sysctl\.d\/90-cryomix-watch\.conf && sudo sysctl --system$/),
+    });
+    expect((await inotifyWatches(folderTree(), { procDir: limits(9), fileSystemOf: local })).verdict).toBe('WARN');
+  });
+
+  it('does not count folders the daemon polls: always, or auto on a network share', async () => {
+    for (const [yaml, fileSystem] of [['    polling: always\n', local], ['    polling: auto\n', share]] as const) {
+      const line = await inotifyWatches(folderTree(yaml), { procDir: limits(5), fileSystemOf: fileSystem });
+      expect(line).toMatchObject({ verdict: 'PASS', detail: expect.stringMatching(/^0 needed/) });
+    }
+  });
+});
+
+describe('inotify instances', () => {
+  it('needs one for any number of watched folders, none when all are polled', () => {
+    const config = folderTree();
+    const two = { ...config, folders: [config.folders[0]!, config.folders[0]!] };
+    expect(inotifyInstances(two, { procDir: limits(1000, 128), fileSystemOf: local })).toMatchObject({ verdict: 'PASS', detail: expect.stringMatching(/^1 needed \(one per process, whatever the number of folders\); \d+ of 128 already open by uid \d+$/) });
+    expect(inotifyInstances(config, { procDir: limits(1000, 128), fileSystemOf: share })).toMatchObject({ verdict: 'PASS', detail: 'none needed: every folder is polled' });
+  });
+
+  it('fails when the user has none left, with the sysctl fix', () => {
+    const inUse = instancesInUse('/proc', process.getuid!());
+    expect(inotifyInstances(folderTree(), { procDir: limits(1000, inUse), fileSystemOf: local })).toMatchObject({
+      verdict: 'FAIL',
+      detail: expect.stringMatching(/none left; raise it: echo fs\.inotify\.max_user_instances=512 \| sudo tee -a/),
+    });
+  });
+});
