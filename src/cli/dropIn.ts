@@ -2,7 +2,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { defaultConfigPath, loadConfig } from '../config/index.js';
 import { siteDropIn, type PathFacts } from '../ops/dropIn.js';
-import { parseMountInfo } from '../ops/fileSystem.js';
+import { parseMountInfo } from '../watch/fileSystem.js';
 import type { GlobalOptions } from './context.js';
 
 /** Symlinks resolved in the part that exists; a folder not created yet keeps the rest of its name. */

@@ -2,7 +2,7 @@ import { dirname, posix } from 'node:path';
 import type { Config } from '../config/index.js';
 import { CryomixWatchError } from '../errors.js';
 import { mastersDirectory } from '../pipeline/master.js';
-import { mountFor } from './fileSystem.js';
+import { mountFor } from '../watch/fileSystem.js';
 
 /*
  * The site drop-in for cryomix-watch.service. The unit makes the whole file

@@ -4,7 +4,7 @@ import type { Config, FolderConfig } from '../config/index.js';
 import { folderFilter } from '../pipeline/folder.js';
 import { walkFiles } from '../watch/walk.js';
 import { watchMode } from '../watch/watchMode.js';
-import { fileSystemOf, type FileSystem } from './fileSystem.js';
+import { fileSystemOf, type FileSystem } from '../watch/fileSystem.js';
 import type { CheckLine } from './preflight.js';
 
 /** Counting stops here: past it the answer (raise the limit) is the same. */

@@ -2,7 +2,7 @@ import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FolderConfig } from '../config/index.js';
 import { watchMode } from '../watch/watchMode.js';
-import { describeFileSystem, fileSystemOf, type FileSystem } from './fileSystem.js';
+import { describeFileSystem, fileSystemOf, type FileSystem } from '../watch/fileSystem.js';
 
 export type Verdict = 'PASS' | 'WARN' | 'FAIL';
 

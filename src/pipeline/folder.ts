@@ -5,7 +5,7 @@ import type { FolderConfig } from '../config/index.js';
 import { isStoreFailure } from '../store/db.js';
 import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
-import { fileSystemOf, type FileSystem } from '../ops/fileSystem.js';
+import { fileSystemOf, type FileSystem } from '../watch/fileSystem.js';
 import { createPathFilter, type PathFilter } from '../watch/junk.js';
 import { createPoller } from '../watch/poller.js';
 import { PassMemory } from '../watch/passMemory.js';

@@ -1,4 +1,4 @@
-import { describeFileSystem, type FileSystem } from '../ops/fileSystem.js';
+import { describeFileSystem, type FileSystem } from './fileSystem.js';
 
 export type PollingSetting = 'auto' | 'always' | 'never';
 

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeF
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
-import type { FileSystem } from '../../src/ops/fileSystem.js';
+import type { FileSystem } from '../../src/watch/fileSystem.js';
 import { inotifyInstances, inotifyWatches, instancesInUse } from '../../src/ops/inotify.js';
 import { folderFilter } from '../../src/pipeline/folder.js';
 import { watchFolder } from '../../src/watch/watcher.js';

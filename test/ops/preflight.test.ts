@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
-import type { FileSystem } from '../../src/ops/fileSystem.js';
+import type { FileSystem } from '../../src/watch/fileSystem.js';
 import { databaseFileSystem, folderFileSystem, freeSpace } from '../../src/ops/preflight.js';
 import { useTempDir } from '../helpers/tempDir.js';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
-import type { FileSystem } from '../../src/ops/fileSystem.js';
+import type { FileSystem } from '../../src/watch/fileSystem.js';
 import { WatchedFolder } from '../../src/pipeline/folder.js';
 import { openDatabase } from '../../src/store/db.js';
 import { JobStore } from '../../src/store/jobs.js';

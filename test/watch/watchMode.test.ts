@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FileSystem } from '../../src/ops/fileSystem.js';
+import type { FileSystem } from '../../src/watch/fileSystem.js';
 import { watchMode } from '../../src/watch/watchMode.js';
 
 const share: FileSystem = { type: 'cifs', mountPoint: '/srv/nas', network: true };

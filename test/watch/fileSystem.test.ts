@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fileSystemOf, fileSystemOfMagic, mountFor, parseMountInfo, systemSources, type FileSystemSources } from '../../src/ops/fileSystem.js';
+import { fileSystemOf, fileSystemOfMagic, mountFor, parseMountInfo, systemSources, type FileSystemSources } from '../../src/watch/fileSystem.js';
 
 const MOUNTINFO = [
   '27 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw',
