@@ -100,6 +100,18 @@ export class JobStore {
   private readonly onTransition: ((event: TransitionEvent) => void) | undefined;
   private readonly now: () => number;
 
+  /** better-sqlite3 compiles a statement on every prepare(); a startup scan asks about each of 100k files. */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private sql(source: string): Database.Statement {
+    let statement = this.statements.get(source);
+    if (statement === undefined) {
+      statement = this.db.prepare(source);
+      this.statements.set(source, statement);
+    }
+    return statement;
+  }
+
   constructor(db: Database.Database, options: { onTransition?: (event: TransitionEvent) => void; now?: () => number } = {}) {
     this.db = db;
     this.onTransition = options.onTransition;
@@ -107,14 +119,14 @@ export class JobStore {
   }
 
   get(id: number): Job {
-    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    const row = this.sql('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
     if (!row) throw new Error(`job ${id} does not exist`);
     return fromRow(row);
   }
 
   /** The live version of a path, if the path was ever seen. */
   current(path: string): Job | undefined {
-    const row = this.db.prepare('SELECT * FROM jobs WHERE path = ? AND current = 1').get(path) as JobRow | undefined;
+    const row = this.sql('SELECT * FROM jobs WHERE path = ? AND current = 1').get(path) as JobRow | undefined;
     return row && fromRow(row);
   }
 
@@ -134,9 +146,8 @@ export class JobStore {
       else if (previous && !FINAL_STATES.includes(previous.state) && !AFTER_UPLOAD_STATES.includes(previous.state)) {
         this.transition(previous.id, 'removed', { error: 'replaced by a newer version of the file' });
       }
-      if (previous) this.db.prepare('UPDATE jobs SET current = 0 WHERE id = ?').run(previous.id);
-      const { lastInsertRowid } = this.db
-        .prepare(
+      if (previous) this.sql('UPDATE jobs SET current = 0 WHERE id = ?').run(previous.id);
+      const { lastInsertRowid } = this.sql(
           `INSERT INTO jobs (session_id, folder, path, size, mtime_ms, state, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)`,
         )
@@ -150,7 +161,7 @@ export class JobStore {
 
   /** A waiting file grew or was touched: same version, new size and mtime. */
   updateWaiting(id: number, size: number, mtimeMs: number): void {
-    this.db.prepare(`UPDATE jobs SET size = ?, mtime_ms = ? WHERE id = ? AND state = 'waiting'`).run(size, mtimeMs, id);
+    this.sql(`UPDATE jobs SET size = ?, mtime_ms = ? WHERE id = ? AND state = 'waiting'`).run(size, mtimeMs, id);
   }
 
   /** The only writer of `state`. Throws `IllegalTransitionError` for moves the table does not allow. */
@@ -189,8 +200,7 @@ export class JobStore {
 
   /** Extends this process's claim; false when the row is no longer ours (taken over after a long pause, replaced, removed). */
   renewLease(id: number): boolean {
-    const renewed = this.db
-      .prepare(`UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'uploading' AND owner_pid = ?`)
+    const renewed = this.sql(`UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'uploading' AND owner_pid = ?`)
       .run(this.now() + LEASE_MS, id, process.pid);
     return renewed.changes > 0;
   }
@@ -204,7 +214,7 @@ export class JobStore {
     const claim = this.db.transaction(() => {
       const job = this.get(id);
       if ((job.state !== 'mastering' && job.state !== 'downloading') || !mayTake(job)) return false;
-      this.db.prepare('UPDATE jobs SET owner_pid = ?, lease_until = ? WHERE id = ?').run(process.pid, this.now() + LEASE_MS, id);
+      this.sql('UPDATE jobs SET owner_pid = ?, lease_until = ? WHERE id = ?').run(process.pid, this.now() + LEASE_MS, id);
       return true;
     });
     return claim.immediate();
@@ -234,47 +244,43 @@ export class JobStore {
 
   /** A note on a finished row (e.g. "uploaded, but could not be moved"), without changing its state. */
   annotate(id: number, message: string): void {
-    this.db.prepare('UPDATE jobs SET error = ? WHERE id = ?').run(message, id);
+    this.sql('UPDATE jobs SET error = ? WHERE id = ?').run(message, id);
   }
 
   /** Progress is not a transition: it only feeds `list`. */
   recordProgress(id: number, bytesSent: number): void {
-    this.db.prepare('UPDATE jobs SET bytes_sent = ? WHERE id = ?').run(bytesSent, id);
+    this.sql('UPDATE jobs SET bytes_sent = ? WHERE id = ?').run(bytesSent, id);
   }
 
   inState(state: State, limit = -1): Job[] {
-    const rows = this.db.prepare('SELECT * FROM jobs WHERE state = ? ORDER BY id LIMIT ?').all(state, limit) as JobRow[];
+    const rows = this.sql('SELECT * FROM jobs WHERE state = ? ORDER BY id LIMIT ?').all(state, limit) as JobRow[];
     return rows.map(fromRow);
   }
 
   /** Live versions that are not settled into a final state, for the startup reconcile. */
   unfinished(): Job[] {
     const placeholders = FINAL_STATES.map(() => '?').join(', ');
-    const rows = this.db
-      .prepare(`SELECT * FROM jobs WHERE current = 1 AND state NOT IN (${placeholders}) ORDER BY id`)
+    const rows = this.sql(`SELECT * FROM jobs WHERE current = 1 AND state NOT IN (${placeholders}) ORDER BY id`)
       .all(...FINAL_STATES) as JobRow[];
     return rows.map(fromRow);
   }
 
   dueRetries(now: number): Job[] {
-    const rows = this.db
-      .prepare(`SELECT * FROM jobs WHERE state = 'retrying' AND next_attempt_at <= ? ORDER BY next_attempt_at`)
+    const rows = this.sql(`SELECT * FROM jobs WHERE state = 'retrying' AND next_attempt_at <= ? ORDER BY next_attempt_at`)
       .all(now) as JobRow[];
     return rows.map(fromRow);
   }
 
   /** When the next retry, mastering poll or download is due. */
   nextDueAt(): number | null {
-    const row = this.db
-      .prepare(`SELECT MIN(next_attempt_at) AS at FROM jobs WHERE state IN ('retrying', 'mastering', 'downloading')`)
+    const row = this.sql(`SELECT MIN(next_attempt_at) AS at FROM jobs WHERE state IN ('retrying', 'mastering', 'downloading')`)
       .get() as { at: number | null };
     return row.at;
   }
 
   /** Mastering and download steps that are due, oldest first. */
   dueSteps(now: number, limit: number): Job[] {
-    const rows = this.db
-      .prepare(`SELECT * FROM jobs WHERE state IN ('mastering', 'downloading') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`)
+    const rows = this.sql(`SELECT * FROM jobs WHERE state IN ('mastering', 'downloading') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`)
       .all(now, limit) as JobRow[];
     return rows.map(fromRow);
   }
@@ -294,46 +300,42 @@ export class JobStore {
     }
     const columnsToSet = Object.keys(values);
     if (columnsToSet.length === 0) return;
-    this.db.prepare(`UPDATE jobs SET ${columnsToSet.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`).run({ ...values, id });
+    this.sql(`UPDATE jobs SET ${columnsToSet.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`).run({ ...values, id });
   }
 
   /** Jobs whose masters have waited to be downloaded since before `since` (they entered `downloading` then). */
   downloadsWaitingSince(since: number): number {
-    const row = this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE state = 'downloading' AND updated_at < ?`).get(since) as { n: number };
+    const row = this.sql(`SELECT COUNT(*) AS n FROM jobs WHERE state = 'downloading' AND updated_at < ?`).get(since) as { n: number };
     return row.n;
   }
 
   downloads(jobId: number): Download[] {
-    return this.db.prepare('SELECT name, path, bytes, sha256 FROM downloads WHERE job_id = ? ORDER BY name').all(jobId) as Download[];
+    return this.sql('SELECT name, path, bytes, sha256 FROM downloads WHERE job_id = ? ORDER BY name').all(jobId) as Download[];
   }
 
   recordDownload(jobId: number, download: Download): void {
-    this.db
-      .prepare('INSERT INTO downloads (job_id, name, path, bytes, sha256) VALUES (?, ?, ?, ?, ?)')
+    this.sql('INSERT INTO downloads (job_id, name, path, bytes, sha256) VALUES (?, ?, ?, ?, ?)')
       .run(jobId, download.name, download.path, download.bytes, download.sha256);
   }
 
   /** Whether some earlier upload from this folder has this size: only then is hashing before upload worth a read. */
   hasUploadOfSize(folder: string, size: number, excludeId: number): boolean {
     return (
-      this.db
-        .prepare(`SELECT 1 FROM jobs WHERE folder = ? AND size = ? AND id != ? AND state = 'done' AND sha256 IS NOT NULL LIMIT 1`)
+      this.sql(`SELECT 1 FROM jobs WHERE folder = ? AND size = ? AND id != ? AND state = 'done' AND sha256 IS NOT NULL LIMIT 1`)
         .get(folder, size, excludeId) !== undefined
     );
   }
 
   /** An earlier job of this folder and size that is uploading right now: it may be the same bytes. */
   uploadingTwin(job: Job): Job | undefined {
-    const row = this.db
-      .prepare(`SELECT * FROM jobs WHERE folder = ? AND size = ? AND state = 'uploading' AND id < ? ORDER BY id LIMIT 1`)
+    const row = this.sql(`SELECT * FROM jobs WHERE folder = ? AND size = ? AND state = 'uploading' AND id < ? ORDER BY id LIMIT 1`)
       .get(job.folder, job.size, job.id) as JobRow | undefined;
     return row && fromRow(row);
   }
 
   /** The earliest upload from this folder with these bytes; a dedupe row points at the original, not at another duplicate. */
   findUploaded(folder: string, sha256: string, excludeId: number): Job | undefined {
-    const row = this.db
-      .prepare(
+    const row = this.sql(
         `SELECT * FROM jobs WHERE folder = ? AND sha256 = ? AND id != ? AND state = 'done' AND duplicate_of IS NULL ORDER BY id LIMIT 1`,
       )
       .get(folder, sha256, excludeId) as JobRow | undefined;
@@ -342,7 +344,7 @@ export class JobStore {
 
   counts(): Record<State, number> {
     const counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<State, number>;
-    const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM jobs WHERE current = 1 GROUP BY state').all() as { state: State; n: number }[];
+    const rows = this.sql('SELECT state, COUNT(*) AS n FROM jobs WHERE current = 1 GROUP BY state').all() as { state: State; n: number }[];
     for (const { state, n } of rows) counts[state] = n;
     return counts;
   }
@@ -351,42 +353,41 @@ export class JobStore {
   list(state?: State): Job[] {
     const rows = (
       state
-        ? this.db.prepare('SELECT * FROM jobs WHERE current = 1 AND state = ? ORDER BY id DESC').all(state)
-        : this.db.prepare('SELECT * FROM jobs WHERE current = 1 ORDER BY id DESC').all()
+        ? this.sql('SELECT * FROM jobs WHERE current = 1 AND state = ? ORDER BY id DESC').all(state)
+        : this.sql('SELECT * FROM jobs WHERE current = 1 ORDER BY id DESC').all()
     ) as JobRow[];
     return rows.map(fromRow);
   }
 
   /** Live versions, most recently changed first. */
   recent(limit: number): Job[] {
-    const rows = this.db.prepare('SELECT * FROM jobs WHERE current = 1 ORDER BY updated_at DESC LIMIT ?').all(limit) as JobRow[];
+    const rows = this.sql('SELECT * FROM jobs WHERE current = 1 ORDER BY updated_at DESC LIMIT ?').all(limit) as JobRow[];
     return rows.map(fromRow);
   }
 
   /** Files that reached `done` since `since` (epoch ms). */
   doneSince(since: number): number {
     // `+state` keeps SQLite off the state index, which would walk every done row ever; today's are a short range of jobs_recent.
-    const row = this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE current = 1 AND updated_at >= ? AND +state = 'done'`).get(since) as { n: number };
+    const row = this.sql(`SELECT COUNT(*) AS n FROM jobs WHERE current = 1 AND updated_at >= ? AND +state = 'done'`).get(since) as { n: number };
     return row.n;
   }
 
   oldestPending(): Job | undefined {
-    const row = this.db
-      .prepare(`SELECT * FROM jobs WHERE current = 1 AND state IN ('waiting', 'queued', 'uploading', 'retrying') ORDER BY created_at LIMIT 1`)
+    const row = this.sql(`SELECT * FROM jobs WHERE current = 1 AND state IN ('waiting', 'queued', 'uploading', 'retrying') ORDER BY created_at LIMIT 1`)
       .get() as JobRow | undefined;
     return row && fromRow(row);
   }
 
   setPaused(pause: PauseState | null): void {
     if (pause) {
-      this.db.prepare('INSERT INTO daemon (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(PAUSE_KEY, JSON.stringify(pause));
+      this.sql('INSERT INTO daemon (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(PAUSE_KEY, JSON.stringify(pause));
     } else {
-      this.db.prepare('DELETE FROM daemon WHERE key = ?').run(PAUSE_KEY);
+      this.sql('DELETE FROM daemon WHERE key = ?').run(PAUSE_KEY);
     }
   }
 
   paused(): PauseState | null {
-    const row = this.db.prepare('SELECT value FROM daemon WHERE key = ?').get(PAUSE_KEY) as { value: string } | undefined;
+    const row = this.sql('SELECT value FROM daemon WHERE key = ?').get(PAUSE_KEY) as { value: string } | undefined;
     return row ? (JSON.parse(row.value) as PauseState) : null;
   }
 }
