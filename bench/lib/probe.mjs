@@ -6,6 +6,8 @@
  * - on SIGUSR2: VmRSS now, then a full GC (when started with --expose-gc)
  *   and VmRSS again half a second later, so two quiet points compare
  *   retained memory rather than garbage not yet collected.
+ * - every $BENCH_PROBE_EVERY_MS (when set): VmRSS and process.memoryUsage(),
+ *   to see which kind of memory a peak is made of.
  * Lines go to $BENCH_PROBE_FILE, never to stdout, which carries the daemon's logs.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -33,4 +35,11 @@ if (out) {
       write({ event: 'sample', before, after: memory(), gc: typeof gc === 'function', heapUsed, heapTotal, external, arrayBuffers });
     }, 500).unref();
   });
+  const every = Number(process.env.BENCH_PROBE_EVERY_MS);
+  if (every > 0) {
+    setInterval(() => {
+      const { heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+      write({ event: 'tick', ...memory(), heapUsed, heapTotal, external, arrayBuffers });
+    }, every).unref();
+  }
 }

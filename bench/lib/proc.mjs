@@ -9,7 +9,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { sleep, within } from './util.mjs';
 
-export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/** The CLI every process runs; run.mjs points it at its own build of src/ (see useCli). */
+export let CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export function useCli(path) {
+  CLI = path;
+}
 const PROBE = new URL('./probe.mjs', import.meta.url).href;
 
 /** Children still running, with whether they lead their own process group. */
@@ -84,9 +89,14 @@ export function runTimed(command, args, { env, timeoutMs, cwd } = {}) {
   });
 }
 
-/** `node --import probe.mjs dist/cli/main.js …`: our CLI with the memory probe. */
+/**
+ * `node --import probe.mjs dist/cli/main.js …`: our CLI with the memory
+ * probe. $BENCH_NODE_ARGS adds Node flags to every such process, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` (see README, "Finding where time goes").
+ */
 export function ourCommand(args, { exposeGc = false } = {}) {
-  return [process.execPath, [...(exposeGc ? ['--expose-gc'] : []), '--import', PROBE, CLI, ...args]];
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return [process.execPath, [...extra, ...(exposeGc ? ['--expose-gc'] : []), '--import', PROBE, CLI, ...args]];
 }
 
 /** The last `event` record of a probe file, or undefined. */
