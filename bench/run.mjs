@@ -43,7 +43,10 @@ async function privateBuild(log) {
     const built = await runTimed(process.execPath, [tsc, '-p', join(REPO, 'tsconfig.json'), '--outDir', join(out, 'dist')], { timeoutMs: 300_000 });
     if (built.code === 0) break;
     const why = `${built.stdout}${built.stderr}`.trim().split('\n').slice(0, 5).join('\n');
-    if (attempt >= 3) throw new Error(`src/ does not compile (3 attempts, 30 s apart):\n${why}`);
+    if (attempt >= 3) {
+      rmSync(out, { recursive: true, force: true });
+      throw new Error(`src/ does not compile (3 attempts, 30 s apart):\n${why}`);
+    }
     log(`src/ does not compile (someone may be mid-edit); again in 30 s:\n${why}`);
     await sleep(30_000);
   }
@@ -105,6 +108,14 @@ async function main() {
     build = await privateBuild((message) => console.log(message));
     useCli(build.cli);
   }
+  try {
+    return await measure(options, { commit, uncommitted, build });
+  } finally {
+    if (build.dir && !options.keep) rmSync(build.dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(options, { commit, uncommitted, build }) {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing`);
   const root = mkdtempSync(join(options.tmp, 'cryomix-bench-'));
   const machine = describeMachine(root);
@@ -150,7 +161,6 @@ async function main() {
     log(`end (${timings[name]} s)`);
   }
   if (!options.keep) rmSync(root, { recursive: true, force: true });
-  if (build.dir && !options.keep) rmSync(build.dir, { recursive: true, force: true });
 
   console.log(`\n${machineLines(machine).join('\n')}\nmode: ${mode}; code: ${code}\n`);
   console.log(table(rows));

@@ -18,7 +18,7 @@ import { copyFileSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { smallWav } from './lib/audio.mjs';
-import { Daemon, Sandbox, runTimed } from './lib/proc.mjs';
+import { Daemon, Sandbox, ourCommand, runTimed } from './lib/proc.mjs';
 import { absolute, info, relative } from './lib/report.mjs';
 import { kbToMb, median } from './lib/util.mjs';
 import { createWorkspace } from './lib/workspace.mjs';
@@ -104,6 +104,14 @@ export async function run({ quick, work, log }) {
       if (i > 0) findMs.push(done.wallMs);
     }
     const find = median(findMs);
+    // The floor under any startup figure: Node starting and importing the CLI's modules, nothing else.
+    const floorMs = [];
+    for (let i = 0; i < 3; i++) {
+      const [command, args] = ourCommand(['--version']);
+      const done = await runTimed(command, args, { timeoutMs: 60_000 });
+      if (done.code !== 0) throw new Error(`--version exited ${done.code}: ${done.stderr}`);
+      floorMs.push(done.wallMs);
+    }
 
     const measure = async (mode, runIndex) => {
       const ws = workspaces[mode];
@@ -142,7 +150,7 @@ export async function run({ quick, work, log }) {
       return result;
     };
 
-    const results = { find: { ms: findMs }, inotify: [], polling: [] };
+    const results = { find: { ms: findMs }, floor: { ms: floorMs }, inotify: [], polling: [] };
     for (let i = 0; i < runsPerMode; i++) {
       for (const mode of ['inotify', 'polling']) results[mode].push(await measure(mode, i));
     }
@@ -171,6 +179,16 @@ export async function run({ quick, work, log }) {
         }),
       );
     }
+    rows.push(
+      info({
+        benchmark: title,
+        figure: 'floor: node + CLI imports (--version)',
+        unit: 's',
+        ours: median(floorMs) / 1000,
+        baseline: find / 1000,
+        note: 'what any command costs before it does anything; baseline column = find',
+      }),
+    );
     return rows;
   } finally {
     await sandbox.stop();
