@@ -30,34 +30,27 @@ function sysctlFix(key: string, value: number): string {
 }
 
 /**
- * chokidar takes one inotify watch per directory it enters and one per file
- * it sees (ignored ones excepted, symlinks not followed), measured in
- * /proc/<pid>/fdinfo. Past the per-user limit, new files go unnoticed.
+ * The watcher takes one inotify watch per directory it enters (ignored ones
+ * and symlinks excepted): a directory's watch reports its files by name.
+ * Past the per-user limit, new folders go unwatched.
  */
 export async function inotifyWatches(config: Config, options: InotifyOptions = {}): Promise<CheckLine> {
   const check = 'inotify watches';
   const limit = readLimit(options.procDir ?? '/proc/sys/fs/inotify', 'max_user_watches');
-  let directories = 0;
-  let files = 0;
+  let needed = 0;
   for (const folder of inotifyFolders(config, options.fileSystemOf ?? fileSystemOf)) {
-    const counted = await countWatched(folder, MAX_COUNTED - directories - files);
-    directories += counted.directories;
-    files += counted.files;
+    needed += await countDirectories(folder, MAX_COUNTED - needed);
   }
-  const needed = directories + files;
-  const what = `${needed} needed (${count(directories, 'folder')} and ${count(files, 'file')}: chokidar watches each; polled folders need none)`;
+  const what = `${needed} needed (one per watched folder and sub-folder; polled folders need none)`;
   const fix = sysctlFix('max_user_watches', Math.max(needed * 2, 524_288));
   if (needed > limit) return { verdict: 'FAIL', check, detail: `${what}, the limit is ${limit}; ${fix}` };
   if (needed > limit * 0.8) return { verdict: 'WARN', check, detail: `${what}, close to the limit of ${limit}; ${fix}` };
   return { verdict: 'PASS', check, detail: `${what}, the limit is ${limit}` };
 }
 
-const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
-
-async function countWatched(folder: FolderConfig, budget: number): Promise<{ directories: number; files: number }> {
+async function countDirectories(folder: FolderConfig, budget: number): Promise<number> {
   const filter = folderFilter(folder);
   let directories = 0;
-  let files = 0;
   try {
     const walk = walkFiles(folder.path, {
       recursive: folder.recursive,
@@ -69,12 +62,12 @@ async function countWatched(folder: FolderConfig, budget: number): Promise<{ dir
       },
     });
     for await (const _file of walk) {
-      if (++files + directories >= budget) break;
+      if (directories >= budget) break;
     }
   } catch {
     // The root itself is unreadable or missing: its folder line FAILs with the fix.
   }
-  return { directories, files };
+  return directories;
 }
 
 /**

@@ -154,6 +154,12 @@ export class WatchedFolder {
       onPath: (path) => {
         if (this.filter.isCandidate(path)) this.intake.touch(path);
       },
+      onDirectoryAdded: (dir) => {
+        this.touchFilesIn(dir).catch((error: unknown) => this.onFatal(error));
+      },
+      onDirectoryRemoved: (dir) => {
+        for (const job of this.store.unfinished()) if (job.folder === root && isInside(dir, job.path)) this.intake.touch(job.path);
+      },
       onError: (error) => this.logger.error({ err: error, folder: root }, `watching ${root} failed: ${(error as Error).message}`),
     });
     this.watch = watch;
@@ -209,9 +215,7 @@ export class WatchedFolder {
       const files = walkFiles(root, {
         recursive: this.config.recursive,
         isIgnored: (path) => this.filter.isIgnored(path),
-        onUnreadableDirectory: (dir, error) => {
-          this.logger.error({ err: error, folder: root, directory: dir }, `cannot read ${dir}: ${(error as Error).message}; files there are not watched (give the cryomix-watch user access)`);
-        },
+        onUnreadableDirectory: this.reportUnreadable,
       });
       for await (const path of files) {
         // A pass cut short proves nothing about the files it did not reach.
@@ -234,6 +238,26 @@ export class WatchedFolder {
     }
     if (this.polled) this.passMemory.complete();
     for (const path of notSeen) this.intake.touch(path);
+  }
+
+  private readonly reportUnreadable = (dir: string, error: unknown): void => {
+    this.logger.error({ err: error, folder: this.config.path, directory: dir }, `cannot read ${dir}: ${(error as Error).message}; files there are not watched (give the cryomix-watch user access)`);
+  };
+
+  /** A directory moved or copied in: its files were there before its watch was, so no event named them. */
+  private async touchFilesIn(dir: string): Promise<void> {
+    try {
+      const files = walkFiles(dir, {
+        recursive: this.config.recursive,
+        isIgnored: (path) => this.filter.isIgnored(path),
+        onUnreadableDirectory: this.reportUnreadable,
+      });
+      for await (const path of files) if (this.filter.isCandidate(path)) this.intake.touch(path);
+    } catch (error) {
+      if (isStoreFailure(error)) throw error;
+      // Gone again before it could be read: its own unlink event follows.
+      this.logger.debug({ err: error, folder: this.config.path, directory: dir }, `${dir} could not be read: ${(error as Error).message}`);
+    }
   }
 
   /** Hands one file found by a pass to the settle rule if it is new or changed. */

@@ -50,7 +50,7 @@ describe('check --sandbox', () => {
     expect(result.stdout).toMatch(/^PASS {2}API key: accepted by the embedded sandbox$/m);
     expect(result.stdout).toMatch(/^PASS {2}clock: (in step with|\d+ s (ahead of|behind)) the embedded sandbox's clock/m);
     expect(result.stdout).toMatch(/^PASS {2}file system of .*inbox: watched with inotify: polling: auto, and \S+ at \S+ is local/m);
-    expect(result.stdout).toMatch(/^(PASS|WARN) {2}inotify watches: 1 needed \(1 folder and 0 files/m);
+    expect(result.stdout).toMatch(/^(PASS|WARN) {2}inotify watches: 1 needed \(one per watched folder/m);
     expect(result.stdout).toMatch(/^(PASS|WARN) {2}inotify instances: 1 needed/m);
   });
 });

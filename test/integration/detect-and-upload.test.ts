@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -52,6 +52,31 @@ describe('detect → settle → upload', () => {
     }
     expect(sandbox.objects().find((o) => o.objectName.endsWith('.mp3'))?.contentType).toBe('audio/mpeg');
     expect(sandbox.objects().find((o) => o.objectName === 'Song with spaces.wav')?.contentType).toBe('audio/wav');
+  });
+
+  it('finds files in a folder moved in whole, and in a new sub-folder, and notices a sub-folder moved out', async () => {
+    daemon = new DaemonProcess(workspace);
+    await daemon.ready();
+    // Written outside, then moved in with one rename: no event names the files themselves.
+    const album = join(workspace.dir, 'Album');
+    mkdirSync(join(album, 'Stems'), { recursive: true });
+    writeFileSync(join(album, 'Track 1.wav'), pcmWav(21_000));
+    writeFileSync(join(album, 'Stems', 'Drums.wav'), pcmWav(22_000));
+    renameSync(album, join(workspace.inbox, 'Album'));
+    await waitForState(workspace, join(workspace.inbox, 'Album', 'Track 1.wav'), 'done');
+    await waitForState(workspace, join(workspace.inbox, 'Album', 'Stems', 'Drums.wav'), 'done');
+
+    mkdirSync(join(workspace.inbox, 'New', 'Deeper'), { recursive: true });
+    writeFileSync(join(workspace.inbox, 'New', 'Deeper', 'Late.wav'), pcmWav(23_000));
+    await waitForState(workspace, join(workspace.inbox, 'New', 'Deeper', 'Late.wav'), 'done');
+
+    // Still settling when its folder leaves: the row is closed as removed, not left waiting.
+    const halfDone = join(workspace.inbox, 'Leaving', 'half.wav');
+    mkdirSync(join(workspace.inbox, 'Leaving'));
+    writeFileSync(halfDone, wav([fmtChunk(), chunk('data', Buffer.alloc(20_000), 0xffffffff)]));
+    await waitForState(workspace, halfDone, 'waiting');
+    renameSync(join(workspace.inbox, 'Leaving'), join(workspace.dir, 'Left'));
+    await waitForState(workspace, halfDone, 'removed');
   });
 
   it('never asks to upload junk, too-small or mislabelled files, and says why', async () => {

@@ -13,9 +13,9 @@ const local = (): FileSystem => ({ type: 'ext4', mountPoint: '/', network: false
 const share = (): FileSystem => ({ type: 'cifs', mountPoint: '/srv/nas', network: true });
 
 /**
- * A folder as chokidar sees it: 3 directories (root, album, album/stems) and
- * 5 files it watches; junk, #recycle, the ignored scratch, the moveTo folder
- * and a symlink it does not.
+ * A folder as the watcher sees it: 3 directories it watches (root, album,
+ * album/stems), holding 5 files; junk, #recycle, the ignored scratch, the
+ * moveTo folder and a symlink it leaves alone.
  */
 function folderTree(folderYaml = '') {
   const dir = tempDir();
@@ -58,37 +58,38 @@ describe('inotify watches', () => {
     const before = inotifyInUse();
     const configs = [folderTree(), folderTree('    recursive: false\n')];
     const watches = configs.map(({ folders: [folder] }) =>
-      watchFolder({ root: folder!.path, recursive: folder!.recursive, isIgnored: folderFilter(folder!).isIgnored, onPath: () => {}, onError: () => {} }),
+      watchFolder({ root: folder!.path, recursive: folder!.recursive, isIgnored: folderFilter(folder!).isIgnored, onPath: () => {}, onDirectoryAdded: () => {}, onDirectoryRemoved: () => {}, onError: () => {} }),
     );
     try {
       await Promise.all(watches.map((watch) => watch.ready));
       const taken = inotifyInUse();
-      expect(taken.watches - before.watches).toBe(8 + 3);
+      expect(taken.watches - before.watches).toBe(3 + 1);
       expect(taken.instances).toBe(Math.max(before.instances, 1));
     } finally {
       await Promise.all(watches.map((watch) => watch.close()));
     }
   });
 
-  it('counts what chokidar really watches: each directory and each file, not ignored ones', async () => {
+  it('counts what the watcher really watches: each directory, not files, not ignored ones', async () => {
     expect(await inotifyWatches(folderTree(), { procDir: limits(1000), fileSystemOf: local })).toEqual({
       verdict: 'PASS',
       check: 'inotify watches',
-      detail: '8 needed (3 folders and 5 files: chokidar watches each; polled folders need none), the limit is 1000',
+      detail: '3 needed (one per watched folder and sub-folder; polled folders need none), the limit is 1000',
     });
   });
 
-  it('counts only the root and its files for a folder that is not recursive', async () => {
+  it('counts only the root for a folder that is not recursive', async () => {
     const line = await inotifyWatches(folderTree('    recursive: false\n'), { procDir: limits(1000), fileSystemOf: local });
-    expect(line.detail).toMatch(/^3 needed \(1 folder and 2 files/);
+    expect(line.detail).toMatch(/^1 needed /);
   });
 
   it('fails past the limit and warns close to it, naming the sysctl fix', async () => {
-    expect(await inotifyWatches(folderTree(), { procDir: limits(5), fileSystemOf: local })).toMatchObject({
+    expect(await inotifyWatches(folderTree(), { procDir: limits(2), fileSystemOf: local })).toMatchObject({
       verdict: 'FAIL',
-      detail: expect.stringMatching(/, the limit is 5; raise it: echo fs\.inotify\.max_user_watches=524288 \| sudo tee -a \/etc\/sysctl\.d\/90-cryomix-watch\.conf && sudo sysctl --system$/),
+      detail: expect.stringMatching(/, the limit is 2; raise it: echo fs\.inotify\.max_user_watches=524288 \| sudo tee -a \/etc\/sysctl\.d\/90-cryomix-watch\.conf && sudo sysctl --system$/),
     });
-    expect((await inotifyWatches(folderTree(), { procDir: limits(9), fileSystemOf: local })).verdict).toBe('WARN');
+    expect((await inotifyWatches(folderTree(), { procDir: limits(2), fileSystemOf: local })).verdict).toBe('FAIL');
+    expect((await inotifyWatches(folderTree(), { procDir: limits(3), fileSystemOf: local })).verdict).toBe('WARN');
   });
 
   it('does not count folders the daemon polls: always, or auto on a network share', async () => {
