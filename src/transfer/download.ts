@@ -70,6 +70,7 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
   await ensureDirectory(download.directory);
   const partial = join(download.directory, `${download.fileName}.${download.partialTag}${PARTIAL_SUFFIX}`);
   const watchdog = new StallWatchdog(download.stallTimeoutMs, stallReason('download', download.url));
+  const reporter = throttled(download.onProgress);
   const progress: Progress = { bytes: 0, total: undefined, disk: undefined };
   let body: Readable | undefined;
   try {
@@ -88,7 +89,7 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
       throw storageRefusal('download', response.statusCode, response.headers, refusal.text);
     }
     progress.total = contentLength(response.headers['content-length']);
-    const sha256 = await receive(body, partial, progress, watchdog, throttled(download.onProgress));
+    const sha256 = await receive(body, partial, progress, watchdog, reporter);
     if (progress.total !== undefined && progress.bytes !== progress.total) {
       throw new TransientError(
         `short download from ${redactUrl(download.url)}: ${progress.bytes} of the ${progress.total} bytes storage announced`,
@@ -103,6 +104,7 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
     await rm(partial, { force: true });
     throw explain(error, download, watchdog.signal, progress);
   } finally {
+    reporter.cancel();
     watchdog.stop();
     // Releases the connection when the body was not read to its end (a failure before or while writing).
     body?.destroy();

@@ -70,18 +70,38 @@ export function transferSignal(stall: AbortSignal, shutdown: AbortSignal | undef
 
 export const PROGRESS_INTERVAL_MS = 250;
 
+/** A progress callback that reports at most every PROGRESS_INTERVAL_MS; `cancel` drops a report still pending. */
+export interface Throttled<A extends unknown[]> {
+  (...args: A): void;
+  cancel(): void;
+}
+
 /**
- * Calls `report` at most every PROGRESS_INTERVAL_MS; the first call goes
- * through at once, so `list` shows a transfer has started. Callers report
- * the final count themselves.
+ * Calls `report` with the latest arguments at most every
+ * PROGRESS_INTERVAL_MS, the first time one interval after it was made: a
+ * transfer shorter than that reports nothing (each report may be a commit
+ * to the state DB). A value held back is reported when its interval ends,
+ * so a transfer that stalls still shows how far it got. Callers report the
+ * final count themselves, and cancel when the transfer ends.
  */
-export function throttled<A extends unknown[]>(report: ((...args: A) => void) | undefined): (...args: A) => void {
-  let reportedAt = 0;
-  return (...args) => {
-    if (report === undefined) return;
-    const now = Date.now();
-    if (now - reportedAt < PROGRESS_INTERVAL_MS) return;
-    reportedAt = now;
-    report(...args);
+export function throttled<A extends unknown[]>(report: ((...args: A) => void) | undefined): Throttled<A> {
+  let reportedAt = Date.now();
+  let latest: A | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    timer = undefined;
+    reportedAt = Date.now();
+    if (latest !== undefined) report?.(...latest);
+    latest = undefined;
   };
+  const progress = (...args: A) => {
+    if (report === undefined) return;
+    latest = args;
+    timer ??= setTimeout(flush, Math.max(0, reportedAt + PROGRESS_INTERVAL_MS - Date.now()));
+  };
+  progress.cancel = () => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  return progress;
 }

@@ -25,7 +25,7 @@ export interface PutRequest {
   stallTimeoutMs: number;
   /** Shutdown: aborting rejects with the signal's reason (an AbortError by default), not a TransientError. */
   signal?: AbortSignal;
-  /** Bytes handed to the connection so far, at most every 250 ms, and once at the end. Must not throw. */
+  /** Bytes handed to the connection so far, at most every 250 ms and not before; the result carries the final count. Must not throw. */
   onProgress?(bytesSent: number): void;
   dispatcher?: Dispatcher;
 }
@@ -77,12 +77,11 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
     });
     watchdog.restart(put.stallTimeoutMs);
     const body = await readCapped(response.body, MAX_ERROR_BODY);
-    const result = judge(put, hashing, response.statusCode, response.headers, body.text);
-    put.onProgress?.(result.bytes);
-    return result;
+    return judge(put, hashing, response.statusCode, response.headers, body.text);
   } catch (error) {
     throw explain(error, put, hashing, watchdog.signal);
   } finally {
+    progress.cancel();
     watchdog.stop();
     hashing.destroy();
   }
