@@ -90,9 +90,13 @@ async function attempt(job: Job, context: UploadContext, signal: AbortSignal): P
   await assertUnchanged(job);
   if (hashBeforeUpload !== undefined && hashBeforeUpload !== result.sha256) throw new FileChangedError(job.path, 'its content differs from the first read');
   const stored = { sha256: result.sha256, md5: result.md5, bytesSent: result.bytes, uploadFolder: target.uploadFolderName, error: null };
-  if (!stillMine(job, context, () => stored, 'uploaded')) return;
-  finishStored(job, context);
-  await completeAfterUpload(job, context);
+  // Stored, and what comes next, in one commit: a crash finds either both or neither, and a burst pays one sync, not two.
+  const filed = context.store.atomically(() => {
+    if (!stillMine(job, context, () => stored, 'uploaded')) return false;
+    finishStored(job, context);
+    return true;
+  });
+  if (filed) await completeAfterUpload(job, context);
 }
 
 /** The bytes are stored: done, or on to mastering when the folder asks for masters. */

@@ -3,6 +3,7 @@ import { jobs } from './001-jobs.js';
 import { uploadLease } from './002-upload-lease.js';
 import { mastering } from './003-mastering.js';
 import { recent } from './004-recent.js';
+import { dedupe } from './005-dedupe.js';
 
 /** Append-only: never edit a shipped migration, add the next number instead. */
 export interface Migration {
@@ -10,4 +11,4 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering, recent];
+export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering, recent, dedupe];
