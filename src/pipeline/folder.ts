@@ -3,8 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { FolderConfig } from '../config/index.js';
 import { isStoreFailure } from '../store/db.js';
-import type { Job } from '../store/job.js';
-import type { JobStore } from '../store/jobs.js';
+import type { JobStore, KnownVersion } from '../store/jobs.js';
 import { fileSystemOf, type FileSystem } from '../watch/fileSystem.js';
 import { createPathFilter, type PathFilter } from '../watch/junk.js';
 import { createPoller } from '../watch/poller.js';
@@ -208,9 +207,12 @@ export class WatchedFolder {
   private async reconcile(pass: Pass, signal?: AbortSignal): Promise<void> {
     const root = this.config.path;
     const notSeen = new Set(this.store.unfinished().flatMap((job) => (job.folder === root ? [job.path] : [])));
+    // A full pass looks up every file: one query up front. A poll pass asks only about what changed since the last one.
+    const known = pass === 'full' ? this.store.versionsIn(root) : undefined;
+    const versionOf = (path: string) => (known ? known.get(path) : this.store.current(path));
     const batch: string[] = [];
     // Stats overlap, a few at a time: on a share each is a round trip.
-    const lookAtBatch = () => Promise.all(batch.splice(0).map((path) => this.look(path, pass)));
+    const lookAtBatch = () => Promise.all(batch.splice(0).map((path) => this.look(path, pass, versionOf)));
     try {
       const files = walkFiles(root, {
         recursive: this.config.recursive,
@@ -261,7 +263,7 @@ export class WatchedFolder {
   }
 
   /** Hands one file found by a pass to the settle rule if it is new or changed. */
-  private async look(path: string, pass: Pass): Promise<void> {
+  private async look(path: string, pass: Pass, versionOf: (path: string) => KnownVersion | undefined): Promise<void> {
     let fileStat: FileStat | null;
     try {
       fileStat = await statFile(path);
@@ -275,7 +277,7 @@ export class WatchedFolder {
     // Noted on every pass of a polled folder, so the first poll can already skip what the full pass saw.
     const unchangedSinceLastPass = this.polled && this.passMemory.unchanged(path, fileStat);
     if (pass === 'poll' && unchangedSinceLastPass) return;
-    if (needsLook(this.store.current(path), fileStat, pass)) this.intake.touch(path);
+    if (needsLook(versionOf(path), fileStat, pass)) this.intake.touch(path);
   }
 }
 
@@ -286,7 +288,7 @@ export class WatchedFolder {
  * settler already does, and touching it again would restart its quiet period
  * (with pollIntervalSeconds below settleSeconds, it would never settle).
  */
-function needsLook(job: Job | undefined, fileStat: FileStat, pass: Pass): boolean {
+function needsLook(job: KnownVersion | undefined, fileStat: FileStat, pass: Pass): boolean {
   if (!job || job.state === 'removed' || (job.state === 'waiting' && pass === 'full')) return true;
   return !sameVersion(job, fileStat);
 }

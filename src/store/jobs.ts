@@ -83,6 +83,8 @@ const AFTER_UPLOAD_STATES: readonly State[] = ['mastering', 'downloading'];
 /** How long an upload claim holds without renewal; uploaders renew it well before. */
 export const LEASE_MS = 30_000;
 
+export type KnownVersion = Pick<Job, 'state' | 'size' | 'mtimeMs'>;
+
 export interface NewVersion {
   folder: string;
   path: string;
@@ -128,6 +130,12 @@ export class JobStore {
   current(path: string): Job | undefined {
     const row = this.sql('SELECT * FROM jobs WHERE path = ? AND current = 1').get(path) as JobRow | undefined;
     return row && fromRow(row);
+  }
+
+  /** What is known of every live version in a folder, by path: one query for a scan that would otherwise ask once per file. */
+  versionsIn(folder: string): Map<string, KnownVersion> {
+    const rows = this.sql('SELECT path, state, size, mtime_ms FROM jobs WHERE folder = ? AND current = 1').all(folder) as Pick<JobRow, 'path' | 'state' | 'size' | 'mtime_ms'>[];
+    return new Map(rows.map((row) => [row.path, { state: row.state, size: row.size, mtimeMs: row.mtime_ms }]));
   }
 
   /**
