@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import { redactSignedUrls } from '../net/redact.js';
 
 export type LogFormat = 'json' | 'pretty';
@@ -25,11 +26,16 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
+/** Loaded only when asked for: it weighs about 9 MB, which a service logging JSON never needs. */
+function loadPretty(): typeof PinoPretty {
+  return createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   const destination = options.destination ?? process.stdout;
   const stream =
     options.format === 'pretty'
-      ? pretty({
+      ? loadPretty()({
           destination,
           colorize: Boolean((destination as { isTTY?: boolean }).isTTY),
           translateTime: 'SYS:HH:MM:ss',
