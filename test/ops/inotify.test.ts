@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
@@ -6,6 +6,7 @@ import type { FileSystem } from '../../src/watch/fileSystem.js';
 import { inotifyInstances, inotifyWatches, instancesInUse } from '../../src/ops/inotify.js';
 import { folderFilter } from '../../src/pipeline/folder.js';
 import { watchFolder } from '../../src/watch/watcher.js';
+import { inotifyInUse } from '../helpers/inotify.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-inotify-');
@@ -33,24 +34,6 @@ function limits(watches: number, instances = 128): string {
   writeFileSync(join(dir, 'max_user_watches'), `${watches}\n`);
   writeFileSync(join(dir, 'max_user_instances'), `${instances}\n`);
   return dir;
-}
-
-/** Watches and instances this process holds, from the kernel's own account. */
-function inotifyInUse(): { instances: number; watches: number } {
-  let instances = 0;
-  let watches = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    let target: string;
-    try {
-      target = readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      continue; // closed since the listing
-    }
-    if (target !== 'anon_inode:inotify') continue;
-    instances++;
-    watches += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((line) => line.startsWith('inotify wd:')).length;
-  }
-  return { instances, watches };
 }
 
 describe('inotify watches', () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -9,6 +9,7 @@ import { openDatabase } from '../../src/store/db.js';
 import { JobStore } from '../../src/store/jobs.js';
 import { pcmWav } from '../helpers/audio.js';
 import { waitUntil } from '../helpers/daemon.js';
+import { inotifyInUse } from '../helpers/inotify.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-polling-');
@@ -21,21 +22,6 @@ afterEach(async () => {
 const share: FileSystem = { type: 'nfs4', mountPoint: '/srv/backup', network: true };
 const disk: FileSystem = { type: 'ext4', mountPoint: '/', network: false };
 
-/** inotify watches held by this process, from the kernel's own account (/proc/self/fdinfo). */
-function inotifyWatches(): number {
-  let watches = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    let target: string;
-    try {
-      target = readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      continue; // closed since the listing
-    }
-    if (target !== 'anon_inode:inotify') continue;
-    watches += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((line) => line.startsWith('inotify wd:')).length;
-  }
-  return watches;
-}
 
 async function startFolder(folderYaml: string, fileSystem?: () => FileSystem | undefined) {
   const dir = tempDir();
@@ -64,9 +50,9 @@ async function startFolder(folderYaml: string, fileSystem?: () => FileSystem | u
 
 describe('a polled folder', () => {
   it('finds a new file, a new version of it and its removal, without any inotify watch', async () => {
-    const before = inotifyWatches();
+    const before = inotifyInUse().watches;
     const { inbox, store, logs } = await startFolder('    polling: always\n    pollIntervalSeconds: 0.1\n    settleSeconds: 0.1\n');
-    expect(inotifyWatches()).toBe(before);
+    expect(inotifyInUse().watches).toBe(before);
     expect(logs.find((l) => l.polling !== undefined)).toMatchObject({ polling: true, msg: expect.stringMatching(/polled every 0\.1 s; polling: always/) });
 
     const mix = join(inbox, 'mix.wav');
@@ -79,7 +65,7 @@ describe('a polled folder', () => {
 
     rmSync(mix);
     await waitUntil(() => store.current(mix)?.state === 'removed');
-    expect(inotifyWatches()).toBe(before);
+    expect(inotifyInUse().watches).toBe(before);
   });
 
   it('asks the DB only about files that changed since the last pass', async () => {
@@ -106,13 +92,13 @@ describe('a polled folder', () => {
 
 describe('polling: auto', () => {
   it('polls a folder on a network file system and watches one on a local disk with inotify', async () => {
-    const before = inotifyWatches();
+    const before = inotifyInUse().watches;
     const polled = await startFolder('    polling: auto\n', () => share);
-    expect(inotifyWatches()).toBe(before);
+    expect(inotifyInUse().watches).toBe(before);
     expect(polled.logs.find((l) => l.polling !== undefined)?.msg).toMatch(/polled every 10 s; polling: auto, and nfs4 at \/srv\/backup is a network or FUSE file system/);
 
     const watched = await startFolder('    polling: auto\n', () => disk);
-    expect(inotifyWatches()).toBeGreaterThan(before);
+    expect(inotifyInUse().watches).toBeGreaterThan(before);
     expect(watched.logs.find((l) => l.polling !== undefined)?.msg).toMatch(/watched with inotify; polling: auto, and ext4 at \/ is local/);
   });
 
