@@ -36,6 +36,8 @@ export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'minBytes' | '
   fileSystemOf?: (path: string) => FileSystem | undefined;
 };
 
+/** chokidar reads a new directory, then watches it (throttled to once a second): past that, its watch is in place. */
+const NEW_DIRECTORY_RECHECK_MS = 1_500;
 /** Enough overlapping stats to hide a share's round trips, few enough not to crowd out uploads' reads. */
 const STATS_AT_ONCE = 16;
 
@@ -154,7 +156,10 @@ export class WatchedFolder {
         if (this.filter.isCandidate(path)) this.intake.touch(path);
       },
       onDirectoryAdded: (dir) => {
-        this.touchFilesIn(dir).catch((error: unknown) => this.onFatal(error));
+        // Walked now, and once more when the watcher has surely attached to it: a file written whole in between raised no event.
+        const walk = () => this.touchFilesIn(dir).catch((error: unknown) => this.onFatal(error));
+        walk();
+        setTimeout(walk, NEW_DIRECTORY_RECHECK_MS).unref();
       },
       onDirectoryRemoved: (dir) => {
         for (const job of this.store.unfinished()) if (job.folder === root && isInside(dir, job.path)) this.intake.touch(job.path);
@@ -248,6 +253,7 @@ export class WatchedFolder {
 
   /** A directory moved or copied in: its files were there before its watch was, so no event named them. */
   private async touchFilesIn(dir: string): Promise<void> {
+    if (this.closed) return;
     try {
       const files = walkFiles(dir, {
         recursive: this.config.recursive,

@@ -39,8 +39,11 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
     followSymlinks: false,
     ...(options.recursive ? {} : { depth: 0 }),
   });
-  watcher.on('addDir', (dir) => options.onDirectoryAdded(dir));
-  watcher.on('unlinkDir', (dir) => options.onDirectoryRemoved(dir));
+  // chokidar reports sub-folders even at depth 0; a folder that is not recursive has no business with them.
+  if (options.recursive) {
+    watcher.on('addDir', (dir) => options.onDirectoryAdded(dir));
+    watcher.on('unlinkDir', (dir) => options.onDirectoryRemoved(dir));
+  }
   watcher.on('error', options.onError);
   // The directory's own inotify events, by name: also files chokidar would skip (names that are not UTF-8, unreadable files).
   watcher.on('raw', (_event, name, details) => {
