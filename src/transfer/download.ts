@@ -102,7 +102,7 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
     return { path, bytes: progress.bytes, sha256 };
   } catch (error) {
     await rm(partial, { force: true });
-    throw explain(error, download, watchdog.signal, progress);
+    throw reporter.failure ?? explain(error, download, watchdog.signal, progress);
   } finally {
     reporter.cancel();
     watchdog.stop();

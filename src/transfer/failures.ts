@@ -70,10 +70,13 @@ export function transferSignal(stall: AbortSignal, shutdown: AbortSignal | undef
 
 export const PROGRESS_INTERVAL_MS = 250;
 
-/** A progress callback that reports at most every PROGRESS_INTERVAL_MS; `cancel` drops a report still pending. */
+/** A progress callback that reports at most every PROGRESS_INTERVAL_MS. */
 export interface Throttled<A extends unknown[]> {
   (...args: A): void;
+  /** Drops a report still pending; later calls report nothing. */
   cancel(): void;
+  /** What a report threw (a state DB failure, say): reports stop, and the transfer must fail with it. */
+  readonly failure: unknown;
 }
 
 /**
@@ -88,20 +91,35 @@ export function throttled<A extends unknown[]>(report: ((...args: A) => void) | 
   let reportedAt = Date.now();
   let latest: A | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let over = false;
+  let failure: unknown;
   const flush = () => {
     timer = undefined;
     reportedAt = Date.now();
-    if (latest !== undefined) report?.(...latest);
+    const args = latest;
     latest = undefined;
+    if (args === undefined || over) return;
+    try {
+      report?.(...args);
+    } catch (error) {
+      // Thrown from a timer it would crash the process; the transfer checks for it instead.
+      failure = error;
+      over = true;
+    }
   };
   const progress = (...args: A) => {
-    if (report === undefined) return;
+    if (report === undefined || over) return;
     latest = args;
     timer ??= setTimeout(flush, Math.max(0, reportedAt + PROGRESS_INTERVAL_MS - Date.now()));
   };
-  progress.cancel = () => {
-    clearTimeout(timer);
-    timer = undefined;
-  };
-  return progress;
+  return Object.defineProperties(progress, {
+    cancel: {
+      value: () => {
+        over = true;
+        clearTimeout(timer);
+        timer = undefined;
+      },
+    },
+    failure: { get: () => failure },
+  }) as Throttled<A>;
 }

@@ -77,9 +77,12 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
     });
     watchdog.restart(put.stallTimeoutMs);
     const body = await readCapped(response.body, MAX_ERROR_BODY);
-    return judge(put, hashing, response.statusCode, response.headers, body.text);
+    const result = judge(put, hashing, response.statusCode, response.headers, body.text);
+    if (progress.failure !== undefined) throw progress.failure;
+    return result;
   } catch (error) {
-    throw explain(error, put, hashing, watchdog.signal);
+    // Recording progress failed (the state DB): that, not what it led to, is what the caller must see.
+    throw progress.failure ?? explain(error, put, hashing, watchdog.signal);
   } finally {
     progress.cancel();
     watchdog.stop();
