@@ -180,7 +180,12 @@ install_config() {
   if [[ -e $destdir$etc/config.yaml ]]; then
     say "kept your $etc/config.yaml"
   else
-    install -m 0644 "$REPO/config/config.example.yaml" "$destdir$etc/config.yaml"
+    # It may hold http.token: readable by root and the service only. A package sets the group itself.
+    if [[ -z $destdir ]]; then
+      install -m 0640 -g "$NAME" "$REPO/config/config.example.yaml" "$destdir$etc/config.yaml"
+    else
+      install -m 0640 "$REPO/config/config.example.yaml" "$destdir$etc/config.yaml"
+    fi
     say "installed $etc/config.yaml from config/config.example.yaml: set your folders in it"
   fi
 }
@@ -241,14 +246,20 @@ do_install() {
   install_user
   install_config
   install_key
+  local first_install=0
+  [[ -e $destdir$unit ]] || first_install=1
   install_unit
   install_dropin "$node" || problems=1
   if manage_systemd; then
     systemctl daemon-reload
-    systemctl enable "$NAME.service"
+    # Enabled once; a re-run (new folders, an upgrade) leaves an admin's `systemctl disable` alone.
+    if ((first_install)); then
+      systemctl enable "$NAME.service"
+      say "systemd: $NAME enabled (not started)"
+    fi
     # An upgrade or new folders take effect now if it was running; a stopped service stays stopped.
     systemctl try-restart "$NAME.service"
-    say "systemd: reloaded, $NAME enabled (not started)"
+    say "systemd: reloaded"
   elif [[ -n $destdir ]]; then
     say "DESTDIR set: no systemctl daemon-reload/enable (the package does that)"
   else

@@ -21,14 +21,16 @@ export interface Heartbeat {
   stop(): void;
 }
 
-/** While starting, how often systemd is asked for more time, and how much. */
+/** While starting, how often systemd is asked for more time, how much, and for how long at most. */
 const EXTEND_EVERY_MS = 20_000;
 const EXTEND_BY_USEC = 60_000_000;
+const EXTEND_AT_MOST_MS = 60 * 60_000;
 
 /**
  * The first reconcile walks every folder, which on a NAS share with 100k
  * files takes minutes: while it runs, systemd's start timeout is pushed
- * back bit by bit, so a start that truly hangs still times out.
+ * back bit by bit, for an hour at most, so a start stuck on a hung share
+ * still fails, and is restarted.
  */
 export function announceStartup(notifier: SystemdNotifier, logger: Logger): { stop(): void } {
   if (!notifier.enabled) return { stop: () => undefined };
@@ -39,8 +41,11 @@ export function announceStartup(notifier: SystemdNotifier, logger: Logger): { st
       logger.warn({ err: error }, `could not ask systemd for more time to start: ${(error as Error).message}`);
     }
   };
+  const until = Date.now() + EXTEND_AT_MOST_MS;
   extend();
-  const timer = setInterval(extend, EXTEND_EVERY_MS).unref();
+  const timer = setInterval(() => {
+    if (Date.now() < until) extend();
+  }, EXTEND_EVERY_MS).unref();
   return { stop: () => clearInterval(timer) };
 }
 
@@ -78,7 +83,7 @@ export function startHeartbeat({ daemon, notifier, metrics, logger, summaryMinut
     // A missed ping makes systemd restart us: only worth it when a restart can help (see HealthProblem).
     timers.push(
       setInterval(() => {
-        if (!daemon.health().some((problem) => problem.restartHelps)) notify({ WATCHDOG: '1' });
+        if (!needsRestart(daemon)) notify({ WATCHDOG: '1' });
       }, notifier.watchdogIntervalMs),
     );
   }
@@ -104,6 +109,15 @@ export function startHeartbeat({ daemon, notifier, metrics, logger, summaryMinut
       notify({ STOPPING: '1', STATUS: 'stopping: finishing running uploads' });
     },
   };
+}
+
+/** Judging health failed (the state DB, read): that is itself a reason to let systemd restart us. */
+function needsRestart(daemon: Daemon): boolean {
+  try {
+    return daemon.health().some((problem) => problem.restartHelps);
+  } catch {
+    return true;
+  }
 }
 
 /** Undefined when nothing moved in the window: an idle daemon stays quiet. */

@@ -13,7 +13,9 @@ export type LogFormat = 'json' | 'pretty';
 export function scrubSecrets(line: string, secrets: readonly string[]): string {
   let scrubbed = redactSignedUrls(line);
   for (const secret of secrets) {
-    if (secret.length >= 4) scrubbed = scrubbed.split(secret).join('<redacted>');
+    if (secret.length < 4) continue;
+    // As written, and as JSON writes it inside a string (a quote or backslash in it escaped).
+    for (const form of new Set([secret, JSON.stringify(secret).slice(1, -1)])) scrubbed = scrubbed.split(form).join('<redacted>');
   }
   return scrubbed;
 }

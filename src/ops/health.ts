@@ -14,9 +14,10 @@ export interface HealthSource {
 export interface HealthProblem {
   reason: string;
   /**
-   * The daemon itself is broken (its state DB), so a restart may help: the
-   * systemd watchdog stops being fed. A refused key or an unmounted share
-   * is outside the daemon; restarting would only lose the pause's timer.
+   * The daemon itself is broken (its state DB failed), so a restart may
+   * help: the systemd watchdog stops being fed. A refused key, an unmounted
+   * share or a database directory made read-only are outside the daemon; a
+   * restart would not fix them, only abort the uploads running meanwhile.
    */
   restartHelps: boolean;
 }
@@ -33,7 +34,7 @@ export function healthProblems(source: HealthSource): HealthProblem[] {
     problems.push({ reason: `state database failed: ${failure instanceof Error ? failure.message : String(failure)}`, restartHelps: true });
   }
   const database = source.databaseProblem();
-  if (database !== undefined) problems.push({ reason: database, restartHelps: true });
+  if (database !== undefined) problems.push({ reason: database, restartHelps: false });
   const pause = source.paused();
   if (pause) problems.push({ reason: `paused: API key rejected (${pause.reason})`, restartHelps: false });
   for (const folder of source.folders()) {

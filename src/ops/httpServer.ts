@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CryomixWatchError } from '../errors.js';
+import { isLoopbackHost } from '../net/loopback.js';
 import type { HealthProblem } from './health.js';
 import type { DaemonMetrics } from './metrics.js';
 import { renderStatusPage, type StatusPageData } from './statusPage.js';
@@ -65,7 +66,23 @@ function send(response: ServerResponse, status: number, type: string, body: stri
   response.end(response.req.method === 'HEAD' ? undefined : body);
 }
 
+/**
+ * Without a token the listener is on loopback, where any web page the
+ * studio machine opens could still reach it by DNS rebinding (a name of
+ * theirs resolving to 127.0.0.1): only names of this machine are answered.
+ */
+function loopbackHostHeader(request: IncomingMessage): boolean {
+  const host = request.headers.host;
+  if (host === undefined) return false;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  return isLoopbackHost(name);
+}
+
 async function answer(request: IncomingMessage, response: ServerResponse, options: HttpListenerOptions): Promise<void> {
+  if (options.token === undefined && !loopbackHostHeader(request)) {
+    send(response, 421, 'text/plain; charset=utf-8', 'this listener answers only to localhost, 127.0.0.1 or [::1]; set http.token to reach it by another name\n');
+    return;
+  }
   if (options.token !== undefined && !carriesToken(request, options.token)) {
     send(response, 401, 'text/plain; charset=utf-8', 'a token is required: Authorization: Bearer <http.token>\n', {
       'www-authenticate': 'Basic realm="cryomix-watch", charset="UTF-8"',
@@ -113,6 +130,8 @@ export async function startHttpListener(options: HttpListenerOptions): Promise<H
     server.once('error', (error) => reject(new HttpListenError(`${host}:${options.port}`, error)));
     server.listen(options.port, options.host, () => resolve());
   });
+  // Past startup an error (EMFILE on accept) is reported, not left to kill the daemon and its uploads.
+  server.on('error', options.onError);
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${host}:${port}`,

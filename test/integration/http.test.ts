@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
@@ -91,6 +92,20 @@ describe('the HTTP listener', () => {
     const { url } = await start({ folder: { path: '/nonexistent/cryomix-share' } });
     const health = await get(`${url}/healthz`);
     expect(health).toMatchObject({ status: 503, text: 'not watching /nonexistent/cryomix-share: missing, unmounted or unreadable\n' });
+  });
+
+  it('answers only to names of this machine when there is no token (no DNS rebinding)', async () => {
+    const { url } = await start();
+    const status = (host: string) =>
+      new Promise<number | undefined>((resolve, reject) => {
+        const { hostname, port } = new URL(url);
+        httpGet({ hostname, port, path: '/healthz', headers: { host } }, (response) => {
+          response.resume();
+          resolve(response.statusCode);
+        }).on('error', reject);
+      });
+    expect(await status('rebind.attacker.example:9464')).toBe(421);
+    expect(await status(`localhost:${new URL(url).port}`)).toBe(200);
   });
 
   it('asks for the token when one is configured, by Bearer or as the Basic password', async () => {

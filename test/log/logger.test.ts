@@ -18,6 +18,17 @@ describe('log redaction', () => {
     expect(scrubSecrets(`PUT ${signedUrl} failed`, [])).toBe('PUT https://storage.googleapis.com/bucket/uploads/f/mix.wav?<redacted> failed');
   });
 
+  it('scrubs a secret with quotes or backslashes in it as JSON escapes it too', async () => {
+    const destination = new PassThrough();
+    let text = '';
+    destination.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const token = 'tok"en\\with-escapes';
+    createLogger({ level: 'info', format: 'json', secrets: [token], destination }).info({ header: `Bearer ${token}` }, 'seen');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(text).toContain('Bearer <redacted>');
+    expect(text).not.toContain('with-escapes');
+  });
+
   it('leaves ordinary URLs alone', () => {
     expect(scrubSecrets('see https://platform.cryo-mix.com/api/percentage?x=1', [])).toContain('?x=1');
   });

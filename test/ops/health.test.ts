@@ -25,7 +25,7 @@ describe('healthProblems', () => {
     });
     expect(problems).toEqual([
       { reason: 'state database failed: disk I/O error', restartHelps: true },
-      { reason: 'state database not writable: /var/lib/cryomix-watch: EROFS', restartHelps: true },
+      { reason: 'state database not writable: /var/lib/cryomix-watch: EROFS', restartHelps: false },
       { reason: 'paused: API key rejected (the API rejected the API key (401))', restartHelps: false },
       { reason: 'not watching /mnt/nas/mixes: missing, unmounted or unreadable', restartHelps: false },
     ]);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -127,6 +127,8 @@ describe('systemd/install.sh into a DESTDIR', () => {
     const destdir = join(tempDir(), 'root');
     const run = install(destdir);
     expect(readFileSync(join(destdir, 'etc/cryomix-watch/config.yaml'), 'utf8')).toBe(EXAMPLE_CONFIG);
+    // It may hold http.token: not for every local user to read.
+    expect(statSync(join(destdir, 'etc/cryomix-watch/config.yaml')).mode & 0o777).toBe(0o640);
     expect(readFileSync(join(destdir, 'usr/local/lib/systemd/system/cryomix-watch.service'), 'utf8')).toContain('\nExecStart=/usr/local/bin/cryomix-watch run ');
     expect(existsSync(join(destdir, 'etc/cryomix-watch/api-key'))).toBe(false);
     expect(run.stdout).toContain("sudo sh -c 'umask 077; cat > /etc/cryomix-watch/api-key'");
