@@ -79,6 +79,22 @@ describe('detect → settle → upload', () => {
     await waitForState(workspace, halfDone, 'removed');
   });
 
+  it('leaves sub-folders alone in a folder that is not recursive, even one moved in whole', async () => {
+    const flat = createWorkspace(tempDir(), sandbox, { folder: { recursive: false } });
+    daemon = new DaemonProcess(flat);
+    await daemon.ready();
+    const album = join(flat.dir, 'Album');
+    mkdirSync(album);
+    writeFileSync(join(album, 'Track 1.wav'), pcmWav(21_000));
+    renameSync(album, join(flat.inbox, 'Album'));
+    const top = join(flat.inbox, 'top.wav');
+    writeFileSync(top, pcmWav(22_000));
+    await waitForState(flat, top, 'done');
+    // Past the new-directory recheck too: nothing below the top level was ever looked at.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(listJobs(flat).map((job) => job.path)).toEqual([top]);
+  });
+
   it('never asks to upload junk, too-small or mislabelled files, and says why', async () => {
     daemon = new DaemonProcess(workspace);
     await daemon.ready();
