@@ -90,6 +90,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
   ]);
   clearInterval(keepAlive);
   heartbeat.stop();
+  notifier.close();
   if ('signal' in outcome) {
     logger.info({ signal: outcome.signal }, `${outcome.signal}: finishing running uploads, then stopping`);
     await daemon.stop();

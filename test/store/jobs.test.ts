@@ -186,3 +186,33 @@ describe('JobStore', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 });
+
+describe('what the status page, STATUS= and the startup scan read', () => {
+  it('lists the latest changes first, counts today\'s done files, and maps a folder\'s live versions', () => {
+    let now = 1_000;
+    const db = openDatabase(join(tempDir(), 'state.db'));
+    const store = new JobStore(db, { now: () => now });
+    const first = store.createVersion({ ...version, path: '/srv/in/a.wav' });
+    now = 2_000;
+    const second = store.createVersion({ ...version, path: '/srv/in/b.wav' });
+    store.createVersion({ ...version, folder: '/srv/other', path: '/srv/other/c.wav' });
+    now = 3_000;
+    store.transition(first.id, 'queued');
+    store.transition(first.id, 'uploading');
+    store.transition(first.id, 'done');
+
+    expect(store.recent(2).map((job) => job.path)).toEqual(['/srv/in/a.wav', '/srv/other/c.wav']);
+    expect(store.doneSince(2_500)).toBe(1);
+    expect(store.doneSince(3_001)).toBe(0);
+    expect(store.versionsIn('/srv/in')).toEqual(
+      new Map([
+        ['/srv/in/a.wav', { state: 'done', size: version.size, mtimeMs: version.mtimeMs }],
+        ['/srv/in/b.wav', { state: 'waiting', size: version.size, mtimeMs: version.mtimeMs }],
+      ]),
+    );
+    expect(second.state).toBe('waiting');
+    // Migrations 004 and 005: without these indexes the lookups above walk the whole history.
+    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as { name: string }[]).map((row) => row.name);
+    expect(indexes).toEqual(expect.arrayContaining(['jobs_recent', 'jobs_folder_sha256']));
+  });
+});
