@@ -78,7 +78,8 @@ describe('a successful PUT', () => {
     expect(error).toMatchObject({ code: 'CHECKSUM_MISMATCH', expectedMd5: mix.md5 });
   });
 
-  it('fails with what recording progress threw, instead of crashing the process from a timer', async () => {
+  /** Storage reads slowly, so the transfer spans several progress intervals. */
+  function readSlowly(): void {
     storage.handle((request, response) => {
       request.on('data', () => {
         request.pause();
@@ -86,20 +87,17 @@ describe('a successful PUT', () => {
       });
       request.on('end', () => response.writeHead(200).end());
     });
+  }
+
+  it('fails with what recording progress threw, instead of crashing the process from a timer', async () => {
+    readSlowly();
     const broken = new Error('SQLITE_IOERR: disk I/O error');
     const error = await putFile(putRequest({ stallTimeoutMs: 300, onProgress: () => { throw broken; } })).catch((reason: unknown) => reason);
     expect(error).toBe(broken);
   });
 
   it('reports progress throttled, never before the first interval, and a slow transfer that keeps moving never stalls', async () => {
-    storage.handle((request, response) => {
-      // Read slowly so the transfer spans several progress intervals.
-      request.on('data', () => {
-        request.pause();
-        setTimeout(() => request.resume(), 10);
-      });
-      request.on('end', () => response.writeHead(200).end());
-    });
+    readSlowly();
     const calls: { at: number; bytes: number }[] = [];
     const started = Date.now();
     const result = await putFile(putRequest({ stallTimeoutMs: 300, onProgress: (bytes) => calls.push({ at: Date.now() - started, bytes }) }));
