@@ -28,8 +28,6 @@ export interface Daemon {
   readonly pipeline: Pipeline;
   /** Settles with the error when the state DB fails; the daemon must then exit non-zero. */
   readonly failure: Promise<unknown>;
-  /** The listener, when `http.listen` is configured. */
-  readonly http: HttpListener | undefined;
   health(): HealthProblem[];
   /** One line for systemd's STATUS= and `systemctl status`: "watching 3 folders, 2 uploading, 14 done today". */
   statusLine(): string;
@@ -102,7 +100,6 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
   return {
     pipeline,
     failure: pipeline.failure,
-    http,
     health,
     statusLine() {
       const counts = store.counts();
