@@ -67,13 +67,21 @@ export function startHeartbeat({ daemon, notifier, metrics, logger, summaryMinut
       notifyFailing = true;
     }
   };
-  notify({ READY: '1', STATUS: daemon.statusLine() });
+  // Read from timers: a state DB that fails meanwhile must not throw there (the daemon's own failure path stops it).
+  const statusLine = () => {
+    try {
+      return daemon.statusLine();
+    } catch (error) {
+      return `state database unreadable: ${(error as Error).message}`;
+    }
+  };
+  notify({ READY: '1', STATUS: statusLine() });
   const timers: NodeJS.Timeout[] = [];
   if (notifier.enabled) {
     let last = '';
     timers.push(
       setInterval(() => {
-        const status = daemon.statusLine();
+        const status = statusLine();
         if (status !== last) notify({ STATUS: status });
         last = status;
       }, STATUS_INTERVAL_MS),
@@ -92,7 +100,7 @@ export function startHeartbeat({ daemon, notifier, metrics, logger, summaryMinut
     timers.push(
       setInterval(() => {
         void metrics.activity().then((now) => {
-          const line = summaryLine(previous, now, daemon.statusLine(), summaryMinutes);
+          const line = summaryLine(previous, now, statusLine(), summaryMinutes);
           previous = now;
           if (line) logger.info({ event: 'summary' }, line);
         });
