@@ -1,6 +1,6 @@
 import { basename, dirname } from 'node:path';
 import { formatBytes, relativeTime } from '../report/format.js';
-import { jobDetail, type JobView } from '../report/jobView.js';
+import { jobDetail, jobPercent, type JobView } from '../report/jobView.js';
 import { STATES, type State } from '../store/states.js';
 
 export interface StatusPageData {
@@ -33,14 +33,8 @@ const TONE: Partial<Record<State, string>> = {
   downloading: 'busy',
 };
 
-function progress(file: JobView): number | undefined {
-  if (file.state === 'uploading' && file.size > 0) return Math.floor((100 * file.bytesSent) / file.size);
-  if (file.state === 'mastering') return file.masteringPercent ?? 0;
-  return undefined;
-}
-
 function fileRow(file: JobView, now: number): string {
-  const percent = progress(file);
+  const percent = jobPercent(file);
   const bar = percent === undefined ? '' : `<progress max="100" value="${percent}">${percent}%</progress>`;
   return `<li class="file ${TONE[file.state] ?? ''}">
 <div class="top"><span class="name">${escape(basename(file.path))}</span><span class="state">${file.state}</span></div>

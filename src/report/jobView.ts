@@ -37,11 +37,19 @@ export function jobView(job: Job, store: JobStore): JobView {
   };
 }
 
+/** How far the running step is, 0-100: the upload's bytes sent, or the API's mastering percentage; undefined between steps. */
+export function jobPercent(row: JobView): number | undefined {
+  if (row.state === 'uploading' && row.size > 0) return Math.floor((100 * row.bytesSent) / row.size);
+  if (row.state === 'mastering') return row.masteringPercent ?? 0;
+  return undefined;
+}
+
 /** What is happening to the file, in one phrase: progress, the next try, the reason it stopped. */
 export function jobDetail(row: JobView, now = Date.now()): string {
-  if (row.state === 'uploading' && row.size > 0) return `${Math.floor((100 * row.bytesSent) / row.size)}% sent`;
+  const percent = jobPercent(row);
+  if (row.state === 'uploading' && percent !== undefined) return `${percent}% sent`;
   if (row.state === 'retrying' && row.nextAttemptAt) return `next try ${relativeTime(Date.parse(row.nextAttemptAt), now)}: ${row.error ?? ''}`;
-  if (row.state === 'mastering') return `mastering ${row.masteringPercent ?? 0}%${row.error ? ` (${row.error})` : ''}`;
+  if (row.state === 'mastering') return `mastering ${percent}%${row.error ? ` (${row.error})` : ''}`;
   if (row.duplicateOf) return `same bytes as ${row.duplicateOf}, not sent again`;
   return row.error ?? '';
 }
