@@ -219,12 +219,7 @@ export class WatchedFolder {
     // Stats overlap, a few at a time: on a share each is a round trip.
     const lookAtBatch = () => Promise.all(batch.splice(0).map((path) => this.look(path, pass, versionOf)));
     try {
-      const files = walkFiles(root, {
-        recursive: this.config.recursive,
-        isIgnored: (path) => this.filter.isIgnored(path),
-        onUnreadableDirectory: this.reportUnreadable,
-      });
-      for await (const path of files) {
+      for await (const path of this.filesUnder(root)) {
         // A pass cut short proves nothing about the files it did not reach.
         if (signal?.aborted || this.closed) {
           this.passMemory.reset();
@@ -247,20 +242,22 @@ export class WatchedFolder {
     for (const path of notSeen) this.intake.touch(path);
   }
 
-  private readonly reportUnreadable = (dir: string, error: unknown): void => {
-    this.logger.error({ err: error, folder: this.config.path, directory: dir }, `cannot read ${dir}: ${(error as Error).message}; files there are not watched (give the cryomix-watch user access)`);
-  };
+  /** The files below `dir` this folder's rules let through; a directory that cannot be read is logged and passed over. */
+  private filesUnder(dir: string): AsyncGenerator<string> {
+    return walkFiles(dir, {
+      recursive: this.config.recursive,
+      isIgnored: (path) => this.filter.isIgnored(path),
+      onUnreadableDirectory: (unreadable, error) => {
+        this.logger.error({ err: error, folder: this.config.path, directory: unreadable }, `cannot read ${unreadable}: ${(error as Error).message}; files there are not watched (give the cryomix-watch user access)`);
+      },
+    });
+  }
 
   /** A directory moved or copied in: its files were there before its watch was, so no event named them. */
   private async touchFilesIn(dir: string): Promise<void> {
     if (this.closed) return;
     try {
-      const files = walkFiles(dir, {
-        recursive: this.config.recursive,
-        isIgnored: (path) => this.filter.isIgnored(path),
-        onUnreadableDirectory: this.reportUnreadable,
-      });
-      for await (const path of files) if (this.filter.isCandidate(path)) this.intake.touch(path);
+      for await (const path of this.filesUnder(dir)) if (this.filter.isCandidate(path)) this.intake.touch(path);
     } catch (error) {
       if (isStoreFailure(error)) throw error;
       // Gone again before it could be read: its own unlink event follows.
