@@ -54,11 +54,13 @@ async function countDirectories(folder: FolderConfig, budget: number): Promise<n
   try {
     const walk = walkFiles(folder.path, {
       recursive: folder.recursive,
-      isIgnored: (path) => filter.isIgnored(path),
-      // The daemon could not watch it either; the folder's own line says what is wrong.
-      onUnreadableDirectory: () => {},
+      isIgnored: (path, name) => filter.isIgnoredEntry(path, name),
       onDirectory: () => {
         directories++;
+      },
+      // Counted on the way in, but the daemon could not watch it either; the folder's own line says what is wrong.
+      onUnreadableDirectory: () => {
+        directories--;
       },
     });
     for await (const _file of walk) {

@@ -6,12 +6,12 @@ import { isStoreFailure } from '../store/db.js';
 import type { JobStore, KnownVersion } from '../store/jobs.js';
 import { fileSystemOf, type FileSystem } from '../watch/fileSystem.js';
 import { createPathFilter, type PathFilter } from '../watch/junk.js';
-import { createPoller } from '../watch/poller.js';
+import { createPoller, type Poller } from '../watch/poller.js';
 import { PassMemory } from '../watch/passMemory.js';
 import { statFile, type FileStat } from '../watch/settle.js';
 import { kindFromExtension } from '../watch/sniff.js';
 import { walkFiles } from '../watch/walk.js';
-import { watchFolder } from '../watch/watcher.js';
+import { watchFolder, type FolderWatch } from '../watch/watcher.js';
 import { watchMode, type WatchMode } from '../watch/watchMode.js';
 import { Intake, type IntakeOptions } from './intake.js';
 import { mastersDirectory } from './master.js';
@@ -36,8 +36,6 @@ export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'minBytes' | '
   fileSystemOf?: (path: string) => FileSystem | undefined;
 };
 
-/** chokidar reads a new directory, then watches it (throttled to once a second): past that, its watch is in place. */
-const NEW_DIRECTORY_RECHECK_MS = 1_500;
 /** Enough overlapping stats to hide a share's round trips, few enough not to crowd out uploads' reads. */
 const STATS_AT_ONCE = 16;
 
@@ -68,8 +66,9 @@ export class WatchedFolder {
   private readonly logger: Logger;
   private readonly onFatal: (error: unknown) => void;
   private readonly fileSystemOf: (path: string) => FileSystem | undefined;
-  /** The chokidar watcher or the poller, whichever the root's file system called for. */
-  private watch: { close(): Promise<void> } | undefined;
+  /** Whichever the root's file system called for: inotify watches, which every walk extends directory by directory, or the poller. */
+  private directories: FolderWatch | undefined;
+  private poller: Poller | undefined;
   private mode: WatchMode | undefined;
   /** Whether the current root is polled; only then is the pass memory kept. */
   private polled = false;
@@ -99,12 +98,18 @@ export class WatchedFolder {
     this.closed = true;
     clearTimeout(this.monitor);
     this.intake.close();
-    await this.watch?.close();
+    await this.detach();
+  }
+
+  private async detach(): Promise<void> {
+    await Promise.all([this.directories?.close(), this.poller?.close()]);
+    this.directories = undefined;
+    this.poller = undefined;
   }
 
   /** A watcher is attached to the root (false while the root is away: unmounted, missing, unreadable). */
   get watching(): boolean {
-    return this.watch !== undefined;
+    return this.directories !== undefined || this.poller !== undefined;
   }
 
   /** The root exists and is the directory being watched; checked synchronously when a file seems gone. */
@@ -125,8 +130,7 @@ export class WatchedFolder {
   private async attach(): Promise<void> {
     const root = this.config.path;
     const identity = await rootIdentity(root);
-    await this.watch?.close();
-    this.watch = undefined;
+    await this.detach();
     this.root = identity;
     if (identity === null) {
       this.logger.error({ folder: root }, `the watched folder ${root} is not there or not readable (not mounted, renamed, deleted, permissions?); its files are not marked lost, and watching resumes when it is back`);
@@ -137,37 +141,31 @@ export class WatchedFolder {
     this.polled = mode.poll;
     this.passMemory.reset();
     if (mode.poll) {
-      const poller = createPoller({
+      this.poller = createPoller({
         intervalMs: this.config.pollIntervalSeconds * 1000,
         pass: (signal) => this.reconcile('poll', signal),
         onError: (error) => this.onFatal(error),
       });
-      this.watch = poller;
       // The full reconcile is the first pass; polling follows on from it, never alongside it.
       await this.reconcile('full');
-      poller.start();
+      this.poller.start();
       return;
     }
-    const watch = watchFolder({
-      root,
+    // Empty until the reconcile below walks the tree: the walk adds each directory just before it lists it.
+    this.directories = watchFolder({
       recursive: this.config.recursive,
       isIgnored: (path) => this.filter.isIgnored(path),
       onPath: (path) => {
         if (this.filter.isCandidate(path)) this.intake.touch(path);
       },
       onDirectoryAdded: (dir) => {
-        // Walked now, and once more when the watcher has surely attached to it: a file written whole in between raised no event.
-        const walk = () => this.touchFilesIn(dir).catch((error: unknown) => this.onFatal(error));
-        walk();
-        setTimeout(walk, NEW_DIRECTORY_RECHECK_MS).unref();
+        this.touchFilesIn(dir).catch((error: unknown) => this.onFatal(error));
       },
       onDirectoryRemoved: (dir) => {
         for (const job of this.store.unfinished()) if (job.folder === root && isInside(dir, job.path)) this.intake.touch(job.path);
       },
       onError: (error) => this.logger.error({ err: error, folder: root }, `watching ${root} failed: ${(error as Error).message}`),
     });
-    this.watch = watch;
-    await watch.ready;
     await this.reconcile('full');
   }
 
@@ -246,14 +244,15 @@ export class WatchedFolder {
   private filesUnder(dir: string): AsyncGenerator<string> {
     return walkFiles(dir, {
       recursive: this.config.recursive,
-      isIgnored: (path) => this.filter.isIgnored(path),
+      isIgnored: (path, name) => this.filter.isIgnoredEntry(path, name),
+      onDirectory: (directory) => this.directories?.add(directory),
       onUnreadableDirectory: (unreadable, error) => {
         this.logger.error({ err: error, folder: this.config.path, directory: unreadable }, `cannot read ${unreadable}: ${(error as Error).message}; files there are not watched (give the cryomix-watch user access)`);
       },
     });
   }
 
-  /** A directory moved or copied in: its files were there before its watch was, so no event named them. */
+  /** A directory created, moved or copied in: its files may have been there before its watch was, so no event named them. */
   private async touchFilesIn(dir: string): Promise<void> {
     if (this.closed) return;
     try {

@@ -4,11 +4,18 @@ import { kindFromExtension } from './sniff.js';
 
 export interface PathFilter {
   /**
-   * For chokidar's `ignored` option and the startup walk: true for junk files
+   * For the watcher's events and for walks: true for junk files
    * AND junk directories, so that they are never descended into. Also true
    * for anything outside the root. Never true for the root itself.
    */
   isIgnored(absolutePath: string): boolean;
+  /**
+   * The same answer for `name`, found at `path` (normalized, absolute) in a
+   * directory that is itself not ignored: a walk asks this for every entry of
+   * a large share, so only the last name and the user's path globs are
+   * looked at, and no path is resolved.
+   */
+  isIgnoredEntry(path: string, name: string): boolean;
   /**
    * Not ignored and named .wav/.wave/.mp3 (any case). Decided from the name
    * only: the caller still checks that it is a regular file.
@@ -71,8 +78,14 @@ export function createPathFilter(root: string, userIgnore: string[], extraIgnore
     return false;
   }
 
+  function isIgnoredEntry(path: string, name: string): boolean {
+    if (isJunkName(name) || matchesName(name) || excludedDirs.includes(path)) return true;
+    return pathPatterns.length > 0 && matchesPath(relative(base, path));
+  }
+
   return {
     isIgnored,
+    isIgnoredEntry,
     isCandidate: (absolutePath) => !isIgnored(absolutePath) && kindFromExtension(absolutePath) !== null,
   };
 }

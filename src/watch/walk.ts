@@ -3,14 +3,19 @@ import { join } from 'node:path';
 
 export interface WalkOptions {
   recursive: boolean;
-  isIgnored(path: string): boolean;
+  /** Asked only about the entries of directories the walk let through, so a filter may judge `name` alone. */
+  isIgnored(path: string, name: string): boolean;
   /**
    * A directory below the root could not be read (EACCES on `lost+found`,
    * say). The walk goes on; the caller must not conclude that files under it
    * are gone. An unreadable root is thrown instead.
    */
   onUnreadableDirectory(dir: string, error: unknown): void;
-  /** Each directory the walk enters, the root first (what an inotify watcher would watch). */
+  /**
+   * Each directory the walk is about to read, the root first: an inotify
+   * watcher adds it here, before the listing, so that any file is either
+   * listed or reported by the watch.
+   */
   onDirectory?(dir: string): void;
 }
 
@@ -24,6 +29,7 @@ export async function* walkFiles(root: string, options: WalkOptions): AsyncGener
   const pending = [root];
   while (pending.length > 0) {
     const dir = pending.pop()!;
+    options.onDirectory?.(dir);
     let entries;
     try {
       // One call per directory, not one promise per entry as with opendir: half the CPU of a
@@ -34,10 +40,9 @@ export async function* walkFiles(root: string, options: WalkOptions): AsyncGener
       options.onUnreadableDirectory(dir, error);
       continue;
     }
-    options.onDirectory?.(dir);
     for (const entry of entries) {
       const path = join(dir, entry.name);
-      if (options.isIgnored(path)) continue;
+      if (options.isIgnored(path, entry.name)) continue;
       if (entry.isDirectory()) {
         if (options.recursive) pending.push(path);
       } else if (entry.isFile()) {

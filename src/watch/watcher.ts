@@ -1,57 +1,124 @@
-import type { Stats } from 'node:fs';
-import { join } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import { watch, type FSWatcher } from 'node:fs';
+import { lstat } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { CryomixWatchError } from '../errors.js';
 
 export interface FolderWatchOptions {
-  root: string;
+  /** Whether directories appearing below the watched ones are reported; a folder that is not recursive ignores them. */
   recursive: boolean;
   isIgnored(path: string): boolean;
   /** A file was created, written, renamed or deleted. The settle rule decides what it means. */
   onPath(path: string): void;
-  /** A directory appeared (created, or moved in with its files): its files raised no event of their own. */
+  /** A directory appeared (created, or moved in with its files): its files raised no event of their own. The caller walks it, adding each directory before reading it. */
   onDirectoryAdded(dir: string): void;
-  /** A directory went away with whatever it held. */
+  /** A directory went away with whatever it held; its watches (and those below it) are already gone. */
   onDirectoryRemoved(dir: string): void;
   onError(error: unknown): void;
 }
 
 export interface FolderWatch {
-  /** Resolves once the watcher has its initial view; events before that are not lost, only early. */
-  ready: Promise<void>;
+  /**
+   * Watches `dir` itself, not what is below it. Call it before listing the
+   * directory: then a file is either in the listing or raises an event.
+   * Idempotent; a directory gone meanwhile is skipped (its parent reports it).
+   */
+  add(dir: string): void;
+  /** How many directories are watched (one inotify watch each). */
+  readonly size: number;
   close(): Promise<void>;
 }
 
 /**
- * Watches one configured folder with inotify through chokidar, directories
- * only: a directory's inotify watch already reports every file created,
- * written, moved or deleted in it, by name. Left to itself chokidar also
- * watches each file, which for a 100,000-file share means 100,000 more
- * watches and about 600 MB. Polled folders do not come here: see poller.ts.
- * Events are hints, not facts: every one only asks the settler to look at
+ * One inotify watch per directory (Node's fs.watch), none per file: a
+ * directory's watch already names every file created, written, moved or
+ * deleted in it. The directories come from the caller's own walk (the
+ * startup reconcile), so a 100,000-file share is listed once, and its files
+ * are never stat'ed for the watcher's sake. chokidar, which we used before,
+ * lstats every entry of a directory when it starts and again after every
+ * change in it; on a large share that doubled startup and held about 200 MB
+ * more. Polled folders do not come here: see poller.ts.
+ *
+ * Events are hints, not facts: every one only asks the settle rule to look at
  * the path again, so a missed, doubled or reordered event can delay an
  * upload but never cause a wrong one.
  */
 export function watchFolder(options: FolderWatchOptions): FolderWatch {
-  const watcher: FSWatcher = watch(options.root, {
-    // chokidar passes stats once it has them; a path it asks about without them is let through to be stat'ed.
-    ignored: (path: string, stats?: Stats) => options.isIgnored(path) || stats?.isFile() === true || stats?.isSymbolicLink() === true,
-    ignoreInitial: true,
-    followSymlinks: false,
-    ...(options.recursive ? {} : { depth: 0 }),
-  });
-  // chokidar reports sub-folders even at depth 0; a folder that is not recursive has no business with them.
-  if (options.recursive) {
-    watcher.on('addDir', (dir) => options.onDirectoryAdded(dir));
-    watcher.on('unlinkDir', (dir) => options.onDirectoryRemoved(dir));
+  const watchers = new Map<string, FSWatcher>();
+  let closed = false;
+
+  const unwatchFrom = (dir: string): boolean => {
+    let found = false;
+    for (const [watched, watcher] of watchers) {
+      if (watched === dir || watched.startsWith(dir + sep)) {
+        watcher.close();
+        watchers.delete(watched);
+        found = true;
+      }
+    }
+    return found;
+  };
+
+  /** A name came or went in a watched directory: if it is a directory, start or stop watching it. */
+  const classify = async (path: string): Promise<void> => {
+    const found = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
+      throw error;
+    });
+    if (closed) return;
+    if (found?.isDirectory()) {
+      if (!watchers.has(path)) options.onDirectoryAdded(path);
+    } else if (unwatchFrom(path)) {
+      options.onDirectoryRemoved(path);
+    }
+  };
+
+  const add = (dir: string): void => {
+    if (closed || watchers.has(dir)) return;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, (event, name) => {
+        // No name: something happened in the directory that inotify could not say; look at all of it again.
+        if (!name) return options.onDirectoryAdded(dir);
+        const path = join(dir, name);
+        if (options.isIgnored(path)) return;
+        options.onPath(path);
+        // Creations, deletions and moves are 'rename'; a directory's own content changes never reach its parent as 'change'.
+        if (options.recursive && event === 'rename') classify(path).catch(options.onError);
+      });
+    } catch (error) {
+      // Gone between its parent's listing and now: the parent's event reports it.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      options.onError(new WatchError(dir, error));
+      return;
+    }
+    watcher.on('error', (error) => options.onError(new WatchError(dir, error)));
+    watchers.set(dir, watcher);
+  };
+
+  return {
+    add,
+    get size() {
+      return watchers.size;
+    },
+    close: async () => {
+      closed = true;
+      for (const watcher of watchers.values()) watcher.close();
+      watchers.clear();
+    },
+  };
+}
+
+/** A directory that cannot be watched: files already in it are still found by the walk, later ones are not. */
+export class WatchError extends CryomixWatchError {
+  readonly directory: string;
+
+  constructor(directory: string, cause: unknown) {
+    // ENOSPC from inotify means the watch limit, not a full disk.
+    const why =
+      (cause as NodeJS.ErrnoException).code === 'ENOSPC'
+        ? 'the inotify watch limit is reached; raise fs.inotify.max_user_watches (`cryomix-watch check` says by how much)'
+        : `${(cause as Error).message}; check its permissions`;
+    super('WATCH_FAILED', `cannot watch ${directory}: ${why}. Files written there from now on are found at the next restart`, { cause });
+    this.directory = directory;
   }
-  watcher.on('error', options.onError);
-  // The directory's own inotify events, by name: also files chokidar would skip (names that are not UTF-8, unreadable files).
-  watcher.on('raw', (_event, name, details) => {
-    const watchedPath = (details as { watchedPath?: string } | undefined)?.watchedPath;
-    if (typeof name !== 'string' || !name || !watchedPath) return;
-    const path = join(watchedPath, name);
-    if (!options.isIgnored(path)) options.onPath(path);
-  });
-  const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-  return { ready, close: () => watcher.close() };
 }

@@ -5,6 +5,7 @@ import { parseConfig } from '../../src/config/index.js';
 import type { FileSystem } from '../../src/watch/fileSystem.js';
 import { inotifyInstances, inotifyWatches, instancesInUse } from '../../src/ops/inotify.js';
 import { folderFilter } from '../../src/pipeline/folder.js';
+import { walkFiles } from '../../src/watch/walk.js';
 import { watchFolder } from '../../src/watch/watcher.js';
 import { inotifyInUse } from '../helpers/inotify.js';
 import { useTempDir } from '../helpers/tempDir.js';
@@ -40,12 +41,18 @@ describe('inotify watches', () => {
   it('counts as many watches as the daemon\'s watcher takes, in one instance for any number of folders', async () => {
     const before = inotifyInUse();
     const configs = [folderTree(), folderTree('    recursive: false\n')];
-    const watches = configs.map(({ folders: [folder] }) =>
-      watchFolder({ root: folder!.path, recursive: folder!.recursive, isIgnored: folderFilter(folder!).isIgnored, onPath: () => {}, onDirectoryAdded: () => {}, onDirectoryRemoved: () => {}, onError: () => {} }),
-    );
+    const watches = [];
     try {
-      await Promise.all(watches.map((watch) => watch.ready));
+      // As the daemon's startup walk does: each directory it lists is watched first.
+      for (const { folders: [folder] } of configs) {
+        const filter = folderFilter(folder!);
+        const watch = watchFolder({ recursive: folder!.recursive, isIgnored: filter.isIgnored, onPath: () => {}, onDirectoryAdded: () => {}, onDirectoryRemoved: () => {}, onError: (error) => expect.fail(String(error)) });
+        watches.push(watch);
+        const walk = walkFiles(folder!.path, { recursive: folder!.recursive, isIgnored: filter.isIgnoredEntry, onDirectory: watch.add, onUnreadableDirectory: (dir) => expect.fail(dir) });
+        for await (const _file of walk);
+      }
       const taken = inotifyInUse();
+      expect(watches.map((watch) => watch.size)).toEqual([3, 1]);
       expect(taken.watches - before.watches).toBe(3 + 1);
       expect(taken.instances).toBe(Math.max(before.instances, 1));
     } finally {

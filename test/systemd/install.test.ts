@@ -83,7 +83,7 @@ describe('systemd/install.sh into a DESTDIR', () => {
     // The app: built code, production dependencies only, and it runs from there.
     expect(readFileSync(at('usr/lib/cryomix-watch/dist/cli/main.js'), 'utf8')).toBe(built);
     expect(existsSync(at('usr/lib/cryomix-watch/package.json'))).toBe(true);
-    for (const runtime of ['better-sqlite3', 'koffi', 'chokidar', 'undici']) expect(existsSync(at(`usr/lib/cryomix-watch/node_modules/${runtime}`)), runtime).toBe(true);
+    for (const runtime of ['better-sqlite3', 'koffi', 'p-queue', 'undici']) expect(existsSync(at(`usr/lib/cryomix-watch/node_modules/${runtime}`)), runtime).toBe(true);
     for (const dev of ['vitest', 'typescript', 'playwright-core', '@types']) expect(existsSync(at(`usr/lib/cryomix-watch/node_modules/${dev}`)), dev).toBe(false);
     const version = spawnSync(process.execPath, [at('usr/lib/cryomix-watch/dist/cli/main.js'), '--version'], { encoding: 'utf8' });
     expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version);

@@ -1,7 +1,9 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPathFilter, type PathFilter } from '../../src/watch/junk.js';
+import { kindFromExtension } from '../../src/watch/sniff.js';
+import { walkFiles } from '../../src/watch/walk.js';
 import { makeTempDir } from '../helpers/tempDir.js';
 
 let dir: string;
@@ -135,8 +137,21 @@ describe('createPathFilter: user globs and extra directories', () => {
       'keep.bak.wav',
     ]);
     const filter = createPathFilter(root, ['scratch', '*.bak.wav'], [join(root, 'uploaded')]);
-    expect(await walk(filter, root)).toEqual(
-      ['Album/01 Intro.WAVE', 'Album/02 Song.mp3', 'mix.wav'].map((rel) => join(root, rel)).sort(),
-    );
+    const expected = ['Album/01 Intro.WAVE', 'Album/02 Song.mp3', 'mix.wav'].map((rel) => join(root, rel)).sort();
+    expect(await walk(filter, root)).toEqual(expected);
+    // The daemon's walk asks about each entry by name only: the answer must be the same.
+    const byEntry: string[] = [];
+    for await (const path of walkFiles(root, { recursive: true, isIgnored: filter.isIgnoredEntry, onUnreadableDirectory: (d) => expect.fail(d) })) {
+      if (kindFromExtension(path) !== null) byEntry.push(path);
+    }
+    expect(byEntry.sort()).toEqual(expected);
+  });
+
+  it('judges an entry by its name and the path globs alone, as isIgnored judges its full path', () => {
+    const filter = createPathFilter(root, ['scratch', 'bounces/old', '*.bak.wav'], [join(root, 'uploaded')]);
+    for (const rel of ['bounces/old', 'bounces/new', 'a/scratch', 'mix.bak.wav', 'mix.wav', 'uploaded', 'uploaded-not', '.DS_Store', '@eaDir', 'x.wav.part']) {
+      const path = join(root, rel);
+      expect(filter.isIgnoredEntry(path, basename(path)), rel).toBe(filter.isIgnored(path));
+    }
   });
 });
