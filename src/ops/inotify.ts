@@ -63,7 +63,7 @@ async function countDirectories(folder: FolderConfig, budget: number): Promise<n
         directories--;
       },
     });
-    for await (const _file of walk) {
+    for await (const _files of walk) {
       if (directories >= budget) break;
     }
   } catch {

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { FolderConfig } from '../config/index.js';
 import { isStoreFailure } from '../store/db.js';
@@ -8,7 +9,7 @@ import { fileSystemOf, type FileSystem } from '../watch/fileSystem.js';
 import { createPathFilter, type PathFilter } from '../watch/junk.js';
 import { createPoller, type Poller } from '../watch/poller.js';
 import { PassMemory } from '../watch/passMemory.js';
-import { statFile, type FileStat } from '../watch/settle.js';
+import { statFile, statFileSync, type FileStat } from '../watch/settle.js';
 import { kindFromExtension } from '../watch/sniff.js';
 import { walkFiles } from '../watch/walk.js';
 import { watchFolder, type FolderWatch } from '../watch/watcher.js';
@@ -38,6 +39,8 @@ export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'minBytes' | '
 
 /** Enough overlapping stats to hide a share's round trips, few enough not to crowd out uploads' reads. */
 const STATS_AT_ONCE = 16;
+/** Synchronous stats on a local disk between two turns of the event loop: a few milliseconds' worth. */
+const SYNC_STATS_AT_ONCE = 1_000;
 
 /** A full pass looks at every waiting row too (after a start, nothing follows them yet); a poll pass leaves them to the settler. */
 type Pass = 'full' | 'poll';
@@ -72,6 +75,8 @@ export class WatchedFolder {
   private mode: WatchMode | undefined;
   /** Whether the current root is polled; only then is the pass memory kept. */
   private polled = false;
+  /** Whether the root is on a local disk (not a network or FUSE file system), where a stat costs microseconds. */
+  private localDisk = false;
   private readonly passMemory = new PassMemory();
   private root: RootIdentity | null = null;
   private monitor: NodeJS.Timeout | undefined;
@@ -136,9 +141,11 @@ export class WatchedFolder {
       this.logger.error({ folder: root }, `the watched folder ${root} is not there or not readable (not mounted, renamed, deleted, permissions?); its files are not marked lost, and watching resumes when it is back`);
       return;
     }
-    const mode = watchMode(this.config.polling, this.fileSystemOf(root));
+    const fileSystem = this.fileSystemOf(root);
+    const mode = watchMode(this.config.polling, fileSystem);
     this.announce(mode);
     this.polled = mode.poll;
+    this.localDisk = fileSystem?.network === false;
     this.passMemory.reset();
     if (mode.poll) {
       this.poller = createPoller({
@@ -213,23 +220,18 @@ export class WatchedFolder {
     // A full pass looks up every file: one query up front. A poll pass asks only about what changed since the last one.
     const known = pass === 'full' ? this.store.versionsIn(root) : undefined;
     const versionOf = (path: string) => (known ? known.get(path) : this.store.current(path));
-    const batch: string[] = [];
-    // Stats overlap, a few at a time: on a share each is a round trip.
-    const lookAtBatch = () => Promise.all(batch.splice(0).map((path) => this.look(path, pass, versionOf)));
     try {
-      for await (const path of this.filesUnder(root)) {
+      for await (const files of this.filesUnder(root)) {
         // A pass cut short proves nothing about the files it did not reach.
         if (signal?.aborted || this.closed) {
           this.passMemory.reset();
           return;
         }
         // The walk has left out ignored paths already; only the name remains to check.
-        if (kindFromExtension(path) === null) continue;
-        notSeen.delete(path);
-        batch.push(path);
-        if (batch.length >= STATS_AT_ONCE) await lookAtBatch();
+        const audio = files.filter((path) => kindFromExtension(path) !== null);
+        for (const path of audio) notSeen.delete(path);
+        await this.statEach(audio, (path, found) => this.judge(path, found, pass, versionOf));
       }
-      await lookAtBatch();
     } catch (error) {
       this.passMemory.reset();
       if (isStoreFailure(error)) throw error;
@@ -240,8 +242,29 @@ export class WatchedFolder {
     for (const path of notSeen) this.intake.touch(path);
   }
 
+  /**
+   * Stats each file for `judge`. On a local disk a stat takes microseconds and
+   * waiting for a promise costs more than the stat, so they run synchronously,
+   * yielding between chunks so that a huge flat directory does not hold up
+   * uploads. On a share each is a round trip, so a few overlap.
+   */
+  private async statEach(paths: string[], judge: (path: string, found: Found) => void): Promise<void> {
+    if (this.localDisk) {
+      for (let start = 0; start < paths.length; start += SYNC_STATS_AT_ONCE) {
+        if (start > 0) await setImmediate();
+        for (const path of paths.slice(start, start + SYNC_STATS_AT_ONCE)) judge(path, foundOrUnreadable(() => statFileSync(path)));
+      }
+      return;
+    }
+    for (let start = 0; start < paths.length; start += STATS_AT_ONCE) {
+      const chunk = paths.slice(start, start + STATS_AT_ONCE);
+      const found = await Promise.all(chunk.map((path) => statFile(path).catch((): Found => 'unreadable')));
+      chunk.forEach((path, i) => judge(path, found[i]!));
+    }
+  }
+
   /** The files below `dir` this folder's rules let through; a directory that cannot be read is logged and passed over. */
-  private filesUnder(dir: string): AsyncGenerator<string> {
+  private filesUnder(dir: string): AsyncGenerator<string[]> {
     return walkFiles(dir, {
       recursive: this.config.recursive,
       isIgnored: (path, name) => this.filter.isIgnoredEntry(path, name),
@@ -256,7 +279,7 @@ export class WatchedFolder {
   private async touchFilesIn(dir: string): Promise<void> {
     if (this.closed) return;
     try {
-      for await (const path of this.filesUnder(dir)) if (this.filter.isCandidate(path)) this.intake.touch(path);
+      for await (const files of this.filesUnder(dir)) for (const path of files) if (this.filter.isCandidate(path)) this.intake.touch(path);
     } catch (error) {
       if (isStoreFailure(error)) throw error;
       // Gone again before it could be read: its own unlink event follows.
@@ -265,21 +288,24 @@ export class WatchedFolder {
   }
 
   /** Hands one file found by a pass to the settle rule if it is new or changed. */
-  private async look(path: string, pass: Pass, versionOf: (path: string) => KnownVersion | undefined): Promise<void> {
-    let fileStat: FileStat | null;
-    try {
-      fileStat = await statFile(path);
-    } catch {
-      // EIO, EACCES…: the settle rule's own stat meets the same error and reports it, with a retry.
-      this.intake.touch(path);
-      return;
-    }
-    // Gone since the walk listed it: the settle rule decides whether that is final.
-    if (fileStat === null) return this.intake.touch(path);
+  private judge(path: string, found: Found, pass: Pass, versionOf: (path: string) => KnownVersion | undefined): void {
+    // Gone since the walk listed it, or EIO, EACCES…: the settle rule's own stat decides, and reports an error with a retry.
+    if (found === null || found === 'unreadable') return this.intake.touch(path);
     // Noted on every pass of a polled folder, so the first poll can already skip what the full pass saw.
-    const unchangedSinceLastPass = this.polled && this.passMemory.unchanged(path, fileStat);
+    const unchangedSinceLastPass = this.polled && this.passMemory.unchanged(path, found);
     if (pass === 'poll' && unchangedSinceLastPass) return;
-    if (needsLook(versionOf(path), fileStat, pass)) this.intake.touch(path);
+    if (needsLook(versionOf(path), found, pass)) this.intake.touch(path);
+  }
+}
+
+/** What a pass's stat of a listed file found: its version, nothing (gone, or not a regular file), or an error. */
+type Found = FileStat | null | 'unreadable';
+
+function foundOrUnreadable(stat: () => FileStat | null): Found {
+  try {
+    return stat();
+  } catch {
+    return 'unreadable';
   }
 }
 

@@ -20,12 +20,14 @@ export interface WalkOptions {
 }
 
 /**
- * Yields every regular file below `root` that `isIgnored` lets through,
- * without descending into ignored directories (a NAS `#recycle` can hold more
- * files than the folder itself). Symlinks are not followed: a link pointing
- * outside the watched folder must not make us upload someone else's files.
+ * Yields the regular files below `root` that `isIgnored` lets through, one
+ * directory's worth at a time (a walk of 100k files is then a few thousand
+ * steps, not 100k), without descending into ignored directories (a NAS
+ * `#recycle` can hold more files than the folder itself). Symlinks are not
+ * followed: a link pointing outside the watched folder must not make us
+ * upload someone else's files.
  */
-export async function* walkFiles(root: string, options: WalkOptions): AsyncGenerator<string> {
+export async function* walkFiles(root: string, options: WalkOptions): AsyncGenerator<string[]> {
   const pending = [root];
   while (pending.length > 0) {
     const dir = pending.pop()!;
@@ -40,14 +42,16 @@ export async function* walkFiles(root: string, options: WalkOptions): AsyncGener
       options.onUnreadableDirectory(dir, error);
       continue;
     }
+    const files: string[] = [];
     for (const entry of entries) {
       const path = join(dir, entry.name);
       if (options.isIgnored(path, entry.name)) continue;
       if (entry.isDirectory()) {
         if (options.recursive) pending.push(path);
       } else if (entry.isFile()) {
-        yield path;
+        files.push(path);
       }
     }
+    if (files.length > 0) yield files;
   }
 }

@@ -49,7 +49,7 @@ describe('inotify watches', () => {
         const watch = watchFolder({ recursive: folder!.recursive, isIgnored: filter.isIgnored, onPath: () => {}, onDirectoryAdded: () => {}, onDirectoryRemoved: () => {}, onError: (error) => expect.fail(String(error)) });
         watches.push(watch);
         const walk = walkFiles(folder!.path, { recursive: folder!.recursive, isIgnored: filter.isIgnoredEntry, onDirectory: watch.add, onUnreadableDirectory: (dir) => expect.fail(dir) });
-        for await (const _file of walk);
+        for await (const _files of walk);
       }
       const taken = inotifyInUse();
       expect(watches.map((watch) => watch.size)).toEqual([3, 1]);

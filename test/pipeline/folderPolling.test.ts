@@ -49,9 +49,13 @@ async function startFolder(folderYaml: string, fileSystem?: () => FileSystem | u
 }
 
 describe('a polled folder', () => {
-  it('finds a new file, a new version of it and its removal, without any inotify watch', async () => {
+  // A local disk is stat'ed synchronously, a share a few files at a time: both must find the same.
+  it.each([
+    ['a local disk', disk],
+    ['a share', share],
+  ])('finds a new file, a new version of it and its removal, without any inotify watch, on %s', async (_where, fileSystem) => {
     const before = inotifyInUse().watches;
-    const { inbox, store, logs } = await startFolder('    polling: always\n    pollIntervalSeconds: 0.1\n    settleSeconds: 0.1\n');
+    const { inbox, store, logs } = await startFolder('    polling: always\n    pollIntervalSeconds: 0.1\n    settleSeconds: 0.1\n', () => fileSystem);
     expect(inotifyInUse().watches).toBe(before);
     expect(logs.find((l) => l.polling !== undefined)).toMatchObject({ polling: true, msg: expect.stringMatching(/polled every 0\.1 s; polling: always/) });
 
