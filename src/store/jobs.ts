@@ -273,9 +273,9 @@ export class JobStore {
 
   /** Live versions that are not settled into a final state, for the startup reconcile. */
   unfinished(): Job[] {
-    const placeholders = FINAL_STATES.map(() => '?').join(', ');
-    const rows = this.sql(`SELECT * FROM jobs WHERE current = 1 AND state NOT IN (${placeholders}) ORDER BY id`)
-      .all(...FINAL_STATES) as JobRow[];
+    // Literal states, not parameters: only then can SQLite tell that the jobs_unfinished index (migration 006) holds every answer.
+    const finalStates = FINAL_STATES.map((state) => `'${state}'`).join(', ');
+    const rows = this.sql(`SELECT * FROM jobs WHERE current = 1 AND state NOT IN (${finalStates}) ORDER BY id`).all() as JobRow[];
     return rows.map(fromRow);
   }
 

@@ -1,7 +1,7 @@
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/store/db.js';
 import { FutureSchemaError, migrate } from '../../src/store/migrate.js';
 import { MIGRATIONS } from '../../src/store/migrations/index.js';
@@ -214,5 +214,24 @@ describe('what the status page, STATUS= and the startup scan read', () => {
     // Migrations 004 and 005: without these indexes the lookups above walk the whole history.
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as { name: string }[]).map((row) => row.name);
     expect(indexes).toEqual(expect.arrayContaining(['jobs_recent', 'jobs_folder_sha256']));
+  });
+
+  it('reads the first queued rows and the unfinished ones from indexes, without sorting or walking the history (migration 006)', () => {
+    const db = openDatabase(join(tempDir(), 'state.db'));
+    const store = new JobStore(db);
+    const plan = (query: () => void) => {
+      const prepare = db.prepare.bind(db);
+      const details: string[] = [];
+      const spy = vi.spyOn(db, 'prepare').mockImplementation((source: string) => {
+        const parameters = Array.from(source.matchAll(/\?/g), () => null);
+        details.push(...(prepare(`EXPLAIN QUERY PLAN ${source}`).all(...parameters) as { detail: string }[]).map((row) => row.detail));
+        return prepare(source);
+      });
+      query();
+      spy.mockRestore();
+      return details.join(' | ');
+    };
+    expect(plan(() => store.inState('queued', 2))).toMatch(/USING (COVERING )?INDEX jobs_state_order \(state=\?\)$/);
+    expect(plan(() => store.unfinished())).toMatch(/^SCAN jobs USING INDEX jobs_unfinished$/);
   });
 });

@@ -4,6 +4,7 @@ import { uploadLease } from './002-upload-lease.js';
 import { mastering } from './003-mastering.js';
 import { recent } from './004-recent.js';
 import { dedupe } from './005-dedupe.js';
+import { queueOrder } from './006-queue-order.js';
 
 /** Append-only: never edit a shipped migration, add the next number instead. */
 export interface Migration {
@@ -11,4 +12,4 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering, recent, dedupe];
+export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering, recent, dedupe, queueOrder];
