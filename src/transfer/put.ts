@@ -1,10 +1,12 @@
-import { constants, type ReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { request, type Dispatcher } from 'undici';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { request as httpRequest, type Agent, type ClientRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { readCapped } from '../net/http.js';
 import { TransientError } from '../errors.js';
 import { ChecksumMismatchError, FileChangedError } from './errors.js';
 import { MAX_ERROR_BODY, networkFailure, stallReason, storageRefusal, throttled, transferSignal } from './failures.js';
+import { sendFile } from './fileBody.js';
 import { HashingCounter } from './hashingCounter.js';
 import { md5FromGoogHash } from './storageAnswer.js';
 import { StallWatchdog, drainAllowanceMs } from './watchdog.js';
@@ -25,9 +27,10 @@ export interface PutRequest {
   stallTimeoutMs: number;
   /** Shutdown: aborting rejects with the signal's reason (an AbortError by default), not a TransientError. */
   signal?: AbortSignal;
-  /** Bytes handed to the connection so far, at most every 250 ms and not before; the result carries the final count. Must not throw. */
+  /** Bytes the connection has taken so far, at most every 250 ms and not before; the result carries the final count. Must not throw. */
   onProgress?(bytesSent: number): void;
-  dispatcher?: Dispatcher;
+  /** Node's global agent (keep-alive) by default; an https.Agent for an https URL. */
+  agent?: Agent;
 }
 
 export interface PutResult {
@@ -39,45 +42,50 @@ export interface PutResult {
 }
 
 /**
- * Sends a file with one PUT to a signed URL, streaming it once from disk
- * (memory stays flat whatever the size) and hashing what is sent.
+ * Sends a file with one PUT to a signed URL, reading it once from disk
+ * through a fixed set of buffers (memory stays flat whatever the size, see
+ * sendFile) and hashing what is sent.
  *
- * Only `Content-Type` and `Content-Length` are set: a V4 signed URL fails on
- * any `x-goog-*` or `Content-MD5` it did not sign, and chunked encoding is
- * refused by storage (SPEC guarantee 5). Redirects are not followed (undici's
- * `request()` never does, and a 3xx is a StorageError): the signed query
- * must not travel to another host. A failed PUT is repeated from the first
- * byte by the caller; signed PUT URLs cannot resume.
+ * Only `Content-Type` and `Content-Length` are set (with Node's `Host` and
+ * `Connection`): a V4 signed URL fails on any `x-goog-*` or `Content-MD5` it
+ * did not sign, and chunked encoding is refused by storage (SPEC guarantee
+ * 5). Redirects are not followed (node:http never does, and a 3xx is a
+ * StorageError): the signed query must not travel to another host. A failed
+ * PUT is repeated from the first byte by the caller; signed PUT URLs cannot
+ * resume.
+ *
+ * node:http rather than undici, which the API client uses: only node:http
+ * says when the socket is done with a buffer (a write's callback), which is
+ * what lets sendFile reuse its buffers.
  */
 export async function putFile(put: PutRequest): Promise<PutResult> {
   put.signal?.throwIfAborted();
   const file = await openExactly(put.path, put.size);
   const watchdog = new StallWatchdog(put.stallTimeoutMs, stallReason('upload', put.url));
   const progress = throttled(put.onProgress);
-  const hashing = new HashingCounter(put.path, put.size, (bytes) => {
+  const hashing = new HashingCounter(put.path, put.size);
+  const request = (put.url.protocol === 'https:' ? httpsRequest : httpRequest)(put.url, {
+    method: 'PUT',
+    headers: { 'content-type': put.contentType, 'content-length': String(put.size) },
+    signal: transferSignal(watchdog.signal, put.signal),
+    ...(put.agent === undefined ? {} : { agent: put.agent }),
+  });
+  const answered = answerOf(request);
+  // The last bytes may still sit in the kernel's send buffer, draining out of sight.
+  request.once('finish', () => watchdog.restart(put.stallTimeoutMs + drainAllowanceMs(put.size)));
+  const sending = sendFile(file, request, hashing, (bytes) => {
     watchdog.poke();
     progress(bytes);
+  }).catch((error: Error) => {
+    // The request reports it: its 'error' rejects `answered` unless storage had already answered.
+    request.destroy(error);
   });
-  file.on('error', (cause) => hashing.destroy(hashing.fail(`reading it failed: ${cause.message}`, cause)));
-  hashing.on('close', () => file.destroy());
-  file.pipe(hashing);
-  // The last bytes may still sit in the kernel's send buffer, draining out of sight.
-  hashing.once('end', () => watchdog.restart(put.stallTimeoutMs + drainAllowanceMs(put.size)));
 
   try {
-    const response = await request(put.url, {
-      method: 'PUT',
-      headers: { 'content-type': put.contentType, 'content-length': String(put.size) },
-      body: hashing,
-      signal: transferSignal(watchdog.signal, put.signal),
-      // The stall watchdog above covers both directions; undici's own timers would race it.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      ...(put.dispatcher === undefined ? {} : { dispatcher: put.dispatcher }),
-    });
+    const response = await answered;
     watchdog.restart(put.stallTimeoutMs);
-    const body = await readCapped(response.body, MAX_ERROR_BODY);
-    const result = judge(put, hashing, response.statusCode, response.headers, body.text);
+    const body = await readCapped(response, MAX_ERROR_BODY);
+    const result = judge(put, hashing, response.statusCode ?? 0, response.headers, body.text);
     if (progress.failure !== undefined) throw progress.failure;
     return result;
   } catch (error) {
@@ -86,12 +94,24 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   } finally {
     progress.cancel();
     watchdog.stop();
-    hashing.destroy();
+    // Storage answered before taking the whole body, or we gave up: stop sending. A sent request keeps its connection for the next PUT.
+    if (!request.writableFinished) request.destroy();
+    // The file closes once nothing reads from it any more.
+    await sending;
+    await file.close();
   }
 }
 
+/** Storage's answer, or why there is none. Errors after the answer show on its body, which the caller reads. */
+function answerOf(request: ClientRequest): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    request.once('response', resolve);
+    request.on('error', reject);
+  });
+}
+
 /** Opens the file and refuses a version that already differs from the queued one, before any byte goes out. */
-async function openExactly(path: string, size: number): Promise<ReadStream> {
+async function openExactly(path: string, size: number): Promise<FileHandle> {
   // Never through a symlink: a file swapped for a link after it settled must not be uploaded.
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch((cause: Error) => {
     throw new FileChangedError(path, `it cannot be opened: ${cause.message}`, { cause });
@@ -99,7 +119,7 @@ async function openExactly(path: string, size: number): Promise<ReadStream> {
   try {
     const stat = await handle.stat();
     if (stat.size !== size) throw new FileChangedError(path, `it is ${stat.size} bytes now, ${size} when queued`);
-    return handle.createReadStream();
+    return handle;
   } catch (error) {
     await handle.close();
     throw error;
@@ -128,8 +148,8 @@ function judge(
 }
 
 /**
- * Why the PUT really failed, whatever undici reported: undici rejects with
- * whatever aborted the body, so our own reasons are checked first.
+ * Why the PUT really failed, whatever the request reported: it fails with
+ * whatever destroyed it, so our own reasons are checked first.
  */
 function explain(error: unknown, put: PutRequest, hashing: HashingCounter, stall: AbortSignal): unknown {
   if (put.signal?.aborted === true) return put.signal.reason;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import type { Dispatcher } from 'undici';
+import { Agent } from 'node:http';
 import type { PutRequest } from '../../src/transfer/put.js';
 import { join } from 'node:path';
 
@@ -38,15 +38,24 @@ export function storageXml(code: string, message: string): string {
   return `<?xml version='1.0' encoding='UTF-8'?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
 }
 
+/**
+ * A connection pool like Node's global agent, which the daemon's PUTs use:
+ * keep-alive, so a request never asks storage to close the connection after
+ * its answer (and a server that answers early keeps draining the body).
+ */
+export function storageAgent(): Agent {
+  return new Agent({ keepAlive: true });
+}
+
 /** A PUT of `file` to a signed-looking URL on `origin`; tests override what they exercise. */
-export function putRequestTo(origin: string, file: TestFile, dispatcher: Dispatcher, overrides: Partial<PutRequest> = {}): PutRequest {
+export function putRequestTo(origin: string, file: TestFile, agent: Agent, overrides: Partial<PutRequest> = {}): PutRequest {
   return {
     url: new URL(`${origin}/bucket/uploads/f/mix.wav?${SIGNED_QUERY}`),
     path: file.path,
     size: file.bytes.length,
     contentType: 'audio/wav',
     stallTimeoutMs: 5_000,
-    dispatcher,
+    agent,
     ...overrides,
   };
 }

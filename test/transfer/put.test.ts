@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import type { Agent } from 'node:http';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { putFile, type PutRequest } from '../../src/transfer/put.js';
 import { ChecksumMismatchError } from '../../src/transfer/errors.js';
 import { readBody, startLocalServer, type LocalServer } from '../cryomix/localServer.js';
 import { makeTempDir } from '../helpers/tempDir.js';
-import { putRequestTo, SIGNED_QUERY, digests, googHash, writeRandomFile, type TestFile } from './fixtures.js';
+import { putRequestTo, storageAgent, SIGNED_QUERY, digests, googHash, writeRandomFile, type TestFile } from './fixtures.js';
 
 let storage: LocalServer;
 let agent: Agent;
@@ -16,13 +16,13 @@ let mix: TestFile;
 
 beforeAll(async () => {
   storage = await startLocalServer();
-  agent = new Agent();
+  agent = storageAgent();
   temp = await makeTempDir('cryomix-put-');
   mix = await writeRandomFile(temp.dir, 'mix.wav', 3 * 1024 * 1024 + 17);
 });
 
 afterAll(async () => {
-  await agent.destroy();
+  agent.destroy();
   await storage.close();
   await temp.cleanup();
 });
@@ -88,6 +88,34 @@ describe('a successful PUT', () => {
       request.on('end', () => response.writeHead(200).end());
     });
   }
+
+  it('sends the bytes on disk to a slow reader, though it reuses its read buffers many times over', async () => {
+    let received: Buffer | undefined;
+    storage.handle(async (request, response) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of request) {
+        chunks.push(chunk as Buffer);
+        // Pausing after every chunk keeps the socket full, so writes complete late and buffers wait for them.
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      received = Buffer.concat(chunks);
+      response.writeHead(200, { 'x-goog-hash': googHash(received) }).end();
+    });
+    const result = await putFile(putRequest());
+    expect(received?.equals(mix.bytes)).toBe(true);
+    expect(result).toEqual({ bytes: mix.bytes.length, sha256: mix.sha256, md5: mix.md5 });
+  });
+
+  it('keeps the connection for the next PUT', async () => {
+    storage.handle(async (request, response) => {
+      const body = await readBody(request);
+      response.writeHead(200, { 'x-goog-hash': googHash(body) }).end();
+    });
+    await putFile(putRequest());
+    const before = storage.connections();
+    await putFile(putRequest());
+    expect(storage.connections()).toBe(before);
+  });
 
   it('fails with what recording progress threw, instead of crashing the process from a timer', async () => {
     readSlowly();

@@ -1,5 +1,5 @@
 import { appendFile, truncate } from 'node:fs/promises';
-import { Agent } from 'undici';
+import type { Agent } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors.js';
 import { FileChangedError, StorageError } from '../../src/transfer/errors.js';
@@ -7,7 +7,7 @@ import { putFile, type PutRequest } from '../../src/transfer/put.js';
 import { drainAllowanceMs } from '../../src/transfer/watchdog.js';
 import { readBody, startLocalServer, type LocalServer } from '../cryomix/localServer.js';
 import { makeTempDir } from '../helpers/tempDir.js';
-import { putRequestTo, SIGNED_QUERY, storageXml, writeRandomFile, type TestFile } from './fixtures.js';
+import { putRequestTo, storageAgent, SIGNED_QUERY, storageXml, writeRandomFile, type TestFile } from './fixtures.js';
 
 let storage: LocalServer;
 let agent: Agent;
@@ -21,12 +21,12 @@ beforeAll(async () => {
 
 beforeEach(async () => {
   // A fresh pool per test: a hung request must not hold a connection the next test needs.
-  agent = new Agent();
+  agent = storageAgent();
   mix = await writeRandomFile(temp.dir, 'mix.wav', 2 * 1024 * 1024);
 });
 
 afterEach(async () => {
-  await agent.destroy();
+  agent.destroy();
 });
 
 afterAll(async () => {
