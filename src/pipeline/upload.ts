@@ -10,7 +10,7 @@ import type { State } from '../store/states.js';
 import type { JobStore } from '../store/jobs.js';
 import { ChecksumMismatchError, FileChangedError, StorageError } from '../transfer/errors.js';
 import { putFile, type PutRequest, type PutResult } from '../transfer/put.js';
-import { sha256File } from '../transfer/hash.js';
+import { readHead, sha256File, sha256Hex } from '../transfer/hash.js';
 import { contentTypeForPath } from '../watch/sniff.js';
 import { applyAfterUpload, type AfterUpload } from './afterUpload.js';
 import { holdClaim } from './claim.js';
@@ -71,13 +71,14 @@ async function attempt(job: Job, context: UploadContext, signal: AbortSignal): P
   const twin = store.uploadingTwin(job);
   if (twin && (await sameBeginning(job.path, twin.path))) throw new TwinInFlightError(job.path, twin.path);
   let hashBeforeUpload: string | undefined;
-  // Only an earlier upload of the same size can be the same bytes; hashing first costs a second read, so only then.
-  if (store.hasUploadOfSize(job.folder, job.size, job.id)) {
+  // Only an earlier upload of the same size and beginning can be the same bytes; hashing first costs a second read, so only then.
+  const headSha256 = store.hasUploadOfSize(job.folder, job.size, job.id) ? sha256Hex(await readHead(job.path)) : undefined;
+  if (headSha256 !== undefined && store.hasUploadOfHead(job.folder, job.size, headSha256, job.id)) {
     hashBeforeUpload = await sha256File(job.path, signal);
     const original = store.findUploaded(job.folder, hashBeforeUpload, job.id);
     if (original) {
       const sha256 = hashBeforeUpload;
-      if (!stillMine(job, context, () => ({ sha256, duplicateOf: original.id, error: null }), 'done')) return;
+      if (!stillMine(job, context, () => ({ sha256, headSha256, duplicateOf: original.id, error: null }), 'done')) return;
       context.logger.info({ file: job.path, duplicateOf: original.path }, `${basename(job.path)}: same bytes as ${original.path}, not sent again`);
       await completeAfterUpload(job, context);
       return;
@@ -89,7 +90,7 @@ async function attempt(job: Job, context: UploadContext, signal: AbortSignal): P
   // The bytes stored must be the bytes on disk now: a file rewritten during the PUT is a new version.
   await assertUnchanged(job);
   if (hashBeforeUpload !== undefined && hashBeforeUpload !== result.sha256) throw new FileChangedError(job.path, 'its content differs from the first read');
-  const stored = { sha256: result.sha256, md5: result.md5, bytesSent: result.bytes, uploadFolder: target.uploadFolderName, error: null };
+  const stored = { sha256: result.sha256, headSha256: result.headSha256, md5: result.md5, bytesSent: result.bytes, uploadFolder: target.uploadFolderName, error: null };
   // Stored, and what comes next, in one commit: a crash finds either both or neither, and a burst pays one sync, not two.
   const filed = context.store.atomically(() => {
     if (!stillMine(job, context, () => stored, 'uploaded')) return false;

@@ -38,6 +38,8 @@ export interface TransitionPatch {
   error?: string | null;
   nextAttemptAt?: number | null;
   sha256?: string;
+  /** SHA-256 of the first 64 KiB sent: rules out most same-size files as duplicates without hashing them whole. */
+  headSha256?: string;
   md5?: string;
   attempts?: number;
   duplicateOf?: number;

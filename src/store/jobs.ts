@@ -63,6 +63,7 @@ const PATCH_COLUMNS: Record<keyof TransitionPatch, string> = {
   error: 'error',
   nextAttemptAt: 'next_attempt_at',
   sha256: 'sha256',
+  headSha256: 'head_sha256',
   md5: 'md5',
   attempts: 'attempts',
   duplicateOf: 'duplicate_of',
@@ -338,6 +339,14 @@ export class JobStore {
       // `+`: use the folder and size index, a handful of rows, not the state or sha256 index, which walk every finished row.
       this.sql(`SELECT 1 FROM jobs WHERE folder = ? AND size = ? AND id != ? AND +state = 'done' AND +sha256 IS NOT NULL LIMIT 1`)
         .get(folder, size, excludeId) !== undefined
+    );
+  }
+
+  /** Of those, one that began with the same 64 KiB, or whose beginning was not recorded (uploaded before migration 007). */
+  hasUploadOfHead(folder: string, size: number, headSha256: string, excludeId: number): boolean {
+    return (
+      this.sql(`SELECT 1 FROM jobs WHERE folder = ? AND size = ? AND (head_sha256 = ? OR head_sha256 IS NULL) AND id != ? AND +state = 'done' AND +sha256 IS NOT NULL LIMIT 1`)
+        .get(folder, size, headSha256, excludeId) !== undefined
     );
   }
 

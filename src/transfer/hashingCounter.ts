@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { FileChangedError } from './errors.js';
+import { HEAD_BYTES } from './hash.js';
 
 /**
  * Sees every chunk between the file and the socket: hashes (SHA-256 and MD5)
@@ -12,6 +13,7 @@ export class HashingCounter {
   #bytes = 0;
   readonly #sha256 = createHash('sha256');
   readonly #md5 = createHash('md5');
+  readonly #head = createHash('sha256');
   /** Set when the file did not match `expectedSize` or could not be read; the PUT reports this rather than the aborted request. */
   failure: FileChangedError | undefined;
 
@@ -29,6 +31,7 @@ export class HashingCounter {
     if (this.#bytes + chunk.length > this.expectedSize) {
       throw this.fail(`it grew beyond the ${this.expectedSize} bytes it had when queued`);
     }
+    if (this.#bytes < HEAD_BYTES) this.#head.update(chunk.subarray(0, HEAD_BYTES - this.#bytes));
     this.#bytes += chunk.length;
     this.#sha256.update(chunk);
     this.#md5.update(chunk);
@@ -46,7 +49,7 @@ export class HashingCounter {
   }
 
   /** Only meaningful once all bytes passed; a hash may be finalised once. */
-  digests(): { sha256: string; md5: string } {
-    return { sha256: this.#sha256.digest('hex'), md5: this.#md5.digest('base64') };
+  digests(): { sha256: string; md5: string; headSha256: string } {
+    return { sha256: this.#sha256.digest('hex'), md5: this.#md5.digest('base64'), headSha256: this.#head.digest('hex') };
   }
 }

@@ -39,6 +39,8 @@ export interface PutResult {
   sha256: string;
   /** Base64, as Google reports it in `x-goog-hash`. */
   md5: string;
+  /** Hex, of the first HEAD_BYTES sent: what tells a later file of the same size apart (see readHead). */
+  headSha256: string;
 }
 
 /**
@@ -138,11 +140,11 @@ function judge(
     if (hashing.bytes !== put.size) {
       throw new TransientError(`storage answered ${statusCode} after ${hashing.bytes} of ${put.size} bytes`, { statusCode });
     }
-    const { sha256, md5 } = hashing.digests();
+    const { sha256, md5, headSha256 } = hashing.digests();
     const stored = md5FromGoogHash(headers['x-goog-hash']);
     // Composite objects carry no MD5; then storage's word that it got Content-Length bytes is all there is.
     if (stored !== undefined && stored !== md5) throw new ChecksumMismatchError(md5, stored);
-    return { bytes: put.size, sha256, md5 };
+    return { bytes: put.size, sha256, md5, headSha256 };
   }
   throw storageRefusal('upload', statusCode, headers, body);
 }

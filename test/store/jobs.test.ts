@@ -161,12 +161,25 @@ describe('JobStore', () => {
     const { store } = openStore();
     const original = store.createVersion(version);
     for (const to of ['queued', 'uploading'] as const) store.transition(original.id, to);
-    store.transition(original.id, 'uploaded', { sha256: 'abc' });
+    store.transition(original.id, 'uploaded', { sha256: 'abc', headSha256: 'head' });
     store.transition(original.id, 'done');
     const copy = store.createVersion({ ...version, path: '/srv/in/copy.wav' });
     expect(store.hasUploadOfSize(version.folder, version.size, copy.id)).toBe(true);
+    // Same size, another beginning: not the same bytes, and no need to hash the whole file to know it.
+    expect(store.hasUploadOfHead(version.folder, version.size, 'head', copy.id)).toBe(true);
+    expect(store.hasUploadOfHead(version.folder, version.size, 'other head', copy.id)).toBe(false);
     expect(store.findUploaded(version.folder, 'abc', copy.id)?.id).toBe(original.id);
     expect(store.findUploaded('/srv/other', 'abc', copy.id)).toBeUndefined();
+  });
+
+  it('takes an upload from before migration 007, with no recorded beginning, as possibly the same bytes', () => {
+    const { store } = openStore();
+    const original = store.createVersion(version);
+    for (const to of ['queued', 'uploading'] as const) store.transition(original.id, to);
+    store.transition(original.id, 'uploaded', { sha256: 'abc' });
+    store.transition(original.id, 'done');
+    const copy = store.createVersion({ ...version, path: '/srv/in/copy.wav' });
+    expect(store.hasUploadOfHead(version.folder, version.size, 'any head', copy.id)).toBe(true);
   });
 
   it('persists the pause so status can show it', () => {

@@ -27,6 +27,9 @@ afterAll(async () => {
   await temp.cleanup();
 });
 
+/** What the dedupe compares first: the SHA-256 of the first 64 KiB sent. */
+const headSha256 = (bytes: Buffer) => createHash('sha256').update(bytes.subarray(0, 64 * 1024)).digest('hex');
+
 const putRequest = (overrides: Partial<PutRequest> = {}): PutRequest => putRequestTo(storage.origin, mix, agent, overrides);
 
 describe('a successful PUT', () => {
@@ -47,7 +50,7 @@ describe('a successful PUT', () => {
     expect(received?.headers['content-type']).toBe('audio/wav');
     expect(received?.headers['content-length']).toBe(String(mix.bytes.length));
     expect(received?.body.equals(mix.bytes)).toBe(true);
-    expect(result).toEqual({ bytes: mix.bytes.length, sha256: mix.sha256, md5: mix.md5 });
+    expect(result).toEqual({ bytes: mix.bytes.length, sha256: mix.sha256, md5: mix.md5, headSha256: headSha256(mix.bytes) });
   });
 
   it('accepts md5 in one of several x-goog-hash headers', async () => {
@@ -103,7 +106,7 @@ describe('a successful PUT', () => {
     });
     const result = await putFile(putRequest());
     expect(received?.equals(mix.bytes)).toBe(true);
-    expect(result).toEqual({ bytes: mix.bytes.length, sha256: mix.sha256, md5: mix.md5 });
+    expect(result).toEqual({ bytes: mix.bytes.length, sha256: mix.sha256, md5: mix.md5, headSha256: headSha256(mix.bytes) });
   });
 
   it('keeps the connection for the next PUT', async () => {

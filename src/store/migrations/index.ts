@@ -5,6 +5,7 @@ import { mastering } from './003-mastering.js';
 import { recent } from './004-recent.js';
 import { dedupe } from './005-dedupe.js';
 import { queueOrder } from './006-queue-order.js';
+import { headHash } from './007-head-hash.js';
 
 /** Append-only: never edit a shipped migration, add the next number instead. */
 export interface Migration {
@@ -12,4 +13,4 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering, recent, dedupe, queueOrder];
+export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering, recent, dedupe, queueOrder, headHash];
