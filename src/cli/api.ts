@@ -1,7 +1,7 @@
 import { loadApiKey, type Config } from '../config/index.js';
 import type { CryomixApi } from '../cryomix/api.js';
 import { CryomixClient, type ApiAnswer } from '../cryomix/client.js';
-import { startSandbox, type Sandbox } from '../sandbox/index.js';
+import type { Sandbox } from '../sandbox/index.js';
 
 export interface ApiTarget {
   config: Config;
@@ -21,6 +21,8 @@ export async function apiTarget(configured: Config, useSandbox: boolean, onAnswe
     const apiKey = loadApiKey(configured);
     return { config: configured, apiKey, api: clientFor(configured, apiKey, onAnswer), close: async () => {} };
   }
+  // Only --sandbox loads the emulator.
+  const { startSandbox } = await import('../sandbox/index.js');
   const sandbox = await startSandbox();
   const config = { ...configured, api: { ...configured.api, baseUrl: sandbox.url, uploadOrigins: [sandbox.storageOrigin] } };
   return { config, apiKey: sandbox.apiKey, api: clientFor(config, sandbox.apiKey, onAnswer), sandbox, close: () => sandbox.close() };

@@ -3,15 +3,7 @@ import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { STATES } from '../store/states.js';
-import { checkCommand } from './check.js';
-import { dropInCommand } from './dropIn.js';
 import { EXIT_OK, reportFatal } from './exitCodes.js';
-import { listCommand } from './list.js';
-import { retryCommand } from './retry.js';
-import { runCommand } from './run.js';
-import { sandboxCommand } from './sandbox.js';
-import { statusCommand } from './status.js';
-import { uploadCommand } from './upload.js';
 
 function packageVersion(): string {
   const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -24,7 +16,13 @@ function port(value: string): string {
   return value;
 }
 
-/** Every command is a thin shell over library code; exit statuses are decided in `reportFatal` alone. */
+/**
+ * Every command is a thin shell over library code; exit statuses are decided
+ * in `reportFatal` alone. A command's module is imported when it runs, so
+ * that each loads only what it uses: `--version` nothing, `status` no HTTP
+ * client, `run` everything (Node's start and these imports are the floor
+ * under every startup).
+ */
 function program(setExit: (code: number) => void): Command {
   const cli = new Command('cryomix-watch')
     .description('Watch folders for finished WAV/MP3 mixes and upload them to the Cryo-mix Mastering API')
@@ -36,42 +34,66 @@ function program(setExit: (code: number) => void): Command {
   withConfig(cli.command('run').description('run the daemon in the foreground (JSON logs on stdout)'))
     .option('--sandbox', 'use the embedded API emulator instead of the real service (no key needed)')
     .addOption(new Option('--log-format <format>', 'json for journald/log collectors, pretty for people').choices(['json', 'pretty']).default('json'))
-    .action(async (options) => setExit(await runCommand(options)));
+    .action(async (options) => {
+      const { runCommand } = await import('./run.js');
+      setExit(await runCommand(options));
+    });
 
   withConfig(cli.command('status').description('counts per state, whether uploads are paused, the oldest unfinished file'))
     .option('--json', 'machine-readable output')
-    .action((options) => statusCommand(options));
+    .action(async (options) => {
+      const { statusCommand } = await import('./status.js');
+      statusCommand(options);
+    });
 
   withConfig(cli.command('list').description('one row per file: path, state, session id, attempts, last error'))
     .addOption(new Option('--state <state>', 'only files in this state').choices(STATES))
     .option('--json', 'machine-readable output (a JSON array)')
-    .action((options) => listCommand(options));
+    .action(async (options) => {
+      const { listCommand } = await import('./list.js');
+      listCommand(options);
+    });
 
   withConfig(cli.command('retry').description('re-arm failed files (works while the daemon runs)'))
     .argument('[paths...]', 'files to retry')
     .option('--failed', 'every failed file')
-    .action((paths: string[], options) => retryCommand(paths, options));
+    .action(async (paths: string[], options) => {
+      const { retryCommand } = await import('./retry.js');
+      retryCommand(paths, options);
+    });
 
   withConfig(cli.command('upload').description('upload files now, in the foreground, recorded in the same state database'))
     .argument('<files...>', 'WAV or MP3 files')
     .option('--sandbox', 'use the embedded API emulator')
     .option('--master', "then master each file and download the masters (the folder's mastering: block, else default settings)")
     .option('--out <dir>', "with --master: put the masters in <dir>/<mix name>/ (default: the folder's outputDir, else the current directory)")
-    .action(async (files: string[], options) => uploadCommand(files, options));
+    .action(async (files: string[], options) => {
+      const { uploadCommand } = await import('./upload.js');
+      await uploadCommand(files, options);
+    });
 
   withConfig(cli.command('check').description('preflight: config, state database, folders, API key'))
     .option('--json', 'machine-readable output')
     .option('--sandbox', 'check against the embedded API emulator')
-    .action(async (options) => setExit(await checkCommand(options)));
+    .action(async (options) => {
+      const { checkCommand } = await import('./check.js');
+      setExit(await checkCommand(options));
+    });
 
   withConfig(cli.command('systemd-drop-in').description('print the systemd drop-in that lets the service write to the configured folders'))
-    .action((options) => setExit(dropInCommand(options)));
+    .action(async (options) => {
+      const { dropInCommand } = await import('./dropIn.js');
+      setExit(dropInCommand(options));
+    });
 
   cli
     .command('sandbox')
     .description('run the Cryo-mix API and storage emulator alone')
     .option('--port <port>', 'port to listen on (default: any free port)', port)
-    .action(async (options) => setExit(await sandboxCommand(options)));
+    .action(async (options) => {
+      const { sandboxCommand } = await import('./sandbox.js');
+      setExit(await sandboxCommand(options));
+    });
 
   return cli;
 }

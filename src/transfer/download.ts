@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { TransientError } from '../errors.js';
 import { placeAtFreeName } from '../files/place.js';
 import { readCapped } from '../net/http.js';
@@ -74,6 +74,8 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
   const progress: Progress = { bytes: 0, total: undefined, disk: undefined };
   let body: Readable | undefined;
   try {
+    // Loaded here, not with the module: `status` and `list` reach this module (through pipeline/master.ts) and never download.
+    const { request } = await import('undici');
     const response = await request(download.url, {
       method: 'GET',
       signal: transferSignal(watchdog.signal, download.signal),
