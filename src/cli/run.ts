@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
 import { startDaemon } from '../daemon/daemon.js';
 import { announceStartup, startHeartbeat } from '../daemon/heartbeat.js';
-import { DaemonMetrics } from '../ops/metrics.js';
 import { createSystemdNotifier } from '../ops/systemdNotify.js';
 import { createLogger, type LogFormat } from '../log/logger.js';
 import type { Logger } from 'pino';
@@ -25,8 +24,9 @@ export interface RunOptions extends GlobalOptions {
  */
 export async function runCommand(options: RunOptions): Promise<number> {
   const loaded = configFrom(options);
-  const metrics = new DaemonMetrics();
-  const target = await apiTarget(loaded, Boolean(options.sandbox), metrics.recordAnswer);
+  // Prometheus series only for a /metrics to serve them: prom-client is not even loaded otherwise.
+  const metrics = loaded.http === undefined ? undefined : new (await import('../ops/metrics.js')).DaemonMetrics();
+  const target = await apiTarget(loaded, Boolean(options.sandbox), metrics?.recordAnswer);
   const { config } = target;
   const secrets = [target.apiKey, ...(config.http?.token ? [config.http.token] : [])];
   const logger = createLogger({ level: config.log.level, format: options.logFormat ?? 'json', secrets });
@@ -54,7 +54,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
   let started;
   const startup = announceStartup(notifier, logger);
   try {
-    started = await Promise.race([startDaemon({ config, api: target.api, logger, metrics }), stopRequested]);
+    started = await Promise.race([startDaemon({ config, api: target.api, logger, ...(metrics === undefined ? {} : { metrics }) }), stopRequested]);
   } catch (error) {
     await target.close();
     throw error;
@@ -79,7 +79,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
   // Library timers never hold the process; the daemon does, even when nothing else is pending (every folder unmounted).
   const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
   logger.info({ folders: daemon.pipeline.watchedFolders, database: config.state.database }, 'ready');
-  const heartbeat = startHeartbeat({ daemon, notifier, metrics, logger, summaryMinutes: config.log.summaryMinutes });
+  const heartbeat = startHeartbeat({ daemon, notifier, logger, summaryMinutes: config.log.summaryMinutes });
   process.stderr.write(`${welcomeLine(config.folders, options.config)}\n`);
 
   const outcome = await Promise.race([

@@ -11,6 +11,7 @@ import { Pipeline } from '../pipeline/pipeline.js';
 import { jobView } from '../report/jobView.js';
 import { openDatabase } from '../store/db.js';
 import { JobStore } from '../store/jobs.js';
+import { ActivityCounter, type ActivityTotals } from './activity.js';
 import { logTransitions } from './transitionLog.js';
 
 /** Files shown on the status page: a screenful on a phone, a session's worth on a desk. */
@@ -20,8 +21,12 @@ export interface DaemonOptions {
   config: Config;
   api: CryomixApi;
   logger: Logger;
-  /** Already counting API answers (the client was built before the daemon); the daemon adds the rest. */
-  metrics: DaemonMetrics;
+  /**
+   * The series /metrics serves: given exactly when `config.http` is set, and
+   * already counting API answers (the client was built before the daemon);
+   * the daemon adds the rest.
+   */
+  metrics?: DaemonMetrics;
 }
 
 export interface Daemon {
@@ -29,6 +34,8 @@ export interface Daemon {
   /** Settles with the error when the state DB fails; the daemon must then exit non-zero. */
   readonly failure: Promise<unknown>;
   health(): HealthProblem[];
+  /** What moved since this start, for the summary line. */
+  activity(): ActivityTotals;
   /** One line for systemd's STATUS= and `systemctl status`: "watching 3 folders, 2 uploading, 14 done today". */
   statusLine(): string;
   stop(): Promise<void>;
@@ -36,15 +43,18 @@ export interface Daemon {
 
 /** Opens the state DB and starts the pipeline against `api`; resolves once ready (initial reconcile done). */
 export async function startDaemon({ config, api, logger, metrics }: DaemonOptions): Promise<Daemon> {
+  if (config.http !== undefined && metrics === undefined) throw new TypeError('startDaemon: config.http is set, so metrics are needed to serve /metrics');
   const db = openDatabase(config.state.database);
   const log = logTransitions(logger);
+  const activity = new ActivityCounter();
   const store = new JobStore(db, {
     onTransition: (event) => {
       log(event);
-      metrics.recordTransition(event);
+      activity.record(event);
+      metrics?.recordTransition(event);
     },
   });
-  const pipeline = new Pipeline({ config, store, api, logger, onRetry: metrics.recordRetry });
+  const pipeline = new Pipeline({ config, store, api, logger, ...(metrics === undefined ? {} : { onRetry: metrics.recordRetry }) });
   let failed: unknown;
   void pipeline.failure.then((error) => {
     failed = error ?? new Error('unknown failure');
@@ -64,7 +74,7 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
       folders: () => pipeline.folderStates(),
       databaseProblem: () => databaseProblem(config.state.database),
     });
-  metrics.attach({
+  metrics?.attach({
     counts: () => store.counts(),
     paused: () => store.paused() !== null,
     oldestWaitingSince: () => store.oldestPending()?.createdAt,
@@ -82,7 +92,7 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
     await pipeline.stop();
     db.close();
   };
-  if (config.http) {
+  if (config.http && metrics) {
     try {
       http = await startHttpListener({
         ...config.http.listen,
@@ -101,6 +111,7 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
     pipeline,
     failure: pipeline.failure,
     health,
+    activity: () => activity.totals(),
     statusLine() {
       const counts = store.counts();
       const midnight = new Date().setHours(0, 0, 0, 0);

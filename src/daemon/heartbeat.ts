@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ActivityTotals, DaemonMetrics } from '../ops/metrics.js';
+import type { ActivityTotals } from './activity.js';
 import type { SystemdNotifier } from '../ops/systemdNotify.js';
 import { formatBytes } from '../report/format.js';
 import type { Daemon } from './daemon.js';
@@ -10,7 +10,6 @@ const STATUS_INTERVAL_MS = 10_000;
 export interface HeartbeatOptions {
   daemon: Daemon;
   notifier: SystemdNotifier;
-  metrics: DaemonMetrics;
   logger: Logger;
   /** 0: no summary lines. */
   summaryMinutes: number;
@@ -55,7 +54,7 @@ export function announceStartup(notifier: SystemdNotifier, logger: Logger): { st
  * log line every few minutes while files move, so a busy day reads as a
  * dozen lines, not thousands.
  */
-export function startHeartbeat({ daemon, notifier, metrics, logger, summaryMinutes }: HeartbeatOptions): Heartbeat {
+export function startHeartbeat({ daemon, notifier, logger, summaryMinutes }: HeartbeatOptions): Heartbeat {
   let notifyFailing = false;
   const notify = (state: Record<string, string>) => {
     try {
@@ -96,19 +95,15 @@ export function startHeartbeat({ daemon, notifier, metrics, logger, summaryMinut
     );
   }
   if (summaryMinutes > 0) {
-    let previous: ActivityTotals | undefined;
+    let previous = daemon.activity();
     timers.push(
       setInterval(() => {
-        void metrics.activity().then((now) => {
-          const line = summaryLine(previous, now, statusLine(), summaryMinutes);
-          previous = now;
-          if (line) logger.info({ event: 'summary' }, line);
-        });
+        const now = daemon.activity();
+        const line = summaryLine(previous, now, statusLine(), summaryMinutes);
+        previous = now;
+        if (line) logger.info({ event: 'summary' }, line);
       }, summaryMinutes * 60_000),
     );
-    void metrics.activity().then((now) => {
-      previous = now;
-    });
   }
   for (const timer of timers) timer.unref();
   return {
@@ -129,10 +124,10 @@ function needsRestart(daemon: Daemon): boolean {
 }
 
 /** Undefined when nothing moved in the window: an idle daemon stays quiet. */
-export function summaryLine(before: ActivityTotals | undefined, now: ActivityTotals, status: string, minutes: number): string | undefined {
-  const done = now.filesDone - (before?.filesDone ?? 0);
-  const bytes = now.bytesUploaded - (before?.bytesUploaded ?? 0);
-  const failures = now.failures - (before?.failures ?? 0);
+export function summaryLine(before: ActivityTotals, now: ActivityTotals, status: string, minutes: number): string | undefined {
+  const done = now.filesDone - before.filesDone;
+  const bytes = now.bytesUploaded - before.bytesUploaded;
+  const failures = now.failures - before.failures;
   if (done === 0 && bytes === 0 && failures === 0) return undefined;
   return `last ${minutes} min: ${done} file${done === 1 ? '' : 's'} done, ${formatBytes(bytes)} uploaded, ${failures} failed; now ${status}`;
 }

@@ -14,17 +14,12 @@ export interface MetricsSource {
   oldestWaitingSince(): number | undefined;
 }
 
-/** The totals behind the periodic summary line. */
-export interface ActivityTotals {
-  filesDone: number;
-  bytesUploaded: number;
-  failures: number;
-}
-
 /**
- * The daemon's Prometheus series. Counters move on events (a transition, an
- * API answer, a retry); gauges about files are read from the DB at scrape
- * time. Its own registry, so tests and the one-shot CLI never share series.
+ * The daemon's Prometheus series, behind /metrics: made only when `http` is
+ * configured (loading prom-client takes ~40 ms). Counters move on events (a
+ * transition, an API answer, a retry); gauges about files are read from the
+ * DB at scrape time. Its own registry, so tests and the one-shot CLI never
+ * share series.
  */
 export class DaemonMetrics {
   readonly registry = new Registry();
@@ -128,9 +123,4 @@ export class DaemonMetrics {
     if (job.state === 'done') this.filesDone.inc();
     if (job.state === 'failed') this.failures.inc();
   };
-
-  async activity(): Promise<ActivityTotals> {
-    const total = async (counter: Counter) => (await counter.get()).values.reduce((sum, { value }) => sum + value, 0);
-    return { filesDone: await total(this.filesDone), bytesUploaded: await total(this.bytesUploaded), failures: await total(this.failures) };
-  }
 }
