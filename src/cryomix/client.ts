@@ -1,4 +1,3 @@
-import { request } from 'undici';
 import { parseRetryAfter } from '../net/retryAfter.js';
 import type {
   CryomixApi,
@@ -112,6 +111,8 @@ export class CryomixClient implements CryomixApi {
     if (this.#origin !== undefined) headers.origin = this.#origin;
     if (json !== undefined) headers['content-type'] = 'application/json';
     try {
+      // Loaded at the first call, not at startup: undici is ~75 ms of imports that a daemon's startup scan need not wait for.
+      const { request } = await import('undici');
       const response = await request(this.#url(path), {
         method: json === undefined ? 'GET' : 'POST',
         headers,

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
 
 /**
- * Helpers shared by the API client and the storage transfer: both talk HTTP
- * through undici and must classify failures the same way.
+ * Helpers shared by the API client and the storage transfers (undici for
+ * the API and downloads, node:http for the PUT, see put.ts): all must
+ * classify failures the same way.
  */
 
 export interface CappedText {
