@@ -73,8 +73,6 @@ export class WatchedFolder {
   private directories: FolderWatch | undefined;
   private poller: Poller | undefined;
   private mode: WatchMode | undefined;
-  /** Whether the current root is polled; only then is the pass memory kept. */
-  private polled = false;
   /** Whether the root is on a local disk (not a network or FUSE file system), where a stat costs microseconds. */
   private localDisk = false;
   private readonly passMemory = new PassMemory();
@@ -144,7 +142,6 @@ export class WatchedFolder {
     const fileSystem = this.fileSystemOf(root);
     const mode = watchMode(this.config.polling, fileSystem);
     this.announce(mode);
-    this.polled = mode.poll;
     this.localDisk = fileSystem?.network === false;
     this.passMemory.reset();
     if (mode.poll) {
@@ -211,17 +208,17 @@ export class WatchedFolder {
    * row, and every unfinished row not found, is handed to the settle rule,
    * whose own stat decides. A file that appeared after the walk passed its
    * directory is then seen as present, not declared gone. This is also one
-   * poll pass; besides the pass memory (polled folders only), it holds the
-   * folder's unfinished rows, not its files.
+   * poll pass; besides the pass memory (kept by poll passes), it holds the
+   * folder's unfinished rows and one directory's rows, not all its files.
    */
   private async reconcile(pass: Pass, signal?: AbortSignal): Promise<void> {
     const root = this.config.path;
     const notSeen = new Set(this.store.unfinished().flatMap((job) => (job.folder === root ? [job.path] : [])));
-    // A full pass looks up every file: one query up front. A poll pass asks only about what changed since the last one.
-    const known = pass === 'full' ? this.store.versionsIn(root) : undefined;
-    const versionOf = (path: string) => (known ? known.get(path) : this.store.current(path));
+    // With no complete poll pass to compare with (a full pass, the first poll after it, one after a pass cut short),
+    // every file is compared with the DB: one query per directory. Otherwise only files changed since are looked up.
+    const everyFile = pass === 'full' || !this.passMemory.remembers;
     try {
-      for await (const files of this.filesUnder(root)) {
+      for await (const { directory, files } of this.filesUnder(root)) {
         // A pass cut short proves nothing about the files it did not reach.
         if (signal?.aborted || this.closed) {
           this.passMemory.reset();
@@ -230,6 +227,8 @@ export class WatchedFolder {
         // The walk has left out ignored paths already; only the name remains to check.
         const audio = files.filter((path) => kindFromExtension(path) !== null);
         for (const path of audio) notSeen.delete(path);
+        const known = everyFile ? this.store.versionsInDirectory(root, directory) : undefined;
+        const versionOf = (path: string) => (known ? known.get(path) : this.store.current(path));
         await this.statEach(audio, (path, found) => this.judge(path, found, pass, versionOf));
       }
     } catch (error) {
@@ -238,7 +237,7 @@ export class WatchedFolder {
       this.logger.error({ err: error, folder: root }, `cannot read the watched folder ${root}: ${(error as Error).message}; check that it exists and is mounted`);
       return;
     }
-    if (this.polled) this.passMemory.complete();
+    if (pass === 'poll') this.passMemory.complete();
     for (const path of notSeen) this.intake.touch(path);
   }
 
@@ -264,7 +263,7 @@ export class WatchedFolder {
   }
 
   /** The files below `dir` this folder's rules let through; a directory that cannot be read is logged and passed over. */
-  private filesUnder(dir: string): AsyncGenerator<string[]> {
+  private filesUnder(dir: string): ReturnType<typeof walkFiles> {
     return walkFiles(dir, {
       recursive: this.config.recursive,
       isIgnored: (path, name) => this.filter.isIgnoredEntry(path, name),
@@ -279,7 +278,7 @@ export class WatchedFolder {
   private async touchFilesIn(dir: string): Promise<void> {
     if (this.closed) return;
     try {
-      for await (const files of this.filesUnder(dir)) for (const path of files) if (this.filter.isCandidate(path)) this.intake.touch(path);
+      for await (const { files } of this.filesUnder(dir)) for (const path of files) if (this.filter.isCandidate(path)) this.intake.touch(path);
     } catch (error) {
       if (isStoreFailure(error)) throw error;
       // Gone again before it could be read: its own unlink event follows.
@@ -291,9 +290,8 @@ export class WatchedFolder {
   private judge(path: string, found: Found, pass: Pass, versionOf: (path: string) => KnownVersion | undefined): void {
     // Gone since the walk listed it, or EIO, EACCES…: the settle rule's own stat decides, and reports an error with a retry.
     if (found === null || found === 'unreadable') return this.intake.touch(path);
-    // Noted on every pass of a polled folder, so the first poll can already skip what the full pass saw.
-    const unchangedSinceLastPass = this.polled && this.passMemory.unchanged(path, found);
-    if (pass === 'poll' && unchangedSinceLastPass) return;
+    // Noted by poll passes only: a full pass compares every file with the DB anyway, and a startup need not pay for the memory.
+    if (pass === 'poll' && this.passMemory.unchanged(path, found)) return;
     if (needsLook(versionOf(path), found, pass)) this.intake.touch(path);
   }
 }

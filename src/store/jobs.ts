@@ -133,10 +133,21 @@ export class JobStore {
     return row && fromRow(row);
   }
 
-  /** What is known of every live version in a folder, by path: one query for a scan that would otherwise ask once per file. */
-  versionsIn(folder: string): Map<string, KnownVersion> {
-    // Rows as arrays: for 100k rows, a third faster than as objects with named keys. This statement is used nowhere else.
-    const rows = this.sql('SELECT path, state, size, mtime_ms FROM jobs WHERE folder = ? AND current = 1').raw(true).all(folder) as [string, State, number, number][];
+  /**
+   * What is known of every live version directly in `directory` (not below
+   * it), by path: one query per directory for a scan that would otherwise ask
+   * once per file. A range of the path index, so a scan holds one
+   * directory's rows at a time, never the whole folder's.
+   */
+  versionsInDirectory(folder: string, directory: string): Map<string, KnownVersion> {
+    // Every path below `directory` sorts between `directory/` and `directory0` ('0' follows '/'); `+folder` keeps SQLite on that range.
+    // Rows as arrays: a third faster than as objects with named keys. This statement is used nowhere else.
+    const rows = this.sql(
+        `SELECT path, state, size, mtime_ms FROM jobs
+         WHERE current = 1 AND path > ? AND path < ? AND +folder = ? AND instr(substr(path, length(?) + 2), '/') = 0`,
+      )
+      .raw(true)
+      .all(`${directory}/`, `${directory}0`, folder, directory) as [string, State, number, number][];
     return new Map(rows.map(([path, state, size, mtimeMs]) => [path, { state, size, mtimeMs }]));
   }
 

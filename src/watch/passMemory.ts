@@ -4,18 +4,23 @@ import type { FileStat } from './settle.js';
  * What the last complete poll pass saw of each file (size and mtime), so the
  * next pass asks the DB only about files that changed since. That lookup,
  * not the walk or the stat, is most of a pass's cost on a large tree. Memory
- * is one short string per file (about 10 MB for 100k files, twice that during
- * a pass); an inotify watcher costs far more per file.
+ * is the pass's own stat result per file (about 10 MB for 100k files, twice
+ * that during a pass); an inotify watcher costs far more per file.
  */
 export class PassMemory {
-  #previous = new Map<string, string>();
-  #current = new Map<string, string>();
+  #previous = new Map<string, FileStat>();
+  #current = new Map<string, FileStat>();
+
+  /** A complete pass was noted: the next one can compare with it. */
+  get remembers(): boolean {
+    return this.#previous.size > 0;
+  }
 
   /** Notes what this pass sees of `path`; true when the last complete pass saw the same version. */
   unchanged(path: string, fileStat: FileStat): boolean {
-    const version = `${fileStat.size}/${fileStat.mtimeMs}`;
-    this.#current.set(path, version);
-    return this.#previous.get(path) === version;
+    this.#current.set(path, fileStat);
+    const seen = this.#previous.get(path);
+    return seen !== undefined && seen.size === fileStat.size && seen.mtimeMs === fileStat.mtimeMs;
   }
 
   /** The pass went through the whole tree: what it saw is what the next one compares with. */

@@ -21,30 +21,34 @@ export interface WalkOptions {
 
 /**
  * Yields the regular files below `root` that `isIgnored` lets through, one
- * directory's worth at a time (a walk of 100k files is then a few thousand
- * steps, not 100k), without descending into ignored directories (a NAS
- * `#recycle` can hold more files than the folder itself). Symlinks are not
- * followed: a link pointing outside the watched folder must not make us
- * upload someone else's files.
+ * directory's worth at a time, with that directory (a walk of 100k files is
+ * then a few thousand steps, not 100k), without descending into ignored
+ * directories (a NAS `#recycle` can hold more files than the folder itself).
+ * Symlinks are not followed: a link pointing outside the watched folder must
+ * not make us upload someone else's files. The next directory is already
+ * being listed while the caller looks at the files of this one.
  */
-export async function* walkFiles(root: string, options: WalkOptions): AsyncGenerator<string[]> {
-  const pending = [root];
-  while (pending.length > 0) {
-    const dir = pending.pop()!;
+export async function* walkFiles(root: string, options: WalkOptions): AsyncGenerator<{ directory: string; files: string[] }> {
+  const list = (dir: string) => {
     options.onDirectory?.(dir);
-    let entries;
-    try {
-      // One call per directory, not one promise per entry as with opendir: half the CPU of a
-      // 100k-file walk, which a polled folder pays every pass. A directory's names fit in memory.
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (error) {
-      if (dir === root) throw error;
-      options.onUnreadableDirectory(dir, error);
-      continue;
+    // One call per directory, not one promise per entry as with opendir: half the CPU of a
+    // 100k-file walk, which a polled folder pays every pass. A directory's names fit in memory.
+    return readdir(dir, { withFileTypes: true }).then(
+      (entries) => ({ dir, entries }),
+      (error: unknown) => ({ dir, error }),
+    );
+  };
+  const pending: string[] = [];
+  let next: ReturnType<typeof list> | undefined = list(root);
+  while (next !== undefined) {
+    const listed = await next;
+    if ('error' in listed) {
+      if (listed.dir === root) throw listed.error;
+      options.onUnreadableDirectory(listed.dir, listed.error);
     }
     const files: string[] = [];
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
+    for (const entry of 'entries' in listed ? listed.entries : []) {
+      const path = join(listed.dir, entry.name);
       if (options.isIgnored(path, entry.name)) continue;
       if (entry.isDirectory()) {
         if (options.recursive) pending.push(path);
@@ -52,6 +56,8 @@ export async function* walkFiles(root: string, options: WalkOptions): AsyncGener
         files.push(path);
       }
     }
-    if (files.length > 0) yield files;
+    const following = pending.pop();
+    next = following === undefined ? undefined : list(following);
+    if (files.length > 0) yield { directory: listed.dir, files };
   }
 }

@@ -217,7 +217,7 @@ describe('what the status page, STATUS= and the startup scan read', () => {
     expect(store.recent(2).map((job) => job.path)).toEqual(['/srv/in/a.wav', '/srv/other/c.wav']);
     expect(store.doneSince(2_500)).toBe(1);
     expect(store.doneSince(3_001)).toBe(0);
-    expect(store.versionsIn('/srv/in')).toEqual(
+    expect(store.versionsInDirectory('/srv/in', '/srv/in')).toEqual(
       new Map([
         ['/srv/in/a.wav', { state: 'done', size: version.size, mtimeMs: version.mtimeMs }],
         ['/srv/in/b.wav', { state: 'waiting', size: version.size, mtimeMs: version.mtimeMs }],
@@ -227,6 +227,18 @@ describe('what the status page, STATUS= and the startup scan read', () => {
     // Migrations 004 and 005: without these indexes the lookups above walk the whole history.
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as { name: string }[]).map((row) => row.name);
     expect(indexes).toEqual(expect.arrayContaining(['jobs_recent', 'jobs_folder_sha256']));
+  });
+
+  it('maps the live versions of one directory, not of those below it or of look-alike siblings', () => {
+    const store = new JobStore(openDatabase(join(tempDir(), 'state.db')));
+    // Names beyond the BMP count as two UTF-16 units in JavaScript and one character in SQLite.
+    const paths = ['/srv/in/a.wav', '/srv/in/🎵 album/b.wav', '/srv/in/🎵 album/stems/c.wav', '/srv/in/🎵 album2/d.wav', '/srv/in/🎵 album.wav'];
+    for (const path of paths) store.createVersion({ ...version, path });
+    const names = (directory: string) => [...store.versionsInDirectory('/srv/in', directory).keys()].sort();
+    expect(names('/srv/in')).toEqual(['/srv/in/a.wav', '/srv/in/🎵 album.wav']);
+    expect(names('/srv/in/🎵 album')).toEqual(['/srv/in/🎵 album/b.wav']);
+    expect(names('/srv/in/🎵 album/stems')).toEqual(['/srv/in/🎵 album/stems/c.wav']);
+    expect(names('/srv/in/empty')).toEqual([]);
   });
 
   it('reads the first queued rows and the unfinished ones from indexes, without sorting or walking the history (migration 006)', () => {

@@ -141,7 +141,7 @@ describe('createPathFilter: user globs and extra directories', () => {
     expect(await walk(filter, root)).toEqual(expected);
     // The daemon's walk asks about each entry by name only: the answer must be the same.
     const byEntry: string[] = [];
-    for await (const files of walkFiles(root, { recursive: true, isIgnored: filter.isIgnoredEntry, onUnreadableDirectory: (d) => expect.fail(d) })) {
+    for await (const { files } of walkFiles(root, { recursive: true, isIgnored: filter.isIgnoredEntry, onUnreadableDirectory: (d) => expect.fail(d) })) {
       byEntry.push(...files.filter((path) => kindFromExtension(path) !== null));
     }
     expect(byEntry.sort()).toEqual(expected);

@@ -17,7 +17,7 @@ describe('walkFiles', () => {
     writeFileSync(join(root, 'a', 'b', 'deep.wav'), '');
     writeFileSync(join(root, '#recycle', 'old.wav'), '');
     const seen: string[] = [];
-    for await (const files of walkFiles(root, { recursive: true, isIgnored: (p) => p.endsWith('#recycle'), onUnreadableDirectory: () => {} })) seen.push(...files);
+    for await (const { files } of walkFiles(root, { recursive: true, isIgnored: (p) => p.endsWith('#recycle'), onUnreadableDirectory: () => {} })) seen.push(...files);
     expect(seen).toEqual([join(root, 'a', 'b', 'deep.wav')]);
   });
 
@@ -26,9 +26,12 @@ describe('walkFiles', () => {
     mkdirSync(join(root, 'album', 'empty'), { recursive: true });
     for (const name of ['1.wav', '2.wav', '3.wav']) writeFileSync(join(root, 'album', name), '');
     writeFileSync(join(root, 'mix.wav'), '');
-    const batches: string[][] = [];
-    for await (const files of walkFiles(root, { recursive: true, isIgnored: () => false, onUnreadableDirectory: () => {} })) batches.push(files.sort());
-    expect(batches).toEqual([[join(root, 'mix.wav')], ['1.wav', '2.wav', '3.wav'].map((name) => join(root, 'album', name))]);
+    const batches: { directory: string; files: string[] }[] = [];
+    for await (const { directory, files } of walkFiles(root, { recursive: true, isIgnored: () => false, onUnreadableDirectory: () => {} })) batches.push({ directory, files: files.sort() });
+    expect(batches).toEqual([
+      { directory: root, files: [join(root, 'mix.wav')] },
+      { directory: join(root, 'album'), files: ['1.wav', '2.wav', '3.wav'].map((name) => join(root, 'album', name)) },
+    ]);
   });
 
   // Root reads any directory, so when run as root the walk runs as user nobody (uid 65534) in a child process.
@@ -42,7 +45,7 @@ describe('walkFiles', () => {
     const script = `
       const { walkFiles } = await import(${JSON.stringify(walkModule)});
       const seen = [], unreadable = [];
-      for await (const p of walkFiles(${JSON.stringify(root)}, { recursive: true, isIgnored: () => false, onUnreadableDirectory: (d) => unreadable.push(d) })) seen.push(...p);
+      for await (const p of walkFiles(${JSON.stringify(root)}, { recursive: true, isIgnored: () => false, onUnreadableDirectory: (d) => unreadable.push(d) })) seen.push(...p.files);
       console.log(JSON.stringify({ seen, unreadable }));`;
     const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
     const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', ...asNobody });
