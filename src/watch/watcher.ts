@@ -23,8 +23,6 @@ export interface FolderWatch {
    * Idempotent; a directory gone meanwhile is skipped (its parent reports it).
    */
   add(dir: string): void;
-  /** How many directories are watched (one inotify watch each). */
-  readonly size: number;
   close(): Promise<void>;
 }
 
@@ -43,42 +41,48 @@ export interface FolderWatch {
  * upload but never cause a wrong one.
  */
 export function watchFolder(options: FolderWatchOptions): FolderWatch {
-  const watchers = new Map<string, FSWatcher>();
+  const watches = new Map<string, FSWatcher>();
   let closed = false;
 
-  const unwatchFrom = (dir: string): boolean => {
-    let found = false;
-    for (const [watched, watcher] of watchers) {
+  /** Children are only ever added after their parent, so a path not watched has nothing watched below it either. */
+  const unwatchFrom = (dir: string): void => {
+    if (!watches.has(dir)) return;
+    for (const [watched, watcher] of watches) {
       if (watched === dir || watched.startsWith(dir + sep)) {
         watcher.close();
-        watchers.delete(watched);
-        found = true;
+        watches.delete(watched);
       }
     }
-    return found;
   };
 
-  /** A name came or went in a watched directory: if it is a directory, start or stop watching it. */
+  /**
+   * A name was created, removed or renamed in a watched directory. Whatever
+   * was watched at that path is gone, even when a directory is there again:
+   * removed and made anew, or another renamed to it, between two looks (the
+   * inode number can be the same). A directory there now is walked afresh.
+   */
   const classify = async (path: string): Promise<void> => {
     const found = await lstat(path).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
       throw error;
     });
     if (closed) return;
-    if (found?.isDirectory()) {
-      if (!watchers.has(path)) options.onDirectoryAdded(path);
-    } else if (unwatchFrom(path)) {
+    if (watches.has(path)) {
+      unwatchFrom(path);
       options.onDirectoryRemoved(path);
     }
+    if (found?.isDirectory()) options.onDirectoryAdded(path);
   };
 
   const add = (dir: string): void => {
-    if (closed || watchers.has(dir)) return;
+    if (closed || watches.has(dir)) return;
     let watcher: FSWatcher;
     try {
       watcher = watch(dir, (event, name) => {
         // No name: something happened in the directory that inotify could not say; look at all of it again.
         if (!name) return options.onDirectoryAdded(dir);
+        // A watched directory's own removal or move also arrives here, under its own name as if a child's: nothing is found at
+        // that path, and its parent's event is the one that counts.
         const path = join(dir, name);
         if (options.isIgnored(path)) return;
         options.onPath(path);
@@ -92,18 +96,15 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
       return;
     }
     watcher.on('error', (error) => options.onError(new WatchError(dir, error)));
-    watchers.set(dir, watcher);
+    watches.set(dir, watcher);
   };
 
   return {
     add,
-    get size() {
-      return watchers.size;
-    },
     close: async () => {
       closed = true;
-      for (const watcher of watchers.values()) watcher.close();
-      watchers.clear();
+      for (const watcher of watches.values()) watcher.close();
+      watches.clear();
     },
   };
 }

@@ -52,7 +52,6 @@ describe('inotify watches', () => {
         for await (const _files of walk);
       }
       const taken = inotifyInUse();
-      expect(watches.map((watch) => watch.size)).toEqual([3, 1]);
       expect(taken.watches - before.watches).toBe(3 + 1);
       expect(taken.instances).toBe(Math.max(before.instances, 1));
     } finally {
