@@ -16,7 +16,7 @@ import { watchFolder, type FolderWatch } from '../watch/watcher.js';
 import { watchMode, type WatchMode } from '../watch/watchMode.js';
 import { Intake, type IntakeOptions } from './intake.js';
 import { mastersDirectory } from './master.js';
-import { isInside, sameVersion } from './version.js';
+import { isGone, isInside, sameVersion } from './version.js';
 
 /** Which directory the root is: a rename, an unmount or a remount changes it. */
 interface RootIdentity {
@@ -39,8 +39,8 @@ export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'minBytes' | '
 
 /** Enough overlapping stats to hide a share's round trips, few enough not to crowd out uploads' reads. */
 const STATS_AT_ONCE = 16;
-/** Synchronous stats on a local disk between two turns of the event loop: a few milliseconds' worth. */
-const SYNC_STATS_AT_ONCE = 1_000;
+/** How long synchronous stats on a local disk may hold the event loop before uploads get a turn (a cold disk: a few stats). */
+const SYNC_STATS_MS = 5;
 
 /** A full pass looks at every waiting row too (after a start, nothing follows them yet); a poll pass leaves them to the settler. */
 type Pass = 'full' | 'poll';
@@ -70,7 +70,7 @@ export class WatchedFolder {
   private readonly onFatal: (error: unknown) => void;
   private readonly fileSystemOf: (path: string) => FileSystem | undefined;
   /** Whichever the root's file system called for: inotify watches, which every walk extends directory by directory, or the poller. */
-  private directories: FolderWatch | undefined;
+  private inotify: FolderWatch | undefined;
   private poller: Poller | undefined;
   private mode: WatchMode | undefined;
   /** Whether the root is on a local disk (not a network or FUSE file system), where a stat costs microseconds. */
@@ -105,14 +105,14 @@ export class WatchedFolder {
   }
 
   private async detach(): Promise<void> {
-    await Promise.all([this.directories?.close(), this.poller?.close()]);
-    this.directories = undefined;
+    await Promise.all([this.inotify?.close(), this.poller?.close()]);
+    this.inotify = undefined;
     this.poller = undefined;
   }
 
   /** A watcher is attached to the root (false while the root is away: unmounted, missing, unreadable). */
   get watching(): boolean {
-    return this.directories !== undefined || this.poller !== undefined;
+    return this.inotify !== undefined || this.poller !== undefined;
   }
 
   /** The root exists and is the directory being watched; checked synchronously when a file seems gone. */
@@ -134,6 +134,8 @@ export class WatchedFolder {
     const root = this.config.path;
     const identity = await rootIdentity(root);
     await this.detach();
+    // Stopped meanwhile: a watcher made now would keep the process alive.
+    if (this.closed) return;
     this.root = identity;
     if (identity === null) {
       this.logger.error({ folder: root }, `the watched folder ${root} is not there or not readable (not mounted, renamed, deleted, permissions?); its files are not marked lost, and watching resumes when it is back`);
@@ -156,7 +158,7 @@ export class WatchedFolder {
       return;
     }
     // Empty until the reconcile below walks the tree: the walk adds each directory just before it lists it.
-    this.directories = watchFolder({
+    this.inotify = watchFolder({
       recursive: this.config.recursive,
       isIgnored: (path) => this.filter.isIgnored(path),
       onPath: (path) => {
@@ -226,10 +228,11 @@ export class WatchedFolder {
         }
         // The walk has left out ignored paths already; only the name remains to check.
         const audio = files.filter((path) => kindFromExtension(path) !== null);
+        if (audio.length === 0) continue;
         for (const path of audio) notSeen.delete(path);
         const known = everyFile ? this.store.versionsInDirectory(root, directory) : undefined;
         const versionOf = (path: string) => (known ? known.get(path) : this.store.current(path));
-        await this.statEach(audio, (path, found) => this.judge(path, found, pass, versionOf));
+        await this.statEach(directory, audio, (path, found) => this.judge(path, found, pass, versionOf));
       }
     } catch (error) {
       this.passMemory.reset();
@@ -242,16 +245,23 @@ export class WatchedFolder {
   }
 
   /**
-   * Stats each file for `judge`. On a local disk a stat takes microseconds and
-   * waiting for a promise costs more than the stat, so they run synchronously,
-   * yielding between chunks so that a huge flat directory does not hold up
-   * uploads. On a share each is a round trip, so a few overlap.
+   * Stats each file of `directory` for `judge`. On the root's local disk a
+   * stat takes microseconds and waiting for a promise costs more than the
+   * stat, so they run synchronously, a few milliseconds at a time so that a
+   * huge flat directory or a cold disk does not hold up uploads. Elsewhere (a
+   * share, or a share mounted below the root, which could hang) they never
+   * block: a few overlap, to hide each one's round trip.
    */
-  private async statEach(paths: string[], judge: (path: string, found: Found) => void): Promise<void> {
-    if (this.localDisk) {
-      for (let start = 0; start < paths.length; start += SYNC_STATS_AT_ONCE) {
-        if (start > 0) await setImmediate();
-        for (const path of paths.slice(start, start + SYNC_STATS_AT_ONCE)) judge(path, foundOrUnreadable(() => statFileSync(path)));
+  private async statEach(directory: string, paths: string[], judge: (path: string, found: Found) => void): Promise<void> {
+    const onLocalRootDisk = this.localDisk && (await stat(directory).catch(() => null))?.dev === this.root?.dev;
+    if (onLocalRootDisk) {
+      let since = performance.now();
+      for (const path of paths) {
+        if (performance.now() - since > SYNC_STATS_MS) {
+          await setImmediate();
+          since = performance.now();
+        }
+        judge(path, foundOrUnreadable(() => statFileSync(path)));
       }
       return;
     }
@@ -267,9 +277,12 @@ export class WatchedFolder {
     return walkFiles(dir, {
       recursive: this.config.recursive,
       isIgnored: (path, name) => this.filter.isIgnoredEntry(path, name),
-      onDirectory: (directory) => this.directories?.add(directory),
+      onDirectory: (directory) => this.inotify?.add(directory),
       onUnreadableDirectory: (unreadable, error) => {
-        this.logger.error({ err: error, folder: this.config.path, directory: unreadable }, `cannot read ${unreadable}: ${(error as Error).message}; files there are not watched (give the cryomix-watch user access)`);
+        const fields = { err: error, folder: this.config.path, directory: unreadable };
+        // Removed or replaced by a file since its parent was listed: its parent's watch (or the next pass) sees to that.
+        if (isGone(error)) this.logger.debug(fields, `${unreadable} went away while it was being walked`);
+        else this.logger.error(fields, `cannot read ${unreadable}: ${(error as Error).message}; files there are not watched (give the cryomix-watch user access)`);
       },
     });
   }

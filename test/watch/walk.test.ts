@@ -34,6 +34,21 @@ describe('walkFiles', () => {
     ]);
   });
 
+  it('announces each directory before it lists it, so that a watch added then misses nothing', async () => {
+    const root = tempDir();
+    mkdirSync(join(root, 'album'));
+    const created: string[] = [];
+    const listed: string[] = [];
+    // A file made when a directory is announced stands for one written just after its watch was added.
+    const onDirectory = (dir: string) => {
+      const early = join(dir, 'early.wav');
+      writeFileSync(early, '');
+      created.push(early);
+    };
+    for await (const { files } of walkFiles(root, { recursive: true, isIgnored: () => false, onDirectory, onUnreadableDirectory: () => {} })) listed.push(...files);
+    expect(listed.sort()).toEqual(created.sort());
+  });
+
   // Root reads any directory, so when run as root the walk runs as user nobody (uid 65534) in a child process.
   it('reports an unreadable sub-directory and walks on, instead of abandoning the scan', () => {
     const root = tempDir();
