@@ -142,12 +142,13 @@ export class JobStore {
   versionsInDirectory(folder: string, directory: string): Map<string, KnownVersion> {
     // Every path below `directory` sorts between `directory/` and `directory0` ('0' follows '/'); `+folder` keeps SQLite on that range.
     // Rows as arrays: a third faster than as objects with named keys. This statement is used nowhere else.
+    const prefix = directory.endsWith('/') ? directory : `${directory}/`;
     const rows = this.sql(
         `SELECT path, state, size, mtime_ms FROM jobs
-         WHERE current = 1 AND path > ? AND path < ? AND +folder = ? AND instr(substr(path, length(?) + 2), '/') = 0`,
+         WHERE current = 1 AND path > ? AND path < ? AND +folder = ? AND instr(substr(path, length(?) + 1), '/') = 0`,
       )
       .raw(true)
-      .all(`${directory}/`, `${directory}0`, folder, directory) as [string, State, number, number][];
+      .all(prefix, `${prefix.slice(0, -1)}0`, folder, prefix) as [string, State, number, number][];
     return new Map(rows.map(([path, state, size, mtimeMs]) => [path, { state, size, mtimeMs }]));
   }
 

@@ -19,8 +19,15 @@ export async function sha256File(path: string, signal?: AbortSignal): Promise<st
 export async function readHead(path: string): Promise<Buffer> {
   const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    const { buffer, bytesRead } = await file.read(Buffer.allocUnsafe(HEAD_BYTES), 0, HEAD_BYTES, 0);
-    return buffer.subarray(0, bytesRead);
+    const head = Buffer.allocUnsafe(HEAD_BYTES);
+    let filled = 0;
+    // A read may return less than asked before the end (FUSE with direct_io, some network file systems).
+    while (filled < HEAD_BYTES) {
+      const { bytesRead } = await file.read(head, filled, HEAD_BYTES - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return head.subarray(0, filled);
   } finally {
     await file.close();
   }

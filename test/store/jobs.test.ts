@@ -239,6 +239,10 @@ describe('what the status page, STATUS= and the startup scan read', () => {
     expect(names('/srv/in/🎵 album')).toEqual(['/srv/in/🎵 album/b.wav']);
     expect(names('/srv/in/🎵 album/stems')).toEqual(['/srv/in/🎵 album/stems/c.wav']);
     expect(names('/srv/in/empty')).toEqual([]);
+    // A folder at the root of the file system: its prefix is '/' itself.
+    store.createVersion({ ...version, folder: '/', path: '/top.wav' });
+    store.createVersion({ ...version, folder: '/', path: '/srv/deep.wav' });
+    expect([...store.versionsInDirectory('/', '/').keys()]).toEqual(['/top.wav']);
   });
 
   it('reads the first queued rows and the unfinished ones from indexes, without sorting or walking the history (migration 006)', () => {
