@@ -110,14 +110,15 @@ async function main(): Promise<number> {
   return exitCode;
 }
 
-// undici parses HTTP answers with llhttp compiled to WebAssembly. After a few
-// dozen answers V8 recompiles that parser with TurboFan in the background,
-// which takes ~30 MB of compiler memory for a moment: it was the peak RSS of
-// a daemon uploading a large file. Liftoff's baseline code is fast enough for
-// what we parse (measured: the same 1 GB/s for a download's body, +10% time
-// for 3,000 small answers on loopback). The flag covers all of this
-// process's WebAssembly, which is that parser alone, and must be set before
-// the first connection, where undici compiles it.
+// undici parses the API's answers and downloads with llhttp compiled to
+// WebAssembly. After a few dozen answers (a daemon asks for one signed URL
+// per upload) V8 recompiles that parser with TurboFan in the background,
+// which takes ~30 MB of compiler memory for a moment: measured, it was the
+// peak RSS of a daemon uploading a large file. Liftoff's baseline code is
+// fast enough for what we parse (measured: the same 1 GB/s for a download's
+// body, +10% time for 3,000 small answers on loopback). The flag covers all
+// of this process's WebAssembly, which is that parser alone, and must be set
+// before the first connection, where undici compiles it.
 setFlagsFromString('--liftoff-only');
 
 process.exitCode = await main();

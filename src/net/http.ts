@@ -42,8 +42,8 @@ const CALLER_MISTAKES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_INVALID_RETURN_
  * failed: resets, refusals, DNS (ENOTFOUND, EAI_AGAIN), TLS handshakes,
  * undici's socket errors and timeouts. These
  * are worth retrying later (SPEC guarantee 4). Undefined for anything else,
- * which the caller rethrows. The text is the code and undici's own message,
- * which never quotes request headers.
+ * which the caller rethrows. The text is the code and the library's own
+ * message, which never quotes request headers.
  */
 export function describeNetworkFailure(error: unknown): string | undefined {
   if (!(error instanceof Error)) return undefined;
@@ -51,7 +51,8 @@ export function describeNetworkFailure(error: unknown): string | undefined {
   if (typeof code !== 'string' || CALLER_MISTAKES.has(code)) return undefined;
   const network =
     code.startsWith('UND_ERR_') ||
-    /^E[A-Z0-9_]+$/.test(code) ||
+    // errno codes (ECONNRESET, EPIPE…), not Node's own ERR_* codes, which name a bug and must not be retried forever.
+    /^E(?!RR_)[A-Z0-9_]+$/.test(code) ||
     code.startsWith('ERR_SSL_') ||
     code.startsWith('ERR_TLS_') ||
     /CERT|SELF_SIGNED|UNABLE_TO_/.test(code);

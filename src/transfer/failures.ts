@@ -47,7 +47,7 @@ export function stallReason(transfer: Transfer, url: URL): (windowMs: number) =>
 }
 
 /**
- * What undici's rejection means once the caller has ruled out its own
+ * What the HTTP library's rejection means once the caller has ruled out its own
  * reasons (shutdown, stall, a local file problem): our typed errors pass
  * through, network failures become TransientErrors, anything else (a bug)
  * is returned as it is.

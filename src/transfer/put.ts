@@ -66,12 +66,20 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   const watchdog = new StallWatchdog(put.stallTimeoutMs, stallReason('upload', put.url));
   const progress = throttled(put.onProgress);
   const hashing = new HashingCounter(put.path, put.size);
-  const request = (put.url.protocol === 'https:' ? httpsRequest : httpRequest)(put.url, {
-    method: 'PUT',
-    headers: { 'content-type': put.contentType, 'content-length': String(put.size) },
-    signal: transferSignal(watchdog.signal, put.signal),
-    ...(put.agent === undefined ? {} : { agent: put.agent }),
-  });
+  let request: ClientRequest;
+  try {
+    request = (put.url.protocol === 'https:' ? httpsRequest : httpRequest)(put.url, {
+      method: 'PUT',
+      headers: { 'content-type': put.contentType, 'content-length': String(put.size) },
+      signal: transferSignal(watchdog.signal, put.signal),
+      ...(put.agent === undefined ? {} : { agent: put.agent }),
+    });
+  } catch (error) {
+    // Refused before anything was sent (an agent for the other protocol, say): nothing else is running yet to clean up after.
+    watchdog.stop();
+    await file.close();
+    throw error;
+  }
   const answered = answerOf(request);
   // The last bytes may still sit in the kernel's send buffer, draining out of sight.
   request.once('finish', () => watchdog.restart(put.stallTimeoutMs + drainAllowanceMs(put.size)));

@@ -15,8 +15,8 @@ export function parseStorageError(xml: string): StorageErrorBody {
 
 /**
  * The base64 MD5 from `x-goog-hash`, which Google sends either as one header
- * (`crc32c=…, md5=…`) or as one header per hash; undici hands the latter over
- * as an array. Undefined for composite objects, which carry no MD5.
+ * (`crc32c=…, md5=…`) or as one header per hash, which undici hands over as
+ * an array and node:http joins with commas. Undefined for composite objects, which carry no MD5.
  */
 export function md5FromGoogHash(header: string | string[] | undefined): string | undefined {
   const values = header === undefined ? [] : [header].flat();

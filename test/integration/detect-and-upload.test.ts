@@ -90,7 +90,7 @@ describe('detect → settle → upload', () => {
     const top = join(flat.inbox, 'top.wav');
     writeFileSync(top, pcmWav(22_000));
     await waitForState(flat, top, 'done');
-    // Past the new-directory recheck too: nothing below the top level was ever looked at.
+    // Time for a late walk of the moved-in directory, had one been started: nothing below the top level was ever looked at.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect(listJobs(flat).map((job) => job.path)).toEqual([top]);
   });
