@@ -1,4 +1,4 @@
-import type { TransitionEvent } from '../store/job.js';
+import { activityOf, type TransitionEvent } from '../store/job.js';
 
 /** The totals behind the periodic summary line, since this start. */
 export interface ActivityTotals {
@@ -15,10 +15,11 @@ export interface ActivityTotals {
 export class ActivityCounter {
   #totals: ActivityTotals = { filesDone: 0, bytesUploaded: 0, failures: 0 };
 
-  readonly record = ({ job, from }: TransitionEvent): void => {
-    if (from === 'uploading' && job.state === 'uploaded') this.#totals.bytesUploaded += job.size;
-    if (job.state === 'done') this.#totals.filesDone += 1;
-    if (job.state === 'failed') this.#totals.failures += 1;
+  readonly record = (event: TransitionEvent): void => {
+    const { stored, done, failed } = activityOf(event);
+    if (stored) this.#totals.bytesUploaded += event.job.size;
+    if (done) this.#totals.filesDone += 1;
+    if (failed) this.#totals.failures += 1;
   };
 
   totals(): ActivityTotals {

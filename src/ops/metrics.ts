@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ApiAnswer } from '../cryomix/client.js';
 import type { RetryReason } from '../pipeline/upload.js';
-import type { TransitionEvent } from '../store/job.js';
+import { activityOf, type TransitionEvent } from '../store/job.js';
 import { STATES, type State } from '../store/states.js';
 
 const PREFIX = 'cryomix_watch_';
@@ -114,13 +114,14 @@ export class DaemonMetrics {
     this.retries.inc({ reason });
   };
 
-  readonly recordTransition = ({ job, from, durationMs }: TransitionEvent): void => {
-    if (from === 'uploading' && job.state === 'uploaded') {
-      this.bytesUploaded.inc(job.size);
-      this.uploadDuration.observe(durationMs / 1000);
+  readonly recordTransition = (event: TransitionEvent): void => {
+    const { stored, done, failed } = activityOf(event);
+    if (stored) {
+      this.bytesUploaded.inc(event.job.size);
+      this.uploadDuration.observe(event.durationMs / 1000);
       this.lastUpload.set(Date.now() / 1000);
     }
-    if (job.state === 'done') this.filesDone.inc();
-    if (job.state === 'failed') this.failures.inc();
+    if (done) this.filesDone.inc();
+    if (failed) this.failures.inc();
   };
 }

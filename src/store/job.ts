@@ -61,6 +61,11 @@ export interface TransitionEvent {
   durationMs: number;
 }
 
+/** What a transition counts for, in the summary line and in /metrics alike: bytes stored, a file done, a file failed. */
+export function activityOf({ job, from }: TransitionEvent): { stored: boolean; done: boolean; failed: boolean } {
+  return { stored: from === 'uploading' && job.state === 'uploaded', done: job.state === 'done', failed: job.state === 'failed' };
+}
+
 export interface PauseState {
   reason: string;
   since: number;
