@@ -7,10 +7,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { round } from './util.mjs';
 
+/** Whether `value` is a number on the right side of the one limit given. */
+const meets = (value, atLeast, atMost) => Number.isFinite(value) && (atLeast !== undefined ? value >= atLeast : value <= atMost);
+
 export function relative({ benchmark, figure, unit, ours, baseline, atLeast, atMost, note, details }) {
   const ratio = ours / baseline;
   const limit = atLeast ?? atMost;
-  const pass = Number.isFinite(ratio) && (atLeast !== undefined ? ratio >= atLeast : ratio <= atMost);
   return {
     benchmark,
     figure,
@@ -19,7 +21,7 @@ export function relative({ benchmark, figure, unit, ours, baseline, atLeast, atM
     baseline: round(baseline, 3),
     ratio: round(ratio, 3),
     target: `ratio ${atLeast !== undefined ? '≥' : '≤'} ${limit}`,
-    result: pass ? 'PASS' : 'FAIL',
+    result: meets(ratio, atLeast, atMost) ? 'PASS' : 'FAIL',
     ...(note ? { note } : {}),
     ...(details ? { details } : {}),
   };
@@ -27,7 +29,6 @@ export function relative({ benchmark, figure, unit, ours, baseline, atLeast, atM
 
 export function absolute({ benchmark, figure, unit, ours, atLeast, atMost, note, details }) {
   const limit = atLeast ?? atMost;
-  const pass = Number.isFinite(ours) && (atLeast !== undefined ? ours >= atLeast : ours <= atMost);
   return {
     benchmark,
     figure,
@@ -36,7 +37,7 @@ export function absolute({ benchmark, figure, unit, ours, atLeast, atMost, note,
     baseline: null,
     ratio: null,
     target: `${atLeast !== undefined ? '≥' : '≤'} ${limit} ${unit} (absolute, no baseline)`,
-    result: pass ? 'PASS' : 'FAIL',
+    result: meets(ours, atLeast, atMost) ? 'PASS' : 'FAIL',
     ...(note ? { note } : {}),
     ...(details ? { details } : {}),
   };
