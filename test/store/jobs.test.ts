@@ -21,12 +21,14 @@ function openStore(events: TransitionEvent[] = []) {
 const version = { folder: '/srv/in', path: '/srv/in/mix.wav', size: 2_000_000, mtimeMs: 1_700_000_000_123.456 };
 
 describe('state database', () => {
-  it('is created 0600 in a 0700 directory, in WAL mode with synchronous=FULL', () => {
+  it('is created 0600 in a 0700 directory, in WAL mode with synchronous=FULL and a 2 MB page cache', () => {
     const { file, db } = openStore();
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(join(file, '..')).mode & 0o777).toBe(0o700);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('synchronous', { simple: true })).toBe(2);
+    // better-sqlite3's build default is 16 MB (-16000), which the daemon's RSS would grow into as history builds up.
+    expect(db.pragma('cache_size', { simple: true })).toBe(-2000);
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
     db.close();
   });
