@@ -103,6 +103,13 @@ export class JobStore {
   private readonly onTransition: ((event: TransitionEvent) => void) | undefined;
   private readonly now: () => number;
 
+  /**
+   * Transitions written by the transaction in progress. They are announced
+   * only once the outermost transaction has committed, so a log line or a
+   * counter never reports a move that a rollback undid.
+   */
+  private unannounced: TransitionEvent[] = [];
+
   /** better-sqlite3 compiles a statement on every prepare(); a startup scan asks about each of 100k files. */
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -113,6 +120,28 @@ export class JobStore {
       this.statements.set(source, statement);
     }
     return statement;
+  }
+
+  /**
+   * Runs `work` as a transaction (a savepoint when one is already open) and,
+   * at the outermost commit, announces the transitions it wrote. Work that
+   * throws takes its transitions with it.
+   */
+  private commit<T>(work: () => T): T {
+    const mark = this.unannounced.length;
+    let result: T;
+    try {
+      result = this.db.transaction(work).immediate();
+    } catch (error) {
+      this.unannounced.length = mark;
+      throw error;
+    }
+    if (!this.db.inTransaction) {
+      const events = this.unannounced;
+      this.unannounced = [];
+      for (const event of events) this.onTransition?.(event);
+    }
+    return result;
   }
 
   constructor(db: Database.Database, options: { onTransition?: (event: TransitionEvent) => void; now?: () => number } = {}) {
@@ -160,7 +189,7 @@ export class JobStore {
    */
   createVersion(version: NewVersion): Job {
     const now = this.now();
-    const create = this.db.transaction(() => {
+    return this.commit(() => {
       const previous = this.current(version.path);
       // Its bytes are stored; only the after-upload step is skipped for a file that has changed since.
       if (previous?.state === 'uploaded') this.transition(previous.id, 'done');
@@ -174,11 +203,10 @@ export class JobStore {
            VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)`,
         )
         .run(randomUUID(), version.folder, version.path, version.size, version.mtimeMs, now, now);
-      return this.get(Number(lastInsertRowid));
+      const job = this.get(Number(lastInsertRowid));
+      this.unannounced.push({ job, from: null, durationMs: 0 });
+      return job;
     });
-    const job = create.immediate();
-    this.onTransition?.({ job, from: null, durationMs: 0 });
-    return job;
   }
 
   /** A waiting file grew or was touched: same version, new size and mtime. */
@@ -188,20 +216,19 @@ export class JobStore {
 
   /** Runs `work` as one transaction: its changes reach the disk together, with one sync instead of one each. */
   atomically<T>(work: () => T): T {
-    return this.db.transaction(work).immediate();
+    return this.commit(work);
   }
 
   /** The only writer of `state`. Throws `IllegalTransitionError` for moves the table does not allow. */
   transition(id: number, to: State, patch: TransitionPatch = {}): Job {
-    const apply = this.db.transaction(() => {
+    return this.commit(() => {
       const before = this.get(id);
       assertTransition(id, before.state, to);
       this.update(id, { state: to, updated_at: this.now() }, patch);
-      return { before, after: this.get(id) };
+      const after = this.get(id);
+      this.unannounced.push({ job: after, from: before.state, durationMs: after.updatedAt - before.updatedAt });
+      return after;
     });
-    const { before, after } = apply.immediate();
-    this.onTransition?.({ job: after, from: before.state, durationMs: after.updatedAt - before.updatedAt });
-    return after;
   }
 
   /**
@@ -238,13 +265,12 @@ export class JobStore {
    * transaction.
    */
   claimStep(id: number, mayTake: (job: Job) => boolean): boolean {
-    const claim = this.db.transaction(() => {
+    return this.commit(() => {
       const job = this.get(id);
       if ((job.state !== 'mastering' && job.state !== 'downloading') || !mayTake(job)) return false;
       this.sql('UPDATE jobs SET owner_pid = ?, lease_until = ? WHERE id = ?').run(process.pid, this.now() + LEASE_MS, id);
       return true;
     });
-    return claim.immediate();
   }
 
   /**
@@ -262,11 +288,10 @@ export class JobStore {
   }
 
   private moveIf(id: number, accept: (job: Job) => boolean, to: State, patch: (job: Job) => TransitionPatch): Job | undefined {
-    const move = this.db.transaction(() => {
+    return this.commit(() => {
       const job = this.get(id);
       return accept(job) ? this.transition(id, to, patch(job)) : undefined;
     });
-    return move.immediate();
   }
 
   /** A note on a finished row (e.g. "uploaded, but could not be moved"), without changing its state. */

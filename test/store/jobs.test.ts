@@ -147,6 +147,44 @@ describe('JobStore', () => {
     expect(events[1]!.durationMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('reports the transitions of a transaction only once it has committed, and none that were rolled back', () => {
+    const events: TransitionEvent[] = [];
+    const { store } = openStore(events);
+    const job = store.createVersion(version);
+    const moves = () => events.slice(1).map((e) => [e.from, e.job.state]);
+
+    store.atomically(() => {
+      store.transition(job.id, 'queued');
+      store.claim(job.id);
+      expect(moves()).toEqual([]);
+    });
+    expect(moves()).toEqual([
+      ['waiting', 'queued'],
+      ['queued', 'uploading'],
+    ]);
+
+    expect(() =>
+      store.atomically(() => {
+        store.fileOutcome(job.id, 'uploaded');
+        throw new Error('disk full');
+      }),
+    ).toThrow('disk full');
+    expect(store.get(job.id).state).toBe('uploading');
+    expect(moves()).toHaveLength(2);
+
+    store.atomically(() => {
+      expect(() =>
+        store.atomically(() => {
+          store.fileOutcome(job.id, 'uploaded');
+          throw new Error('inner step failed');
+        }),
+      ).toThrow('inner step failed');
+      store.fileOutcome(job.id, 'retrying', { nextAttemptAt: 1 });
+    });
+    expect(store.get(job.id).state).toBe('retrying');
+    expect(moves().at(-1)).toEqual(['uploading', 'retrying']);
+    expect(moves()).toHaveLength(3);
+  });
   it('finds due retries, the next due time, and counts per state', () => {
     const { store } = openStore();
     const job = store.createVersion(version);
