@@ -89,7 +89,7 @@ function parseArgs(argv) {
 
 function git(args) {
   try {
-    return execFileSync('git', args, { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trimEnd(); // not trim(): porcelain lines start with a space
   } catch {
     return undefined;
   }
