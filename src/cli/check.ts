@@ -3,12 +3,11 @@ import { access, stat } from 'node:fs/promises';
 import type { ApiAnswer } from '../cryomix/client.js';
 import { keyAccepted } from '../cryomix/keyProbe.js';
 import { openDatabase } from '../store/db.js';
-import type { Config } from '../config/index.js';
+import { mastersDirectory, type Config } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { clockLine, clockSkew } from '../ops/clock.js';
 import { inotifyInstances, inotifyWatches } from '../ops/inotify.js';
 import { databaseFileSystem, folderFileSystem, freeSpace, type CheckLine } from '../ops/preflight.js';
-import { mastersDirectory } from '../pipeline/master.js';
 import { apiTarget, type ApiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
 

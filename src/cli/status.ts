@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { DOWNLOAD_WARNING_MS } from '../pipeline/master.js';
+import { DOWNLOAD_WARNING_MS } from '../cryomix/api.js';
 import { STATES } from '../store/states.js';
 import { configFrom, withStore, type GlobalOptions } from './context.js';
 import { relativeTime, table } from '../report/format.js';

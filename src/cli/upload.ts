@@ -1,8 +1,8 @@
 import { basename, dirname } from 'node:path';
+import { mastersDirectory } from '../config/index.js';
 import { CryomixWatchError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
 import { ShutdownAbort } from '../pipeline/aborts.js';
-import { mastersDirectory } from '../pipeline/master.js';
 import { NotUploadableError, oneShotPlan, uploadOnce, type OneShotPlan } from '../pipeline/oneShot.js';
 import type { UploadParts } from '../pipeline/uploadContext.js';
 import type { Job } from '../store/job.js';

@@ -62,3 +62,8 @@ function contains(parent: string, child: string): boolean {
   const relative = path.relative(parent, child);
   return relative !== '' && relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative);
 }
+
+/** `outputDir`, or `Masters` inside the watched folder (which is then excluded from watching). */
+export function mastersDirectory(folder: FolderConfig): string {
+  return folder.mastering?.outputDir ?? path.join(folder.path, 'Masters');
+}

@@ -1,7 +1,6 @@
 import { dirname, posix } from 'node:path';
-import type { Config } from '../config/index.js';
+import { mastersDirectory, type Config } from '../config/index.js';
 import { CryomixWatchError } from '../errors.js';
-import { mastersDirectory } from '../pipeline/master.js';
 import { mountFor } from '../watch/fileSystem.js';
 
 /*

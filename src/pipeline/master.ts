@@ -1,7 +1,7 @@
 import { basename, extname, join } from 'node:path';
 import type { Logger } from 'pino';
-import type { FolderConfig } from '../config/index.js';
-import type { CryomixApi, MasteringSettings, SignedDownload } from '../cryomix/api.js';
+import { mastersDirectory, type FolderConfig } from '../config/index.js';
+import { DOWNLOAD_WARNING_MS, type CryomixApi, type MasteringSettings, type SignedDownload } from '../cryomix/api.js';
 import { RejectedError, UnauthorizedError } from '../cryomix/errors.js';
 import { CryomixWatchError, TransientError } from '../errors.js';
 import { isStoreFailure } from '../store/db.js';
@@ -15,9 +15,6 @@ import { holdClaim } from './claim.js';
 import { claimAvailable } from './recovery.js';
 import { runDoneHook } from './hook.js';
 import { isFileSystemError } from './version.js';
-
-/** The vendor deletes results 7 days after mastering; a day of failed downloads deserves a warning. */
-export const DOWNLOAD_WARNING_MS = 24 * 60 * 60_000;
 
 /** A job running this long is slow: poll once a minute rather than every few seconds. */
 const SLOW_JOB_MS = 5 * 60_000;
@@ -62,11 +59,6 @@ export function masteringPlan(folders: readonly FolderConfig[], job: Pick<Job, '
     pollIntervalMs: folder.mastering.pollIntervalSeconds * 1000,
     ...(folder.mastering.onDone ? { onDone: folder.mastering.onDone } : {}),
   };
-}
-
-/** `outputDir`, or `Masters` inside the watched folder (which is then excluded from watching). */
-export function mastersDirectory(folder: FolderConfig): string {
-  return folder.mastering?.outputDir ?? join(folder.path, 'Masters');
 }
 
 /** A mastering step that cannot succeed by trying again: the job needs a person (`retry`). */

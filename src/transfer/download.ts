@@ -74,7 +74,7 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
   const progress: Progress = { bytes: 0, total: undefined, disk: undefined };
   let body: Readable | undefined;
   try {
-    // Loaded here, not with the module: `status` and `list` reach this module (through pipeline/master.ts) and never download.
+    // Loaded at the first download, not with the module, as the API client does: the daemon's startup scan need not wait for undici.
     const { request } = await import('undici');
     const response = await request(download.url, {
       method: 'GET',
