@@ -13,12 +13,12 @@ export class DatabaseOpenError extends CryomixWatchError {
 
 /**
  * better-sqlite3 builds SQLite with a 16 MB page cache per connection, which
- * the daemon fills as its DB grows (about 8.5 MB per 10,000 files) and never
+ * a long-running daemon fills as its DB grows (about 8.5 MB per 10,000 files) and never
  * gives back: memory that grows with history for no gain, since each run
  * reads a row a few times at most and the OS caches the file anyway. A
  * negative cache_size is in KiB; 2 MB is SQLite's own default.
  */
-const DAEMON_CACHE_KIB = -2000;
+const PAGE_CACHE_KIB = -2000;
 
 /**
  * Opens (creating if needed) the state database. WAL lets `status` and `list`
@@ -37,7 +37,7 @@ export function openDatabase(file: string): Database.Database {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
-    db.pragma(`cache_size = ${DAEMON_CACHE_KIB}`);
+    db.pragma(`cache_size = ${PAGE_CACHE_KIB}`);
   } catch (error) {
     throw new DatabaseOpenError(file, error);
   }

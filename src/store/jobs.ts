@@ -109,6 +109,8 @@ export class JobStore {
    * counter never reports a move that a rollback undid.
    */
   private unannounced: TransitionEvent[] = [];
+  /** How many commit() calls are open: SQLite's own inTransaction would read false after a rollback SQLite chose itself. */
+  private depth = 0;
 
   /** better-sqlite3 compiles a statement on every prepare(); a startup scan asks about each of 100k files. */
   private readonly statements = new Map<string, Database.Statement>();
@@ -130,20 +132,35 @@ export class JobStore {
   private commit<T>(work: () => T): T {
     const mark = this.unannounced.length;
     let result: T;
+    this.depth++;
     try {
       result = this.db.transaction(work).immediate();
     } catch (error) {
-      this.unannounced.length = mark;
+      this.unannounced.splice(mark);
       throw error;
+    } finally {
+      this.depth--;
     }
-    if (!this.db.inTransaction) {
-      const events = this.unannounced;
-      this.unannounced = [];
-      for (const event of events) this.onTransition?.(event);
-    }
+    if (this.depth === 0) this.announce();
     return result;
   }
 
+  /** Every committed event reaches the listener, even after one throws; the errors surface afterwards (the rows are committed either way). */
+  private announce(): void {
+    const events = this.unannounced.splice(0);
+    const errors: unknown[] = [];
+    for (const event of events) {
+      try {
+        this.onTransition?.(event);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, `${errors.length} transition listeners failed`);
+  }
+
+  /** `onTransition` observes (logs, counters): it must not write to the store. */
   constructor(db: Database.Database, options: { onTransition?: (event: TransitionEvent) => void; now?: () => number } = {}) {
     this.db = db;
     this.onTransition = options.onTransition;

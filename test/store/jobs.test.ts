@@ -149,7 +149,7 @@ describe('JobStore', () => {
 
   it('reports the transitions of a transaction only once it has committed, and none that were rolled back', () => {
     const events: TransitionEvent[] = [];
-    const { store } = openStore(events);
+    const { db, store } = openStore(events);
     const job = store.createVersion(version);
     const moves = () => events.slice(1).map((e) => [e.from, e.job.state]);
 
@@ -184,7 +184,40 @@ describe('JobStore', () => {
     expect(store.get(job.id).state).toBe('retrying');
     expect(moves().at(-1)).toEqual(['uploading', 'retrying']);
     expect(moves()).toHaveLength(3);
+
+    // A COMMIT that fails (here a deferred foreign key) rolls everything back: nothing is announced.
+    store.transition(job.id, 'queued');
+    db.pragma('defer_foreign_keys = ON');
+    expect(() =>
+      store.atomically(() => {
+        store.claim(job.id);
+        db.prepare('UPDATE jobs SET duplicate_of = 9999 WHERE id = ?').run(job.id);
+      }),
+    ).toThrow(/FOREIGN KEY/);
+    expect(store.get(job.id).state).toBe('queued');
+    expect(moves().at(-1)).toEqual(['retrying', 'queued']);
   });
+
+  it('still announces every committed transition when a listener throws, then reports the failure', () => {
+    const seen: string[] = [];
+    const file = join(tempDir(), 'state', 'state.db');
+    const store = new JobStore(openDatabase(file), {
+      onTransition: (event) => {
+        seen.push(event.job.state);
+        if (event.job.state === 'queued') throw new Error('log sink is full');
+      },
+    });
+    const job = store.createVersion(version);
+    expect(() =>
+      store.atomically(() => {
+        store.transition(job.id, 'queued');
+        store.claim(job.id);
+      }),
+    ).toThrow('log sink is full');
+    expect(seen).toEqual(['waiting', 'queued', 'uploading']);
+    expect(store.get(job.id).state).toBe('uploading');
+  });
+
   it('finds due retries, the next due time, and counts per state', () => {
     const { store } = openStore();
     const job = store.createVersion(version);
