@@ -13,10 +13,10 @@ export class DatabaseOpenError extends CryomixWatchError {
 
 /**
  * better-sqlite3 builds SQLite with a 16 MB page cache per connection, which
- * a long-running daemon fills as its DB grows (about 8.5 MB per 10,000 files) and never
- * gives back: memory that grows with history for no gain, since each run
- * reads a row a few times at most and the OS caches the file anyway. A
- * negative cache_size is in KiB; 2 MB is SQLite's own default.
+ * a long-running daemon fills as its DB grows (about 8.5 MB per 10,000
+ * files) and never gives back: memory that grows with history for no gain,
+ * since each run reads a row a few times at most and the OS caches the file
+ * anyway. A negative cache_size is in KiB; 2 MB is SQLite's own default.
  */
 const PAGE_CACHE_KIB = -2000;
 
