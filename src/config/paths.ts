@@ -27,7 +27,10 @@ export function resolvePaths(config: Config, baseDir: string): Config {
 
 /**
  * Each file must belong to exactly one folder: its Session-Id, dedup scope
- * and after-upload action all hang off that folder.
+ * and after-upload action all hang off that folder. And what the daemon
+ * writes (moved originals, downloaded masters) must land where no folder
+ * watches, or it would be found and uploaded again; inside its own folder
+ * it may go, as that folder skips it.
  */
 function checkFolders(folders: readonly FolderConfig[]): void {
   folders.forEach((folder, index) => {
@@ -44,17 +47,19 @@ function checkFolders(folders: readonly FolderConfig[]): void {
         throw new ConfigError(key, `expected a folder not containing ${other}, got ${folder.path}`);
       }
     });
-    if (folder.moveTo === undefined) return;
-    const key = `folders[${index}].moveTo`;
-    // A file moved into a watched folder would be found and uploaded again.
-    if (folder.moveTo === folder.path) {
-      throw new ConfigError(key, `expected a folder other than folders[${index}].path, got ${folder.moveTo}`);
-    }
-    folders.forEach((other, otherIndex) => {
-      if (otherIndex !== index && (folder.moveTo === other.path || contains(other.path, folder.moveTo!))) {
-        throw new ConfigError(key, `expected a folder outside folders[${otherIndex}].path (${other.path}), got ${folder.moveTo}`);
+    const outputs = { moveTo: folder.moveTo, 'mastering.outputDir': folder.mastering?.outputDir };
+    for (const [name, output] of Object.entries(outputs)) {
+      if (output === undefined) continue;
+      const key = `folders[${index}].${name}`;
+      if (output === folder.path) {
+        throw new ConfigError(key, `expected a folder other than folders[${index}].path, got ${output}`);
       }
-    });
+      folders.forEach((other, otherIndex) => {
+        if (otherIndex !== index && (output === other.path || contains(other.path, output))) {
+          throw new ConfigError(key, `expected a folder outside folders[${otherIndex}].path (${other.path}), got ${output}`);
+        }
+      });
+    }
   });
 }
 

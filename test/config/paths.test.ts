@@ -59,4 +59,18 @@ folders:
       'config: folders[0].moveTo: expected a folder outside folders[1].path (/srv/b), got /srv/b/done',
     );
   });
+
+  it.each([
+    ['the watched folder itself', '/srv/a', 'config: folders[0].mastering.outputDir: expected a folder other than folders[0].path, got /srv/a'],
+    ['another watched folder', '/srv/b', 'config: folders[0].mastering.outputDir: expected a folder outside folders[1].path (/srv/b), got /srv/b'],
+    ['a folder inside another watched one', '/srv/b/masters', 'config: folders[0].mastering.outputDir: expected a folder outside folders[1].path (/srv/b), got /srv/b/masters'],
+  ])('refuses a masters outputDir in %s, where masters would be uploaded again', (_, outputDir, message) => {
+    const yaml = `folders:\n  - { path: /srv/a, mastering: { outputDir: ${outputDir} } }\n  - { path: /srv/b }\n`;
+    expect(configErrorOf(() => parseConfig(yaml, '/'))).toBe(message);
+  });
+
+  it('accepts a masters outputDir inside its own folder, which that folder then skips', () => {
+    const yaml = 'folders:\n  - { path: /srv/a, mastering: { outputDir: /srv/a/out } }\n';
+    expect(parseConfig(yaml, '/').folders[0]!.mastering?.outputDir).toBe('/srv/a/out');
+  });
 });
