@@ -17,7 +17,8 @@ const out = process.env.BENCH_PROBE_FILE;
 function memory() {
   const status = readFileSync('/proc/self/status', 'utf8');
   const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+  // RssAnon is the process's own memory (heaps, buffers); RssFile is code and data mapped from files.
+  return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), anonKb: kb('RssAnon'), fileKb: kb('RssFile') };
 }
 
 function write(record) {
