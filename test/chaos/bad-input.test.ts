@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import { closeSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/report/jobView.js';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { inspectFile } from '../../src/watch/sniff.js';
 import { chunk, fmtChunk, mp3File, pcmWav, wav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, listJobs, waitUntil } from '../helpers/daemon.js';
+import { createWorkspace, listJobs, useDaemons, waitUntil } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { audit, CANARY_KEY, report, secretLeaks, type Expected } from './harness.js';
 
@@ -20,15 +19,7 @@ import { audit, CANARY_KEY, report, secretLeaks, type Expected } from './harness
  */
 
 const tempDir = useTempDir('cryomix-chaos-badinput-');
-let sandbox: Sandbox | undefined;
-let daemon: DaemonProcess | undefined;
-
-afterEach(async () => {
-  await daemon?.stop('SIGKILL');
-  daemon = undefined;
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const { startSandbox, startDaemon } = useDaemons();
 
 const MAX_BYTES = 2_000_000;
 const SETTLE_TIMEOUT_MS = 30_000;
@@ -136,10 +127,9 @@ function buildCorpus(dir: string, outside: string): Entry[] {
 
 describe('chaos 7: bad input corpus', () => {
   it('gives every odd name and odd file its documented state and reason, and the daemon stays up', async () => {
-    sandbox = await startSandbox({ apiKey: CANARY_KEY });
-    const box = sandbox;
+    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
     const dir = tempDir();
-    const workspace = createWorkspace(dir, box, { apiKey: CANARY_KEY, uploads: { maxBytes: MAX_BYTES } });
+    const workspace = createWorkspace(dir, sandbox, { apiKey: CANARY_KEY, uploads: { maxBytes: MAX_BYTES } });
     const early = join(dir, 'filled before start');
     const outside = join(dir, 'outside');
     mkdirSync(early);
@@ -150,9 +140,8 @@ describe('chaos 7: bad input corpus', () => {
     writeFileSync(workspace.configFile, JSON.stringify(config, null, 2));
 
     const corpus = buildCorpus(early, outside);
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
-    const running = daemon;
     corpus.push(...buildCorpus(workspace.inbox, outside));
 
     // A non-UTF-8 name may be shown lossily ("\uFFFD") or escaped: it is found by the readable parts of its name.
@@ -184,7 +173,7 @@ describe('chaos 7: bad input corpus', () => {
     // Give the stragglers (the non-UTF-8 name, a dedupe racing its original) the same settle time once more.
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const jobs = listJobs(workspace);
-    const objects = box.objects();
+    const objects = sandbox.objects();
     const storedShas = objects.map((object) => object.sha256);
 
     // Every shortfall is collected, so one run names all of them (and the figures row can say FAIL).
@@ -212,7 +201,7 @@ describe('chaos 7: bad input corpus', () => {
           break;
         case 'waiting': {
           check(row?.state === 'waiting', `${what}: expected still waiting`);
-          check(!box.requests().some((r) => r.sessionId === row?.sessionId), `${what}: expected no API call for it`);
+          check(!sandbox.requests().some((r) => r.sessionId === row?.sessionId), `${what}: expected no API call for it`);
           // Rejected only after ten unchanged minutes, by design; the reason it will then carry is the sniffer's verdict.
           const inspection = await inspectFile(entry.path, row?.size ?? 0);
           check(
@@ -243,13 +232,13 @@ describe('chaos 7: bad input corpus', () => {
     for (const job of jobs.filter((j) => j.path.includes('loop dir') || j.path.startsWith(outside))) problems.push(`${job.path}: reached through a symlink`);
 
     // Still up after all that: never logged a fatal line, and answers a stop like a healthy daemon.
-    for (const record of running.logs.filter((r) => (r.level ?? 0) >= 60)) problems.push(`fatal log line: ${String(record.msg)}`);
-    const exit = await running.stop('SIGTERM');
+    for (const record of daemon.logs.filter((r) => (r.level ?? 0) >= 60)) problems.push(`fatal log line: ${String(record.msg)}`);
+    const exit = await daemon.stop('SIGTERM');
     check(exit.code === 0 && exit.signal === null, `the daemon did not stop cleanly: ${JSON.stringify(exit)}`);
 
     const uploadable = corpus.filter((entry) => ['done', 'duplicate'].includes(entry.outcome.state));
     const expected: Expected[] = uploadable.map((entry) => ({ path: entry.path, sha256: sha256(entry.bytes!) }));
-    const result = audit(workspace, box, expected);
+    const result = audit(workspace, sandbox, expected);
     // Bytes that must never have been sent: a symlink's target outside the folders.
     const leakedOutside = corpus.filter((entry) => entry.outcome.state === 'absent' && entry.bytes && storedShas.includes(sha256(entry.bytes))).length;
     // Hard-linked names are the same bytes in the same folder: stored once, whichever name went first.
@@ -260,7 +249,7 @@ describe('chaos 7: bad input corpus', () => {
     const sentTwice = [...linkedShas].filter((sha) => storedShas.filter((stored) => stored === sha).length > 1).length;
     const tally: Record<string, number> = {};
     for (const job of jobs) tally[job.state] = (tally[job.state] ?? 0) + 1;
-    const leaks = secretLeaks([running.output], workspace);
+    const leaks = secretLeaks([daemon.output], workspace);
     report({
       checksPassed: problems.length === 0 && result.maxSessionIdsPerVersion <= 1 && result.integrity === 'ok' && leaks.length === 0,
       scenario: 'bad input corpus',

@@ -3,9 +3,8 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, listJobs, waitUntil, type LogRecord, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, listJobs, useDaemons, waitUntil, type LogRecord, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected, type JobRow } from './harness.js';
 import { between, chaosSeed, seededRandom } from './random.js';
@@ -20,17 +19,12 @@ import { between, chaosSeed, seededRandom } from './random.js';
  */
 
 const tempDir = useTempDir('cryomix-chaos-changed-');
-let sandbox: Sandbox | undefined;
-let daemon: DaemonProcess | undefined;
+const { startSandbox, startDaemon } = useDaemons();
 let db: Database.Database | undefined;
 
-afterEach(async () => {
+afterEach(() => {
   db?.close();
   db = undefined;
-  await daemon?.stop('SIGKILL');
-  daemon = undefined;
-  await sandbox?.close();
-  sandbox = undefined;
 });
 
 const REPEATS = scaled(1, 20);
@@ -56,36 +50,34 @@ describe('chaos 4: changed and vanished files', () => {
     const seed = chaosSeed();
     console.log(`chaos changed-vanished: seed ${seed} (CHAOS_SEED=${seed} replays it)`);
     const random = seededRandom(seed);
-    sandbox = await startSandbox({ apiKey: CANARY_KEY });
-    const box = sandbox;
+    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
     // A stalled PUT must stay on the wire until the test acts; the stall watchdog would otherwise end it first.
-    const workspace = createWorkspace(tempDir(), box, { apiKey: CANARY_KEY, uploads: { stallTimeoutSeconds: 60, concurrency: 2 } });
-    daemon = new DaemonProcess(workspace);
+    const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY, uploads: { stallTimeoutSeconds: 60, concurrency: 2 } });
+    const daemon = startDaemon(workspace);
     await daemon.ready();
-    const running = daemon;
     db = new Database(workspace.database, { readonly: true, fileMustExist: true });
     const state = db;
 
     const current = (path: string) => state.prepare('SELECT * FROM jobs WHERE path = ? AND current = 1').get(path) as JobRow | undefined;
     const bySession = (sessionId: string) => state.prepare('SELECT * FROM jobs WHERE session_id = ?').get(sessionId) as JobRow | undefined;
     const paused = () => state.prepare(`SELECT 1 FROM daemon WHERE key = 'paused'`).get() !== undefined;
-    const putsFor = (sessionId: string) => box.requests().filter((r) => r.endpoint === 'put' && r.sessionId === sessionId);
-    const describeFile = (path: string) => () => JSON.stringify({ rows: state.prepare('SELECT * FROM jobs WHERE path = ?').all(path), requests: box.requests().slice(-6) });
+    const putsFor = (sessionId: string) => sandbox.requests().filter((r) => r.endpoint === 'put' && r.sessionId === sessionId);
+    const describeFile = (path: string) => () => JSON.stringify({ rows: state.prepare('SELECT * FROM jobs WHERE path = ?').all(path), requests: sandbox.requests().slice(-6) });
     const wait = <T>(probe: () => T | undefined | null | false, path: string) => waitUntil(probe, CASE_TIMEOUT_MS, describeFile(path));
     const errorLinesSince = (from: number) =>
       // The pause on a refused key is this test's doing (it holds files in `queued`), not a reaction to the file.
-      running.logs.slice(from).filter((r: LogRecord) => (r.level ?? 0) >= 40 && r.paused !== true).length;
+      daemon.logs.slice(from).filter((r: LogRecord) => (r.level ?? 0) >= 40 && r.paused !== true).length;
 
     /** Refuses the key and waits until `path` is held in `queued` with uploads paused. */
     async function holdQueued(path: string, bytes: Buffer): Promise<JobRow> {
-      box.faults.setUnauthorized(true);
+      sandbox.faults.setUnauthorized(true);
       writeFileSync(path, bytes);
       return wait(() => paused() && current(path)?.state === 'queued' && current(path), path);
     }
 
     /** Stalls the next PUT after some of its body and waits until the PUT for `path` is on the wire. */
     async function holdUploading(path: string, bytes: Buffer): Promise<JobRow> {
-      box.faults.add({ target: 'put', kind: 'stall', afterBytes: between(random, 0, Math.floor(bytes.length / 2)) });
+      sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: between(random, 0, Math.floor(bytes.length / 2)) });
       writeFileSync(path, bytes);
       const row = await wait(() => current(path)?.state === 'uploading' && current(path), path);
       await wait(() => putsFor(row.session_id).length > 0, path);
@@ -93,13 +85,13 @@ describe('chaos 4: changed and vanished files', () => {
     }
 
     function release(): void {
-      box.faults.setUnauthorized(false);
+      sandbox.faults.setUnauthorized(false);
     }
 
     async function modified(path: string, hold: 'queued' | 'uploading'): Promise<Outcome> {
       const first = pcmWav(between(random, 100_000, 400_000));
       const held = hold === 'queued' ? await holdQueued(path, first) : await holdUploading(path, first);
-      const logsFrom = running.logs.length;
+      const logsFrom = daemon.logs.length;
       await sleep(between(random, 0, 800));
       // A re-export that rewrites the file in place; a different length makes it a new version whatever the mtime granularity.
       const final = pcmWav(first.length + between(random, 1_000, 50_000));
@@ -119,14 +111,14 @@ describe('chaos 4: changed and vanished files', () => {
       // The old attempt stopped: at most the one PUT that was held, never answered, never repeated.
       expect(putsFor(held.session_id).length).toBeLessThanOrEqual(hold === 'uploading' ? 1 : 0);
       expect(putsFor(held.session_id).every((r) => r.status === 0)).toBe(true);
-      expect(box.objects().filter((o) => o.sessionId === held.session_id || o.sessionId === done.session_id).map((o) => o.sha256)).toEqual([sha256(final)]);
+      expect(sandbox.objects().filter((o) => o.sessionId === held.session_id || o.sessionId === done.session_id).map((o) => o.sha256)).toEqual([sha256(final)]);
       return { expected: [{ path, sha256: sha256(final) }], dropped: [held.session_id], errorLines: errorLinesSince(logsFrom) };
     }
 
     async function deleted(path: string, hold: 'queued' | 'uploading'): Promise<Outcome> {
       const bytes = pcmWav(between(random, 100_000, 400_000));
       const held = hold === 'queued' ? await holdQueued(path, bytes) : await holdUploading(path, bytes);
-      const logsFrom = running.logs.length;
+      const logsFrom = daemon.logs.length;
       await sleep(between(random, 0, 800));
       rmSync(path);
       const removed = await wait(() => current(path)?.state === 'removed' && current(path), path);
@@ -140,8 +132,8 @@ describe('chaos 4: changed and vanished files', () => {
       const bytes = pcmWav(between(random, 100_000, 400_000));
       writeFileSync(path, bytes);
       const original = await wait(() => current(path)?.state === 'done' && current(path), path);
-      const objectsBefore = box.objects().length;
-      const logsFrom = running.logs.length;
+      const objectsBefore = sandbox.objects().length;
+      const logsFrom = daemon.logs.length;
       await sleep(between(random, 0, 800));
       const newPath = path.replace(/\.wav$/, ' (renamed).wav');
       renameSync(path, newPath);
@@ -152,7 +144,7 @@ describe('chaos 4: changed and vanished files', () => {
       expect(copy.sha256).toBe(sha256(bytes));
       expect(listJobs(workspace).find((job) => job.path === newPath)).toMatchObject({ state: 'done', duplicateOf: path });
       expect(putsFor(copy.session_id)).toEqual([]);
-      expect(box.objects()).toHaveLength(objectsBefore);
+      expect(sandbox.objects()).toHaveLength(objectsBefore);
       return {
         expected: [
           { path, sha256: sha256(bytes) },
@@ -178,7 +170,7 @@ describe('chaos 4: changed and vanished files', () => {
       for (const name of CASES) {
         const path = join(workspace.inbox, `round ${round} ${name}.wav`);
         const outcome = await run[name](path);
-        box.faults.clear();
+        sandbox.faults.clear();
         release();
         expected.push(...outcome.expected);
         dropped.push(...outcome.dropped.map((sessionId) => ({ path, sessionId })));
@@ -190,16 +182,16 @@ describe('chaos 4: changed and vanished files', () => {
     await waitUntil(() => listJobs(workspace).every((job) => ['done', 'removed', 'rejected', 'failed'].includes(job.state)), CASE_TIMEOUT_MS, () =>
       JSON.stringify(listJobs(workspace).filter((job) => job.state !== 'done')),
     );
-    expect(await running.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     const droppedRows = dropped.map(({ sessionId }) => bySession(sessionId));
     state.close();
     db = undefined;
 
-    const result = audit(workspace, box, expected);
-    const storedDropped = box.objects().filter((o) => dropped.some((d) => d.sessionId === o.sessionId)).length;
-    const leaks = secretLeaks([running.output], workspace);
+    const result = audit(workspace, sandbox, expected);
+    const storedDropped = sandbox.objects().filter((o) => dropped.some((d) => d.sessionId === o.sessionId)).length;
+    const leaks = secretLeaks([daemon.output], workspace);
     const stormy = Object.entries(errorLines).filter(([, lines]) => lines > MAX_ERROR_LINES);
-    const fatal = running.logs.filter((r) => (r.level ?? 0) >= 60);
+    const fatal = daemon.logs.filter((r) => (r.level ?? 0) >= 60);
     const allRemoved = droppedRows.every((row) => row?.state === 'removed');
     const sound = result.maxSessionIdsPerVersion === 1 && result.unfinished.length === 0 && result.integrity === 'ok';
     report({

@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, listJobs, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, jobFor, listJobs, useDaemons, waitForState, waitUntil, type DaemonProcess, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { canMountTmpfs, useTmpfs } from './mounts.js';
 import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected } from './harness.js';
@@ -14,22 +14,10 @@ import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected } from '.
 const tempDir = useTempDir('cryomix-chaos-disk-');
 const FILES = scaled(40, 200);
 
-let sandbox: Sandbox | undefined;
-const daemons: DaemonProcess[] = [];
-
-afterEach(async () => {
-  for (const daemon of daemons.splice(0)) await daemon.stop('SIGKILL');
-  await sandbox?.close();
-});
-
 const isRoot = process.getuid?.() === 0;
 const tmpfs = useTmpfs();
-
-function start(workspace: Workspace, options?: ConstructorParameters<typeof DaemonProcess>[2]): DaemonProcess {
-  const daemon = new DaemonProcess(workspace, [], options);
-  daemons.push(daemon);
-  return daemon;
-}
+// After useTmpfs: afterEach hooks run last-registered first, so the daemons are dead before their state disk is unmounted.
+const { startSandbox, startDaemon } = useDaemons();
 
 function dropFiles(workspace: Workspace, count: number, prefix: string): Expected[] {
   return Array.from({ length: count }, (_, n) => {
@@ -57,7 +45,6 @@ function integrity(workspace: Workspace): string {
 /** A workspace whose state directory is its own small file system, to fill up or make read-only. */
 async function workspaceWithStateOnTmpfs(): Promise<{ workspace: Workspace; stateDir: string; storage: Sandbox }> {
   const storage = await startSandbox({ apiKey: CANARY_KEY });
-  sandbox = storage;
   const workspace = createWorkspace(tempDir(), storage, { apiKey: CANARY_KEY });
   const stateDir = join(workspace.database, '..');
   mkdirSync(stateDir, { recursive: true });
@@ -74,7 +61,7 @@ const fatalLine = (daemon: DaemonProcess) => daemon.logs.find((record) => record
  */
 async function dbFault(breakDisk: (stateDir: string) => void, fixDisk: (stateDir: string) => void): Promise<{ exit: number | null; fatal: string; integrity: string; figures: ReturnType<typeof audit>; leaks: string[] }> {
   const { workspace, stateDir, storage } = await workspaceWithStateOnTmpfs();
-  const first = start(workspace);
+  const first = startDaemon(workspace);
   await first.ready();
   breakDisk(stateDir);
   const expected = dropFiles(workspace, FILES, 'during the fault');
@@ -83,7 +70,7 @@ async function dbFault(breakDisk: (stateDir: string) => void, fixDisk: (stateDir
   const consistent = integrity(workspace);
 
   fixDisk(stateDir);
-  const second = start(workspace);
+  const second = startDaemon(workspace);
   await second.ready();
   await allDone(workspace, expected);
   await second.stop('SIGTERM');
@@ -105,7 +92,7 @@ describe('chaos 6: disk and DB faults', () => {
 
   it.skipIf(!canMountTmpfs)('refuses to start on a read-only DB file system with a clear error, and finishes once it is writable (skipped unless root can mount a tmpfs)', async () => {
     const { workspace, stateDir, storage } = await workspaceWithStateOnTmpfs();
-    const first = start(workspace);
+    const first = startDaemon(workspace);
     await first.ready();
     const early = dropFiles(workspace, 3, 'before');
     await allDone(workspace, early);
@@ -113,13 +100,13 @@ describe('chaos 6: disk and DB faults', () => {
     // A file system with open files cannot become read-only; between runs it can, as after a disk error.
     execFileSync('mount', ['-o', 'remount,ro', stateDir]);
     const expected = [...early, ...dropFiles(workspace, FILES, 'while read-only')];
-    const refused = start(workspace);
+    const refused = startDaemon(workspace);
     const { code } = await refused.exited;
     expect(code).toBe(1);
     expect(refused.output).toMatch(/cannot open the state database .*state\.db: .*(read-only|readonly)/i);
 
     execFileSync('mount', ['-o', 'remount,rw', stateDir]);
-    const second = start(workspace);
+    const second = startDaemon(workspace);
     await second.ready();
     await allDone(workspace, expected);
     await second.stop('SIGTERM');
@@ -130,12 +117,12 @@ describe('chaos 6: disk and DB faults', () => {
 
   // Root reads every file, so the daemon runs as user nobody (uid 65534) for the permission error to happen.
   it.skipIf(!isRoot)('rejects an unreadable file with the reason while the others upload (skipped unless run as root, to become user nobody)', async () => {
-    sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
     const dir = tempDir();
     const workspace = createWorkspace(dir, sandbox, { apiKey: CANARY_KEY });
     execFileSync('chown', ['-R', '65534:65534', dir]);
     chmodSync(dir, 0o755);
-    const daemon = start(workspace, { uid: 65534 });
+    const daemon = startDaemon(workspace, [], { uid: 65534 });
     await daemon.ready();
     const locked = join(workspace.inbox, 'locked.wav');
     writeFileSync(locked, pcmWav(8_000));
@@ -162,9 +149,9 @@ describe('chaos 6: disk and DB faults', () => {
   });
 
   it('degrades instead of crashing when it runs out of file descriptors (ulimit -n 128)', async () => {
-    sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
     const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY, uploads: { concurrency: 4 } });
-    const daemon = start(workspace, { maxOpenFiles: 128 });
+    const daemon = startDaemon(workspace, [], { maxOpenFiles: 128 });
     await daemon.ready();
     const expected = dropFiles(workspace, scaled(300, 1000), 'crowd');
     await allDone(workspace, expected, scaled(120_000, 300_000));

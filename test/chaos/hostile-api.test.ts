@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/report/jobView.js';
-import { startSandbox, type ApiRequestRecord, type Fault, type Sandbox } from '../../src/sandbox/index.js';
+import type { ApiRequestRecord, Fault, Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, listJobs, runCli, type LogRecord } from '../helpers/daemon.js';
+import { createWorkspace, listJobs, runCli, useDaemons, type LogRecord } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected } from './harness.js';
 import { between, chaosSeed, seededRandom } from './random.js';
@@ -22,11 +22,10 @@ import { between, chaosSeed, seededRandom } from './random.js';
  */
 
 const tempDir = useTempDir('cryomix-chaos-hostile-');
-let sandbox: Sandbox | undefined;
+const { startSandbox, startDaemon } = useDaemons();
 let canary: Canary | undefined;
 
 afterEach(async () => {
-  await sandbox?.close();
   await canary?.close();
 });
 
@@ -242,10 +241,10 @@ describe('chaos 8: hostile API answers', () => {
     console.log(`chaos hostile-api: seed ${seed} (CHAOS_SEED=${seed} replays it)`);
     const random = seededRandom(seed);
     canary = await startCanary();
-    sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
     const hosts: Hosts = { sandbox: new URL(sandbox.url).host, canary: `127.0.0.1:${canary.port}` };
     const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY, uploads: { concurrency: 2 } });
-    const daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
 
     const outcomes: Outcome[] = [];

@@ -1,20 +1,16 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Fault, type Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Fault } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, listJobs, waitUntil } from '../helpers/daemon.js';
+import { createWorkspace, listJobs, useDaemons, waitUntil } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected } from './harness.js';
 import { between, chaosSeed, seededRandom } from './random.js';
 
 const tempDir = useTempDir('cryomix-chaos-kill9-');
-let sandbox: Sandbox | undefined;
-
-afterEach(async () => {
-  await sandbox?.close();
-});
+const { startSandbox, startDaemon } = useDaemons();
 
 const ROUNDS = scaled(3, 50);
 const FILES_PER_ROUND = scaled(4, 20);
@@ -39,7 +35,7 @@ describe('chaos 1: kill -9 at random instants', () => {
     const seed = chaosSeed();
     console.log(`chaos kill9: seed ${seed} (CHAOS_SEED=${seed} replays it)`);
     const random = seededRandom(seed);
-    sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
     const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY, uploads: { concurrency: 2 } });
     const expected: Expected[] = [];
     const outputs: string[] = [];
@@ -52,7 +48,7 @@ describe('chaos 1: kill -9 at random instants', () => {
         expected.push({ path, sha256: createHash('sha256').update(bytes).digest('hex') });
       }
       for (let f = between(random, 1, 3); f > 0; f--) sandbox.faults.add(randomFault(random));
-      const daemon = new DaemonProcess(workspace);
+      const daemon = startDaemon(workspace);
       await daemon.ready();
       await new Promise((resolve) => setTimeout(resolve, between(random, 100, 2500)));
       await daemon.stop('SIGKILL');
@@ -60,7 +56,7 @@ describe('chaos 1: kill -9 at random instants', () => {
     }
 
     sandbox.faults.clear();
-    const final = new DaemonProcess(workspace);
+    const final = startDaemon(workspace);
     await final.ready();
     const paths = new Set(expected.map((file) => file.path));
     await waitUntil(() => {

@@ -2,10 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, listJobs, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, jobFor, listJobs, useDaemons, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { canMountTmpfs, useTmpfs } from './mounts.js';
 import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected } from './harness.js';
@@ -13,15 +12,9 @@ import { audit, CANARY_KEY, report, scaled, secretLeaks, type Expected } from '.
 const tempDir = useTempDir('cryomix-chaos-nas-');
 const ROUNDS = scaled(1, 10);
 
-let sandbox: Sandbox | undefined;
-let daemon: DaemonProcess | undefined;
 const tmpfs = useTmpfs();
-
-afterEach(async () => {
-  await daemon?.stop('SIGKILL');
-  daemon = undefined;
-  await sandbox?.close();
-});
+// After useTmpfs: afterEach hooks run last-registered first, so the daemons are dead before a share is unmounted.
+const { startSandbox, startDaemon } = useDaemons();
 
 interface Flap {
   name: string;
@@ -58,10 +51,10 @@ const unmounted: Flap = {
 };
 
 async function runFlaps(flap: Flap): Promise<void> {
-  sandbox = await startSandbox({ apiKey: CANARY_KEY });
+  const sandbox = await startSandbox({ apiKey: CANARY_KEY });
   const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY, folder: { pollIntervalSeconds: 0.5 } });
   flap.setUp?.(workspace);
-  daemon = new DaemonProcess(workspace);
+  const daemon = startDaemon(workspace);
   await daemon.ready();
   const expected: Expected[] = [];
   const drop = (name: string) => {
@@ -87,9 +80,9 @@ async function runFlaps(flap: Flap): Promise<void> {
     sandbox.faults.setUnauthorized(false);
 
     const after = drop(`round ${round} dropped after.wav`);
-    await waitForState(workspace, after, 'done', 20_000, () => daemon!.output.slice(-3000));
+    await waitForState(workspace, after, 'done', 20_000, () => daemon.output.slice(-3000));
     const pendingAfter = await waitForState(workspace, pending, 'done', 20_000, () =>
-      `${JSON.stringify(jobFor(workspace, pending))}\n${daemon!.output.split('\n').filter((line) => line.includes(`round ${round} pending`) || line.includes('watched folder')).slice(-12).join('\n')}`,
+      `${JSON.stringify(jobFor(workspace, pending))}\n${daemon.output.split('\n').filter((line) => line.includes(`round ${round} pending`) || line.includes('watched folder')).slice(-12).join('\n')}`,
     );
     expect(pendingAfter.sessionId).toBe(pendingBefore.sessionId);
     expect(jobFor(workspace, uploaded)?.state).toBe('done');
@@ -97,7 +90,7 @@ async function runFlaps(flap: Flap): Promise<void> {
 
   expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
   const result = audit(workspace, sandbox, expected);
-  const reuploaded = expected.filter((file) => sandbox!.objects().filter((o) => o.sha256 === file.sha256).length > 1).length;
+  const reuploaded = expected.filter((file) => sandbox.objects().filter((o) => o.sha256 === file.sha256).length > 1).length;
   const leaks = secretLeaks([daemon.output, JSON.stringify(listJobs(workspace))], workspace);
   const checksPassed = reuploaded === 0 && result.maxSessionIdsPerVersion === 1 && result.unfinished.length === 0 && result.integrity === 'ok' && leaks.length === 0;
   report({
@@ -125,10 +118,10 @@ describe('chaos 5: the watched folder disappears and comes back', () => {
   });
 
   it('starts with the folder missing and begins watching once it appears', async () => {
-    sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
     const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY, folder: { pollIntervalSeconds: 0.5 } });
     rmSync(workspace.inbox, { recursive: true });
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     expect(daemon.logs.some((r) => String(r.msg).includes('is not there'))).toBe(true);
     mkdirSync(workspace.inbox);

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, useDaemons, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { audit, CANARY_KEY, FULL, readJobRows, report, scaled, secretLeaks, type Expected, type JobRow } from './harness.js';
 import { between, chaosSeed, seededRandom } from './random.js';
@@ -16,16 +15,8 @@ import { between, chaosSeed, seededRandom } from './random.js';
  */
 
 const tempDir = useTempDir('cryomix-chaos-shutdown-');
+const { startSandbox, startDaemon } = useDaemons();
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-let sandbox: Sandbox | undefined;
-const daemons: DaemonProcess[] = [];
-
-afterEach(async () => {
-  for (const daemon of daemons.splice(0)) await daemon.stop('SIGKILL');
-  await sandbox?.close();
-  sandbox = undefined;
-});
 
 /** The live rows, as the daemon committed them. */
 function readRows(workspace: Workspace): JobRow[] {
@@ -58,14 +49,13 @@ afterAll(() => {
 describe('chaos 10: shutdown and load', () => {
   it('SIGTERM during three uploads exits 0 within the grace period; they resume after a start with their Session-Ids', async () => {
     const GRACE_SECONDS = 2;
-    sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
     // The stall would only be noticed after 30 s: the grace period, not the watchdog, must end these PUTs.
     const workspace = createWorkspace(tempDir(), sandbox, {
       apiKey: CANARY_KEY,
       uploads: { concurrency: 3, stallTimeoutSeconds: 30, shutdownGraceSeconds: GRACE_SECONDS },
     });
-    const first = new DaemonProcess(workspace);
-    daemons.push(first);
+    const first = startDaemon(workspace);
     await first.ready();
     sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 64 * 1024, times: 3 });
     const files: Expected[] = [];
@@ -79,11 +69,11 @@ describe('chaos 10: shutdown and load', () => {
     await waitUntil(
       () => {
         const rows = readRows(workspace);
-        const puts = sandbox!.requests().filter((r) => r.endpoint === 'put' && r.status === 0);
+        const puts = sandbox.requests().filter((r) => r.endpoint === 'put' && r.status === 0);
         return puts.length === 3 && files.every((file) => rows.find((row) => row.path === file.path)?.state === 'uploading');
       },
       20_000,
-      () => JSON.stringify({ rows: readRows(workspace), requests: sandbox!.requests() }),
+      () => JSON.stringify({ rows: readRows(workspace), requests: sandbox.requests() }),
     );
     const sessions = new Map(readRows(workspace).map((row) => [row.path, row.session_id]));
 
@@ -100,8 +90,7 @@ describe('chaos 10: shutdown and load', () => {
     expect(sandbox.objects()).toEqual([]);
     expect(first.logs.filter((r) => (r.level ?? 0) >= 50)).toEqual([]);
 
-    const second = new DaemonProcess(workspace);
-    daemons.push(second);
+    const second = startDaemon(workspace);
     await second.ready();
     await waitUntil(() => files.every((file) => readRows(workspace).find((row) => row.path === file.path)?.state === 'done'), 20_000, () => JSON.stringify(readRows(workspace)));
     for (const row of readRows(workspace)) expect(row.session_id).toBe(sessions.get(row.path));
@@ -131,7 +120,7 @@ describe('chaos 10: shutdown and load', () => {
     const seed = chaosSeed();
     console.log(`chaos load: seed ${seed} (CHAOS_SEED=${seed} replays it), ${N} files`);
     const random = seededRandom(seed);
-    sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
     const dir = tempDir();
     const workspace = createWorkspace(dir, sandbox, { apiKey: CANARY_KEY, uploads: { minBytes: 1000, concurrency: 4 } });
 
@@ -148,8 +137,7 @@ describe('chaos 10: shutdown and load', () => {
       files.push({ path: join(workspace.inbox, name), sha256: sha256(bytes) });
     }
 
-    const daemon = new DaemonProcess(workspace);
-    daemons.push(daemon);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     const droppedAt = Date.now();
     for (const name of names) renameSync(join(staging, name), join(workspace.inbox, name));

@@ -2,10 +2,10 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { open, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import { chunk, fmtChunk, id3Tag, wav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, listJobs, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, listJobs, useDaemons, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { audit, CANARY_KEY, readJobRows, report, scaled, secretLeaks, type Expected } from './harness.js';
 import { between, chaosSeed, seededRandom } from './random.js';
@@ -28,15 +28,7 @@ import { between, chaosSeed, seededRandom } from './random.js';
  */
 
 const tempDir = useTempDir('cryomix-chaos-writers-');
-let sandbox: Sandbox | undefined;
-let daemon: DaemonProcess | undefined;
-
-afterEach(async () => {
-  // A failed or timed-out run must not leave its daemon behind (a no-op once it exited).
-  await daemon?.stop('SIGKILL');
-  daemon = undefined;
-  await sandbox?.close();
-});
+const { startSandbox, startDaemon } = useDaemons();
 
 const N = scaled(25, 500);
 const SETTLE_SECONDS = 1;
@@ -269,9 +261,9 @@ describe('chaos 3: files that are still being written', () => {
     const seed = chaosSeed();
     console.log(`chaos writers: seed ${seed} (CHAOS_SEED=${seed} replays it)`);
     const random = seededRandom(seed);
-    sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
     const workspace = createWorkspace(tempDir(), sandbox, { apiKey: CANARY_KEY, folder: { settleSeconds: SETTLE_SECONDS } });
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
 
     const requests = watchRequests(sandbox);

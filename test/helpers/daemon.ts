@@ -2,8 +2,9 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 import type { JobView } from '../../src/report/jobView.js';
-import type { Sandbox } from '../../src/sandbox/index.js';
+import { startSandbox as startSandboxServer, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
 
 /** The built CLI, exactly as users run it (`npm test` builds first). */
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -107,6 +108,37 @@ export class DaemonProcess {
     this.child.kill(signal);
     return this.exited;
   }
+}
+
+/**
+ * Sandboxes and daemons that are stopped after each test, whatever its outcome:
+ * every daemon it started is killed (SIGKILL; harmless for one the test already
+ * stopped), then every sandbox it started is closed. Call it at the top of the
+ * file or describe, after any hook whose teardown must run only once the daemons
+ * are dead (vitest runs afterEach hooks in reverse order of registration).
+ */
+export function useDaemons(): {
+  startSandbox(options?: SandboxOptions): Promise<Sandbox>;
+  startDaemon(...args: ConstructorParameters<typeof DaemonProcess>): DaemonProcess;
+} {
+  const daemons: DaemonProcess[] = [];
+  const sandboxes: Sandbox[] = [];
+  afterEach(async () => {
+    await Promise.all(daemons.splice(0).map((daemon) => daemon.stop('SIGKILL')));
+    await Promise.all(sandboxes.splice(0).map((sandbox) => sandbox.close()));
+  });
+  return {
+    async startSandbox(options) {
+      const sandbox = await startSandboxServer(options);
+      sandboxes.push(sandbox);
+      return sandbox;
+    },
+    startDaemon(...args) {
+      const daemon = new DaemonProcess(...args);
+      daemons.push(daemon);
+      return daemon;
+    },
+  };
 }
 
 /**

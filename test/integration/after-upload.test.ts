@@ -1,33 +1,24 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, listJobs, waitUntil, waitForState } from '../helpers/daemon.js';
+import { createWorkspace, jobFor, listJobs, useDaemons, waitUntil, waitForState } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
+const { startSandbox, startDaemon } = useDaemons();
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-let sandbox: Sandbox;
-let daemon: DaemonProcess | undefined;
-
-afterEach(async () => {
-  await daemon?.stop('SIGKILL');
-  daemon = undefined;
-  await sandbox.close();
-});
 
 describe('after the upload', () => {
   it('moves the file under moveTo keeping its sub-folder, never overwriting, and does not upload it again', async () => {
-    sandbox = await startSandbox();
+    const sandbox = await startSandbox();
     const dir = tempDir();
     const workspace = createWorkspace(dir, sandbox, { folder: { afterUpload: 'move', moveTo: join(dir, 'inbox', 'uploaded') } });
     mkdirSync(join(workspace.inbox, 'session 1'));
     mkdirSync(join(workspace.inbox, 'uploaded', 'session 1'), { recursive: true });
     writeFileSync(join(workspace.inbox, 'uploaded', 'session 1', 'mix.wav'), 'an older file the user keeps');
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     const bytes = pcmWav(40_000);
     writeFileSync(join(workspace.inbox, 'session 1', 'mix.wav'), bytes);
@@ -42,9 +33,9 @@ describe('after the upload', () => {
   });
 
   it('deletes the file when asked, only after it is stored', async () => {
-    sandbox = await startSandbox();
+    const sandbox = await startSandbox();
     const workspace = createWorkspace(tempDir(), sandbox, { folder: { afterUpload: 'delete' } });
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     const path = join(workspace.inbox, 'temp.wav');
     const bytes = pcmWav(40_000);
@@ -57,10 +48,10 @@ describe('after the upload', () => {
 
 describe('a file that changes during its upload', () => {
   it('drops the attempt and uploads the final bytes under a new Session-Id', async () => {
-    sandbox = await startSandbox();
+    const sandbox = await startSandbox();
     const workspace = createWorkspace(tempDir(), sandbox, { uploads: { stallTimeoutSeconds: 30 } });
     sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 1 });
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     const path = join(workspace.inbox, 'still editing.wav');
     writeFileSync(path, pcmWav(200_000));

@@ -1,26 +1,21 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, runCli, runCliAsync, waitUntil, type Workspace, waitForState } from '../helpers/daemon.js';
+import { createWorkspace, jobFor, runCli, runCliAsync, useDaemons, waitUntil, type DaemonProcess, type Workspace, waitForState } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
+const { startSandbox, startDaemon } = useDaemons();
 
 let sandbox: Sandbox;
-let daemon: DaemonProcess | undefined;
-
-afterEach(async () => {
-  await daemon?.stop('SIGKILL');
-  daemon = undefined;
-  await sandbox?.close();
-});
+let daemon: DaemonProcess;
 
 async function start(options: Parameters<typeof createWorkspace>[2] = {}, sandboxKey?: string): Promise<Workspace> {
   sandbox = await startSandbox(sandboxKey ? { apiKey: sandboxKey } : {});
   const workspace = createWorkspace(tempDir(), sandbox, options);
-  daemon = new DaemonProcess(workspace);
+  daemon = startDaemon(workspace);
   await daemon.ready();
   return workspace;
 }
@@ -51,7 +46,7 @@ describe('answers from the API and storage', () => {
     const path = join(workspace.inbox, 'busy.wav');
     writeFileSync(path, pcmWav(20_000));
     // From the transition log, not by polling: the retrying state lasts only a second.
-    const retrying = await daemon!.waitForLog((r) => r.event === 'transition' && r.file === path && r.to === 'retrying');
+    const retrying = await daemon.waitForLog((r) => r.event === 'transition' && r.file === path && r.to === 'retrying');
     // Retry-After (1 s), not the 0.2 s backoff; the due time is computed a moment before the line is logged.
     expect(Date.parse(retrying.nextAttemptAt as string) - (retrying.time as number)).toBeGreaterThanOrEqual(950);
     const done = await waitForState(workspace, path, 'done');
@@ -111,9 +106,9 @@ describe('answers from the API and storage', () => {
     const paths = ['a.wav', 'b.wav'].map((name) => join(workspace.inbox, name));
     for (const path of paths) writeFileSync(path, pcmWav(30_000));
     await waitUntil(() => paths.every((path) => ['done', 'failed'].includes(jobFor(workspace, path)?.state ?? '')));
-    await daemon!.stop('SIGTERM');
+    await daemon.stop('SIGTERM');
     const outputs = [
-      daemon!.output,
+      daemon.output,
       runCli(workspace, ['list', '--json']).stdout,
       runCli(workspace, ['list']).stdout,
       runCli(workspace, ['status']).stdout,

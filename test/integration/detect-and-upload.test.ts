@@ -2,35 +2,29 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import { chunk, fmtChunk, mp3File, pcmWav, wav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, listJobs, waitUntil, type Workspace, waitForState } from '../helpers/daemon.js';
+import { createWorkspace, jobFor, listJobs, useDaemons, waitUntil, type Workspace, waitForState } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
+const { startSandbox, startDaemon } = useDaemons();
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 let sandbox: Sandbox;
 let workspace: Workspace;
-let daemon: DaemonProcess | undefined;
 
 beforeEach(async () => {
   sandbox = await startSandbox();
   workspace = createWorkspace(tempDir(), sandbox);
 });
 
-afterEach(async () => {
-  await daemon?.stop('SIGKILL');
-  daemon = undefined;
-  await sandbox.close();
-});
-
 const uploadRequests = () => sandbox.requests().filter((r) => r.endpoint === 'multi-upload');
 
 describe('detect → settle → upload', () => {
   it('uploads WAV and MP3 files with odd names, storing exactly their bytes', async () => {
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     const files = {
       'Song with spaces.wav': pcmWav(300_000),
@@ -55,7 +49,7 @@ describe('detect → settle → upload', () => {
   });
 
   it('finds files in a folder moved in whole, and in a new sub-folder, and notices a sub-folder moved out', async () => {
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     // Written outside, then moved in with one rename: no event names the files themselves.
     const album = join(workspace.dir, 'Album');
@@ -81,7 +75,7 @@ describe('detect → settle → upload', () => {
 
   it('leaves sub-folders alone in a folder that is not recursive, even one moved in whole', async () => {
     const flat = createWorkspace(tempDir(), sandbox, { folder: { recursive: false } });
-    daemon = new DaemonProcess(flat);
+    const daemon = startDaemon(flat);
     await daemon.ready();
     const album = join(flat.dir, 'Album');
     mkdirSync(album);
@@ -96,7 +90,7 @@ describe('detect → settle → upload', () => {
   });
 
   it('never asks to upload junk, too-small or mislabelled files, and says why', async () => {
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     writeFileSync(join(workspace.inbox, '._mix.wav'), pcmWav(10_000));
     writeFileSync(join(workspace.inbox, '.DS_Store'), 'x');
@@ -117,7 +111,7 @@ describe('detect → settle → upload', () => {
   });
 
   it('waits for a DAW to patch its placeholder WAV header, even across pauses longer than settleSeconds', async () => {
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     const path = join(workspace.inbox, 'bounce.wav');
     const audio = pcmWav(400_000).subarray(44);
@@ -144,7 +138,7 @@ describe('detect → settle → upload', () => {
   });
 
   it('does not send the same bytes twice from one folder: a copy is marked as a duplicate', async () => {
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     const original = join(workspace.inbox, 'mix.wav');
     writeFileSync(original, pcmWav(200_000));

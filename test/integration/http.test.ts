@@ -1,31 +1,22 @@
 import { writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, waitForState, type Workspace, type WorkspaceOptions } from '../helpers/daemon.js';
+import { createWorkspace, useDaemons, waitForState, type DaemonProcess, type Workspace, type WorkspaceOptions } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-http-');
-
-let sandbox: Sandbox | undefined;
-let daemon: DaemonProcess | undefined;
-
-afterEach(async () => {
-  await daemon?.stop('SIGKILL');
-  daemon = undefined;
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const { startSandbox, startDaemon } = useDaemons();
 
 /** A daemon with the listener on a free loopback port; resolves with the URL it logged. */
-async function start(options: WorkspaceOptions = {}): Promise<{ workspace: Workspace; url: string }> {
-  sandbox = await startSandbox();
+async function start(options: WorkspaceOptions = {}): Promise<{ sandbox: Sandbox; daemon: DaemonProcess; workspace: Workspace; url: string }> {
+  const sandbox = await startSandbox();
   const workspace = createWorkspace(tempDir(), sandbox, { http: { listen: '127.0.0.1:0' }, ...options });
-  daemon = new DaemonProcess(workspace);
+  const daemon = startDaemon(workspace);
   const line = await daemon.waitForLog((r) => typeof r.url === 'string');
-  return { workspace, url: line.url as string };
+  return { sandbox, daemon, workspace, url: line.url as string };
 }
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; type: string | null }> {
@@ -41,10 +32,10 @@ function sample(metrics: string, series: string): number | undefined {
 
 describe('the HTTP listener', () => {
   it('serves health, metrics and the status page while files flow', async () => {
-    const { workspace, url } = await start();
+    const { sandbox, workspace, url } = await start();
     expect(await get(`${url}/healthz`)).toMatchObject({ status: 200, text: 'ok\n' });
 
-    sandbox!.faults.add({ target: 'put', kind: 'status', status: 503 });
+    sandbox.faults.add({ target: 'put', kind: 'status', status: 503 });
     const mix = join(workspace.inbox, 'Night <Drive> & "Co".wav');
     const bytes = pcmWav(50_000);
     writeFileSync(mix, bytes);
@@ -73,8 +64,8 @@ describe('the HTTP listener', () => {
   });
 
   it('answers 503 with the reason while the API refuses the key', async () => {
-    const { workspace, url } = await start();
-    sandbox!.faults.setUnauthorized(true);
+    const { sandbox, workspace, url } = await start();
+    sandbox.faults.setUnauthorized(true);
     writeFileSync(join(workspace.inbox, 'refused.wav'), pcmWav(20_000));
     let health = await get(`${url}/healthz`);
     for (const deadline = Date.now() + 15_000; health.status === 200 && Date.now() < deadline; ) {
@@ -110,7 +101,7 @@ describe('the HTTP listener', () => {
 
   it('asks for the token when one is configured, by Bearer or as the Basic password', async () => {
     const token = 'studio-token-7c1f0b2e9d';
-    const { url } = await start({ http: { listen: '127.0.0.1:0', token } });
+    const { daemon, url } = await start({ http: { listen: '127.0.0.1:0', token } });
     const refused = await fetch(`${url}/healthz`);
     expect(refused.status).toBe(401);
     expect(refused.headers.get('www-authenticate')).toMatch(/^Basic /);
@@ -118,6 +109,6 @@ describe('the HTTP listener', () => {
     expect((await get(`${url}/healthz`, { authorization: `Bearer ${token}` })).status).toBe(200);
     const basic = Buffer.from(`anyone:${token}`).toString('base64');
     expect((await get(`${url}/metrics`, { authorization: `Basic ${basic}` })).status).toBe(200);
-    expect(daemon!.output).not.toContain(token);
+    expect(daemon.output).not.toContain(token);
   });
 });

@@ -1,21 +1,12 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, waitForState, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, jobFor, useDaemons, waitForState, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-reload-');
-
-let sandbox: Sandbox;
-let daemon: DaemonProcess | undefined;
-
-afterEach(async () => {
-  await daemon?.stop('SIGKILL');
-  daemon = undefined;
-  await sandbox.close();
-});
+const { startSandbox, startDaemon } = useDaemons();
 
 /** Rewrites the workspace's config file (JSON is YAML) with `change` applied. */
 function editConfig(workspace: Workspace, change: (config: { folders: Record<string, unknown>[] } & Record<string, unknown>) => void): void {
@@ -26,11 +17,11 @@ function editConfig(workspace: Workspace, change: (config: { folders: Record<str
 
 describe('SIGHUP reloads the configuration', () => {
   it('starts and stops watching folders, and keeps the running config when the new one is invalid', async () => {
-    sandbox = await startSandbox();
+    const sandbox = await startSandbox();
     const workspace = createWorkspace(tempDir(), sandbox);
     const second = join(workspace.dir, 'second inbox');
     mkdirSync(second);
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
 
     editConfig(workspace, (config) => config.folders.push({ ...config.folders[0], path: second }));

@@ -1,10 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
 import { findChromium, launchChromium, measureWidth, PHONE, saveScreenshot, withPage, type Browser } from '../helpers/browser.js';
-import { createWorkspace, DaemonProcess, jobFor, waitForState, waitUntil } from '../helpers/daemon.js';
+import { createWorkspace, jobFor, useDaemons, waitForState, waitUntil } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 // Decided while the file is collected: finds Debian's chromium, installs it with apt when root, else skips and prints why.
@@ -14,23 +13,18 @@ const tempDir = useTempDir('cryomix-page-');
 
 describe.skipIf('skip' in chromium)('the status page in a real browser (headless Chromium)', () => {
   let browser: Browser;
-  let sandbox: Sandbox | undefined;
-  let daemon: DaemonProcess | undefined;
+  const { startSandbox, startDaemon } = useDaemons();
 
   beforeAll(async () => {
     browser = await launchChromium(chromium);
   }, 90_000);
   afterAll(() => browser?.close());
-  afterEach(async () => {
-    await daemon?.stop('SIGKILL');
-    await sandbox?.close();
-  });
 
   it('shows an upload moving and a finished file on a phone, and refreshes by itself', async () => {
-    sandbox = await startSandbox();
+    const sandbox = await startSandbox();
     // A long stall window: the stalled PUT stays `uploading` with its progress while the page is looked at.
     const workspace = createWorkspace(tempDir(), sandbox, { http: { listen: '127.0.0.1:0' }, uploads: { stallTimeoutSeconds: 30 } });
-    daemon = new DaemonProcess(workspace);
+    const daemon = startDaemon(workspace);
     const url = (await daemon.waitForLog((r) => typeof r.url === 'string')).url as string;
 
     const finished = join(workspace.inbox, 'Verse 1 (final mix).wav');

@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, waitForState, waitUntil } from '../helpers/daemon.js';
+import { createWorkspace, useDaemons, waitForState, waitUntil } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { listenerUnavailable, NotifyListener } from '../systemd/notifyListener.js';
 
@@ -13,23 +12,21 @@ const unavailable = listenerUnavailable();
 if (unavailable) console.warn(`skipping the systemd notification tests: ${unavailable}`);
 
 describe.skipIf(unavailable !== undefined)('run under systemd (Type=notify, a real NOTIFY_SOCKET listener)', () => {
-  let sandbox: Sandbox | undefined;
-  let daemon: DaemonProcess | undefined;
   let listener: NotifyListener | undefined;
 
-  afterEach(async () => {
-    await daemon?.stop('SIGKILL');
-    await sandbox?.close();
+  afterEach(() => {
     listener?.stop();
   });
+  // Registered after the listener's hook, so it runs before it: the daemon is dead before its socket closes.
+  const { startSandbox, startDaemon } = useDaemons();
 
   it('asks for time while starting, says READY=1 with a STATUS line, feeds the watchdog, keeps STATUS current, and says STOPPING=1', async () => {
     const address = `@cryomix-watch-test-${randomUUID()}`;
     listener = await NotifyListener.start(address);
-    sandbox = await startSandbox();
+    const sandbox = await startSandbox();
     const workspace = createWorkspace(tempDir(), sandbox);
     // WatchdogSec=0.4s: pings every 200 ms.
-    daemon = new DaemonProcess({ ...workspace, env: { ...workspace.env, NOTIFY_SOCKET: address, WATCHDOG_USEC: '400000' } });
+    const daemon = startDaemon({ ...workspace, env: { ...workspace.env, NOTIFY_SOCKET: address, WATCHDOG_USEC: '400000' } });
     await daemon.ready();
 
     const [extend, ready] = await listener.received(2);
@@ -53,6 +50,6 @@ describe.skipIf(unavailable !== undefined)('run under systemd (Type=notify, a re
     expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     const stopping = listener.datagrams.find((d) => d.text.includes('STOPPING=1'));
     expect(stopping?.pid).toBe(daemon.pid);
-    expect(listener.datagrams.every((d) => d.pid === daemon!.pid)).toBe(true);
+    expect(listener.datagrams.every((d) => d.pid === daemon.pid)).toBe(true);
   });
 });

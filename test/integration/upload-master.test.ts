@@ -2,27 +2,19 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { progressLine } from '../../src/cli/progress.js';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import type { Job } from '../../src/store/job.js';
 import { pcmWav } from '../helpers/audio.js';
-import { CLI, createWorkspace, DaemonProcess, jobFor, runCliAsync, waitUntil, type Workspace, type WorkspaceOptions } from '../helpers/daemon.js';
+import { CLI, createWorkspace, jobFor, runCliAsync, useDaemons, waitUntil, type Workspace, type WorkspaceOptions } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-upload-master-');
-
-let sandbox: Sandbox | undefined;
-const daemons: DaemonProcess[] = [];
-
-afterEach(async () => {
-  for (const daemon of daemons.splice(0)) await daemon.stop('SIGKILL');
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const { startSandbox, startDaemon } = useDaemons();
 
 async function setUp(options: WorkspaceOptions = {}, masteringSeconds = 0.5): Promise<{ sandbox: Sandbox; workspace: Workspace }> {
-  sandbox = await startSandbox({ masteringSeconds });
+  const sandbox = await startSandbox({ masteringSeconds });
   return { sandbox, workspace: createWorkspace(tempDir(), sandbox, options) };
 }
 
@@ -125,8 +117,7 @@ describe('cryomix-watch upload FILE --master', () => {
 
   it('keeps the job while a daemon runs beside it: the daemon neither takes nor fails a mix outside its folders', async () => {
     const { sandbox, workspace } = await setUp();
-    const daemon = new DaemonProcess(workspace);
-    daemons.push(daemon);
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     const path = join(workspace.dir, 'beside the daemon.wav');
     writeFileSync(path, pcmWav(30_000));
