@@ -113,10 +113,11 @@ do_uninstall() {
 
 node_binary() {
   local node=${NODE:-$(command -v node || true)}
-  [[ -n $node && -x $node ]] || die "node not found: install Node.js 20 or later, or set NODE=/path/to/node"
-  local major
-  major=$("$node" -p 'process.versions.node.split(".")[0]')
-  ((major >= 20)) || die "$node is Node.js $major; cryomix-watch needs 20 or later"
+  [[ -n $node && -x $node ]] || die "node not found: install Node.js 20.19 or later, or set NODE=/path/to/node"
+  local version major minor
+  version=$("$node" -p 'process.versions.node')
+  IFS=. read -r major minor _ <<<"$version"
+  ((major > 20 || (major == 20 && minor >= 19))) || die "$node is Node.js $version; cryomix-watch needs 20.19 or later (package.json engines)"
   case $node in
     /home/* | /root/*) say "warning: $node is in a home directory, which the service user may not be able to read (ProtectHome=read-only); prefer a system-wide node (NODE=/usr/bin/node)" >&2 ;;
   esac

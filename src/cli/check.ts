@@ -10,7 +10,7 @@ import { inotifyInstances, inotifyWatches } from '../ops/inotify.js';
 import { databaseFileSystem, folderFileSystem, freeSpace, type CheckLine } from '../ops/preflight.js';
 import { apiTarget, type ApiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
-
+import { EXIT_FAILURE, EXIT_OK } from './exitCodes.js';
 
 /**
  * Preflight. Every line says what was checked and, when it is not PASS, what
@@ -31,7 +31,7 @@ export async function checkCommand(options: GlobalOptions & { json?: boolean; sa
   } else {
     for (const line of lines) process.stdout.write(`${line.verdict}  ${line.check}: ${line.detail}\n`);
   }
-  return lines.some((line) => line.verdict === 'FAIL') ? 1 : 0;
+  return lines.some((line) => line.verdict === 'FAIL') ? EXIT_FAILURE : EXIT_OK;
 }
 
 function databaseWritable(file: string): CheckLine {

@@ -4,6 +4,7 @@ import { defaultConfigPath, loadConfig } from '../config/index.js';
 import { siteDropIn, type PathFacts } from '../ops/dropIn.js';
 import { parseMountInfo } from '../watch/fileSystem.js';
 import type { GlobalOptions } from './context.js';
+import { EXIT_OK } from './exitCodes.js';
 
 /** Symlinks resolved in the part that exists; a folder not created yet keeps the rest of its name. */
 function realPath(path: string): string {
@@ -29,5 +30,5 @@ export function dropInCommand(options: GlobalOptions): number {
   const { text, warnings } = siteDropIn({ config, mounts, paths: machinePaths, configFile });
   process.stdout.write(text);
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-  return 0;
+  return EXIT_OK;
 }

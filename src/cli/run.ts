@@ -103,6 +103,15 @@ export async function runCommand(options: RunOptions): Promise<number> {
   return EXIT_FAILURE;
 }
 
+/** What a reload does not apply: the parts the API client, the DB, the listener and the upload machinery were built with. */
+const RESTART_ONLY: Record<string, (config: Config) => unknown> = {
+  api: (config) => config.api,
+  state: (config) => config.state,
+  http: (config) => config.http,
+  'log.summaryMinutes': (config) => config.log.summaryMinutes,
+  'uploads (all but concurrency)': (config) => ({ ...config.uploads, concurrency: undefined }),
+};
+
 /**
  * SIGHUP: reads the config file again. An invalid file keeps the running
  * configuration and says why. The API section stays as started (with
@@ -116,10 +125,10 @@ async function reloadConfig(options: RunOptions, startedWith: Config, running: C
     logger.error({ err: error }, `SIGHUP: keeping the running configuration: ${(error as Error).message}`);
     return;
   }
-  const restartOnly = (config: Config) => JSON.stringify([config.api, config.state, config.http, config.log.summaryMinutes]);
-  if (restartOnly(next) !== restartOnly(startedWith)) {
-    logger.warn('SIGHUP: changes to api, state, http and log.summaryMinutes take effect at the next start');
-  }
+  const waiting = Object.entries(RESTART_ONLY)
+    .filter(([, of]) => JSON.stringify(of(next)) !== JSON.stringify(of(startedWith)))
+    .map(([name]) => name);
+  if (waiting.length > 0) logger.warn({ changes: waiting }, `SIGHUP: changes to ${waiting.join(', ')} take effect at the next start`);
   logger.level = next.log.level;
   const changes = await pipeline.reload({ ...next, api: running.api, state: running.state });
   logger.info({ changes }, `SIGHUP: configuration reloaded${changes.length > 0 ? `: ${changes.join('; ')}` : ' (no folder or concurrency changes)'}`);

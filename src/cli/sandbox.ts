@@ -1,4 +1,5 @@
 import { startSandbox } from '../sandbox/index.js';
+import { EXIT_OK } from './exitCodes.js';
 
 /** The emulator alone, for trying the API by hand or pointing another client at it. */
 export async function sandboxCommand(options: { port?: string }): Promise<number> {
@@ -18,5 +19,5 @@ export async function sandboxCommand(options: { port?: string }): Promise<number
     process.once('SIGTERM', () => resolve());
   });
   await sandbox.close();
-  return 0;
+  return EXIT_OK;
 }

@@ -42,7 +42,7 @@ export function createLogger(options: LoggerOptions): Logger {
           colorize: Boolean((destination as { isTTY?: boolean }).isTTY),
           translateTime: 'SYS:HH:MM:ss',
           // The message already says it in words; the fields are for machines (json format).
-          ignore: 'pid,hostname,event,file,sessionId,from,to,bytes,durationMs,attempts,reason,nextAttemptAt,duplicateOf,folders,folder,directory,database,sandbox,paused,signal,movedTo,storageCode,masters,hook,exitCode,output,changes,url',
+          ignore: 'pid,hostname,event,file,sessionId,from,to,bytes,durationMs,attempts,reason,nextAttemptAt,duplicateOf,folders,folder,polling,directory,database,sandbox,paused,signal,movedTo,storageCode,masters,hook,exitCode,output,changes,url',
         })
       : destination;
   return pino(

@@ -49,4 +49,22 @@ describe('SIGHUP reloads the configuration', () => {
     await waitForState(workspace, still, 'done');
     expect(jobFor(workspace, ignored)).toBeUndefined();
   });
+
+  it('applies uploads.concurrency at once and names each change that waits for a restart', async () => {
+    const sandbox = await startSandbox();
+    const workspace = createWorkspace(tempDir(), sandbox);
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+
+    editConfig(workspace, (config) => {
+      const uploads = config.uploads as Record<string, unknown>;
+      Object.assign(uploads, { concurrency: 3, minBytes: 5000 });
+      config.log = { ...(config.log as object), summaryMinutes: 7 };
+    });
+    daemon.signal('SIGHUP');
+    const warning = await daemon.waitForLog((r) => String(r.msg).includes('take effect at the next start'));
+    expect(warning.changes).toEqual(['log.summaryMinutes', 'uploads (all but concurrency)']);
+    const reloaded = await daemon.waitForLog((r) => String(r.msg).includes('configuration reloaded'));
+    expect(reloaded.changes).toEqual(['uploads.concurrency is now 3']);
+  });
 });
