@@ -268,8 +268,8 @@ describe('chaos 3: files that are still being written', () => {
 
     const requests = watchRequests(sandbox);
     const starts = Array.from({ length: N }, () => between(random, 0, START_WINDOW_MS));
-    const written = await Promise.all(starts.map((startAfterMs, index) => runWriter(seed, index, workspace.inbox, startAfterMs)));
-    requests.stop();
+    // Stopped whatever the writers do: a failed writer must not leave the poll running after the test.
+    const written = await Promise.all(starts.map((startAfterMs, index) => runWriter(seed, index, workspace.inbox, startAfterMs))).finally(() => requests.stop());
 
     // The DB is polled directly: `list` is a blocking child process and would starve the in-process sandbox.
     const byPath = new Map(written.map((file) => [file.path, file]));
