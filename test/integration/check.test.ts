@@ -1,13 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import { sendJson, startLocalServer, type LocalServer } from '../cryomix/localServer.js';
-import { createWorkspace, runCliAsync, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, runCliAsync, useDaemons, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 // What `check` reads from the API beyond "is the key accepted": the Origin sent with it and the Date header.
 // (cli.test.ts covers a rejected key and a missing folder against the sandbox.)
 
 const tempDir = useTempDir('cryomix-check-');
+const { startSandbox } = useDaemons();
 
 interface Report {
   ok: boolean;
@@ -26,7 +27,6 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await api.close();
-  await sandbox.close();
 });
 
 /** The configured API is the loopback server, whose answers each test sets. */

@@ -1,15 +1,16 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import { openDatabase } from '../../src/store/db.js';
 import { JobStore } from '../../src/store/jobs.js';
 import { pcmWav } from '../helpers/audio.js';
-import { CLI, createWorkspace, jobFor, runCli, runCliAsync, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { CLI, createWorkspace, jobFor, runCli, runCliAsync, useDaemons, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
+const { startSandbox } = useDaemons();
 
 let sandbox: Sandbox;
 let workspace: Workspace;
@@ -17,10 +18,6 @@ let workspace: Workspace;
 beforeEach(async () => {
   sandbox = await startSandbox();
   workspace = createWorkspace(tempDir(), sandbox);
-});
-
-afterEach(async () => {
-  await sandbox.close();
 });
 
 describe('cryomix-watch upload FILE', () => {

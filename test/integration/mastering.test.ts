@@ -1,26 +1,15 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import { mp3File, pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, runCli, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, runCli, useDaemons, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-mastering-');
+const { startSandbox, startDaemon } = useDaemons();
 
 let sandbox: Sandbox;
-const daemons: DaemonProcess[] = [];
-
-afterEach(async () => {
-  for (const daemon of daemons.splice(0)) await daemon.stop('SIGKILL');
-  await sandbox?.close();
-});
-
-function startDaemon(workspace: Workspace): DaemonProcess {
-  const daemon = new DaemonProcess(workspace);
-  daemons.push(daemon);
-  return daemon;
-}
 
 async function masteringWorkspace(masteringSeconds = 0.6, onDone?: string[]): Promise<{ workspace: Workspace; masters: string }> {
   sandbox = await startSandbox({ masteringSeconds });

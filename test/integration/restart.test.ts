@@ -2,38 +2,27 @@ import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, DaemonProcess, jobFor, listJobs, runCli, waitUntil, type Workspace, waitForState } from '../helpers/daemon.js';
+import { createWorkspace, jobFor, listJobs, runCli, useDaemons, waitUntil, type Workspace, waitForState } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
+const { startSandbox, startDaemon } = useDaemons();
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 let sandbox: Sandbox;
 let workspace: Workspace;
-const daemons: DaemonProcess[] = [];
-
-function startDaemon(): DaemonProcess {
-  const daemon = new DaemonProcess(workspace);
-  daemons.push(daemon);
-  return daemon;
-}
 
 beforeEach(async () => {
   sandbox = await startSandbox();
   workspace = createWorkspace(tempDir(), sandbox);
 });
 
-afterEach(async () => {
-  for (const daemon of daemons.splice(0)) await daemon.stop('SIGKILL');
-  await sandbox.close();
-});
-
 describe('stopping and starting', () => {
   it('exits 0 on SIGTERM, and a restart re-uploads nothing while finding files added meanwhile', async () => {
-    const first = startDaemon();
+    const first = startDaemon(workspace);
     await first.ready();
     const early = join(workspace.inbox, 'early.wav');
     writeFileSync(early, pcmWav(100_000));
@@ -42,7 +31,7 @@ describe('stopping and starting', () => {
 
     const late = join(workspace.inbox, 'while-stopped.wav');
     writeFileSync(late, pcmWav(120_000));
-    const second = startDaemon();
+    const second = startDaemon(workspace);
     await second.ready();
     await waitUntil(() => jobFor(workspace, late)?.state === 'done');
     expect(sandbox.objects().map((o) => o.objectName).sort()).toEqual(['early.wav', 'while-stopped.wav']);
@@ -52,7 +41,7 @@ describe('stopping and starting', () => {
 
   it('marks files deleted while the daemon was down as removed, not failed', async () => {
     sandbox.faults.setUnauthorized(true); // keeps the file queued: nothing uploads
-    const first = startDaemon();
+    const first = startDaemon(workspace);
     await first.ready();
     const path = join(workspace.inbox, 'gone.wav');
     writeFileSync(path, pcmWav(50_000));
@@ -60,14 +49,14 @@ describe('stopping and starting', () => {
     await first.stop('SIGTERM');
     rmSync(path);
     sandbox.faults.setUnauthorized(false);
-    const second = startDaemon();
+    const second = startDaemon(workspace);
     await second.ready();
     expect(await waitForState(workspace, path, 'removed')).toMatchObject({ error: 'the file disappeared before it was uploaded' });
   });
 
   it('uploads a file that was moved out of the folder and back in, unchanged', async () => {
     sandbox.faults.setUnauthorized(true); // holds the file in the queue
-    const daemon = startDaemon();
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     const path = join(workspace.inbox, 'wanderer.wav');
     const outside = join(workspace.dir, 'wanderer.wav');
@@ -82,7 +71,7 @@ describe('stopping and starting', () => {
   });
 
   it('stops with exit 1 and a fatal log when the state database fails, instead of carrying on', async () => {
-    const daemon = startDaemon();
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     // Another process holds the write lock past the 5 s busy timeout, as a wedged or broken disk would.
     const blocker = new Database(workspace.database);
@@ -99,7 +88,7 @@ describe('stopping and starting', () => {
 
   it('after kill -9 during an upload, resumes with the same Session-Id and stores the right bytes once', async () => {
     sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 64 * 1024 });
-    const first = startDaemon();
+    const first = startDaemon(workspace);
     await first.ready();
     const path = join(workspace.inbox, 'big mix.wav');
     const bytes = pcmWav(2_000_000);
@@ -110,7 +99,7 @@ describe('stopping and starting', () => {
     });
     await first.stop('SIGKILL');
 
-    const second = startDaemon();
+    const second = startDaemon(workspace);
     await second.ready();
     const done = await waitForState(workspace, path, 'done', 15_000, () => second.output + JSON.stringify(listJobs(workspace)));
     expect(done.sessionId).toBe(uploading.sessionId);
@@ -126,7 +115,7 @@ describe('stopping and starting', () => {
     // The stall must outlast the 2 s grace period so that shutdown, not the stall watchdog, ends the attempt.
     workspace = createWorkspace(tempDir(), sandbox, { uploads: { stallTimeoutSeconds: 30 } });
     sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 1 });
-    const first = startDaemon();
+    const first = startDaemon(workspace);
     await first.ready();
     const path = join(workspace.inbox, 'interrupted.wav');
     writeFileSync(path, pcmWav(500_000));
@@ -136,14 +125,14 @@ describe('stopping and starting', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(jobFor(workspace, path)).toMatchObject({ state: 'retrying', error: 'interrupted by shutdown; resumes on the next start' });
 
-    const second = startDaemon();
+    const second = startDaemon(workspace);
     await second.ready();
     await waitUntil(() => jobFor(workspace, path)?.state === 'done');
     expect(listJobs(workspace)).toHaveLength(1);
   });
 
   it('shows state to status and list while the daemon runs', async () => {
-    const daemon = startDaemon();
+    const daemon = startDaemon(workspace);
     await daemon.ready();
     writeFileSync(join(workspace.inbox, 'a.wav'), pcmWav(10_000));
     await waitUntil(() => listJobs(workspace)[0]?.state === 'done');
