@@ -51,12 +51,18 @@ function checkFolders(folders: readonly FolderConfig[]): void {
     for (const [name, output] of Object.entries(outputs)) {
       if (output === undefined) continue;
       const key = `folders[${index}].${name}`;
+      const again = 'what is put there would be uploaded again';
       if (output === folder.path) {
-        throw new ConfigError(key, `expected a folder other than folders[${index}].path, got ${output}`);
+        throw new ConfigError(key, `expected a folder other than folders[${index}].path, got ${output}: ${again}`);
       }
       folders.forEach((other, otherIndex) => {
+        const watched = `folders[${otherIndex}].path (${other.path})`;
         if (otherIndex !== index && (output === other.path || contains(other.path, output))) {
-          throw new ConfigError(key, `expected a folder outside folders[${otherIndex}].path (${other.path}), got ${output}`);
+          throw new ConfigError(key, `expected a folder outside ${watched}, got ${output}: ${again}`);
+        }
+        // Moves keep sub-folders and masters get a folder per mix, so either could end up inside a watched folder below.
+        if (contains(output, other.path)) {
+          throw new ConfigError(key, `expected a folder that does not contain ${watched}, got ${output}: ${again} once it lands in that folder`);
         }
       });
     }

@@ -61,6 +61,11 @@ export function masteringPlan(folders: readonly FolderConfig[], job: Pick<Job, '
   };
 }
 
+/** Where one mix's masters go: a folder named after the mix, inside the outputDir. */
+export function mixMastersDirectory(outputDir: string, mix: string): string {
+  return join(outputDir, basename(mix, extname(mix)));
+}
+
 /** A mastering step that cannot succeed by trying again: the job needs a person (`retry`). */
 export class MasteringError extends CryomixWatchError {
   constructor(message: string) {
@@ -148,7 +153,7 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
   const download = context.download ?? downloadFile;
   const fetched = new Set(store.downloads(job.id).map((d) => d.name));
   const missing = plan.files.filter((name) => !fetched.has(name));
-  const directory = join(plan.outputDir, basename(job.path, extname(job.path)));
+  const directory = mixMastersDirectory(plan.outputDir, job.path);
   // Requested just before use: the URLs expire.
   let urls = missing.length > 0 ? await api.requestDownloadUrls(job.sessionId, context.urlExpirySeconds, signal) : new Map<string, SignedDownload>();
   let refreshes = 0;

@@ -1,4 +1,4 @@
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Config, FolderConfig } from '../config/index.js';
 import { CryomixWatchError } from '../errors.js';
 import type { Job } from '../store/job.js';
@@ -7,7 +7,8 @@ import { putFile } from '../transfer/put.js';
 import { statFile, type FileStat } from '../watch/settle.js';
 import { admit, type Admission } from './admit.js';
 import { holdClaim } from './claim.js';
-import { masteringPlan, runMasteringStep, type MasteringContext, type MasteringPlan } from './master.js';
+import { folderFilter } from './folder.js';
+import { masteringPlan, mixMastersDirectory, runMasteringStep, type MasteringContext, type MasteringPlan } from './master.js';
 import { rearm } from './rearm.js';
 import { claimAvailable } from './recovery.js';
 import { completeAfterUpload, finishStored, uploadJob, type UploadContext } from './upload.js';
@@ -55,11 +56,15 @@ export function oneShotPlan(config: Config, file: string, outDir: string | undef
   const path = resolve(file);
   const folder = config.folders.find((f) => isInside(f.path, path));
   const fromFolder = folder?.mastering ? masteringPlan(config.folders, { folder: folder.path }) : undefined;
-  if (fromFolder) return { plan: outDir === undefined ? fromFolder : { ...fromFolder, outputDir: resolve(outDir) }, folder };
-  return {
-    plan: { settings: {}, outputDir: resolve(outDir ?? process.cwd()), files: DEFAULT_MASTER_FILES, pollIntervalMs: DEFAULT_POLL_INTERVAL_MS },
-    folder: undefined,
-  };
+  const defaults = { settings: {}, outputDir: resolve(outDir ?? process.cwd()), files: DEFAULT_MASTER_FILES, pollIntervalMs: DEFAULT_POLL_INTERVAL_MS };
+  const plan = fromFolder === undefined ? defaults : { ...fromFolder, ...(outDir === undefined ? {} : { outputDir: resolve(outDir) }) };
+  // The config refuses such an outputDir; --out and the current directory are only known here.
+  const masters = mixMastersDirectory(plan.outputDir, path);
+  const watcher = config.folders.find((f) => isInside(f.path, masters) && !folderFilter(f).isIgnored(join(masters, plan.files[0]!)));
+  if (watcher) {
+    throw new NotUploadableError(path, `its masters would go to ${masters}, which the daemon watches (in ${watcher.path}) and would upload again: choose a folder outside it with --out`);
+  }
+  return { plan, folder: fromFolder ? folder : undefined };
 }
 
 export interface OneShotOptions {

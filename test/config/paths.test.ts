@@ -49,24 +49,33 @@ folders:
   it('refuses moveTo equal to the watched folder', () => {
     const yaml = 'folders:\n  - { path: /srv/a, afterUpload: move, moveTo: /srv/a/sub/.. }\n';
     expect(configErrorOf(() => parseConfig(yaml, '/'))).toBe(
-      'config: folders[0].moveTo: expected a folder other than folders[0].path, got /srv/a',
+      'config: folders[0].moveTo: expected a folder other than folders[0].path, got /srv/a: what is put there would be uploaded again',
     );
   });
 
   it('refuses moveTo inside another watched folder, where files would be uploaded again', () => {
     const yaml = 'folders:\n  - { path: /srv/a, afterUpload: move, moveTo: /srv/b/done }\n  - { path: /srv/b }\n';
     expect(configErrorOf(() => parseConfig(yaml, '/'))).toBe(
-      'config: folders[0].moveTo: expected a folder outside folders[1].path (/srv/b), got /srv/b/done',
+      'config: folders[0].moveTo: expected a folder outside folders[1].path (/srv/b), got /srv/b/done: what is put there would be uploaded again',
     );
   });
 
   it.each([
-    ['the watched folder itself', '/srv/a', 'config: folders[0].mastering.outputDir: expected a folder other than folders[0].path, got /srv/a'],
-    ['another watched folder', '/srv/b', 'config: folders[0].mastering.outputDir: expected a folder outside folders[1].path (/srv/b), got /srv/b'],
-    ['a folder inside another watched one', '/srv/b/masters', 'config: folders[0].mastering.outputDir: expected a folder outside folders[1].path (/srv/b), got /srv/b/masters'],
+    ['the watched folder itself', '/srv/a', 'config: folders[0].mastering.outputDir: expected a folder other than folders[0].path, got /srv/a: what is put there would be uploaded again'],
+    ['another watched folder', '/srv/b', 'config: folders[0].mastering.outputDir: expected a folder outside folders[1].path (/srv/b), got /srv/b: what is put there would be uploaded again'],
+    ['a folder inside another watched one', '/srv/b/masters', 'config: folders[0].mastering.outputDir: expected a folder outside folders[1].path (/srv/b), got /srv/b/masters: what is put there would be uploaded again'],
   ])('refuses a masters outputDir in %s, where masters would be uploaded again', (_, outputDir, message) => {
     const yaml = `folders:\n  - { path: /srv/a, mastering: { outputDir: ${outputDir} } }\n  - { path: /srv/b }\n`;
     expect(configErrorOf(() => parseConfig(yaml, '/'))).toBe(message);
+  });
+
+  it.each([
+    ['moveTo', 'folders:\n  - { path: /srv/in/a, afterUpload: move, moveTo: /srv/in }\n  - { path: /srv/in/b }\n', 'folders[0].moveTo', 'folders[0].path (/srv/in/a)', '/srv/in'],
+    ['a masters outputDir', 'folders:\n  - { path: /srv/a, mastering: { outputDir: /srv } }\n', 'folders[0].mastering.outputDir', 'folders[0].path (/srv/a)', '/srv'],
+  ])('refuses %s that contains a watched folder, where moved files or masters could land in it', (_, yaml, key, watched, output) => {
+    expect(configErrorOf(() => parseConfig(yaml, '/'))).toBe(
+      `config: ${key}: expected a folder that does not contain ${watched}, got ${output}: what is put there would be uploaded again once it lands in that folder`,
+    );
   });
 
   it('accepts a masters outputDir inside its own folder, which that folder then skips', () => {

@@ -131,6 +131,19 @@ describe('cryomix-watch upload FILE --master', () => {
     expect(daemon.logs.filter((r) => r.file === path && r.level !== undefined && r.level >= 40)).toEqual([]);
   });
 
+  it('refuses, before uploading, an --out where the daemon would find the masters and upload them again', async () => {
+    const { sandbox, workspace } = await setUp();
+    const path = join(workspace.dir, 'Outside Song.wav');
+    writeFileSync(path, pcmWav(50_000));
+    const result = await runCliAsync(workspace, ['upload', path, '--master', '--out', join(workspace.inbox, 'masters')]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toContain(
+      `Outside Song.wav: its masters would go to ${join(workspace.inbox, 'masters', 'Outside Song')}, which the daemon watches (in ${workspace.inbox}) and would upload again: choose a folder outside it with --out`,
+    );
+    expect(jobFor(workspace, path)).toBeUndefined();
+    expect(sandbox.requests()).toEqual([]);
+  });
+
   it('refuses --out without --master', async () => {
     const { workspace } = await setUp();
     const result = await runCliAsync(workspace, ['upload', join(workspace.dir, 'x.wav'), '--out', workspace.dir]);
