@@ -115,8 +115,9 @@ node_binary() {
   local node=${NODE:-$(command -v node || true)}
   [[ -n $node && -x $node ]] || die "node not found: install Node.js 20.19 or later, or set NODE=/path/to/node"
   local version major minor
-  version=$("$node" -p 'process.versions.node')
-  IFS=. read -r major minor _ <<<"$version"
+  version=$("$node" -p 'process.versions.node' 2>/dev/null || true)
+  [[ $version =~ ^([0-9]+)\.([0-9]+) ]] || die "could not read a Node.js version from $node (it printed: ${version:-nothing}); set NODE=/path/to/node"
+  major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]}
   ((major > 20 || (major == 20 && minor >= 19))) || die "$node is Node.js $version; cryomix-watch needs 20.19 or later (package.json engines)"
   case $node in
     /home/* | /root/*) say "warning: $node is in a home directory, which the service user may not be able to read (ProtectHome=read-only); prefer a system-wide node (NODE=/usr/bin/node)" >&2 ;;

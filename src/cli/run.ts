@@ -103,14 +103,19 @@ export async function runCommand(options: RunOptions): Promise<number> {
   return EXIT_FAILURE;
 }
 
-/** What a reload does not apply: the parts the API client, the DB, the listener and the upload machinery were built with. */
-const RESTART_ONLY: Record<string, (config: Config) => unknown> = {
-  api: (config) => config.api,
-  state: (config) => config.state,
-  http: (config) => config.http,
-  'log.summaryMinutes': (config) => config.log.summaryMinutes,
-  'uploads (all but concurrency)': (config) => ({ ...config.uploads, concurrency: undefined }),
-};
+/** The settings that changed but wait for a restart, by name: the API client, the DB, the listener and the upload machinery were built with them. */
+function restartOnlyChanges(before: Config, after: Config): string[] {
+  const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
+  const sections = (['api', 'state', 'http'] as const).filter((key) => differs(before[key], after[key]));
+  const uploads = (Object.keys(after.uploads) as (keyof Config['uploads'])[])
+    .filter((key) => !UPLOADS_APPLIED_ON_RELOAD.has(key) && differs(before.uploads[key], after.uploads[key]))
+    .map((key) => `uploads.${key}`);
+  const summary = differs(before.log.summaryMinutes, after.log.summaryMinutes) ? ['log.summaryMinutes'] : [];
+  return [...sections, ...uploads, ...summary];
+}
+
+/** The scheduler takes a new concurrency at once, and reads the grace when it stops. */
+const UPLOADS_APPLIED_ON_RELOAD = new Set<keyof Config['uploads']>(['concurrency', 'shutdownGraceSeconds']);
 
 /**
  * SIGHUP: reads the config file again. An invalid file keeps the running
@@ -125,13 +130,12 @@ async function reloadConfig(options: RunOptions, startedWith: Config, running: C
     logger.error({ err: error }, `SIGHUP: keeping the running configuration: ${(error as Error).message}`);
     return;
   }
-  const waiting = Object.entries(RESTART_ONLY)
-    .filter(([, of]) => JSON.stringify(of(next)) !== JSON.stringify(of(startedWith)))
-    .map(([name]) => name);
+  const waiting = restartOnlyChanges(startedWith, next);
   if (waiting.length > 0) logger.warn({ changes: waiting }, `SIGHUP: changes to ${waiting.join(', ')} take effect at the next start`);
+  const level = next.log.level === logger.level ? [] : [`log.level is now ${next.log.level}`];
   logger.level = next.log.level;
-  const changes = await pipeline.reload({ ...next, api: running.api, state: running.state });
-  logger.info({ changes }, `SIGHUP: configuration reloaded${changes.length > 0 ? `: ${changes.join('; ')}` : ' (no folder or concurrency changes)'}`);
+  const changes = [...(await pipeline.reload({ ...next, api: running.api, state: running.state })), ...level];
+  logger.info({ changes }, `SIGHUP: configuration reloaded${changes.length > 0 ? `: ${changes.join('; ')}` : ' (nothing it can apply changed)'}`);
 }
 
 function welcomeLine(folders: readonly FolderConfig[], configFile: string | undefined): string {

@@ -11,9 +11,6 @@
  *   API's message), `TransientError` (network, timeout, 5xx, 408, 429),
  *   `UnsafeUrlError` (the API answered with a URL we refuse to use).
  */
-/** The vendor deletes results 7 days after mastering; masters waiting a day to be downloaded deserve a warning. */
-export const DOWNLOAD_WARNING_MS = 24 * 60 * 60_000;
-
 export interface CryomixApi {
   /** POST /api/signed-url/multi-upload for one object; the URL is already validated. */
   requestUploadUrl(request: UploadUrlRequest): Promise<SignedUpload>;
@@ -43,6 +40,9 @@ export interface CryomixApi {
    */
   requestDownloadUrls(sessionId: string, expirationSeconds: number, signal?: AbortSignal): Promise<Map<string, SignedDownload>>;
 }
+
+/** The vendor deletes results 7 days after mastering; masters waiting a day to be downloaded deserve a warning. */
+export const DOWNLOAD_WARNING_MS = 24 * 60 * 60_000;
 
 export interface UploadUrlRequest {
   sessionId: string;

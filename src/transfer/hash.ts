@@ -15,6 +15,7 @@ const HASH_CHUNK_BYTES = 256 * 1024;
  * 1 GiB file that was 25 MB more peak RSS.
  */
 export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {
+  signal?.throwIfAborted();
   // Never through a symlink: a file swapped for a link after it settled must not be read.
   const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {

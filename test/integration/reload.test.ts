@@ -50,7 +50,7 @@ describe('SIGHUP reloads the configuration', () => {
     expect(jobFor(workspace, ignored)).toBeUndefined();
   });
 
-  it('applies uploads.concurrency at once and names each change that waits for a restart', async () => {
+  it('applies concurrency, grace and log level at once, and names each change that waits for a restart', async () => {
     const sandbox = await startSandbox();
     const workspace = createWorkspace(tempDir(), sandbox);
     const daemon = startDaemon(workspace);
@@ -58,13 +58,13 @@ describe('SIGHUP reloads the configuration', () => {
 
     editConfig(workspace, (config) => {
       const uploads = config.uploads as Record<string, unknown>;
-      Object.assign(uploads, { concurrency: 3, minBytes: 5000 });
-      config.log = { ...(config.log as object), summaryMinutes: 7 };
+      Object.assign(uploads, { concurrency: 3, minBytes: 5000, shutdownGraceSeconds: 5 });
+      config.log = { ...(config.log as object), level: 'info', summaryMinutes: 7 };
     });
     daemon.signal('SIGHUP');
     const warning = await daemon.waitForLog((r) => String(r.msg).includes('take effect at the next start'));
-    expect(warning.changes).toEqual(['log.summaryMinutes', 'uploads (all but concurrency)']);
+    expect(warning.changes).toEqual(['uploads.minBytes', 'log.summaryMinutes']);
     const reloaded = await daemon.waitForLog((r) => String(r.msg).includes('configuration reloaded'));
-    expect(reloaded.changes).toEqual(['uploads.concurrency is now 3']);
+    expect(reloaded.changes).toEqual(['uploads.concurrency is now 3', 'log.level is now info']);
   });
 });
