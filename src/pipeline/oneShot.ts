@@ -60,7 +60,11 @@ export function oneShotPlan(config: Config, file: string, outDir: string | undef
   const plan = fromFolder === undefined ? defaults : { ...fromFolder, ...(outDir === undefined ? {} : { outputDir: resolve(outDir) }) };
   // The config refuses such an outputDir; --out and the current directory are only known here.
   const masters = mixMastersDirectory(plan.outputDir, path);
-  const watcher = config.folders.find((f) => isInside(f.path, masters) && !folderFilter(f).isIgnored(join(masters, plan.files[0]!)));
+  const watcher = config.folders.find((f) => {
+    if (!isInside(f.path, masters)) return false;
+    const filter = folderFilter(f);
+    return plan.files.some((name) => !filter.isIgnored(join(masters, name)));
+  });
   if (watcher) {
     throw new NotUploadableError(path, `its masters would go to ${masters}, which the daemon watches (in ${watcher.path}) and would upload again: choose a folder outside it with --out`);
   }
