@@ -103,6 +103,9 @@ export async function runCommand(options: RunOptions): Promise<number> {
   return EXIT_FAILURE;
 }
 
+/** The scheduler takes a new concurrency at once, and reads the grace when it stops. */
+const UPLOADS_APPLIED_ON_RELOAD = new Set<keyof Config['uploads']>(['concurrency', 'shutdownGraceSeconds']);
+
 /** The settings that changed but wait for a restart, by name: the API client, the DB, the listener and the upload machinery were built with them. */
 function restartOnlyChanges(before: Config, after: Config): string[] {
   const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
@@ -113,9 +116,6 @@ function restartOnlyChanges(before: Config, after: Config): string[] {
   const summary = differs(before.log.summaryMinutes, after.log.summaryMinutes) ? ['log.summaryMinutes'] : [];
   return [...sections, ...uploads, ...summary];
 }
-
-/** The scheduler takes a new concurrency at once, and reads the grace when it stops. */
-const UPLOADS_APPLIED_ON_RELOAD = new Set<keyof Config['uploads']>(['concurrency', 'shutdownGraceSeconds']);
 
 /**
  * SIGHUP: reads the config file again. An invalid file keeps the running
