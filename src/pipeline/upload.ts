@@ -74,6 +74,8 @@ async function attempt(job: Job, context: UploadContext, signal: AbortSignal): P
   // Only an earlier upload of the same size and beginning can be the same bytes; hashing first costs a second read, so only then.
   const headSha256 = store.hasUploadOfSize(job.folder, job.size, job.id) ? sha256Hex(await readHead(job.path)) : undefined;
   if (headSha256 !== undefined && store.hasUploadOfHead(job.folder, job.size, headSha256, job.id)) {
+    // A big file takes a while to read twice: say why, to whoever reads debug logs.
+    context.logger.debug({ file: job.path }, `${basename(job.path)}: same size and beginning as an earlier upload; hashing it whole first to rule out a duplicate`);
     hashBeforeUpload = await sha256File(job.path, signal);
     const original = store.findUploaded(job.folder, hashBeforeUpload, job.id);
     if (original) {

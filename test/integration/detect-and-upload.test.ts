@@ -149,4 +149,26 @@ describe('detect → settle → upload', () => {
     expect(duplicate.duplicateOf).toBe(original);
     expect(sandbox.objects()).toHaveLength(1);
   });
+
+  it('reads a same-size file twice (hash, then upload) only when its first 64 KiB match an earlier upload', async () => {
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const bytes = pcmWav(200_000);
+    const original = join(workspace.inbox, 'mix.wav');
+    writeFileSync(original, bytes);
+    await waitForState(workspace, original, 'done');
+    const variant = (name: string, offset: number) => {
+      const changed = Buffer.from(bytes);
+      changed[offset] = changed[offset]! ^ 0xff;
+      const path = join(workspace.inbox, name);
+      writeFileSync(path, changed);
+      return path;
+    };
+    const newStart = variant('mix, new intro.wav', 1_000);
+    const newEnd = variant('mix, new ending.wav', 150_000);
+    for (const path of [newStart, newEnd]) expect((await waitForState(workspace, path, 'done')).duplicateOf).toBeNull();
+    const hashedFirst = daemon.logs.filter((r) => String(r.msg).includes('hashing it whole first')).map((r) => r.file);
+    expect(hashedFirst).toEqual([newEnd]);
+    expect(sandbox.objects()).toHaveLength(3);
+  });
 });
