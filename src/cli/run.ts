@@ -103,18 +103,11 @@ export async function runCommand(options: RunOptions): Promise<number> {
   return EXIT_FAILURE;
 }
 
-/** The scheduler takes a new concurrency at once, and reads the grace when it stops. */
-const UPLOADS_APPLIED_ON_RELOAD = new Set<keyof Config['uploads']>(['concurrency', 'shutdownGraceSeconds']);
-
-/** The settings that changed but wait for a restart, by name: the API client, the DB, the listener and the upload machinery were built with them. */
+/** The settings that changed but wait for a restart, by name: the API client, the DB, the listener and the heartbeat were built with them. */
 function restartOnlyChanges(before: Config, after: Config): string[] {
   const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
   const sections = (['api', 'state', 'http'] as const).filter((key) => differs(before[key], after[key]));
-  const uploads = (Object.keys(after.uploads) as (keyof Config['uploads'])[])
-    .filter((key) => !UPLOADS_APPLIED_ON_RELOAD.has(key) && differs(before.uploads[key], after.uploads[key]))
-    .map((key) => `uploads.${key}`);
-  const summary = differs(before.log.summaryMinutes, after.log.summaryMinutes) ? ['log.summaryMinutes'] : [];
-  return [...sections, ...uploads, ...summary];
+  return differs(before.log.summaryMinutes, after.log.summaryMinutes) ? [...sections, 'log.summaryMinutes'] : sections;
 }
 
 /**

@@ -31,7 +31,7 @@ async function rootIdentity(path: string): Promise<RootIdentity | null> {
 
 const sameRoot = (a: RootIdentity | null, b: RootIdentity | null) => a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
 
-export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'minBytes' | 'maxBytes' | 'onQueued' | 'onSuperseded' | 'onFatal'> & {
+export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'sizeLimits' | 'onQueued' | 'onSuperseded' | 'onFatal'> & {
   /** Which file system holds the root, for `polling: auto`; the mount table and statfs unless a test says otherwise. */
   fileSystemOf?: (path: string) => FileSystem | undefined;
 };

@@ -6,7 +6,7 @@ import { isStoreFailure } from '../store/db.js';
 import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { Settler, statFile, type FileStat } from '../watch/settle.js';
-import { admit } from './admit.js';
+import { admit, type SizeLimits } from './admit.js';
 import { isGone, sameVersion, unreadableReason } from './version.js';
 
 /** How soon a file that could not be checked (EMFILE, EIO) is looked at again. */
@@ -19,8 +19,8 @@ export interface IntakeOptions {
   /** The configured folder root; recorded on every job for per-folder dedupe. */
   folder: string;
   settleMs: number;
-  minBytes: number;
-  maxBytes: number;
+  /** Read at each admission: a reload (SIGHUP) may change them. */
+  sizeLimits(): SizeLimits;
   store: JobStore;
   logger: Logger;
   /** A job became `queued`: wake the scheduler. */
@@ -107,7 +107,7 @@ export class Intake {
     const { store } = this.options;
     const job = store.current(path);
     if (job?.state !== 'waiting') return 'done';
-    const admission = await admit(store, job, fileStat, this.options);
+    const admission = await admit(store, job, fileStat, this.options.sizeLimits());
     if (admission.outcome === 'queued') this.options.onQueued();
     if (admission.outcome !== 'incomplete') return 'done';
     if (stableForMs < HEADER_GIVE_UP_MS) return 'wait';

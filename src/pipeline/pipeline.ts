@@ -55,8 +55,7 @@ export class Pipeline {
     this.folderDeps = {
       store,
       logger,
-      minBytes: config.uploads.minBytes,
-      maxBytes: config.uploads.maxBytes,
+      sizeLimits: () => this.options.config.uploads,
       onQueued: () => this.scheduler.pump(),
       onSuperseded: (job: Job) => this.scheduler.supersede(job.id),
       onFatal: (error: unknown) => this.fail(error),
@@ -110,10 +109,11 @@ export class Pipeline {
 
   /**
    * Applies a new configuration without a restart (SIGHUP): folders added,
-   * removed or changed, and upload concurrency. Returns what changed, in
-   * words. The API section and the other upload settings apply at the next
-   * start. Files a removed folder had already queued are still uploaded;
-   * those still settling are left, and resume if the folder comes back.
+   * removed or changed, and the upload settings (an attempt already running
+   * keeps the stall timeout it started with). Returns what changed, in
+   * words. The API section applies at the next start. Files a removed
+   * folder had already queued are still uploaded; those still settling are
+   * left, and resume if the folder comes back.
    */
   async reload(next: Config): Promise<string[]> {
     const changes: string[] = [];
@@ -138,9 +138,11 @@ export class Pipeline {
       changes.push(`${previous.folders.some((f) => f.path === config.path) ? 'applied new settings to' : 'started watching'} ${config.path}`);
     }
     this.folders = kept;
-    if (next.uploads.concurrency !== previous.uploads.concurrency) {
-      this.scheduler.setConcurrency(next.uploads.concurrency);
-      changes.push(`uploads.concurrency is now ${next.uploads.concurrency}`);
+    if (next.uploads.concurrency !== previous.uploads.concurrency) this.scheduler.setConcurrency(next.uploads.concurrency);
+    // The rest of `uploads` is read where it is used, so the new values already apply.
+    for (const key of Object.keys(next.uploads) as (keyof Config['uploads'])[]) {
+      const value = JSON.stringify(next.uploads[key]);
+      if (value !== JSON.stringify(previous.uploads[key])) changes.push(`uploads.${key} is now ${value}`);
     }
     return changes;
   }

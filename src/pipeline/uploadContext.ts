@@ -20,18 +20,20 @@ export function createUploadContext(
   reactions: Pick<UploadContext, 'onStale' | 'onUnauthorized' | 'onRetry'>,
 ): UploadContext {
   const { config, store, api, logger } = parts;
+  // Settings are read at each use: a reload (SIGHUP) may change the folders and the upload settings.
   return {
     store,
     api,
     logger,
-    backoff: {
-      initialDelayMs: config.uploads.retry.initialDelaySeconds * 1000,
-      maxDelayMs: config.uploads.retry.maxDelaySeconds * 1000,
+    get backoff() {
+      const { retry } = parts.config.uploads;
+      return { initialDelayMs: retry.initialDelaySeconds * 1000, maxDelayMs: retry.maxDelaySeconds * 1000 };
     },
     urlExpirySeconds: config.api.urlExpirySeconds,
-    stallTimeoutMs: config.uploads.stallTimeoutSeconds * 1000,
+    get stallTimeoutMs() {
+      return parts.config.uploads.stallTimeoutSeconds * 1000;
+    },
     throughput: new ThroughputEstimate(),
-    // Read at each use: a reload (SIGHUP) may change the folders.
     afterUpload: (job) => afterUploadPlan(parts.config.folders, job),
     mastersAfterUpload: (job) => masteringPlan(parts.config.folders, job) !== undefined,
     ...reactions,
@@ -48,8 +50,12 @@ export function createMasteringContext(
     store,
     api,
     logger,
-    backoff: upload.backoff,
-    stallTimeoutMs: upload.stallTimeoutMs,
+    get backoff() {
+      return upload.backoff;
+    },
+    get stallTimeoutMs() {
+      return upload.stallTimeoutMs;
+    },
     urlExpirySeconds: config.api.urlExpirySeconds,
     ...reactions,
   };

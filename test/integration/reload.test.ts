@@ -50,7 +50,7 @@ describe('SIGHUP reloads the configuration', () => {
     expect(jobFor(workspace, ignored)).toBeUndefined();
   });
 
-  it('applies concurrency, grace and log level at once, and names each change that waits for a restart', async () => {
+  it('applies upload settings and the log level at once, and names each change that waits for a restart', async () => {
     const sandbox = await startSandbox();
     const workspace = createWorkspace(tempDir(), sandbox);
     const daemon = startDaemon(workspace);
@@ -63,8 +63,13 @@ describe('SIGHUP reloads the configuration', () => {
     });
     daemon.signal('SIGHUP');
     const warning = await daemon.waitForLog((r) => String(r.msg).includes('take effect at the next start'));
-    expect(warning.changes).toEqual(['uploads.minBytes', 'log.summaryMinutes']);
+    expect(warning.changes).toEqual(['log.summaryMinutes']);
     const reloaded = await daemon.waitForLog((r) => String(r.msg).includes('configuration reloaded'));
-    expect(reloaded.changes).toEqual(['uploads.concurrency is now 3', 'log.level is now info']);
+    expect(reloaded.changes).toEqual(['uploads.concurrency is now 3', 'uploads.minBytes is now 5000', 'uploads.shutdownGraceSeconds is now 5', 'log.level is now info']);
+
+    // 3,000 bytes: above the minimum the daemon started with (1,000), below the new one.
+    const small = join(workspace.inbox, 'short sketch.wav');
+    writeFileSync(small, pcmWav(3_000));
+    expect((await waitForState(workspace, small, 'rejected')).error).toContain('the minimum is 5000 (uploads.minBytes)');
   });
 });

@@ -34,8 +34,7 @@ async function startFolder(folderYaml: string, fileSystem?: () => FileSystem | u
   const folder = new WatchedFolder(config.folders[0]!, {
     store,
     logger,
-    minBytes: 1000,
-    maxBytes: 1e9,
+    sizeLimits: () => ({ minBytes: 1000, maxBytes: 1e9 }),
     onQueued: () => {},
     onSuperseded: () => {},
     onFatal: (error) => {
