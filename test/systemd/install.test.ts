@@ -167,6 +167,21 @@ describe('systemd/install.sh into a DESTDIR', () => {
     expect(bad.stderr).toContain('--prefix must be an absolute path');
     expect(existsSync(destdir)).toBe(false);
   });
+
+  it.each([
+    ['too old for package.json engines', '20.18.1', 'is Node.js 20.18.1; cryomix-watch needs 20.19 or later'],
+    ['not a Node.js at all', 'Welcome to a wrapper', 'could not read a Node.js version from'],
+  ])('refuses a NODE that is %s, before installing anything', (_, printed, message) => {
+    const dir = tempDir();
+    const node = join(dir, 'node');
+    writeFileSync(node, `#!/bin/sh\necho '${printed}'\n`, { mode: 0o755 });
+    const destdir = join(dir, 'root');
+    const run = spawnSync('bash', [INSTALL], { env: { ...process.env, DESTDIR: destdir, NODE: node }, encoding: 'utf8' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(message);
+    // The staging root itself is made first; nothing is put in it.
+    expect(readdirSync(destdir)).toEqual([]);
+  });
 });
 
 describe('systemd/install.sh as shell', () => {
