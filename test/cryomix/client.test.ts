@@ -1,9 +1,9 @@
-import { Agent } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CryomixClient, type ApiAnswer, type ClientOptions } from '../../src/cryomix/client.js';
 import { RejectedError, TransientError, UnauthorizedError, UnsafeUrlError } from '../../src/cryomix/errors.js';
 import { ConfigError } from '../../src/errors.js';
-import { readBody, sendJson, startLocalServer, type LocalServer, clientOf } from './localServer.js';
+import { useLocalApi } from '../helpers/servers.js';
+import { readBody, sendJson, startLocalServer, clientOf } from './localServer.js';
 
 const API_KEY = 'ck_live_SECRET_9f8e7d6c5b4a';
 const SESSION = 'b7a0c1e2-3d4f-4a5b-8c6d-7e8f9a0b1c2d';
@@ -11,19 +11,11 @@ const SIGNED =
   'https://storage.googleapis.com/cryo-bucket/uploads/folder-1/mix.wav?X-Goog-Algorithm=GOOG4-RSA-SHA256' +
   '&X-Goog-Date=20240501T120000Z&X-Goog-Expires=900&X-Goog-SignedHeaders=content-type%3Bhost&X-Goog-Signature=abc123';
 
-let api: LocalServer;
-let agent: Agent;
+const { api, agent } = useLocalApi();
 /** Every error any test saw, checked at the end for the key. */
 const seen: unknown[] = [];
 
-beforeAll(async () => {
-  api = await startLocalServer();
-  agent = new Agent({ keepAliveTimeout: 1_000 });
-});
-
-afterAll(async () => {
-  await agent.destroy();
-  await api.close();
+afterAll(() => {
   for (const error of seen) expect(everythingSaid(error)).not.toContain(API_KEY);
 });
 

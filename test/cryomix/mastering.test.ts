@@ -1,8 +1,8 @@
-import { Agent } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CryomixClient, type ClientOptions } from '../../src/cryomix/client.js';
 import { RejectedError, TransientError, UnsafeUrlError } from '../../src/cryomix/errors.js';
-import { readBody, sendJson, startLocalServer, type LocalServer, clientOf } from './localServer.js';
+import { useLocalApi } from '../helpers/servers.js';
+import { readBody, sendJson, clientOf } from './localServer.js';
 
 /** The mastering half of the client: start, progress, download URLs. */
 
@@ -13,18 +13,7 @@ const QUERY =
   '&X-Goog-SignedHeaders=host&X-Goog-Signature=d0wn5164a7ure';
 const signed = (name: string): string => `https://storage.googleapis.com/cryo-bucket/processed/f-1/${name}?${QUERY}`;
 
-let api: LocalServer;
-let agent: Agent;
-
-beforeAll(async () => {
-  api = await startLocalServer();
-  agent = new Agent({ keepAliveTimeout: 1_000 });
-});
-
-afterAll(async () => {
-  await agent.destroy();
-  await api.close();
-});
+const { api, agent } = useLocalApi();
 
 const client = (overrides: Partial<ClientOptions> = {}): CryomixClient => clientOf(api.origin, API_KEY, agent, overrides);
 

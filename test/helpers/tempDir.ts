@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 /** A directory that outlives one test (for beforeAll); `cleanup` removes it. */
 export async function makeTempDir(prefix = 'cryomix-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -31,4 +31,14 @@ export function useTestDir(prefix = 'cryomix-test-'): () => string {
     current = undefined;
   });
   return () => (current ??= fresh());
+}
+
+/** One directory for all of a file's tests: made before them, removed after. */
+export function useSharedTempDir(prefix = 'cryomix-test-'): () => string {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), prefix));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return () => dir;
 }

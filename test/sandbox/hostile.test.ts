@@ -1,17 +1,12 @@
 import { request } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Fault, type Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Fault } from '../../src/sandbox/index.js';
+import { useSandbox } from '../helpers/servers.js';
 import { apiHeaders, bytes, callApi, put, send, sha256Hex, xmlCode } from './helpers.js';
 
 /** Hostile answers (issue 3, scenario 8): what the sandbox sends under each fault, and that it recovers after. */
 
-let sandbox: Sandbox;
-beforeEach(async () => {
-  sandbox = await startSandbox();
-});
-afterEach(async () => {
-  await sandbox.close();
-});
+const sandbox = useSandbox();
 
 const UPLOAD = { object_names: ['mix.wav'], content_type: 'audio/wav' };
 /** callApi's default Session-Id. */

@@ -1,30 +1,22 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import type { Agent } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { putFile, type PutRequest } from '../../src/transfer/put.js';
 import { ChecksumMismatchError } from '../../src/transfer/errors.js';
-import { readBody, startLocalServer, type LocalServer } from '../cryomix/localServer.js';
-import { makeTempDir } from '../helpers/tempDir.js';
+import { readBody } from '../cryomix/localServer.js';
+import { useLocalServer } from '../helpers/servers.js';
+import { useSharedTempDir } from '../helpers/tempDir.js';
 import { putRequestTo, storageAgent, SIGNED_QUERY, digests, googHash, writeRandomFile, type TestFile } from './fixtures.js';
 
-let storage: LocalServer;
-let agent: Agent;
-let temp: Awaited<ReturnType<typeof makeTempDir>>;
+const storage = useLocalServer();
+const dir = useSharedTempDir('cryomix-put-');
+const agent = storageAgent();
+afterAll(() => agent.destroy());
 let mix: TestFile;
 
 beforeAll(async () => {
-  storage = await startLocalServer();
-  agent = storageAgent();
-  temp = await makeTempDir('cryomix-put-');
-  mix = await writeRandomFile(temp.dir, 'mix.wav', 3 * 1024 * 1024 + 17);
-});
-
-afterAll(async () => {
-  agent.destroy();
-  await storage.close();
-  await temp.cleanup();
+  mix = await writeRandomFile(dir(), 'mix.wav', 3 * 1024 * 1024 + 17);
 });
 
 /** What the dedupe compares first: the SHA-256 of the first 64 KiB sent. */
@@ -148,7 +140,7 @@ describe('a successful PUT', () => {
 describe('memory', () => {
   it('stays flat while sending a large file', async () => {
     const size = 128 * 1024 * 1024;
-    const path = join(temp.dir, 'large.wav');
+    const path = join(dir(), 'large.wav');
     // A sparse file: no disk space, real reads.
     const handle = await open(path, 'w');
     await handle.truncate(size);

@@ -1,37 +1,28 @@
 import { appendFile, truncate } from 'node:fs/promises';
 import type { Agent } from 'node:http';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors.js';
 import { FileChangedError, StorageError } from '../../src/transfer/errors.js';
 import { putFile, type PutRequest } from '../../src/transfer/put.js';
 import { drainAllowanceMs } from '../../src/transfer/watchdog.js';
-import { readBody, startLocalServer, type LocalServer } from '../cryomix/localServer.js';
-import { makeTempDir } from '../helpers/tempDir.js';
+import { readBody, startLocalServer } from '../cryomix/localServer.js';
+import { useLocalServer } from '../helpers/servers.js';
+import { useSharedTempDir } from '../helpers/tempDir.js';
 import { putRequestTo, storageAgent, SIGNED_QUERY, storageXml, writeRandomFile, type TestFile } from './fixtures.js';
 
-let storage: LocalServer;
+const storage = useLocalServer();
+const dir = useSharedTempDir('cryomix-put-');
 let agent: Agent;
-let temp: Awaited<ReturnType<typeof makeTempDir>>;
 let mix: TestFile;
-
-beforeAll(async () => {
-  storage = await startLocalServer();
-  temp = await makeTempDir('cryomix-put-');
-});
 
 beforeEach(async () => {
   // A fresh pool per test: a hung request must not hold a connection the next test needs.
   agent = storageAgent();
-  mix = await writeRandomFile(temp.dir, 'mix.wav', 2 * 1024 * 1024);
+  mix = await writeRandomFile(dir(), 'mix.wav', 2 * 1024 * 1024);
 });
 
-afterEach(async () => {
+afterEach(() => {
   agent.destroy();
-});
-
-afterAll(async () => {
-  await storage.close();
-  await temp.cleanup();
 });
 
 const putRequest = (overrides: Partial<PutRequest> = {}): PutRequest => putRequestTo(storage.origin, mix, agent, overrides);
@@ -99,7 +90,7 @@ describe('storage refusals', () => {
 describe('transient failures', () => {
   it('distrusts a 2xx that came before the whole body was sent', async () => {
     storage.handle((_request, response) => response.writeHead(200).end());
-    const big = await writeRandomFile(temp.dir, 'early.wav', 32 * 1024 * 1024);
+    const big = await writeRandomFile(dir(), 'early.wav', 32 * 1024 * 1024);
     const error = await failure(putRequest({ path: big.path, size: big.bytes.length }));
     expect(error).toBeInstanceOf(TransientError);
     expect(error.message).toMatch(/storage answered 200 after \d+ of 33554432 bytes/);
@@ -116,7 +107,7 @@ describe('transient failures', () => {
   it('gives up on a peer that stops reading, within about stallTimeoutMs', async () => {
     storage.handle((request) => request.pause());
     // Larger than the loopback socket buffers, so the stall comes mid-body.
-    const big = await writeRandomFile(temp.dir, 'big.wav', 32 * 1024 * 1024);
+    const big = await writeRandomFile(dir(), 'big.wav', 32 * 1024 * 1024);
     const started = Date.now();
     const error = await failure(putRequest({ path: big.path, size: big.bytes.length, stallTimeoutMs: 300 }));
     const elapsed = Date.now() - started;
@@ -128,7 +119,7 @@ describe('transient failures', () => {
 
   it('gives up on a peer that takes the body but never answers, allowing for the send buffer to drain', async () => {
     storage.handle((request) => void readBody(request));
-    const small = await writeRandomFile(temp.dir, 'small.wav', 4 * 1024);
+    const small = await writeRandomFile(dir(), 'small.wav', 4 * 1024);
     const allowance = drainAllowanceMs(small.bytes.length);
     const started = Date.now();
     const error = await failure(putRequest({ path: small.path, size: small.bytes.length, stallTimeoutMs: 300 }));
@@ -202,7 +193,7 @@ describe('a file that is not the queued version', () => {
     ['shrinks', (path: string) => truncate(path, 1024 * 1024), /yielded 1048576 bytes/],
     ['grows', (path: string) => appendFile(path, Buffer.alloc(64 * 1024 * 1024)), /grew beyond/],
   ])('aborts when the file %s during the upload', async (_name, change, why) => {
-    const big = await writeRandomFile(temp.dir, 'changing.wav', 32 * 1024 * 1024);
+    const big = await writeRandomFile(dir(), 'changing.wav', 32 * 1024 * 1024);
     storage.handle((request) => {
       request.once('data', () => {
         request.pause();
