@@ -2,9 +2,11 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { afterEach, beforeEach } from 'vitest';
 import type { JobView } from '../../src/report/jobView.js';
 import { startSandbox as startSandboxServer, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
+import { useSandbox } from './servers.js';
+import { useTempDir } from './tempDir.js';
 
 /** The built CLI, exactly as users run it (`npm test` builds first). */
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -139,6 +141,29 @@ export function useDaemons(): {
       return daemon;
     },
   };
+}
+
+/**
+ * A sandbox and a workspace pointing at it, fresh for each test, on top of
+ * useTempDir and useDaemons (their tempDir and startDaemon are passed on).
+ * The sandbox and workspace returned are refilled before each test (see
+ * servers.ts). Call it where useDaemons would be called.
+ */
+export function useWorkspace(): {
+  sandbox: Sandbox;
+  workspace: Workspace;
+  tempDir: () => string;
+  startDaemon: ReturnType<typeof useDaemons>['startDaemon'];
+} {
+  const tempDir = useTempDir();
+  // Before useDaemons, so that the sandbox is closed only once the daemons are dead.
+  const sandbox = useSandbox();
+  const { startDaemon } = useDaemons();
+  const workspace = {} as Workspace;
+  beforeEach(() => {
+    Object.assign(workspace, createWorkspace(tempDir(), sandbox));
+  });
+  return { sandbox, workspace, tempDir, startDaemon };
 }
 
 /**

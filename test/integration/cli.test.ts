@@ -1,24 +1,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db.js';
 import { JobStore } from '../../src/store/jobs.js';
 import { pcmWav } from '../helpers/audio.js';
-import { CLI, createWorkspace, jobFor, runCli, runCliAsync, useDaemons, waitUntil, type Workspace } from '../helpers/daemon.js';
-import { useTempDir } from '../helpers/tempDir.js';
+import { CLI, createWorkspace, jobFor, runCli, runCliAsync, useWorkspace, waitUntil, type Workspace } from '../helpers/daemon.js';
 
-const tempDir = useTempDir();
-const { startSandbox } = useDaemons();
-
-let sandbox: Sandbox;
-let workspace: Workspace;
-
-beforeEach(async () => {
-  sandbox = await startSandbox();
-  workspace = createWorkspace(tempDir(), sandbox);
-});
+const { sandbox, workspace, tempDir } = useWorkspace();
 
 describe('cryomix-watch upload FILE', () => {
   it('uploads in the foreground into the same state DB, and says so', async () => {

@@ -2,23 +2,12 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
 import { chunk, fmtChunk, mp3File, pcmWav, wav } from '../helpers/audio.js';
-import { createWorkspace, jobFor, listJobs, useDaemons, waitUntil, type Workspace, waitForState } from '../helpers/daemon.js';
-import { useTempDir } from '../helpers/tempDir.js';
+import { createWorkspace, jobFor, listJobs, useWorkspace, waitUntil, waitForState } from '../helpers/daemon.js';
 
-const tempDir = useTempDir();
-const { startSandbox, startDaemon } = useDaemons();
+const { sandbox, workspace, tempDir, startDaemon } = useWorkspace();
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-let sandbox: Sandbox;
-let workspace: Workspace;
-
-beforeEach(async () => {
-  sandbox = await startSandbox();
-  workspace = createWorkspace(tempDir(), sandbox);
-});
 
 const uploadRequests = () => sandbox.requests().filter((r) => r.endpoint === 'multi-upload');
 

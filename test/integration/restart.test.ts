@@ -2,23 +2,12 @@ import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../src/sandbox/index.js';
+import { describe, expect, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, jobFor, listJobs, runCli, useDaemons, waitUntil, type Workspace, waitForState } from '../helpers/daemon.js';
-import { useTempDir } from '../helpers/tempDir.js';
+import { createWorkspace, jobFor, listJobs, runCli, useWorkspace, waitUntil, waitForState } from '../helpers/daemon.js';
 
-const tempDir = useTempDir();
-const { startSandbox, startDaemon } = useDaemons();
+const { sandbox, workspace, tempDir, startDaemon } = useWorkspace();
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-let sandbox: Sandbox;
-let workspace: Workspace;
-
-beforeEach(async () => {
-  sandbox = await startSandbox();
-  workspace = createWorkspace(tempDir(), sandbox);
-});
 
 describe('stopping and starting', () => {
   it('exits 0 on SIGTERM, and a restart re-uploads nothing while finding files added meanwhile', async () => {
@@ -113,22 +102,22 @@ describe('stopping and starting', () => {
 
   it('on SIGTERM during an upload, parks it as retrying within the grace period and finishes it after restart', async () => {
     // The stall must outlast the 2 s grace period so that shutdown, not the stall watchdog, ends the attempt.
-    workspace = createWorkspace(tempDir(), sandbox, { uploads: { stallTimeoutSeconds: 30 } });
+    const patient = createWorkspace(tempDir(), sandbox, { uploads: { stallTimeoutSeconds: 30 } });
     sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 1 });
-    const first = startDaemon(workspace);
+    const first = startDaemon(patient);
     await first.ready();
-    const path = join(workspace.inbox, 'interrupted.wav');
+    const path = join(patient.inbox, 'interrupted.wav');
     writeFileSync(path, pcmWav(500_000));
-    await waitUntil(() => jobFor(workspace, path)?.state === 'uploading');
+    await waitUntil(() => jobFor(patient, path)?.state === 'uploading');
     const started = Date.now();
     expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(jobFor(workspace, path)).toMatchObject({ state: 'retrying', error: 'interrupted by shutdown; resumes on the next start' });
+    expect(jobFor(patient, path)).toMatchObject({ state: 'retrying', error: 'interrupted by shutdown; resumes on the next start' });
 
-    const second = startDaemon(workspace);
+    const second = startDaemon(patient);
     await second.ready();
-    await waitUntil(() => jobFor(workspace, path)?.state === 'done');
-    expect(listJobs(workspace)).toHaveLength(1);
+    await waitUntil(() => jobFor(patient, path)?.state === 'done');
+    expect(listJobs(patient)).toHaveLength(1);
   });
 
   it('shows state to status and list while the daemon runs', async () => {
