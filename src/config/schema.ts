@@ -107,6 +107,8 @@ const folder = z
     polling: z.enum(['auto', 'always', 'never']).default('auto'),
     // Counted from the end of one pass to the start of the next (src/watch/poller.ts).
     pollIntervalSeconds: positiveNumber().default(10),
+    // A folder watched with inotify is also walked this often, for what its events missed (src/pipeline/folder.ts).
+    rescanIntervalSeconds: positiveNumber().default(600),
     ignore: z.array(z.string().min(1, { error: 'expected a non-empty glob pattern' })).default(() => []),
     afterUpload: z.enum(['keep', 'move', 'delete']).default('keep'),
     moveTo: pathString.optional(),

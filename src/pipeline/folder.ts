@@ -18,18 +18,28 @@ import { Intake, type IntakeOptions } from './intake.js';
 import { isGone, isInside, sameVersion } from './version.js';
 
 /** Which directory the root is: a rename, an unmount or a remount changes it. */
+/**
+ * Which directory the root is. The birth time tells a root removed and made
+ * again apart from the old one: ext4 hands the freed inode number straight
+ * back, and the old directory's watch died with it. (0 where a file system
+ * keeps no birth time; dev and ino then decide alone.)
+ */
 interface RootIdentity {
   dev: number;
   ino: number;
+  birthtimeMs: number;
 }
+
+const identityOf = ({ dev, ino, birthtimeMs }: RootIdentity): RootIdentity => ({ dev, ino, birthtimeMs });
 
 /** Null when there is no directory to watch right now: gone, unmounted, unreadable or not a directory (the log says so). */
 async function rootIdentity(path: string): Promise<RootIdentity | null> {
   const found = await stat(path).catch(() => null);
-  return found?.isDirectory() ? { dev: found.dev, ino: found.ino } : null;
+  return found?.isDirectory() ? identityOf(found) : null;
 }
 
-const sameRoot = (a: RootIdentity | null, b: RootIdentity | null) => a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
+const sameRoot = (a: RootIdentity | null, b: RootIdentity | null) =>
+  a !== null && b !== null && a.dev === b.dev && a.ino === b.ino && a.birthtimeMs === b.birthtimeMs;
 
 export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'sizeLimits' | 'onQueued' | 'onSuperseded' | 'onFatal'> & {
   /** Which file system holds the root, for `polling: auto`; the mount table and statfs unless a test says otherwise. */
@@ -42,7 +52,12 @@ const STATS_AT_ONCE = 16;
 const SYNC_STATS_MS = 5;
 
 /** A full pass looks at every waiting row too (after a start, nothing follows them yet); a poll pass leaves them to the settler. */
-type Pass = 'full' | 'poll';
+/**
+ * full: at start, every file against the DB. poll: a polled folder's pass,
+ * against the last pass where it can. rescan: an inotify folder's rare safety
+ * pass, against the DB, keeping no memory of the tree between passes.
+ */
+type Pass = 'full' | 'poll' | 'rescan';
 
 /**
  * What `check` must agree with: the paths a folder's watcher and walks skip.
@@ -68,7 +83,7 @@ export class WatchedFolder {
   private readonly logger: Logger;
   private readonly onFatal: (error: unknown) => void;
   private readonly fileSystemOf: (path: string) => FileSystem | undefined;
-  /** Whichever the root's file system called for: inotify watches, which every walk extends directory by directory, or the poller. */
+  /** Whichever the root's file system called for: inotify watches (which every walk extends directory by directory) with slow rescans beside them, or polling. */
   private inotify: FolderWatch | undefined;
   private poller: Poller | undefined;
   private mode: WatchMode | undefined;
@@ -118,7 +133,7 @@ export class WatchedFolder {
   private rootPresent(): boolean {
     try {
       const now = statSync(this.config.path);
-      return sameRoot({ dev: now.dev, ino: now.ino }, this.root);
+      return sameRoot(identityOf(now), this.root);
     } catch {
       return false;
     }
@@ -146,11 +161,7 @@ export class WatchedFolder {
     this.localDisk = fileSystem?.network === false;
     this.passMemory.reset();
     if (mode.poll) {
-      this.poller = createPoller({
-        intervalMs: this.config.pollIntervalSeconds * 1000,
-        pass: (signal) => this.reconcile('poll', signal),
-        onError: (error) => this.onFatal(error),
-      });
+      this.poller = this.passesEvery(this.config.pollIntervalSeconds, 'poll');
       // The full reconcile is the first pass; polling follows on from it, never alongside it.
       await this.reconcile('full');
       this.poller.start();
@@ -172,6 +183,17 @@ export class WatchedFolder {
       onError: (error) => this.logger.error({ err: error, folder: root }, `watching ${root} failed: ${(error as Error).message}`),
     });
     await this.reconcile('full');
+    // Stopped meanwhile: a poller made now would keep the process alive.
+    if (this.closed) return;
+    // inotify can lose events without a word: a full event queue, a watch the kernel dropped when a mount below went away,
+    // a directory the watch limit left unwatched. A slow pass finds what they missed, and adds the watches that are missing.
+    this.poller = this.passesEvery(this.config.rescanIntervalSeconds, 'rescan');
+    this.poller.start();
+  }
+
+  /** Passes of one kind, each `seconds` after the end of the one before. */
+  private passesEvery(seconds: number, pass: Exclude<Pass, 'full'>): Poller {
+    return createPoller({ intervalMs: seconds * 1000, pass: (signal) => this.reconcile(pass, signal), onError: (error) => this.onFatal(error) });
   }
 
   /** Once per folder, and again only if a remount changed the answer. */
@@ -208,8 +230,8 @@ export class WatchedFolder {
    * Makes the DB agree with the disk: every file new or changed since its
    * row, and every unfinished row not found, is handed to the settle rule,
    * whose own stat decides. A file that appeared after the walk passed its
-   * directory is then seen as present, not declared gone. This is also one
-   * poll pass; besides the pass memory (kept by poll passes), it holds the
+   * directory is then seen as present, not declared gone. This is also each
+   * poll or rescan pass; besides the pass memory (kept by poll passes), it holds the
    * folder's unfinished rows and one directory's rows, not all its files.
    */
   private async reconcile(pass: Pass, signal?: AbortSignal): Promise<void> {
@@ -217,7 +239,7 @@ export class WatchedFolder {
     const notSeen = new Set(this.store.unfinished().flatMap((job) => (job.folder === root ? [job.path] : [])));
     // With no complete poll pass to compare with (a full pass, the first poll after it, one after a pass cut short),
     // every file is compared with the DB: one query per directory. Otherwise only files changed since are looked up.
-    const everyFile = pass === 'full' || !this.passMemory.remembers;
+    const everyFile = pass !== 'poll' || !this.passMemory.remembers;
     try {
       for await (const { directory, files } of this.filesUnder(root)) {
         // A pass cut short proves nothing about the files it did not reach.
@@ -322,7 +344,7 @@ function foundOrUnreadable(stat: () => FileStat | null): Found {
 /**
  * Whether the settle rule must look at a file: no row yet, a row for another
  * version, a `removed` row (the file is back). A waiting row is looked at on a
- * full pass, since nothing follows it after a start; on a poll pass the
+ * full pass, since nothing follows it after a start; on a later pass the
  * settler already does, and touching it again would restart its quiet period
  * (with pollIntervalSeconds below settleSeconds, it would never settle).
  */

@@ -119,7 +119,7 @@ export class WatchError extends CryomixWatchError {
       (cause as NodeJS.ErrnoException).code === 'ENOSPC'
         ? 'the inotify watch limit is reached; raise fs.inotify.max_user_watches (`cryomix-watch check` says by how much)'
         : `${(cause as Error).message}; check its permissions`;
-    super('WATCH_FAILED', `cannot watch ${directory}: ${why}. Files written there from now on are found at the next restart`, { cause });
+    super('WATCH_FAILED', `cannot watch ${directory}: ${why}. Until it can be, files written there are found by the folder's rescan (rescanIntervalSeconds), which also tries to watch it again`, { cause });
     this.directory = directory;
   }
 }

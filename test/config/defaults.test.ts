@@ -27,6 +27,7 @@ describe('config defaults', () => {
           settleSeconds: 5,
           polling: 'auto',
           pollIntervalSeconds: 10,
+          rescanIntervalSeconds: 600,
           ignore: [],
           afterUpload: 'keep',
         },

@@ -154,7 +154,7 @@ describe('watchFolder', () => {
     const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', ...asNobody });
     expect(result.stderr).toBe('');
     expect(JSON.parse(result.stdout)).toEqual({
-      errors: [{ name: 'WatchError', code: 'WATCH_FAILED', directory: locked, message: expect.stringMatching(new RegExp(`^cannot watch ${locked}: .*permission denied.*; check its permissions\\. Files written there from now on are found at the next restart$`, 'i')) }],
+      errors: [{ name: 'WatchError', code: 'WATCH_FAILED', directory: locked, message: expect.stringMatching(new RegExp(`^cannot watch ${locked}: .*permission denied.*; check its permissions\\. Until it can be, files written there are found by the folder's rescan \\(rescanIntervalSeconds\\), which also tries to watch it again$`, 'i')) }],
     });
   });
 });
