@@ -17,20 +17,26 @@ import { watchMode, type WatchMode } from '../watch/watchMode.js';
 import { Intake, type IntakeOptions } from './intake.js';
 import { isGone, isInside, sameVersion } from './version.js';
 
-/** Which directory the root is: a rename, an unmount or a remount changes it. */
 /**
- * Which directory the root is. The birth time tells a root removed and made
- * again apart from the old one: ext4 hands the freed inode number straight
- * back, and the old directory's watch died with it. (0 where a file system
- * keeps no birth time; dev and ino then decide alone.)
+ * Which directory the root is: a rename, an unmount or a remount changes it.
+ * The birth time tells a root removed and made again apart from the old one,
+ * which ext4 gives the same inode number (the old one's watch died with it).
+ * Without statx (kernels before 4.11, some container sandboxes) Node reports
+ * the ctime as the birth time, which moves with every file added: a birth
+ * time equal to the ctime is not trusted, and dev and ino decide alone. So
+ * does a brand-new directory, until its first file makes the two differ.
  */
 interface RootIdentity {
   dev: number;
   ino: number;
-  birthtimeMs: number;
+  birthtimeMs: number | undefined;
 }
 
-const identityOf = ({ dev, ino, birthtimeMs }: RootIdentity): RootIdentity => ({ dev, ino, birthtimeMs });
+const identityOf = ({ dev, ino, birthtimeMs, ctimeMs }: { dev: number; ino: number; birthtimeMs: number; ctimeMs: number }): RootIdentity => ({
+  dev,
+  ino,
+  birthtimeMs: birthtimeMs === ctimeMs ? undefined : birthtimeMs,
+});
 
 /** Null when there is no directory to watch right now: gone, unmounted, unreadable or not a directory (the log says so). */
 async function rootIdentity(path: string): Promise<RootIdentity | null> {
@@ -39,7 +45,11 @@ async function rootIdentity(path: string): Promise<RootIdentity | null> {
 }
 
 const sameRoot = (a: RootIdentity | null, b: RootIdentity | null) =>
-  a !== null && b !== null && a.dev === b.dev && a.ino === b.ino && a.birthtimeMs === b.birthtimeMs;
+  a !== null &&
+  b !== null &&
+  a.dev === b.dev &&
+  a.ino === b.ino &&
+  (a.birthtimeMs === undefined || b.birthtimeMs === undefined || a.birthtimeMs === b.birthtimeMs);
 
 export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'sizeLimits' | 'onQueued' | 'onSuperseded' | 'onFatal'> & {
   /** Which file system holds the root, for `polling: auto`; the mount table and statfs unless a test says otherwise. */
@@ -51,7 +61,6 @@ const STATS_AT_ONCE = 16;
 /** How long synchronous stats on a local disk may hold the event loop before uploads get a turn (a cold disk: a few stats). */
 const SYNC_STATS_MS = 5;
 
-/** A full pass looks at every waiting row too (after a start, nothing follows them yet); a poll pass leaves them to the settler. */
 /**
  * full: at start, every file against the DB. poll: a polled folder's pass,
  * against the last pass where it can. rescan: an inotify folder's rare safety
