@@ -42,6 +42,8 @@ export interface FolderWatch {
  */
 export function watchFolder(options: FolderWatchOptions): FolderWatch {
   const watches = new Map<string, FSWatcher>();
+  /** Directories whose watch failed: each rescan tries again, and the log says so once, not every ten minutes. */
+  const unwatchable = new Set<string>();
   let closed = false;
 
   /** Children are only ever added after their parent, so a path not watched has nothing watched below it either. */
@@ -92,9 +94,11 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
     } catch (error) {
       // Gone between its parent's listing and now: the parent's event reports it.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
-      options.onError(new WatchError(dir, error));
+      if (!unwatchable.has(dir)) options.onError(new WatchError(dir, error));
+      unwatchable.add(dir);
       return;
     }
+    unwatchable.delete(dir);
     watcher.on('error', (error) => options.onError(new WatchError(dir, error)));
     watches.set(dir, watcher);
   };

@@ -137,7 +137,7 @@ describe('watchFolder', () => {
   });
 
   // Root may watch any directory, so when run as root the watcher runs as user nobody (uid 65534) in a child process.
-  it('reports a directory it cannot watch as a WatchError naming it and the fix', () => {
+  it('reports a directory it cannot watch as a WatchError naming it and the fix, once however often it is tried', () => {
     const root = tempDir();
     chmodSync(root, 0o755);
     const locked = join(root, 'locked');
@@ -147,6 +147,7 @@ describe('watchFolder', () => {
       const { watchFolder } = await import(${JSON.stringify(watcherModule)});
       const errors = [];
       const watch = watchFolder({ recursive: true, isIgnored: () => false, onPath() {}, onDirectoryAdded() {}, onDirectoryRemoved() {}, onError: (e) => errors.push({ name: e.name, code: e.code, directory: e.directory, message: e.message }) });
+      watch.add(${JSON.stringify(locked)});
       watch.add(${JSON.stringify(locked)});
       console.log(JSON.stringify({ errors }));
       await watch.close();`;
