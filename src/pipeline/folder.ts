@@ -240,8 +240,9 @@ export class WatchedFolder {
    * row, and every unfinished row not found, is handed to the settle rule,
    * whose own stat decides. A file that appeared after the walk passed its
    * directory is then seen as present, not declared gone. This is also each
-   * poll or rescan pass; besides the pass memory (kept by poll passes), it holds the
-   * folder's unfinished rows and one directory's rows, not all its files.
+   * poll or rescan pass; besides the pass memory (kept by poll passes), it
+   * holds the folder's unfinished rows and one directory's rows, not all its
+   * files.
    */
   private async reconcile(pass: Pass, signal?: AbortSignal): Promise<void> {
     const root = this.config.path;
