@@ -40,10 +40,10 @@ function checkFolders(folders: readonly FolderConfig[]): void {
       if (folder.path === earlier.path) {
         throw new ConfigError(key, `expected a folder not already watched, got ${folder.path}, the same as ${other}`);
       }
-      if (contains(earlier.path, folder.path)) {
+      if (isInside(earlier.path, folder.path)) {
         throw new ConfigError(key, `expected a folder outside ${other}, got ${folder.path}`);
       }
-      if (contains(folder.path, earlier.path)) {
+      if (isInside(folder.path, earlier.path)) {
         throw new ConfigError(key, `expected a folder not containing ${other}, got ${folder.path}`);
       }
     });
@@ -57,11 +57,11 @@ function checkFolders(folders: readonly FolderConfig[]): void {
       }
       folders.forEach((other, otherIndex) => {
         const watched = `folders[${otherIndex}].path (${other.path})`;
-        if (otherIndex !== index && (output === other.path || contains(other.path, output))) {
+        if (otherIndex !== index && (output === other.path || isInside(other.path, output))) {
           throw new ConfigError(key, `expected a folder outside ${watched}, got ${output}: ${again}`);
         }
         // Moves keep sub-folders and masters get a folder per mix, so either could end up inside a watched folder below.
-        if (contains(output, other.path)) {
+        if (isInside(output, other.path)) {
           throw new ConfigError(key, `expected a folder that does not contain ${watched}, got ${output}: ${again} once it lands in that folder`);
         }
       });
@@ -69,9 +69,10 @@ function checkFolders(folders: readonly FolderConfig[]): void {
   });
 }
 
-function contains(parent: string, child: string): boolean {
-  const relative = path.relative(parent, child);
-  return relative !== '' && relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative);
+/** Strictly below `root`; the root itself is not inside. */
+export function isInside(root: string, candidate: string): boolean {
+  const rel = path.relative(root, candidate);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 /** `outputDir`, or `Masters` inside the watched folder (which is then excluded from watching). */

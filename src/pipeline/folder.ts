@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { mastersDirectory, type FolderConfig } from '../config/index.js';
+import { isInside, mastersDirectory, type FolderConfig } from '../config/index.js';
 import { isStoreFailure } from '../store/db.js';
 import type { JobStore, KnownVersion } from '../store/jobs.js';
 import { fileSystemOf, type FileSystem } from '../watch/fileSystem.js';
@@ -15,7 +15,7 @@ import { walkFiles } from '../watch/walk.js';
 import { watchFolder, type FolderWatch } from '../watch/watcher.js';
 import { watchMode, type WatchMode } from '../watch/watchMode.js';
 import { Intake, type IntakeOptions } from './intake.js';
-import { isGone, isInside, sameVersion } from './version.js';
+import { isGone, sameVersion } from './version.js';
 
 /**
  * Which directory the root is: a rename, an unmount or a remount changes it.

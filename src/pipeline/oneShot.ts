@@ -1,5 +1,5 @@
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Config, FolderConfig } from '../config/index.js';
+import { isInside, type Config, type FolderConfig } from '../config/index.js';
 import { CryomixWatchError } from '../errors.js';
 import type { Job } from '../store/job.js';
 import { FINAL_STATES } from '../store/states.js';
@@ -14,7 +14,7 @@ import { claimAvailable } from './recovery.js';
 import { completeAfterUpload, finishStored, uploadJob, type UploadContext } from './upload.js';
 import { createMasteringContext, createUploadContext, type UploadParts } from './uploadContext.js';
 import { errnoCode } from '../files/errno.js';
-import { isInside, sameVersion, unreadableReason } from './version.js';
+import { sameVersion, unreadableReason } from './version.js';
 
 /** A one-shot command should not sit in a terminal through an hour of backoff; the daemon can carry on later. */
 const FOREGROUND_ATTEMPTS = 5;

@@ -1,4 +1,3 @@
-import { isAbsolute, relative, sep } from 'node:path';
 import { errnoCode } from '../files/errno.js';
 import type { FileStat } from '../watch/settle.js';
 
@@ -25,10 +24,4 @@ export function unreadableReason(error: unknown): string | undefined {
   if (code === 'EISDIR') return 'not a regular file';
   if (code === 'ELOOP') return 'the path goes through a loop of symbolic links';
   return undefined;
-}
-
-/** Strictly below `root`; the root itself is not inside. */
-export function isInside(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
