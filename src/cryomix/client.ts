@@ -14,6 +14,7 @@ import { RejectedError, TransientError, UnauthorizedError, UnsafeUrlError } from
 import { describeNetworkFailure, readCapped } from '../net/http.js';
 import { checkOptions, isHeaderValue, type ClientOptions } from './options.js';
 import { redactUrl } from '../net/redact.js';
+import { undici } from '../net/undici.js';
 import { signedUrlExpiry, validateSignedUrl } from './signedUrl.js';
 
 export type { ApiAnswer, ClientOptions } from './options.js';
@@ -111,8 +112,7 @@ export class CryomixClient implements CryomixApi {
     if (this.#origin !== undefined) headers.origin = this.#origin;
     if (json !== undefined) headers['content-type'] = 'application/json';
     try {
-      // Loaded at the first call, not at startup: undici is ~75 ms of imports that a daemon's startup scan need not wait for.
-      const { request } = await import('undici');
+      const { request } = undici();
       const response = await request(this.#url(path), {
         method: json === undefined ? 'GET' : 'POST',
         headers,

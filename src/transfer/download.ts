@@ -8,6 +8,7 @@ import { TransientError } from '../errors.js';
 import { placeAtFreeName } from '../files/place.js';
 import { readCapped } from '../net/http.js';
 import { redactUrl } from '../net/redact.js';
+import { undici } from '../net/undici.js';
 import { ensureDirectory, syncDirectory, syncFile } from './durable.js';
 import { MAX_ERROR_BODY, networkFailure, stallReason, storageRefusal, throttled, transferSignal } from './failures.js';
 import { isPlainFileName } from './fileName.js';
@@ -74,8 +75,7 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
   const progress: Progress = { bytes: 0, total: undefined, disk: undefined };
   let body: Readable | undefined;
   try {
-    // Loaded at the first download, not with the module, as the API client does: the daemon's startup scan need not wait for undici.
-    const { request } = await import('undici');
+    const { request } = undici();
     const response = await request(download.url, {
       method: 'GET',
       signal: transferSignal(watchdog.signal, download.signal),
