@@ -28,9 +28,17 @@ function dropFiles(workspace: Workspace, count: number, prefix: string): Expecte
   });
 }
 
-async function allDone(workspace: Workspace, expected: readonly Expected[], timeoutMs = scaled(60_000, 180_000), describe?: () => string): Promise<void> {
+async function allDone(workspace: Workspace, expected: readonly Expected[], timeoutMs = scaled(60_000, 180_000), describe = () => unfinished(workspace, expected)): Promise<void> {
   const paths = new Set(expected.map((file) => file.path));
   await waitUntil(() => listJobs(workspace).filter((job) => paths.has(job.path) && job.state === 'done').length === expected.length, timeoutMs, describe);
+}
+
+/** The first few expected files that are not done, with their state and error. */
+function unfinished(workspace: Workspace, expected: readonly Expected[]): string {
+  const rows = new Map(listJobs(workspace).map((job) => [job.path, job]));
+  const open = expected.filter((file) => rows.get(file.path)?.state !== 'done');
+  const sample = open.slice(0, 3).map(({ path }) => ({ path, state: rows.get(path)?.state ?? 'no row', error: rows.get(path)?.error }));
+  return `${open.length} of ${expected.length} not done, e.g. ${JSON.stringify(sample)}`;
 }
 
 function integrity(workspace: Workspace): string {
@@ -174,7 +182,8 @@ describe('chaos 6: disk and DB faults', () => {
       checksPassed: leaks.length === 0 && figures.unfinished.length === 0,
       extra: { emfileEvents: emfileWarnings, crashed: 0 },
     });
-  });
+    // Longer than allDone's wait, so that a stuck file is named rather than cut off by the test's timeout.
+  }, scaled(150_000, 30 * 60_000));
 });
 
 function reportFault(name: string, outcome: Awaited<ReturnType<typeof dbFault>>): void {

@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach } from 'vitest';
-import type { JobView } from '../../src/report/jobView.js';
+import { jobView, type JobView } from '../../src/report/jobView.js';
+import { openExistingDatabase } from '../../src/store/db.js';
+import { JobStore } from '../../src/store/jobs.js';
 import { startSandbox as startSandboxServer, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
 import { useSandbox } from './servers.js';
 import { useTempDir } from './tempDir.js';
@@ -184,10 +186,20 @@ export function runCliAsync(workspace: Workspace, args: string[], env: NodeJS.Pr
   });
 }
 
+/**
+ * What `list --json` prints, read by the same code in this process. Tests
+ * poll this many times a second: spawning the CLI for each poll blocked this
+ * process (and the sandbox it serves) for a Node start each time, which
+ * starved the daemon's uploads on a busy machine.
+ */
 export function listJobs(workspace: Workspace): JobView[] {
-  const { status, stdout, stderr } = runCli(workspace, ['list', '--json']);
-  if (status !== 0) throw new Error(`list failed (${status}): ${stderr}`);
-  return JSON.parse(stdout) as JobView[];
+  const db = openExistingDatabase(workspace.database, { readonly: true });
+  try {
+    const store = new JobStore(db);
+    return JSON.parse(JSON.stringify(store.list().map((job) => jobView(job, store)))) as JobView[];
+  } finally {
+    db.close();
+  }
 }
 
 export function jobFor(workspace: Workspace, path: string): JobView | undefined {

@@ -137,7 +137,7 @@ describe('cryomix-watch run --sandbox (what npm start runs)', () => {
       expect(stderr).toContain('npx cryomix-watch status --config config/sandbox.yaml');
       expect(existsSync(join(dir, 'inbox'))).toBe(true);
       writeFileSync(join(dir, 'inbox', 'first mix.wav'), pcmWav(1_100_000));
-      const local: Workspace = { ...workspace, configFile: join(dir, 'config', 'sandbox.yaml') };
+      const local: Workspace = { ...workspace, configFile: join(dir, 'config', 'sandbox.yaml'), database: join(dir, '.state', 'state.db') };
       await waitUntil(() => jobFor(local, join(dir, 'inbox', 'first mix.wav'))?.state === 'done');
       expect(runCli(local, ['status']).stdout).toMatch(/done\s+1/);
     } finally {
