@@ -24,7 +24,9 @@ import { isGone, sameVersion } from './version.js';
  * Without statx (kernels before 4.11, some container sandboxes) Node reports
  * the ctime as the birth time, which moves with every file added: a birth
  * time equal to the ctime is not trusted, and dev and ino decide alone. So
- * does a brand-new directory, until its first file makes the two differ.
+ * does a brand-new directory whose first file came within the same clock
+ * tick; for an inotify root, its watch's last event (rootWatchLost) covers
+ * that case.
  */
 interface RootIdentity {
   dev: number;
@@ -100,6 +102,8 @@ export class WatchedFolder {
   private localDisk = false;
   private readonly passMemory = new PassMemory();
   private root: RootIdentity | null = null;
+  /** The root's own watch said the root was removed or moved: the next root check attaches again, whatever the identity says. */
+  private rootWatchLost = false;
   private monitor: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -160,6 +164,7 @@ export class WatchedFolder {
     // Stopped meanwhile: a watcher made now would keep the process alive.
     if (this.closed) return;
     this.root = identity;
+    this.rootWatchLost = false;
     if (identity === null) {
       this.logger.error({ folder: root }, `the watched folder ${root} is not there or not readable (not mounted, renamed, deleted, permissions?); its files are not marked lost, and watching resumes when it is back`);
       return;
@@ -189,6 +194,9 @@ export class WatchedFolder {
       onDirectoryRemoved: (dir) => {
         for (const job of this.store.unfinished()) if (job.folder === root && isInside(dir, job.path)) this.intake.touch(job.path);
       },
+      onWatchedDirectoryGone: (dir) => {
+        if (dir === root) this.rootWatchLost = true;
+      },
       onError: (error) => this.logger.error({ err: error, folder: root }, `watching ${root} failed: ${(error as Error).message}`),
     });
     await this.reconcile('full');
@@ -216,7 +224,7 @@ export class WatchedFolder {
     else this.logger.info(fields, message);
   }
 
-  /** Polls the root's identity: cheap, and the only signal an unmount or a renamed root reliably gives. */
+  /** Polls the root's identity: cheap, and with the root's own watch the only signal an unmount or a renamed root gives. */
   private scheduleRootCheck(): void {
     const intervalMs = Math.min(this.config.pollIntervalSeconds, 5) * 1000;
     this.monitor = setTimeout(() => {
@@ -230,7 +238,7 @@ export class WatchedFolder {
 
   private async checkRoot(): Promise<void> {
     const now = await rootIdentity(this.config.path);
-    if (this.closed || sameRoot(now, this.root) || (now === null && this.root === null)) return;
+    if (this.closed || (!this.rootWatchLost && sameRoot(now, this.root)) || (now === null && this.root === null)) return;
     if (now !== null) this.logger.warn({ folder: this.config.path }, `the watched folder ${this.config.path} is back (or was replaced): rescanning it`);
     await this.attach();
   }

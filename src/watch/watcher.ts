@@ -1,6 +1,6 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { basename, join, sep } from 'node:path';
 import { CryomixWatchError } from '../errors.js';
 
 export interface FolderWatchOptions {
@@ -13,6 +13,13 @@ export interface FolderWatchOptions {
   onDirectoryAdded(dir: string): void;
   /** A directory went away with whatever it held; its watches (and those below it) are already gone. */
   onDirectoryRemoved(dir: string): void;
+  /**
+   * A watched directory said it was itself removed or moved away: its watch
+   * is dead, even if a directory is at its path again. A sub-directory's
+   * parent reports it too (onDirectoryRemoved); for the root this is the only
+   * word, since ext4 can give a root made again the same inode number.
+   */
+  onWatchedDirectoryGone(dir: string): void;
   onError(error: unknown): void;
 }
 
@@ -64,16 +71,17 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
    * inode number can be the same). A directory there now is walked afresh.
    */
   const classify = async (path: string): Promise<void> => {
-    const found = await lstat(path).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
-      throw error;
-    });
+    const found = await entryAt(path);
     if (closed) return;
     if (watches.has(path)) {
       unwatchFrom(path);
       options.onDirectoryRemoved(path);
     }
     if (found?.isDirectory()) options.onDirectoryAdded(path);
+  };
+
+  const ownRemoval = async (dir: string, path: string): Promise<void> => {
+    if ((await entryAt(path)) === null && !closed) options.onWatchedDirectoryGone(dir);
   };
 
   const add = (dir: string): void => {
@@ -83,9 +91,9 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
       watcher = watch(dir, (event, name) => {
         // No name: something happened in the directory that inotify could not say; look at all of it again.
         if (!name) return options.onDirectoryAdded(dir);
-        // A watched directory's own removal or move also arrives here, under its own name as if a child's: nothing is found at
-        // that path, and its parent's event is the one that counts.
         const path = join(dir, name);
+        // A watched directory's own removal or move arrives here under its own name, as if a child's; then nothing is at that path.
+        if (name === basename(dir)) ownRemoval(dir, path).catch(options.onError);
         if (options.isIgnored(path)) return;
         options.onPath(path);
         // Creations, deletions and moves are 'rename'; a directory's own content changes never reach its parent as 'change'.
@@ -111,6 +119,14 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
       watches.clear();
     },
   };
+}
+
+/** What is at `path` now, or null when nothing is. */
+function entryAt(path: string): Promise<Stats | null> {
+  return lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
+    throw error;
+  });
 }
 
 /** A directory that cannot be watched: files already in it are still found by the walk, later ones are not. */
