@@ -214,11 +214,14 @@ export function waitForState(workspace: Workspace, path: string, state: string, 
   }, timeoutMs, describe);
 }
 
-/** Polls `probe` until it returns something truthy; fails with `describe()` after the timeout. */
-export async function waitUntil<T>(probe: () => T | undefined | null | false, timeoutMs = 15_000, describe?: () => string): Promise<T> {
+/**
+ * Polls `probe` until it returns something truthy; fails with `describe()` after the timeout.
+ * A probe that runs the CLI must be async (runCliAsync): this process serves the sandbox.
+ */
+export async function waitUntil<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 15_000, describe?: () => string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms${describe ? `: ${describe()}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -59,7 +59,7 @@ describe('answers from the API and storage', () => {
     sandbox.faults.setUnauthorized(true);
     const first = join(workspace.inbox, 'first.wav');
     writeFileSync(first, pcmWav(20_000));
-    await waitUntil(() => JSON.parse(runCli(workspace, ['status', '--json']).stdout).paused);
+    await waitUntil(async () => JSON.parse((await runCliAsync(workspace, ['status', '--json'])).stdout).paused);
     const status = runCli(workspace, ['status']);
     expect(status.stdout).toMatch(/PAUSED since .*rejected the API key/);
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { mp3File, pcmWav } from '../helpers/audio.js';
-import { createWorkspace, runCli, useDaemons, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, runCli, runCliAsync, useDaemons, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-mastering-');
@@ -148,7 +148,7 @@ describe('mastering after upload', () => {
     await daemon.ready();
     const path = join(workspace.inbox, 'progress.wav');
     writeFileSync(path, pcmWav(30_000));
-    await waitUntil(() => /mastering \d+%/.test(runCli(workspace, ['list']).stdout), 20_000);
+    await waitUntil(async () => /mastering \d+%/.test((await runCliAsync(workspace, ['list'])).stdout), 20_000);
     expect(runCli(workspace, ['status']).stdout).toMatch(/Mastering now: progress\.wav \d+%/);
   });
 
