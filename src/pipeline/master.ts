@@ -86,6 +86,8 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
   if (!store.claimStep(jobId, mine)) return;
   const job = store.get(jobId);
   const claim = holdClaim(() => store.claimStep(job.id, mine), signal);
+  /** The plan of a job this step finished: its hook runs after the claim is let go. */
+  let finished: MasteringPlan | undefined;
   try {
     const plan = context.plan(job);
     if (!plan) {
@@ -96,14 +98,21 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
       });
       return;
     }
-    if (job.state === 'mastering') await stepMastering(job, plan, context, claim.signal);
-    else await stepDownloading(job, plan, context, claim.signal);
+    if (job.state === 'mastering') {
+      await stepMastering(job, plan, context, claim.signal);
+    } else {
+      await stepDownloading(job, plan, context, claim.signal);
+      finished = plan;
+    }
   } catch (error) {
     fileStepFailure(job, claim.storeFailure ?? error, context, claim.signal);
   } finally {
     claim.release();
   }
   if (claim.storeFailure !== undefined) throw claim.storeFailure;
+  // After the commit to done, so that a crash in between skips the hook rather than running it twice. After the claim
+  // too: a done job's claim cannot be renewed, and losing it would stop the hook within seconds; only a shutdown may.
+  if (finished?.onDone) await runDoneHook(finished.onDone, mixMastersDirectory(finished.outputDir, job.path), job.path, context.logger, signal);
 }
 
 async function stepMastering(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
@@ -148,6 +157,7 @@ async function startOnce(job: Job, plan: MasteringPlan, context: MasteringContex
   }
 }
 
+/** Fetches the results still missing, then the job is done. */
 async function stepDownloading(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
   const { store, api } = context;
   const download = context.download ?? downloadFile;
@@ -175,8 +185,6 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
   }
   store.transition(job.id, 'done', { stepFailures: 0, error: null });
   context.logger.info({ file: job.path, masters: directory }, `${basename(job.path)}: masters are in ${directory}`);
-  // After the commit: a crash in between skips the hook rather than running it twice.
-  if (plan.onDone) await runDoneHook(plan.onDone, directory, job.path, context.logger, signal);
 }
 
 /** Transient trouble waits and tries the same step again; a refusal fails the job; a broken state DB stops the daemon. */

@@ -1,11 +1,12 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { CryomixApi } from '../../src/cryomix/api.js';
-import { runMasteringStep, type MasteringContext } from '../../src/pipeline/master.js';
+import { mixMastersDirectory, runMasteringStep, type MasteringContext } from '../../src/pipeline/master.js';
 import { rearm } from '../../src/pipeline/rearm.js';
 import { openDatabase } from '../../src/store/db.js';
-import { JobStore } from '../../src/store/jobs.js';
+import { JobStore, LEASE_MS } from '../../src/store/jobs.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
@@ -57,5 +58,42 @@ describe('a mastering job whose folder lost its mastering block', () => {
     expect(after.state).toBe('mastering');
     expect(after.error).toMatch(/has no mastering block: run "cryomix-watch upload --master"/);
     expect(after.nextAttemptAt! - Date.now()).toBeGreaterThan(30 * 60_000);
+  });
+});
+
+describe('the onDone hook', () => {
+  it('is not stopped when the finished job’s claim lapses: it runs to its end', async () => {
+    const store = new JobStore(openDatabase(join(tempDir(), 'state.db')));
+    const job = uploadedJob(store);
+    store.transition(job.id, 'downloading', { nextAttemptAt: Date.now() });
+    const outputDir = tempDir();
+    const masters = mixMastersDirectory(outputDir, job.path);
+    // Already downloaded: the step only finishes the job and runs the hook.
+    store.recordDownload(job.id, { name: 'FinalMaster.wav', path: join(masters, 'FinalMaster.wav'), bytes: 1, sha256: 'abc' });
+    const started = join(outputDir, 'hook started');
+    const finished = join(outputDir, 'hook finished');
+    const hook = [process.execPath, '-e', `const fs = require('fs'); fs.writeFileSync(${JSON.stringify(started)}, ''); setTimeout(() => fs.writeFileSync(${JSON.stringify(finished)}, ''), 300)`];
+    const context: MasteringContext = {
+      store,
+      api: silentApi,
+      logger: pino({ level: 'silent' }),
+      backoff: { initialDelayMs: 100, maxDelayMs: 1000 },
+      stallTimeoutMs: 1000,
+      urlExpirySeconds: 900,
+      plan: () => ({ settings: {}, outputDir, files: ['FinalMaster.wav'], pollIntervalMs: 1000, onDone: hook }),
+      onUnauthorized: () => {},
+    };
+    // Only the claim's renewal timer is faked, so that renewals come due while the real hook runs.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const step = runMasteringStep(job.id, context, new AbortController().signal);
+      await vi.waitFor(() => expect(existsSync(started)).toBe(true), { timeout: 5_000 });
+      vi.advanceTimersByTime(LEASE_MS);
+      await step;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(store.get(job.id).state).toBe('done');
+    expect(existsSync(finished)).toBe(true);
   });
 });
