@@ -245,8 +245,9 @@ export class WatchedFolder {
 
   /**
    * Makes the DB agree with the disk: every file new or changed since its
-   * row, and every unfinished row not found, is handed to the settle rule,
-   * whose own stat decides. A file that appeared after the walk passed its
+   * row, every unfinished row not found, and every waiting row the settle
+   * rule no longer follows, is handed to the settle rule, whose own stat
+   * decides. A file that appeared after the walk passed its
    * directory is then seen as present, not declared gone. This is also each
    * poll or rescan pass; besides the pass memory (kept by poll passes), it
    * holds the folder's unfinished rows and one directory's rows, not all its
@@ -254,7 +255,8 @@ export class WatchedFolder {
    */
   private async reconcile(pass: Pass, signal?: AbortSignal): Promise<void> {
     const root = this.config.path;
-    const notSeen = new Set(this.store.unfinished().flatMap((job) => (job.folder === root ? [job.path] : [])));
+    const unfinished = this.store.unfinished().filter((job) => job.folder === root);
+    const notSeen = new Set(unfinished.map((job) => job.path));
     // With no complete poll pass to compare with (a full pass, the first poll after it, one after a pass cut short),
     // every file is compared with the DB: one query per directory. Otherwise only files changed since are looked up.
     const everyFile = pass !== 'poll' || !this.passMemory.remembers;
@@ -281,6 +283,8 @@ export class WatchedFolder {
     }
     if (pass === 'poll') this.passMemory.complete();
     for (const path of notSeen) this.intake.touch(path);
+    // A waiting file no check follows any more (one found it missing while the root was away a moment) would wait forever.
+    for (const job of unfinished) if (job.state === 'waiting' && !this.intake.follows(job.path)) this.intake.touch(job.path);
   }
 
   /**

@@ -58,6 +58,11 @@ export class Intake {
     this.settler.touch(path);
   }
 
+  /** Whether the settle rule is following `path` now. */
+  follows(path: string): boolean {
+    return this.settler.follows(path);
+  }
+
   close(): void {
     this.settler.close();
   }

@@ -125,6 +125,11 @@ export class Settler {
     this.#tracked.delete(path);
   }
 
+  /** Whether `path` is tracked: a timer, a stat or onSettled is pending for it. */
+  follows(path: string): boolean {
+    return this.#tracked.has(path);
+  }
+
   get size(): number {
     return this.#tracked.size;
   }

@@ -124,3 +124,20 @@ describe('polling: auto', () => {
     expect(logs.filter((l) => l.polling !== undefined)).toEqual([expect.objectContaining({ level: 40, polling: false, msg: expect.stringMatching(/go unnoticed/) })]);
   });
 });
+
+describe('a waiting file that the settle rule no longer follows', () => {
+  it.each([
+    ['a poll pass', '    polling: always\n    pollIntervalSeconds: 0.1\n'],
+    ['an inotify folder’s rescan', '    polling: never\n    rescanIntervalSeconds: 0.1\n'],
+  ])('is looked at again by %s', async (_pass, yaml) => {
+    const { inbox, store } = await startFolder(`${yaml}    settleSeconds: 0.1\n`, () => disk);
+    const mix = join(inbox, 'mix.wav');
+    writeFileSync(mix, pcmWav(5000));
+    const job = await waitUntil(() => store.current(mix)?.state === 'queued' && store.current(mix));
+    // Back to waiting behind the settle rule's back, as when its check found the file missing while the share was away
+    // for a moment (nothing is marked gone then) and the share came back: the file is unchanged, and no timer follows it.
+    store.transition(job.id, 'removed');
+    store.transition(job.id, 'waiting');
+    await waitUntil(() => store.current(mix)?.state === 'queued', 5_000);
+  });
+});
