@@ -56,14 +56,17 @@ export function announceStartup(notifier: SystemdNotifier, logger: Logger): { st
  */
 export function startHeartbeat({ daemon, notifier, logger, summaryMinutes }: HeartbeatOptions): Heartbeat {
   let notifyFailing = false;
-  const notify = (state: Record<string, string>) => {
+  /** False when systemd could not be told. */
+  const notify = (state: Record<string, string>): boolean => {
     try {
       notifier.notify(state);
       notifyFailing = false;
+      return true;
     } catch (error) {
       // Once per outage: a gone socket would otherwise repeat this every few seconds.
       if (!notifyFailing) logger.warn({ err: error }, `could not tell systemd how the daemon is: ${(error as Error).message}`);
       notifyFailing = true;
+      return false;
     }
   };
   // Read from timers: a state DB that fails meanwhile must not throw there (the daemon's own failure path stops it).
@@ -81,8 +84,8 @@ export function startHeartbeat({ daemon, notifier, logger, summaryMinutes }: Hea
     timers.push(
       setInterval(() => {
         const status = statusLine();
-        if (status !== last) notify({ STATUS: status });
-        last = status;
+        // Remembered only once sent: a line systemd missed is sent again, not left stale until the status changes.
+        if (status !== last && notify({ STATUS: status })) last = status;
       }, STATUS_INTERVAL_MS),
     );
   }
