@@ -2,3 +2,9 @@
 export function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
+
+/** The path no longer leads to anything: deleted, or a directory on its way replaced. */
+export function isGone(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}

@@ -15,7 +15,8 @@ import { walkFiles } from '../watch/walk.js';
 import { watchFolder, type FolderWatch } from '../watch/watcher.js';
 import { watchMode, type WatchMode } from '../watch/watchMode.js';
 import { Intake, type IntakeOptions } from './intake.js';
-import { isGone, sameVersion } from './version.js';
+import { isGone } from '../files/errno.js';
+import { sameVersion } from './version.js';
 
 /**
  * Which directory the root is: a rename, an unmount or a remount changes it.

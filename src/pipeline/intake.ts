@@ -7,7 +7,8 @@ import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { Settler, statFile, type FileStat } from '../watch/settle.js';
 import { admit, type SizeLimits } from './admit.js';
-import { isGone, sameVersion, unreadableReason } from './version.js';
+import { isGone } from '../files/errno.js';
+import { sameVersion, unreadableReason } from './version.js';
 
 /** How soon a file that could not be checked (EMFILE, EIO) is looked at again. */
 const MIN_RECHECK_MS = 5_000;

@@ -17,7 +17,8 @@ import { holdClaim } from './claim.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { sameBeginning, TWIN_WAIT_MS, TwinInFlightError } from './twins.js';
 import { lifetimeSuffices, requestedExpirySeconds, type ThroughputEstimate } from './urlLifetime.js';
-import { isFileSystemError, isGone, sameVersion, unreadableReason } from './version.js';
+import { isGone } from '../files/errno.js';
+import { isFileSystemError, sameVersion, unreadableReason } from './version.js';
 
 /** Storage's ExpiredToken is renewed without counting as a failure, but not forever (a broken clock). */
 const MAX_EXPIRED_RENEWALS = 3;

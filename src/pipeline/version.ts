@@ -11,12 +11,6 @@ export function isFileSystemError(error: unknown): boolean {
   return error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
 }
 
-/** The path no longer leads to the file: deleted, or a directory on its way replaced. */
-export function isGone(error: unknown): boolean {
-  const code = errnoCode(error);
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
 /** Why a file cannot be read, in words for the studio, or undefined when the error is not about access. */
 export function unreadableReason(error: unknown): string | undefined {
   const code = errnoCode(error);

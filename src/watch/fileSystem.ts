@@ -1,5 +1,6 @@
 import { readFileSync, realpathSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isGone } from '../files/errno.js';
 
 export interface FileSystem {
   /** As the kernel names it: ext4, tmpfs, cifs, nfs4, fuse.sshfs… (from statfs: the name of its magic number). */
@@ -130,7 +131,9 @@ function nearestExisting(path: string): string | undefined {
   for (;;) {
     try {
       return realpathSync(existing);
-    } catch {
+    } catch (error) {
+      // There but unresolvable (EIO, EACCES from a share): its own path, not its parent's disk, says where it is.
+      if (!isGone(error)) return existing;
       // Not there (yet): the parent's file system is where it will be created.
       if (dirname(existing) === existing) return undefined;
       existing = dirname(existing);

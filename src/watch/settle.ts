@@ -1,5 +1,6 @@
 import { lstat, lstatSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
+import { isGone } from '../files/errno.js';
 
 export interface FileStat {
   size: number;
@@ -51,8 +52,7 @@ export function statFileSync(path: string): FileStat | null {
 const fileStatOf = (found: Stats): FileStat | null => (found.isFile() ? { size: found.size, mtimeMs: found.mtimeMs } : null);
 
 function goneOrThrow(error: unknown): null {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+  if (isGone(error)) return null;
   throw error;
 }
 

@@ -2,6 +2,7 @@ import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
 import { CryomixWatchError } from '../errors.js';
+import { isGone } from '../files/errno.js';
 
 export interface FolderWatchOptions {
   /** Whether directories appearing below the watched ones are reported; a folder that is not recursive ignores them. */
@@ -101,7 +102,7 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
       });
     } catch (error) {
       // Gone between its parent's listing and now: the parent's event reports it.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      if (isGone(error)) return;
       if (!unwatchable.has(dir)) options.onError(new WatchError(dir, error));
       unwatchable.add(dir);
       return;
@@ -123,8 +124,8 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
 
 /** What is at `path` now, or null when nothing is. */
 function entryAt(path: string): Promise<Stats | null> {
-  return lstat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
+  return lstat(path).catch((error: unknown) => {
+    if (isGone(error)) return null;
     throw error;
   });
 }

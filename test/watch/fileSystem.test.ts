@@ -1,5 +1,10 @@
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fileSystemOf, fileSystemOfMagic, mountFor, parseMountInfo, systemSources, type FileSystemSources } from '../../src/watch/fileSystem.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const tempDir = useTempDir('cryomix-fs-');
 
 const MOUNTINFO = [
   '27 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw',
@@ -39,6 +44,14 @@ describe('fileSystemOf', () => {
     expect(fileSystemOf('/tmp', noProc)).toEqual({ type: 'nfs', network: true });
     const elsewhere: FileSystemSources = { mountInfo: () => '40 27 0:50 / /srv/nas rw - cifs //nas/share rw', statfsType: () => 0xef53n };
     expect(fileSystemOf('/tmp', elsewhere)).toEqual({ type: 'ext4', network: false });
+  });
+
+  it('places a path that exists but cannot be resolved by the path itself, not by its parent', () => {
+    // A share that answers with an error (EIO, EACCES) is in the mount table under its own path; its parent is the local disk.
+    const share = join(tempDir(), 'share');
+    symlinkSync(share, share);
+    const table: FileSystemSources = { mountInfo: () => `${MOUNTINFO}\n45 27 0:55 / ${share} rw - cifs //nas/other rw`, statfsType: () => 0xef53n };
+    expect(fileSystemOf(share, table)).toMatchObject({ mountPoint: share, type: 'cifs', network: true });
   });
 
   it('agrees with statfs on this machine about the file system of /tmp', () => {
