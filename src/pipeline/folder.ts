@@ -15,7 +15,7 @@ import { walkFiles } from '../watch/walk.js';
 import { watchFolder, type FolderWatch } from '../watch/watcher.js';
 import { watchMode, type WatchMode } from '../watch/watchMode.js';
 import { Intake, type IntakeOptions } from './intake.js';
-import { isGone } from '../files/errno.js';
+import { errnoCode, isGone } from '../files/errno.js';
 import { sameVersion } from './version.js';
 
 /**
@@ -322,13 +322,18 @@ export class WatchedFolder {
       recursive: this.config.recursive,
       isIgnored: (path, name) => this.filter.isIgnoredEntry(path, name),
       onDirectory: (directory) => this.inotify?.add(directory),
-      onUnreadableDirectory: (unreadable, error) => {
-        const fields = { err: error, folder: this.config.path, directory: unreadable };
-        // Removed or replaced by a file since its parent was listed: its parent's watch (or the next pass) sees to that.
-        if (isGone(error)) this.logger.debug(fields, `${unreadable} went away while it was being walked`);
-        else this.logger.error(fields, `cannot read ${unreadable}: ${(error as Error).message}; files there are not watched (give the cryomix-watch user access)`);
-      },
+      onUnreadableDirectory: (unreadable, error) => this.unreadableDirectory(unreadable, error),
     });
+  }
+
+  /** A directory a walk could not list: the files in it wait for a pass that can. */
+  private unreadableDirectory(directory: string, error: unknown): void {
+    const fields = { err: error, folder: this.config.path, directory };
+    // Removed or replaced by a file since it was seen: its parent's watch (or the next pass) sees to that.
+    if (isGone(error)) return this.logger.debug(fields, `${directory} went away while it was being walked`);
+    const denied = ['EACCES', 'EPERM'].includes(errnoCode(error) ?? '');
+    const then = denied ? 'give the cryomix-watch user access' : "the folder's next pass tries again";
+    this.logger.error(fields, `cannot read ${directory}: ${(error as Error).message}; files there are not found until it can be read (${then})`);
   }
 
   /** A directory created, moved or copied in: its files may have been there before its watch was, so no event named them. */
@@ -338,8 +343,7 @@ export class WatchedFolder {
       for await (const { files } of this.filesUnder(dir)) for (const path of files) if (this.filter.isCandidate(path)) this.intake.touch(path);
     } catch (error) {
       if (isStoreFailure(error)) throw error;
-      // Gone again before it could be read: its own unlink event follows.
-      this.logger.debug({ err: error, folder: this.config.path, directory: dir }, `${dir} could not be read: ${(error as Error).message}`);
+      this.unreadableDirectory(dir, error);
     }
   }
 

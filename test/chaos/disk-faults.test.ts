@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -154,6 +154,26 @@ describe('chaos 6: disk and DB faults', () => {
       checksPassed: /permission denied/.test(rejected.error ?? '') && leaks.length === 0,
       extra: { rejectedWithReason: 1, secretLeaks: leaks.length },
     });
+  });
+
+  it.skipIf(!isRoot)('names a sub-folder copied in that it cannot read, and the fix (skipped unless run as root, to become user nobody)', async () => {
+    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
+    const dir = tempDir();
+    const workspace = createWorkspace(dir, sandbox, { apiKey: CANARY_KEY });
+    execFileSync('chown', ['-R', '65534:65534', dir]);
+    chmodSync(dir, 0o755);
+    const daemon = startDaemon(workspace, [], { uid: 65534 });
+    await daemon.ready();
+    // Made elsewhere and moved in whole, as a copied album arrives: its files raise no events of their own.
+    const staged = join(dir, 'Album');
+    mkdirSync(staged);
+    writeFileSync(join(staged, 'track.wav'), pcmWav(8_000));
+    chmodSync(staged, 0o700);
+    renameSync(staged, join(workspace.inbox, 'Album'));
+    const line = await daemon.waitForLog((record) => String(record.msg).startsWith(`cannot read ${join(workspace.inbox, 'Album')}`));
+    expect(line.level).toBe(50);
+    expect(line.msg).toMatch(/permission denied.*give the cryomix-watch user access/);
+    expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
   });
 
   it('degrades instead of crashing when it runs out of file descriptors (ulimit -n 128)', async () => {
