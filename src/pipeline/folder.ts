@@ -22,23 +22,25 @@ import { sameVersion } from './version.js';
  * Which directory the root is: a rename, an unmount or a remount changes it.
  * The birth time tells a root removed and made again apart from the old one,
  * which ext4 gives the same inode number (the old one's watch died with it).
- * Without statx (kernels before 4.11, some container sandboxes) Node reports
- * the ctime as the birth time, which moves with every file added: a birth
- * time equal to the ctime is not trusted, and dev and ino decide alone. So
- * does a brand-new directory whose first file came within the same clock
- * tick; for an inotify root, its watch's last event (rootWatchLost) covers
- * that case.
  */
 interface RootIdentity {
   dev: number;
   ino: number;
-  birthtimeMs: number | undefined;
+  birthtimeMs: number;
+  /**
+   * Without statx (kernels before 4.11, some container sandboxes) Node
+   * reports the ctime as the birth time, which moves with every file added:
+   * a birth time equal to the ctime is not trusted. So is that of a new
+   * directory whose first file came within the same clock tick.
+   */
+  birthTrusted: boolean;
 }
 
 const identityOf = ({ dev, ino, birthtimeMs, ctimeMs }: { dev: number; ino: number; birthtimeMs: number; ctimeMs: number }): RootIdentity => ({
   dev,
   ino,
-  birthtimeMs: birthtimeMs === ctimeMs ? undefined : birthtimeMs,
+  birthtimeMs,
+  birthTrusted: birthtimeMs !== ctimeMs,
 });
 
 /** Null when there is no directory to watch right now: gone, unmounted, unreadable or not a directory (the log says so). */
@@ -47,12 +49,17 @@ async function rootIdentity(path: string): Promise<RootIdentity | null> {
   return found?.isDirectory() ? identityOf(found) : null;
 }
 
-const sameRoot = (a: RootIdentity | null, b: RootIdentity | null) =>
+/**
+ * Whether two looks at the root saw the same directory. A birth time that is
+ * not trusted counts only when `strict`: once the root's own watch reported
+ * an event about the root itself, any difference means it was replaced.
+ */
+const sameRoot = (a: RootIdentity | null, b: RootIdentity | null, strict = false) =>
   a !== null &&
   b !== null &&
   a.dev === b.dev &&
   a.ino === b.ino &&
-  (a.birthtimeMs === undefined || b.birthtimeMs === undefined || a.birthtimeMs === b.birthtimeMs);
+  (a.birthtimeMs === b.birthtimeMs || (!strict && !(a.birthTrusted && b.birthTrusted)));
 
 export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'sizeLimits' | 'onQueued' | 'onSuperseded' | 'onFatal'> & {
   /** Which file system holds the root, for `polling: auto`; the mount table and statfs unless a test says otherwise. */
@@ -103,8 +110,8 @@ export class WatchedFolder {
   private localDisk = false;
   private readonly passMemory = new PassMemory();
   private root: RootIdentity | null = null;
-  /** The root's own watch said the root was removed or moved: the next root check attaches again, whatever the identity says. */
-  private rootWatchLost = false;
+  /** The root's own watch reported an event about the root itself (removed, moved, or its permissions changed): the next root check compares strictly. */
+  private rootEvent = false;
   private monitor: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -165,7 +172,7 @@ export class WatchedFolder {
     // Stopped meanwhile: a watcher made now would keep the process alive.
     if (this.closed) return;
     this.root = identity;
-    this.rootWatchLost = false;
+    this.rootEvent = false;
     if (identity === null) {
       this.logger.error({ folder: root }, `the watched folder ${root} is not there or not readable (not mounted, renamed, deleted, permissions?); its files are not marked lost, and watching resumes when it is back`);
       return;
@@ -195,8 +202,8 @@ export class WatchedFolder {
       onDirectoryRemoved: (dir) => {
         for (const job of this.store.unfinished()) if (job.folder === root && isInside(dir, job.path)) this.intake.touch(job.path);
       },
-      onWatchedDirectoryGone: (dir) => {
-        if (dir === root) this.rootWatchLost = true;
+      onOwnEvent: (dir) => {
+        if (dir === root) this.rootEvent = true;
       },
       onError: (error) => this.logger.error({ err: error, folder: root }, `watching ${root} failed: ${(error as Error).message}`),
     });
@@ -239,7 +246,9 @@ export class WatchedFolder {
 
   private async checkRoot(): Promise<void> {
     const now = await rootIdentity(this.config.path);
-    if (this.closed || (!this.rootWatchLost && sameRoot(now, this.root)) || (now === null && this.root === null)) return;
+    const strict = this.rootEvent;
+    this.rootEvent = false;
+    if (this.closed || sameRoot(now, this.root, strict) || (now === null && this.root === null)) return;
     if (now !== null) this.logger.warn({ folder: this.config.path }, `the watched folder ${this.config.path} is back (or was replaced): rescanning it`);
     await this.attach();
   }

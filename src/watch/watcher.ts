@@ -15,12 +15,14 @@ export interface FolderWatchOptions {
   /** A directory went away with whatever it held; its watches (and those below it) are already gone. */
   onDirectoryRemoved(dir: string): void;
   /**
-   * A watched directory said it was itself removed or moved away: its watch
-   * is dead, even if a directory is at its path again. A sub-directory's
-   * parent reports it too (onDirectoryRemoved); for the root this is the only
-   * word, since ext4 can give a root made again the same inode number.
+   * A watched directory reported an event about itself: it was removed or
+   * moved away (then its watch is dead, even if a directory is at its path
+   * again), or its own permissions or times changed, which inotify reports
+   * the same way. A sub-directory's parent reports a removal too
+   * (onDirectoryRemoved); for the root this is the only word, and ext4 can
+   * give a root made again the same inode number.
    */
-  onWatchedDirectoryGone(dir: string): void;
+  onOwnEvent(dir: string): void;
   onError(error: unknown): void;
 }
 
@@ -81,8 +83,8 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
     if (found?.isDirectory()) options.onDirectoryAdded(path);
   };
 
-  const ownRemoval = async (dir: string, path: string): Promise<void> => {
-    if ((await entryAt(path)) === null && !closed) options.onWatchedDirectoryGone(dir);
+  const ownEvent = async (dir: string, path: string): Promise<void> => {
+    if ((await entryAt(path)) === null && !closed) options.onOwnEvent(dir);
   };
 
   const add = (dir: string): void => {
@@ -93,8 +95,8 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
         // No name: something happened in the directory that inotify could not say; look at all of it again.
         if (!name) return options.onDirectoryAdded(dir);
         const path = join(dir, name);
-        // A watched directory's own removal or move arrives here under its own name, as if a child's; then nothing is at that path.
-        if (name === basename(dir)) ownRemoval(dir, path).catch(options.onError);
+        // An event about the watched directory itself arrives under its own name, as if a child's; then nothing is at that path.
+        if (name === basename(dir)) ownEvent(dir, path).catch(options.onError);
         if (options.isIgnored(path)) return;
         options.onPath(path);
         // Creations, deletions and moves are 'rename'; a directory's own content changes never reach its parent as 'change'.

@@ -46,7 +46,7 @@ describe('inotify watches', () => {
       // As the daemon's startup walk does: each directory it lists is watched first.
       for (const { folders: [folder] } of configs) {
         const filter = folderFilter(folder!);
-        const watch = watchFolder({ recursive: folder!.recursive, isIgnored: filter.isIgnored, onPath: () => {}, onDirectoryAdded: () => {}, onDirectoryRemoved: () => {}, onWatchedDirectoryGone: () => {}, onError: (error) => expect.fail(String(error)) });
+        const watch = watchFolder({ recursive: folder!.recursive, isIgnored: filter.isIgnored, onPath: () => {}, onDirectoryAdded: () => {}, onDirectoryRemoved: () => {}, onOwnEvent: () => {}, onError: (error) => expect.fail(String(error)) });
         watches.push(watch);
         const walk = walkFiles(folder!.path, { recursive: folder!.recursive, isIgnored: filter.isIgnoredEntry, onDirectory: watch.add, onUnreadableDirectory: (dir) => expect.fail(dir) });
         for await (const _files of walk);

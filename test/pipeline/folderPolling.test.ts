@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -117,6 +117,15 @@ describe('polling: auto', () => {
     const mix = join(inbox, 'after remount.wav');
     writeFileSync(mix, pcmWav(5000));
     await waitUntil(() => store.current(mix)?.state === 'queued');
+  });
+
+  it('does not walk an inotify root again when only its permissions or times change, which its watch reports like a removal', async () => {
+    const { inbox, logs } = await startFolder('    polling: never\n    pollIntervalSeconds: 0.1\n', () => disk);
+    chmodSync(inbox, 0o750);
+    utimesSync(inbox, new Date(), new Date());
+    // Several root checks (every 0.1 s here) pass.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(logs.filter((l) => /is back \(or was replaced\)/.test(l.msg))).toEqual([]);
   });
 
   it('warns once when polling: never is set on a network file system', async () => {

@@ -26,7 +26,7 @@ function recordedWatch(options: Partial<FolderWatchOptions> = {}) {
     onPath: (path) => events.push(`path ${path}`),
     onDirectoryAdded: (dir) => events.push(`added ${dir}`),
     onDirectoryRemoved: (dir) => events.push(`removed ${dir}`),
-    onWatchedDirectoryGone: (dir) => events.push(`gone ${dir}`),
+    onOwnEvent: (dir) => events.push(`own ${dir}`),
     onError: (error) => errors.push(error),
     ...options,
   });
@@ -103,7 +103,7 @@ describe('watchFolder', () => {
     rmSync(root, { recursive: true });
     mkdirSync(root);
     writeFileSync(join(root, 'late.wav'), 'x');
-    await seen(`gone ${root}`);
+    await seen(`own ${root}`);
   });
 
   it('does not take a child named like its directory for the directory itself', async () => {
@@ -115,7 +115,7 @@ describe('watchFolder', () => {
     await seen(`path ${namesake}`);
     mkdirSync(join(root, 'later'));
     await seen(`added ${join(root, 'later')}`);
-    expect(events.filter((event) => event.startsWith('gone '))).toEqual([]);
+    expect(events.filter((event) => event.startsWith('own '))).toEqual([]);
   });
 
   it('walks both directories again when two are swapped by renames', async () => {
@@ -170,7 +170,7 @@ describe('watchFolder', () => {
     const script = `
       const { watchFolder } = await import(${JSON.stringify(watcherModule)});
       const errors = [];
-      const watch = watchFolder({ recursive: true, isIgnored: () => false, onPath() {}, onDirectoryAdded() {}, onDirectoryRemoved() {}, onWatchedDirectoryGone() {}, onError: (e) => errors.push({ name: e.name, code: e.code, directory: e.directory, message: e.message }) });
+      const watch = watchFolder({ recursive: true, isIgnored: () => false, onPath() {}, onDirectoryAdded() {}, onDirectoryRemoved() {}, onOwnEvent() {}, onError: (e) => errors.push({ name: e.name, code: e.code, directory: e.directory, message: e.message }) });
       watch.add(${JSON.stringify(locked)});
       watch.add(${JSON.stringify(locked)});
       console.log(JSON.stringify({ errors }));
