@@ -77,15 +77,20 @@ export function startHeartbeat({ daemon, notifier, logger, summaryMinutes }: Hea
       return `state database unreadable: ${(error as Error).message}`;
     }
   };
-  notify({ READY: '1', STATUS: statusLine() });
+  const initial = statusLine();
+  let ready = notify({ READY: '1', STATUS: initial });
+  let last = ready ? initial : '';
   const timers: NodeJS.Timeout[] = [];
   if (notifier.enabled) {
-    let last = '';
     timers.push(
       setInterval(() => {
         const status = statusLine();
-        // Remembered only once sent: a line systemd missed is sent again, not left stale until the status changes.
-        if (status !== last && notify({ STATUS: status })) last = status;
+        if (ready && status === last) return;
+        // Said again until systemd has it: without READY=1 it kills the daemon at its start timeout, and a missed STATUS stays stale.
+        if (notify(ready ? { STATUS: status } : { READY: '1', STATUS: status })) {
+          ready = true;
+          last = status;
+        }
       }, STATUS_INTERVAL_MS),
     );
   }

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { startHeartbeat, summaryLine } from '../../src/daemon/heartbeat.js';
 import type { SystemdNotifier } from '../../src/ops/systemdNotify.js';
@@ -21,34 +21,51 @@ describe('summaryLine', () => {
   });
 });
 
+/** A notifier whose sends fail (as with EAGAIN on a busy socket) while `reachable` is false; `sent` holds what got through. */
+function flakyNotifier(reachable: boolean) {
+  const link = { reachable, sent: [] as Record<string, string>[] };
+  const notifier: SystemdNotifier = {
+    enabled: true,
+    socketPath: '/run/systemd/notify',
+    watchdogIntervalMs: undefined,
+    close: () => {},
+    notify: (state) => {
+      if (!link.reachable) throw new Error('sendto failed: EAGAIN');
+      link.sent.push(state);
+    },
+  };
+  return { link, notifier };
+}
+
 describe('startHeartbeat', () => {
-  it('sends a STATUS line again when systemd missed it, instead of leaving the old one until the status changes', () => {
+  beforeEach(() => {
     vi.useFakeTimers();
-    try {
-      const sent: Record<string, string>[] = [];
-      let reachable = true;
-      const notifier: SystemdNotifier = {
-        enabled: true,
-        socketPath: '/run/systemd/notify',
-        watchdogIntervalMs: undefined,
-        close: () => {},
-        notify: (state) => {
-          if (!reachable) throw new Error('sendto failed: EAGAIN');
-          sent.push(state);
-        },
-      };
-      let status = 'watching 1 folder';
-      const daemon = { statusLine: () => status } as unknown as Daemon;
-      const heartbeat = startHeartbeat({ daemon, notifier, logger: pino({ level: 'silent' }), summaryMinutes: 0 });
-      reachable = false;
-      status = 'watching 1 folder, 1 uploading';
-      vi.advanceTimersByTime(10_000);
-      reachable = true;
-      vi.advanceTimersByTime(10_000);
-      expect(sent.map((state) => state.STATUS)).toEqual(['watching 1 folder', 'watching 1 folder, 1 uploading']);
-      heartbeat.stop();
-    } finally {
-      vi.useRealTimers();
-    }
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('sends a STATUS line again when systemd missed it, instead of leaving the old one until the status changes', () => {
+    const { link, notifier } = flakyNotifier(true);
+    let status = 'watching 1 folder';
+    const daemon = { statusLine: () => status } as unknown as Daemon;
+    const heartbeat = startHeartbeat({ daemon, notifier, logger: pino({ level: 'silent' }), summaryMinutes: 0 });
+    link.reachable = false;
+    status = 'watching 1 folder, 1 uploading';
+    vi.advanceTimersByTime(10_000);
+    link.reachable = true;
+    vi.advanceTimersByTime(10_000);
+    expect(link.sent.map((state) => state.STATUS)).toEqual(['watching 1 folder', 'watching 1 folder, 1 uploading']);
+    heartbeat.stop();
+  });
+
+  it('says READY=1 again when systemd missed it, which would otherwise kill the daemon at its start timeout', () => {
+    const { link, notifier } = flakyNotifier(false);
+    const daemon = { statusLine: () => 'watching 1 folder' } as unknown as Daemon;
+    const heartbeat = startHeartbeat({ daemon, notifier, logger: pino({ level: 'silent' }), summaryMinutes: 0 });
+    link.reachable = true;
+    vi.advanceTimersByTime(20_000);
+    expect(link.sent).toEqual([{ READY: '1', STATUS: 'watching 1 folder' }]);
+    heartbeat.stop();
   });
 });
