@@ -42,6 +42,8 @@ export interface IntakeOptions {
 export class Intake {
   private readonly options: IntakeOptions;
   private readonly settler: Settler;
+  /** Paths whose check failed for a passing reason (EMFILE, EIO), each with the timer that looks again: one at a time. */
+  private readonly rechecks = new Map<string, NodeJS.Timeout>();
 
   constructor(options: IntakeOptions) {
     this.options = options;
@@ -59,13 +61,15 @@ export class Intake {
     this.settler.touch(path);
   }
 
-  /** Whether the settle rule is following `path` now. */
+  /** Whether the settle rule is following `path` now, or will look at it again soon. */
   follows(path: string): boolean {
-    return this.settler.follows(path);
+    return this.settler.follows(path) || this.rechecks.has(path);
   }
 
   close(): void {
     this.settler.close();
+    for (const timer of this.rechecks.values()) clearTimeout(timer);
+    this.rechecks.clear();
   }
 
   /**
@@ -161,8 +165,14 @@ export class Intake {
       return;
     }
     // Out of file descriptors, an I/O error on a flaky share: these pass, so look again rather than leave the file waiting.
+    // Once per path: every pass touches a file it cannot stat, and each touch that fails again would start another chain.
+    if (this.rechecks.has(path)) return;
     const retryMs = Math.max(this.options.settleMs, MIN_RECHECK_MS);
     logger.warn({ err: error, file: path }, `cannot check ${path} right now (${(error as Error).message}); trying again in ${Math.round(retryMs / 1000)} s`);
-    setTimeout(() => this.touch(path), retryMs).unref();
+    const recheck = setTimeout(() => {
+      this.rechecks.delete(path);
+      this.touch(path);
+    }, retryMs).unref();
+    this.rechecks.set(path, recheck);
   }
 }

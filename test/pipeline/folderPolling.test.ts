@@ -149,4 +149,12 @@ describe('a waiting file that the settle rule no longer follows', () => {
     store.transition(job.id, 'waiting');
     await waitUntil(() => store.current(mix)?.state === 'queued', 5_000);
   });
+
+  it('that cannot be checked is looked at again once per retry, not once more per pass', async () => {
+    const { inbox, store, logs } = await startFolder('    polling: always\n    pollIntervalSeconds: 0.1\n    settleSeconds: 0.1\n', () => disk);
+    // A stat that keeps failing with an error that may pass (EIO on a share, EMFILE): here, a name too long to exist.
+    store.createVersion({ folder: inbox, path: join(inbox, `${'x'.repeat(300)}.wav`), size: 5000, mtimeMs: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(logs.filter((l) => l.msg.startsWith('cannot check')).length).toBe(1);
+  });
 });
