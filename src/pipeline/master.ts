@@ -86,8 +86,8 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
   if (!store.claimStep(jobId, mine)) return;
   const job = store.get(jobId);
   const claim = holdClaim(() => store.claimStep(job.id, mine), signal);
-  /** The plan of a job this step finished: its hook runs after the claim is let go. */
-  let finished: MasteringPlan | undefined;
+  /** The onDone hook of a job this step finished: it runs once the claim is let go. */
+  let hook: (() => Promise<void>) | undefined;
   try {
     const plan = context.plan(job);
     if (!plan) {
@@ -101,8 +101,9 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
     if (job.state === 'mastering') {
       await stepMastering(job, plan, context, claim.signal);
     } else {
-      await stepDownloading(job, plan, context, claim.signal);
-      finished = plan;
+      const masters = await stepDownloading(job, plan, context, claim.signal);
+      const { onDone } = plan;
+      if (onDone) hook = () => runDoneHook(onDone, masters, job.path, context.logger, signal);
     }
   } catch (error) {
     fileStepFailure(job, claim.storeFailure ?? error, context, claim.signal);
@@ -112,7 +113,7 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
   if (claim.storeFailure !== undefined) throw claim.storeFailure;
   // After the commit to done, so that a crash in between skips the hook rather than running it twice. After the claim
   // too: a done job's claim cannot be renewed, and losing it would stop the hook within seconds; only a shutdown may.
-  if (finished?.onDone) await runDoneHook(finished.onDone, mixMastersDirectory(finished.outputDir, job.path), job.path, context.logger, signal);
+  await hook?.();
 }
 
 async function stepMastering(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
@@ -157,8 +158,8 @@ async function startOnce(job: Job, plan: MasteringPlan, context: MasteringContex
   }
 }
 
-/** Fetches the results still missing, then the job is done. */
-async function stepDownloading(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
+/** Fetches the results still missing, then the job is done; returns the folder they are in. */
+async function stepDownloading(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<string> {
   const { store, api } = context;
   const download = context.download ?? downloadFile;
   const fetched = new Set(store.downloads(job.id).map((d) => d.name));
@@ -185,6 +186,7 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
   }
   store.transition(job.id, 'done', { stepFailures: 0, error: null });
   context.logger.info({ file: job.path, masters: directory }, `${basename(job.path)}: masters are in ${directory}`);
+  return directory;
 }
 
 /** Transient trouble waits and tries the same step again; a refusal fails the job; a broken state DB stops the daemon. */

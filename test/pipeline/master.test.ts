@@ -87,7 +87,7 @@ describe('the onDone hook', () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {
       const step = runMasteringStep(job.id, context, new AbortController().signal);
-      await vi.waitFor(() => expect(existsSync(started)).toBe(true), { timeout: 5_000 });
+      await vi.waitFor(() => expect(existsSync(started)).toBe(true), { timeout: 15_000 });
       vi.advanceTimersByTime(LEASE_MS);
       await step;
     } finally {
