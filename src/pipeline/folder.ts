@@ -341,7 +341,7 @@ export class WatchedFolder {
     // Removed or replaced by a file since it was seen: its parent's watch (or the next pass) sees to that.
     if (isGone(error)) return this.logger.debug(fields, `${directory} went away while it was being walked`);
     const denied = ['EACCES', 'EPERM'].includes(errnoCode(error) ?? '');
-    const then = denied ? 'give the cryomix-watch user access' : "the folder's next pass tries again";
+    const then = denied ? 'give the cryomix-watch user access' : "the folder's next rescan or poll tries again";
     this.logger.error(fields, `cannot read ${directory}: ${(error as Error).message}; files there are not found until it can be read (${then})`);
   }
 

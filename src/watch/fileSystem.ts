@@ -112,9 +112,9 @@ export function parseMountInfo(text: string): { mountPoint: string; type: string
 }
 
 /**
- * The mount holding an absolute, resolved path: the one with the longest
- * mount point containing it. Later lines win a tie, since a mount over a
- * mount point hides the earlier one.
+ * The mount holding an absolute path (resolved where it could be): the one
+ * with the longest mount point containing it. Later lines win a tie, since a
+ * mount over a mount point hides the earlier one.
  */
 export function mountFor(path: string, mounts: readonly { mountPoint: string; type: string }[]): FileSystem | undefined {
   let best: { mountPoint: string; type: string } | undefined;
