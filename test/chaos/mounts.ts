@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import { afterEach } from 'vitest';
 
 /**
@@ -19,7 +20,7 @@ export const canMountTmpfs: boolean = (() => {
 })();
 
 /** Mounts a tmpfs over `path` for one test; whatever is still mounted is lazily unmounted after it. */
-export function useTmpfs(): { mount(path: string, options?: string): void; unmount(path: string): void } {
+export function useTmpfs(): { mount(path: string, options?: string): void; unmount(path: string): Promise<void> } {
   const mounted: string[] = [];
   afterEach(() => {
     for (const path of mounted.splice(0)) spawnSync('umount', ['-l', path]);
@@ -29,8 +30,14 @@ export function useTmpfs(): { mount(path: string, options?: string): void; unmou
       execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'none', path]);
       mounted.push(path);
     },
-    unmount(path) {
-      execFileSync('umount', [path]);
+    async unmount(path) {
+      // A daemon reading a file there (hashing it, say) keeps the mount busy for a moment, as it would an admin's umount.
+      for (let attempt = 1; ; attempt++) {
+        const result = spawnSync('umount', [path], { encoding: 'utf8' });
+        if (result.status === 0) break;
+        if (attempt === 40 || !result.stderr.includes('busy')) throw new Error(`umount ${path} failed: ${result.stderr.trim()}`);
+        await setTimeout(50);
+      }
       mounted.splice(mounted.indexOf(path), 1);
     },
   };

@@ -19,13 +19,13 @@ const { startSandbox, startDaemon } = useDaemons();
 interface Flap {
   name: string;
   /** Takes the folder away, returning a function that brings the same files back. */
-  takeAway(workspace: Workspace): () => void;
+  takeAway(workspace: Workspace): Promise<() => void>;
   setUp?(workspace: Workspace): void;
 }
 
 const renamedRoot: Flap = {
   name: 'root renamed away and back',
-  takeAway(workspace) {
+  async takeAway(workspace) {
     renameSync(workspace.inbox, `${workspace.inbox}.away`);
     return () => renameSync(`${workspace.inbox}.away`, workspace.inbox);
   },
@@ -36,13 +36,13 @@ const unmounted: Flap = {
   setUp(workspace) {
     tmpfs.mount(workspace.inbox);
   },
-  takeAway(workspace) {
+  async takeAway(workspace) {
     // What the share holds, kept aside as the NAS keeps it while unmounted. `cp -a` keeps nanosecond
     // timestamps (fs.cpSync rounds them to milliseconds, which would make every file a new version).
     const share = `${workspace.inbox}.share`;
     rmSync(share, { recursive: true, force: true });
     execFileSync('cp', ['-a', workspace.inbox, share]);
-    tmpfs.unmount(workspace.inbox);
+    await tmpfs.unmount(workspace.inbox);
     return () => {
       tmpfs.mount(workspace.inbox);
       for (const name of readdirSync(share)) execFileSync('cp', ['-a', join(share, name), workspace.inbox]);
@@ -73,7 +73,7 @@ async function runFlaps(flap: Flap): Promise<void> {
     const pending = drop(`round ${round} pending.wav`);
     const pendingBefore = await waitForState(workspace, pending, 'queued');
 
-    const bringBack = flap.takeAway(workspace);
+    const bringBack = await flap.takeAway(workspace);
     // Away for several root checks (every 0.5 s here), as a share that drops out for a while.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     bringBack();
