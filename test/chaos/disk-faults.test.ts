@@ -62,6 +62,18 @@ async function workspaceWithStateOnTmpfs(): Promise<{ workspace: Workspace; stat
 
 const fatalLine = (daemon: DaemonProcess) => daemon.logs.find((record) => record.level === 60);
 
+/** Root reads every file, so for a permission error to happen the daemon runs as user nobody (uid 65534), in a workspace it owns. */
+async function daemonAsNobody(): Promise<{ dir: string; workspace: Workspace; sandbox: Sandbox; daemon: DaemonProcess }> {
+  const sandbox = await startSandbox({ apiKey: CANARY_KEY });
+  const dir = tempDir();
+  const workspace = createWorkspace(dir, sandbox, { apiKey: CANARY_KEY });
+  execFileSync('chown', ['-R', '65534:65534', dir]);
+  chmodSync(dir, 0o755);
+  const daemon = startDaemon(workspace, [], { uid: 65534 });
+  await daemon.ready();
+  return { dir, workspace, sandbox, daemon };
+}
+
 /**
  * The state DB's file system fails under a running daemon. It must stop
  * taking work and exit non-zero with a clear line, leave a consistent DB,
@@ -123,15 +135,8 @@ describe('chaos 6: disk and DB faults', () => {
     reportFault('DB read-only at start', outcome);
   });
 
-  // Root reads every file, so the daemon runs as user nobody (uid 65534) for the permission error to happen.
   it.skipIf(!isRoot)('rejects an unreadable file with the reason while the others upload (skipped unless run as root, to become user nobody)', async () => {
-    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
-    const dir = tempDir();
-    const workspace = createWorkspace(dir, sandbox, { apiKey: CANARY_KEY });
-    execFileSync('chown', ['-R', '65534:65534', dir]);
-    chmodSync(dir, 0o755);
-    const daemon = startDaemon(workspace, [], { uid: 65534 });
-    await daemon.ready();
+    const { workspace, sandbox, daemon } = await daemonAsNobody();
     const locked = join(workspace.inbox, 'locked.wav');
     writeFileSync(locked, pcmWav(8_000));
     chmodSync(locked, 0o000);
@@ -157,13 +162,7 @@ describe('chaos 6: disk and DB faults', () => {
   });
 
   it.skipIf(!isRoot)('names a sub-folder copied in that it cannot read, and the fix (skipped unless run as root, to become user nobody)', async () => {
-    const sandbox = await startSandbox({ apiKey: CANARY_KEY });
-    const dir = tempDir();
-    const workspace = createWorkspace(dir, sandbox, { apiKey: CANARY_KEY });
-    execFileSync('chown', ['-R', '65534:65534', dir]);
-    chmodSync(dir, 0o755);
-    const daemon = startDaemon(workspace, [], { uid: 65534 });
-    await daemon.ready();
+    const { dir, workspace, daemon } = await daemonAsNobody();
     // Made elsewhere and moved in whole, as a copied album arrives: its files raise no events of their own.
     const staged = join(dir, 'Album');
     mkdirSync(staged);

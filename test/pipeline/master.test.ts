@@ -21,6 +21,20 @@ function uploadedJob(store: JobStore) {
 /** An API that must not be called: any call fails the test. */
 const silentApi = new Proxy({}, { get: (_target, name) => () => Promise.reject(new Error(`unexpected API call: ${String(name)}`)) }) as CryomixApi;
 
+/** A context for steps that need no API call, with the folder's plan as given. */
+function quietContext(store: JobStore, plan: MasteringContext['plan']): MasteringContext {
+  return {
+    store,
+    api: silentApi,
+    logger: pino({ level: 'silent' }),
+    backoff: { initialDelayMs: 100, maxDelayMs: 1000 },
+    stallTimeoutMs: 1000,
+    urlExpirySeconds: 900,
+    plan,
+    onUnauthorized: () => {},
+  };
+}
+
 describe('rearm after a mastering failure', () => {
   it('starts mastering anew only when the API reported the job failed or cancelled', () => {
     const store = new JobStore(openDatabase(join(tempDir(), 'state.db')));
@@ -43,17 +57,7 @@ describe('a mastering job whose folder lost its mastering block', () => {
   it('is left for whoever knows the plan, with a note, not failed', async () => {
     const store = new JobStore(openDatabase(join(tempDir(), 'state.db')));
     const job = uploadedJob(store);
-    const context: MasteringContext = {
-      store,
-      api: silentApi,
-      logger: pino({ level: 'silent' }),
-      backoff: { initialDelayMs: 100, maxDelayMs: 1000 },
-      stallTimeoutMs: 1000,
-      urlExpirySeconds: 900,
-      plan: () => undefined,
-      onUnauthorized: () => {},
-    };
-    await runMasteringStep(job.id, context, new AbortController().signal);
+    await runMasteringStep(job.id, quietContext(store, () => undefined), new AbortController().signal);
     const after = store.get(job.id);
     expect(after.state).toBe('mastering');
     expect(after.error).toMatch(/has no mastering block: run "cryomix-watch upload --master"/);
@@ -73,16 +77,7 @@ describe('the onDone hook', () => {
     const started = join(outputDir, 'hook started');
     const finished = join(outputDir, 'hook finished');
     const hook = [process.execPath, '-e', `const fs = require('fs'); fs.writeFileSync(${JSON.stringify(started)}, ''); setTimeout(() => fs.writeFileSync(${JSON.stringify(finished)}, ''), 300)`];
-    const context: MasteringContext = {
-      store,
-      api: silentApi,
-      logger: pino({ level: 'silent' }),
-      backoff: { initialDelayMs: 100, maxDelayMs: 1000 },
-      stallTimeoutMs: 1000,
-      urlExpirySeconds: 900,
-      plan: () => ({ settings: {}, outputDir, files: ['FinalMaster.wav'], pollIntervalMs: 1000, onDone: hook }),
-      onUnauthorized: () => {},
-    };
+    const context = quietContext(store, () => ({ settings: {}, outputDir, files: ['FinalMaster.wav'], pollIntervalMs: 1000, onDone: hook }));
     // Only the claim's renewal timer is faked, so that renewals come due while the real hook runs.
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {
