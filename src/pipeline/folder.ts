@@ -245,9 +245,10 @@ export class WatchedFolder {
   }
 
   private async checkRoot(): Promise<void> {
-    const now = await rootIdentity(this.config.path);
+    // Taken before the look: an event that arrives during it counts for the next check.
     const strict = this.rootEvent;
     this.rootEvent = false;
+    const now = await rootIdentity(this.config.path);
     if (this.closed || sameRoot(now, this.root, strict) || (now === null && this.root === null)) return;
     if (now !== null) this.logger.warn({ folder: this.config.path }, `the watched folder ${this.config.path} is back (or was replaced): rescanning it`);
     await this.attach();
@@ -257,11 +258,10 @@ export class WatchedFolder {
    * Makes the DB agree with the disk: every file new or changed since its
    * row, every unfinished row not found, and every waiting row the settle
    * rule no longer follows, is handed to the settle rule, whose own stat
-   * decides. A file that appeared after the walk passed its
-   * directory is then seen as present, not declared gone. This is also each
-   * poll or rescan pass; besides the pass memory (kept by poll passes), it
-   * holds the folder's unfinished rows and one directory's rows, not all its
-   * files.
+   * decides. A file that appeared after the walk passed its directory is
+   * then seen as present, not declared gone. This is also each poll or
+   * rescan pass; besides the pass memory (kept by poll passes), it holds the
+   * folder's unfinished rows and one directory's rows, not all its files.
    */
   private async reconcile(pass: Pass, signal?: AbortSignal): Promise<void> {
     const root = this.config.path;
