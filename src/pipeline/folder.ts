@@ -15,7 +15,7 @@ import { walkFiles } from '../watch/walk.js';
 import { watchFolder, type FolderWatch } from '../watch/watcher.js';
 import { watchMode, type WatchMode } from '../watch/watchMode.js';
 import { Intake, type IntakeOptions } from './intake.js';
-import { errnoCode, isGone } from '../files/errno.js';
+import { isGone, isPermissionDenied } from '../files/errno.js';
 import { sameVersion } from './version.js';
 
 /**
@@ -340,8 +340,7 @@ export class WatchedFolder {
     const fields = { err: error, folder: this.config.path, directory };
     // Removed or replaced by a file since it was seen: its parent's watch (or the next pass) sees to that.
     if (isGone(error)) return this.logger.debug(fields, `${directory} went away while it was being walked`);
-    const denied = ['EACCES', 'EPERM'].includes(errnoCode(error) ?? '');
-    const then = denied ? 'give the cryomix-watch user access' : "the folder's next rescan or poll tries again";
+    const then = isPermissionDenied(error) ? 'give the cryomix-watch user access' : "the folder's next rescan or poll tries again";
     this.logger.error(fields, `cannot read ${directory}: ${(error as Error).message}; files there are not found until it can be read (${then})`);
   }
 

@@ -1,4 +1,4 @@
-import { errnoCode } from '../files/errno.js';
+import { errnoCode, isPermissionDenied } from '../files/errno.js';
 import type { FileStat } from '../watch/settle.js';
 
 /** A file version is its size and mtime; the sha256 is learnt while uploading. */
@@ -14,7 +14,7 @@ export function isFileSystemError(error: unknown): boolean {
 /** Why a file cannot be read, in words for the studio, or undefined when the error is not about access. */
 export function unreadableReason(error: unknown): string | undefined {
   const code = errnoCode(error);
-  if (code === 'EACCES' || code === 'EPERM') return 'cannot read the file: permission denied (give the cryomix-watch user read access)';
+  if (isPermissionDenied(error)) return 'cannot read the file: permission denied (give the cryomix-watch user read access)';
   if (code === 'EISDIR') return 'not a regular file';
   if (code === 'ELOOP') return 'the path goes through a loop of symbolic links';
   return undefined;
