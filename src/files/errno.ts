@@ -14,3 +14,9 @@ export function isGone(error: unknown): boolean {
   const code = errnoCode(error);
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
+
+/** For a look at a path: null when nothing is there, any other error thrown. */
+export function nullIfGone(error: unknown): null {
+  if (isGone(error)) return null;
+  throw error;
+}

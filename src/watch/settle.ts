@@ -1,6 +1,6 @@
 import { lstat, lstatSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
-import { isGone } from '../files/errno.js';
+import { nullIfGone } from '../files/errno.js';
 
 export interface FileStat {
   size: number;
@@ -35,7 +35,7 @@ export async function statFile(path: string): Promise<FileStat | null> {
   try {
     return fileStatOf(await lstatCallback(path));
   } catch (error) {
-    return goneOrThrow(error);
+    return nullIfGone(error);
   }
 }
 
@@ -44,17 +44,12 @@ export function statFileSync(path: string): FileStat | null {
   try {
     return fileStatOf(lstatSync(path));
   } catch (error) {
-    return goneOrThrow(error);
+    return nullIfGone(error);
   }
 }
 
 // A symlink (or fifo, socket, directory) is never uploaded: links are not followed.
 const fileStatOf = (found: Stats): FileStat | null => (found.isFile() ? { size: found.size, mtimeMs: found.mtimeMs } : null);
-
-function goneOrThrow(error: unknown): null {
-  if (isGone(error)) return null;
-  throw error;
-}
 
 interface Tracked {
   /** Last observed stat; -1 until the first observation. */

@@ -2,7 +2,7 @@ import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
 import { CryomixWatchError } from '../errors.js';
-import { isGone } from '../files/errno.js';
+import { isGone, nullIfGone } from '../files/errno.js';
 
 export interface FolderWatchOptions {
   /** Whether directories appearing below the watched ones are reported; a folder that is not recursive ignores them. */
@@ -126,10 +126,7 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
 
 /** What is at `path` now, or null when nothing is. */
 function entryAt(path: string): Promise<Stats | null> {
-  return lstat(path).catch((error: unknown) => {
-    if (isGone(error)) return null;
-    throw error;
-  });
+  return lstat(path).catch(nullIfGone);
 }
 
 /** A directory that cannot be watched: files already in it are still found by the walk, later ones are not. */
