@@ -292,9 +292,9 @@ export class WatchedFolder {
       return;
     }
     if (pass === 'poll') this.passMemory.complete();
-    for (const path of notSeen) this.intake.touch(path);
-    // A waiting file no check follows any more (one found it missing while the root was away a moment) would wait forever.
-    for (const job of unfinished) if (job.state === 'waiting' && !this.intake.follows(job.path)) this.intake.touch(job.path);
+    // A row not found may be gone. A waiting row that no check follows (none does after a start; one found the file
+    // missing while the root was away a moment) would wait forever.
+    for (const job of unfinished) if (notSeen.has(job.path) || (job.state === 'waiting' && !this.intake.follows(job.path))) this.intake.touch(job.path);
   }
 
   /**
@@ -361,7 +361,7 @@ export class WatchedFolder {
     if (found === null || found === 'unreadable') return this.intake.touch(path);
     // Noted by poll passes only: a full pass compares every file with the DB anyway, and a startup need not pay for the memory.
     if (pass === 'poll' && this.passMemory.unchanged(path, found)) return;
-    if (needsLook(versionOf(path), found, pass)) this.intake.touch(path);
+    if (needsLook(versionOf(path), found)) this.intake.touch(path);
   }
 }
 
@@ -378,12 +378,12 @@ function foundOrUnreadable(stat: () => FileStat | null): Found {
 
 /**
  * Whether the settle rule must look at a file: no row yet, a row for another
- * version, a `removed` row (the file is back). A waiting row is looked at on a
- * full pass, since nothing follows it after a start; on a later pass the
- * settler already does, and touching it again would restart its quiet period
- * (with pollIntervalSeconds below settleSeconds, it would never settle).
+ * version, a `removed` row (the file is back). A waiting row of the same
+ * version is left to the end of the pass, which hands over those the settle
+ * rule does not follow: touching one it follows would restart its quiet
+ * period (with pollIntervalSeconds below settleSeconds, it would never settle).
  */
-function needsLook(job: KnownVersion | undefined, fileStat: FileStat, pass: Pass): boolean {
-  if (!job || job.state === 'removed' || (job.state === 'waiting' && pass === 'full')) return true;
+function needsLook(job: KnownVersion | undefined, fileStat: FileStat): boolean {
+  if (!job || job.state === 'removed') return true;
   return !sameVersion(job, fileStat);
 }
