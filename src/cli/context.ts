@@ -15,8 +15,8 @@ export function configFrom(options: GlobalOptions): Config {
  * commands read and write while the daemon runs; the busy timeout covers its
  * short write transactions.
  */
-export function withStore<T>(config: Config, access: 'read' | 'write', work: (store: JobStore) => T): T {
-  const db = openExistingDatabase(config.state.database, { readonly: access === 'read' });
+export function withStore<T>(database: string, access: 'read' | 'write', work: (store: JobStore) => T): T {
+  const db = openExistingDatabase(database, { readonly: access === 'read' });
   try {
     return work(new JobStore(db));
   } finally {

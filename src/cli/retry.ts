@@ -12,7 +12,7 @@ export function retryCommand(paths: string[], options: GlobalOptions & { failed?
     throw new CryomixWatchError('USAGE', 'retry needs --failed or one or more file paths');
   }
   const problems: string[] = [];
-  const rearmed = withStore(configFrom(options), 'write', (store) => {
+  const rearmed = withStore(configFrom(options).state.database, 'write', (store) => {
     const failed = new Map((options.failed ? store.list('failed') : []).map((job) => [job.id, job]));
     for (const path of paths.map((p) => resolve(p))) {
       const job = store.current(path);

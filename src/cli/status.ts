@@ -17,7 +17,7 @@ export interface StatusReport {
 
 export function statusReport(options: GlobalOptions): StatusReport {
   const config = configFrom(options);
-  return withStore(config, 'read', (store) => {
+  return withStore(config.state.database, 'read', (store) => {
     const pause = store.paused();
     const oldest = store.oldestPending();
     return {

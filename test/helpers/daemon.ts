@@ -3,9 +3,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach } from 'vitest';
-import { jobView, type JobView } from '../../src/report/jobView.js';
-import { openExistingDatabase } from '../../src/store/db.js';
-import { JobStore } from '../../src/store/jobs.js';
+import { listRows } from '../../src/cli/list.js';
+import type { JobView } from '../../src/report/jobView.js';
 import { startSandbox as startSandboxServer, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
 import { useSandbox } from './servers.js';
 import { useTempDir } from './tempDir.js';
@@ -193,13 +192,7 @@ export function runCliAsync(workspace: Workspace, args: string[], env: NodeJS.Pr
  * starved the daemon's uploads on a busy machine.
  */
 export function listJobs(workspace: Workspace): JobView[] {
-  const db = openExistingDatabase(workspace.database, { readonly: true });
-  try {
-    const store = new JobStore(db);
-    return JSON.parse(JSON.stringify(store.list().map((job) => jobView(job, store)))) as JobView[];
-  } finally {
-    db.close();
-  }
+  return JSON.parse(JSON.stringify(listRows(workspace.database))) as JobView[];
 }
 
 export function jobFor(workspace: Workspace, path: string): JobView | undefined {
