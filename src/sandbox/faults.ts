@@ -15,7 +15,7 @@ const faultSchema = z.discriminatedUnion('kind', [
     times,
   }),
   z.strictObject({ target: z.literal('put'), kind: z.literal('reset'), afterBytes, times }),
-  z.strictObject({ target: z.enum(['put', 'get']), kind: z.literal('stall'), afterBytes, times }),
+  z.strictObject({ target: z.enum(['put', 'get']), kind: z.literal('stall'), afterBytes, forMs: z.int().min(1).optional(), times }),
   z.strictObject({ target: z.enum(['multi-upload', 'multi-download']), kind: z.literal('expired-url'), times }),
   z.strictObject({ target: z.literal('put'), kind: z.literal('bad-md5'), times }),
   z.strictObject({ target: z.literal('mastering'), kind: z.literal('job-failed'), times }),

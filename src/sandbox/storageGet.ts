@@ -38,7 +38,11 @@ export function handleGet(ctx: SandboxContext, req: IncomingMessage, res: Server
     `crc32c=${new Crc32c().update(result.body).digestBase64()}`,
     `md5=${createHash('md5').update(result.body).digest('base64')}`,
   ]);
-  // A stalled download: part of the body, then silence until the client gives up (or close()).
-  if (fault?.kind === 'stall') res.write(result.body.subarray(0, fault.afterBytes));
-  else res.end(result.body);
+  if (fault?.kind === 'stall') {
+    // A stalled download: part of the body, then silence until the client gives up (or close()), or until a hiccup ends.
+    res.write(result.body.subarray(0, fault.afterBytes));
+    if (fault.forMs !== undefined) setTimeout(() => res.end(result.body.subarray(fault.afterBytes)), fault.forMs).unref();
+  } else {
+    res.end(result.body);
+  }
 }

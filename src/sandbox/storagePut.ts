@@ -21,7 +21,7 @@ export function handlePut(ctx: SandboxContext, req: IncomingMessage, res: Server
   const fault = ctx.faults.take('put');
 
   if (fault?.kind === 'reset') return cutAfter(req, fault.afterBytes, () => req.socket.destroy());
-  if (fault?.kind === 'stall') return cutAfter(req, fault.afterBytes, () => req.pause());
+  if (fault?.kind === 'stall' && fault.forMs === undefined) return cutAfter(req, fault.afterBytes, () => req.pause());
   if (fault?.kind === 'status') return refuseAfterBody(req, res, record, injectedError(fault));
   if (fault?.kind === 'redirect') return refuseAfterBody(req, res, record, redirectStorageError(fault));
 
@@ -46,6 +46,13 @@ export function handlePut(ctx: SandboxContext, req: IncomingMessage, res: Server
     });
   }
   receive(ctx, req, res, record, session, key.name, fault?.kind === 'bad-md5');
+  if (fault?.kind === 'stall') {
+    const { forMs } = fault;
+    cutAfter(req, fault.afterBytes, () => {
+      req.pause();
+      setTimeout(() => req.resume(), forMs).unref();
+    });
+  }
 }
 
 /** Lets `afterBytes` of body arrive, then runs `cut` once; the request is never answered. */

@@ -62,8 +62,11 @@ export type Fault =
   | { target: FaultTarget; kind: 'status'; status: number; retryAfterSeconds?: number; times?: number }
   /** Destroy the socket once this many body bytes arrived (0: before any body). */
   | { target: 'put'; kind: 'reset'; afterBytes: number; times?: number }
-  /** PUT: stop reading once this many body bytes arrived and never answer. GET: send this many bytes of the body, then nothing more. */
-  | { target: 'put' | 'get'; kind: 'stall'; afterBytes: number; times?: number }
+  /**
+   * PUT: stop reading once this many body bytes arrived and never answer. GET: send this many bytes of the body, then nothing more.
+   * With `forMs`, a hiccup instead: the transfer carries on after that long, and succeeds.
+   */
+  | { target: 'put' | 'get'; kind: 'stall'; afterBytes: number; forMs?: number; times?: number }
   /**
    * Issue a URL that storage treats as past its lifetime, so its PUT gets
    * 400 ExpiredToken. The URL's own X-Goog-Date/X-Goog-Expires look valid,

@@ -188,7 +188,11 @@ describe('mastering', () => {
     expect([expired.status, xmlCode(expired.text)]).toEqual([400, 'ExpiredToken']);
     sandbox.faults.add({ target: 'get', kind: 'status', status: 500 });
     expect((await send(url, { method: 'GET' })).status).toBe(500);
-    expect((await send(url, { method: 'GET' })).status).toBe(200);
+    const whole = await send(url, { method: 'GET' });
+    expect(whole.status).toBe(200);
+    // A stall that ends: the same body, late.
+    sandbox.faults.add({ target: 'get', kind: 'stall', afterBytes: 10, forMs: 100 });
+    expect(await send(url, { method: 'GET' })).toMatchObject({ status: 200, text: whole.text });
   });
 });
 

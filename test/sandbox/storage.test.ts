@@ -158,6 +158,15 @@ describe('storage faults', () => {
     expect(sandbox.objects()).toEqual([]);
   });
 
+  it('holds an upload for forMs under a stall that ends, then stores it', async () => {
+    sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 1024, forMs: 300 });
+    const body = bytes(100_000);
+    const started = Date.now();
+    expect((await put(await uploadUrl(sandbox, 's1'), body)).status).toBe(200);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(sandbox.objects().map((o) => o.sha256)).toEqual([sha256Hex(body)]);
+  });
+
   it('destroys a stalled upload on close()', async () => {
     sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 0 });
     const url = await uploadUrl(sandbox, 's1');
