@@ -15,7 +15,7 @@ import { contentTypeForPath } from '../watch/sniff.js';
 import { applyAfterUpload, type AfterUpload } from './afterUpload.js';
 import { holdClaim } from './claim.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
-import { sameBeginning, TWIN_WAIT_MS, TwinInFlightError } from './twins.js';
+import { TwinInFlightError } from './twins.js';
 import { lifetimeSuffices, requestedExpirySeconds, type ThroughputEstimate } from './urlLifetime.js';
 import { isGone } from '../files/errno.js';
 import { isFileSystemError, sameVersion, unreadableReason } from './version.js';
@@ -68,31 +68,33 @@ export async function uploadJob(jobId: number, context: UploadContext, signal: A
 async function attempt(job: Job, context: UploadContext, signal: AbortSignal): Promise<void> {
   const { store } = context;
   await assertUnchanged(job);
-  // A copy dropped together with its original: the lower id goes first, this one waits and then dedupes.
-  const twin = store.uploadingTwin(job);
-  if (twin && (await sameBeginning(job.path, twin.path))) throw new TwinInFlightError(job.path, twin.path);
+  const headSha256 = sha256Hex(await readHead(job.path));
   let hashBeforeUpload: string | undefined;
-  // Only an earlier upload of the same size and beginning can be the same bytes; hashing first costs a second read, so only then.
-  const headSha256 = store.hasUploadOfSize(job.folder, job.size, job.id) ? sha256Hex(await readHead(job.path)) : undefined;
-  if (headSha256 !== undefined && store.hasUploadOfHead(job.folder, job.size, headSha256, job.id)) {
-    // A big file takes a while to read twice: say why, to whoever reads debug logs.
-    context.logger.debug({ file: job.path }, `${basename(job.path)}: same size and beginning as an earlier upload; hashing it whole first to rule out a duplicate`);
-    hashBeforeUpload = await sha256File(job.path, signal);
-    const original = store.findUploaded(job.folder, hashBeforeUpload, job.id);
-    if (original) {
+  for (;;) {
+    const reservation = store.reserveUpload(job, headSha256, hashBeforeUpload);
+    if (reservation.kind === 'send') break;
+    if (reservation.kind === 'wait') throw new TwinInFlightError(job.path, reservation.holder.path);
+    if (reservation.kind === 'duplicate') {
+      const { original } = reservation;
       const sha256 = hashBeforeUpload;
       if (!stillMine(job, context, () => ({ sha256, headSha256, duplicateOf: original.id, error: null }), 'done')) return;
       context.logger.info({ file: job.path, duplicateOf: original.path }, `${basename(job.path)}: same bytes as ${original.path}, not sent again`);
       await completeAfterUpload(job, context);
       return;
     }
+    // A big file takes a while to read twice: say why, to whoever reads debug logs.
+    context.logger.debug({ file: job.path }, `${basename(job.path)}: same size and beginning as an earlier upload; hashing it whole first to rule out a duplicate`);
+    hashBeforeUpload = await sha256File(job.path, signal);
   }
   const started = Date.now();
   const { result, target } = await putWithFreshUrl(job, contentTypeOf(job.path), context, signal);
   context.throughput.record(result.bytes, Date.now() - started);
   // The bytes stored must be the bytes on disk now: a file rewritten during the PUT is a new version.
   await assertUnchanged(job);
-  if (hashBeforeUpload !== undefined && hashBeforeUpload !== result.sha256) throw new FileChangedError(job.path, 'its content differs from the first read');
+  // What was reserved, or found to be no duplicate, must be what was sent.
+  if (result.headSha256 !== headSha256 || (hashBeforeUpload !== undefined && hashBeforeUpload !== result.sha256)) {
+    throw new FileChangedError(job.path, 'its content differs from the first read');
+  }
   const stored = { sha256: result.sha256, headSha256: result.headSha256, md5: result.md5, bytesSent: result.bytes, uploadFolder: target.uploadFolderName, error: null };
   // Stored, and what comes next, in one commit: a crash finds either both or neither, and a burst pays one sync, not two.
   const filed = context.store.atomically(() => {
@@ -253,7 +255,8 @@ function classifyFailure(job: Job, error: unknown, context: UploadContext, signa
     };
   }
   if (error instanceof TwinInFlightError) {
-    return retry('identical_file_uploading', { nextAttemptAt: Date.now() + TWIN_WAIT_MS, attempts: job.attempts - 1, error: message });
+    // Not a failure: it waits as long as a first retry would, then looks for the twin's stored upload.
+    return retry('identical_file_uploading', { nextAttemptAt: Date.now() + context.backoff.initialDelayMs, attempts: job.attempts - 1, error: message });
   }
   if (error instanceof UnauthorizedError) {
     return { to: 'queued', patch: { attempts: job.attempts - 1, error: message }, then: () => context.onUnauthorized(error) };

@@ -38,8 +38,11 @@ export interface TransitionPatch {
   error?: string | null;
   nextAttemptAt?: number | null;
   sha256?: string;
-  /** SHA-256 of the first 64 KiB sent: rules out most same-size files as duplicates without hashing them whole. */
-  headSha256?: string;
+  /**
+   * SHA-256 of the first 64 KiB: rules out most same-size files as duplicates
+   * without hashing them whole. While `uploading`, the beginning this row holds (null: none yet).
+   */
+  headSha256?: string | null;
   md5?: string;
   attempts?: number;
   duplicateOf?: number;
@@ -65,6 +68,17 @@ export interface TransitionEvent {
 export function activityOf({ job, from }: TransitionEvent): { stored: boolean; done: boolean; failed: boolean } {
   return { stored: from === 'uploading' && job.state === 'uploaded', done: job.state === 'done', failed: job.state === 'failed' };
 }
+
+/** What an upload attempt may do with its file's bytes (JobStore.reserveUpload). */
+export type UploadReservation =
+  /** No other file of the folder is sending these bytes: this row holds them until its attempt ends. */
+  | { kind: 'send' }
+  /** The same bytes are stored already, from `original`. */
+  | { kind: 'duplicate'; original: Job }
+  /** `holder` is sending a file of the same size and beginning: probably the same bytes. */
+  | { kind: 'wait'; holder: Job }
+  /** A stored upload has the same size and beginning: only the whole file's sha256 can tell. */
+  | { kind: 'hash' };
 
 export interface PauseState {
   reason: string;

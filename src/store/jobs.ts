@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { Download, Job, PauseState, TransitionEvent, TransitionPatch } from './job.js';
+import type { Download, Job, PauseState, TransitionEvent, TransitionPatch, UploadReservation } from './job.js';
 import { redactSignedUrls } from '../net/redact.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
 
@@ -80,6 +80,9 @@ const PATCH_COLUMNS: Record<keyof TransitionPatch, string> = {
 const PAUSE_KEY = 'paused';
 
 const AFTER_UPLOAD_STATES: readonly State[] = ['mastering', 'downloading'];
+
+/** States whose bytes storage holds: a file with the same bytes is their duplicate, whether or not mastering has finished. */
+const STORED_STATES_SQL = ['uploaded', ...AFTER_UPLOAD_STATES, 'done'].map((state) => `'${state}'`).join(', ');
 
 /** How long an upload claim holds without renewal; uploaders renew it well before. */
 export const LEASE_MS = 30_000;
@@ -261,6 +264,8 @@ export class JobStore {
   claim(id: number): Job | undefined {
     return this.transitionIf(id, 'queued', 'uploading', (job) => ({
       attempts: job.attempts + 1,
+      // Held again only by reserveUpload: a beginning kept from an earlier attempt would make a twin wait for a row that has not decided.
+      headSha256: null,
       error: null,
       nextAttemptAt: null,
       bytesSent: 0,
@@ -387,34 +392,43 @@ export class JobStore {
       .run(jobId, download.name, download.path, download.bytes, download.sha256);
   }
 
-  /** Whether some earlier upload from this folder has this size: only then is hashing before upload worth a read. */
-  hasUploadOfSize(folder: string, size: number, excludeId: number): boolean {
-    return (
-      // `+`: use the folder and size index, a handful of rows, not the state or sha256 index, which walk every finished row.
-      this.sql(`SELECT 1 FROM jobs WHERE folder = ? AND size = ? AND id != ? AND +state = 'done' AND +sha256 IS NOT NULL LIMIT 1`)
-        .get(folder, size, excludeId) !== undefined
-    );
+  /**
+   * Whether this row may send its file now, decided in one transaction, so
+   * that of several files with the same bytes, claimed in any order, by any
+   * process, exactly one sends them. A row that sends holds its beginning
+   * (`head_sha256`) while `uploading`; another file of the folder with the
+   * same size and beginning waits for it, then finds its stored upload.
+   * `sha256` is the whole file's, once `hash` asked for it.
+   */
+  reserveUpload(job: Job, headSha256: string, sha256: string | undefined): UploadReservation {
+    return this.commit(() => {
+      if (sha256 !== undefined) {
+        const original = this.findUploaded(job.folder, sha256, job.id);
+        if (original) return { kind: 'duplicate', original };
+      } else if (this.hasUploadOfHead(job.folder, job.size, headSha256, job.id)) {
+        return { kind: 'hash' };
+      }
+      const holder = this.sql(`SELECT * FROM jobs WHERE folder = ? AND size = ? AND head_sha256 = ? AND id != ? AND +state = 'uploading' LIMIT 1`)
+        .get(job.folder, job.size, headSha256, job.id) as JobRow | undefined;
+      if (holder) return { kind: 'wait', holder: fromRow(holder) };
+      this.sql('UPDATE jobs SET head_sha256 = ? WHERE id = ?').run(headSha256, job.id);
+      return { kind: 'send' };
+    });
   }
 
-  /** Of those, one that began with the same 64 KiB, or whose beginning was not recorded (uploaded before migration 007). */
-  hasUploadOfHead(folder: string, size: number, headSha256: string, excludeId: number): boolean {
+  /** A stored upload from this folder of this size that began the same way, or whose beginning was not recorded (uploaded before migration 007). */
+  private hasUploadOfHead(folder: string, size: number, headSha256: string, excludeId: number): boolean {
     return (
-      this.sql(`SELECT 1 FROM jobs WHERE folder = ? AND size = ? AND (head_sha256 = ? OR head_sha256 IS NULL) AND id != ? AND +state = 'done' AND +sha256 IS NOT NULL LIMIT 1`)
+      // `+`: use the folder, size and head index, a handful of rows, not the state or sha256 index, which walk every finished row.
+      this.sql(`SELECT 1 FROM jobs WHERE folder = ? AND size = ? AND (head_sha256 = ? OR head_sha256 IS NULL) AND id != ? AND +state IN (${STORED_STATES_SQL}) AND +sha256 IS NOT NULL LIMIT 1`)
         .get(folder, size, headSha256, excludeId) !== undefined
     );
   }
 
-  /** An earlier job of this folder and size that is uploading right now: it may be the same bytes. */
-  uploadingTwin(job: Job): Job | undefined {
-    const row = this.sql(`SELECT * FROM jobs WHERE folder = ? AND size = ? AND state = 'uploading' AND id < ? ORDER BY id LIMIT 1`)
-      .get(job.folder, job.size, job.id) as JobRow | undefined;
-    return row && fromRow(row);
-  }
-
-  /** The earliest upload from this folder with these bytes; a dedupe row points at the original, not at another duplicate. */
+  /** The earliest stored upload from this folder with these bytes; a dedupe row points at the original, not at another duplicate. */
   findUploaded(folder: string, sha256: string, excludeId: number): Job | undefined {
     const row = this.sql(
-        `SELECT * FROM jobs WHERE folder = ? AND sha256 = ? AND id != ? AND +state = 'done' AND duplicate_of IS NULL ORDER BY id LIMIT 1`,
+        `SELECT * FROM jobs WHERE folder = ? AND sha256 = ? AND id != ? AND +state IN (${STORED_STATES_SQL}) AND duplicate_of IS NULL ORDER BY id LIMIT 1`,
       )
       .get(folder, sha256, excludeId) as JobRow | undefined;
     return row && fromRow(row);

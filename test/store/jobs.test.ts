@@ -6,7 +6,7 @@ import { openDatabase } from '../../src/store/db.js';
 import { FutureSchemaError, migrate } from '../../src/store/migrate.js';
 import { MIGRATIONS } from '../../src/store/migrations/index.js';
 import { JobStore } from '../../src/store/jobs.js';
-import type { TransitionEvent } from '../../src/store/job.js';
+import type { Job, TransitionEvent } from '../../src/store/job.js';
 import { IllegalTransitionError } from '../../src/store/states.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
@@ -230,29 +230,50 @@ describe('JobStore', () => {
     expect(store.counts()).toMatchObject({ retrying: 1, waiting: 0 });
   });
 
-  it('finds an earlier upload of the same bytes in the same folder only', () => {
-    const { store } = openStore();
-    const original = store.createVersion(version);
-    for (const to of ['queued', 'uploading'] as const) store.transition(original.id, to);
-    store.transition(original.id, 'uploaded', { sha256: 'abc', headSha256: 'head' });
-    store.transition(original.id, 'done');
-    const copy = store.createVersion({ ...version, path: '/srv/in/copy.wav' });
-    expect(store.hasUploadOfSize(version.folder, version.size, copy.id)).toBe(true);
-    // Same size, another beginning: not the same bytes, and no need to hash the whole file to know it.
-    expect(store.hasUploadOfHead(version.folder, version.size, 'head', copy.id)).toBe(true);
-    expect(store.hasUploadOfHead(version.folder, version.size, 'other head', copy.id)).toBe(false);
-    expect(store.findUploaded(version.folder, 'abc', copy.id)?.id).toBe(original.id);
-    expect(store.findUploaded('/srv/other', 'abc', copy.id)).toBeUndefined();
-  });
+  describe('reserveUpload', () => {
+    /** A claimed row of `version`'s folder and size, under its own name. */
+    const claimed = (store: JobStore, name: string) => {
+      const job = store.createVersion({ ...version, path: `/srv/in/${name}` });
+      store.transition(job.id, 'queued');
+      return store.claim(job.id)!;
+    };
 
-  it('takes an upload from before migration 007, with no recorded beginning, as possibly the same bytes', () => {
-    const { store } = openStore();
-    const original = store.createVersion(version);
-    for (const to of ['queued', 'uploading'] as const) store.transition(original.id, to);
-    store.transition(original.id, 'uploaded', { sha256: 'abc' });
-    store.transition(original.id, 'done');
-    const copy = store.createVersion({ ...version, path: '/srv/in/copy.wav' });
-    expect(store.hasUploadOfHead(version.folder, version.size, 'any head', copy.id)).toBe(true);
+    it('lets one of several same-size files with the same beginning send; the others wait for it', () => {
+      const { store } = openStore();
+      const [first, second, other] = ['first.wav', 'second.wav', 'other.wav'].map((name) => claimed(store, name)) as [Job, Job, Job];
+      expect(store.reserveUpload(second, 'head', undefined)).toEqual({ kind: 'send' });
+      expect(store.reserveUpload(first, 'head', undefined)).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: second.id }) });
+      // Same size, another beginning: not the same bytes, so nothing to wait for.
+      expect(store.reserveUpload(other, 'other head', undefined)).toEqual({ kind: 'send' });
+      // The holder's attempt ends, and a new claim of it has not decided yet: it holds nothing.
+      store.fileOutcome(second.id, 'retrying', { nextAttemptAt: 0 });
+      store.transition(second.id, 'queued');
+      const secondAgain = store.claim(second.id)!;
+      expect(store.reserveUpload(first, 'head', undefined)).toEqual({ kind: 'send' });
+      expect(store.reserveUpload(secondAgain, 'head', undefined)).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: first.id }) });
+    });
+
+    it('asks for the whole hash after a stored upload of the same size and beginning, then finds it in the same folder only', () => {
+      const { store } = openStore();
+      const original = claimed(store, 'original.wav');
+      store.fileOutcome(original.id, 'uploaded', { sha256: 'abc', headSha256: 'head' });
+      store.transition(original.id, 'mastering', { nextAttemptAt: 0 });
+      const copy = claimed(store, 'copy.wav');
+      expect(store.reserveUpload(copy, 'other head', undefined)).toEqual({ kind: 'send' });
+      expect(store.reserveUpload(copy, 'head', undefined)).toEqual({ kind: 'hash' });
+      // Stored while its masters are still being made: the bytes are there.
+      expect(store.reserveUpload(copy, 'head', 'abc')).toEqual({ kind: 'duplicate', original: expect.objectContaining({ id: original.id }) });
+      expect(store.reserveUpload(copy, 'head', 'another sha256')).toEqual({ kind: 'send' });
+      expect(store.reserveUpload({ ...copy, folder: '/srv/other' }, 'head', 'abc')).toEqual({ kind: 'send' });
+    });
+
+    it('takes an upload from before migration 007, with no recorded beginning, as possibly the same bytes', () => {
+      const { store } = openStore();
+      const original = claimed(store, 'original.wav');
+      store.fileOutcome(original.id, 'uploaded', { sha256: 'abc' });
+      store.transition(original.id, 'done');
+      expect(store.reserveUpload(claimed(store, 'copy.wav'), 'any head', undefined)).toEqual({ kind: 'hash' });
+    });
   });
 
   it('persists the pause so status can show it', () => {
