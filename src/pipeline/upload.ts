@@ -5,7 +5,7 @@ import type { CryomixApi, SignedUpload } from '../cryomix/api.js';
 import { RejectedError, UnauthorizedError, UnsafeUrlError } from '../cryomix/errors.js';
 import { TransientError } from '../errors.js';
 import { isStoreFailure } from '../store/db.js';
-import type { Job, TransitionPatch } from '../store/job.js';
+import type { Job, TransitionPatch, UploadReservation } from '../store/job.js';
 import type { State } from '../store/states.js';
 import type { JobStore } from '../store/jobs.js';
 import { ChecksumMismatchError, FileChangedError, StorageError } from '../transfer/errors.js';
@@ -51,12 +51,23 @@ export interface UploadContext {
  * row reaches is committed before the next API call it enables.
  */
 export async function uploadJob(jobId: number, context: UploadContext, signal: AbortSignal): Promise<void> {
+  const { store } = context;
   if (signal.aborted) return;
-  const job = context.store.claim(jobId);
-  if (!job) return;
-  const claim = holdClaim(() => context.store.renewLease(job.id), signal);
+  // Read before the claim, so that taking the job and holding its beginning against identical files are one commit.
+  // A read that fails here is made again, and its error filed, by the attempt.
+  const headSha256 = await readHead(store.get(jobId).path).then(sha256Hex, () => undefined);
+  if (signal.aborted) return;
+  const claimed = store.atomically(() => {
+    const job = store.claim(jobId);
+    if (!job) return undefined;
+    const held = headSha256 === undefined ? undefined : { headSha256, reservation: store.reserveUpload(job, headSha256, undefined) };
+    return { job, held };
+  });
+  if (!claimed) return;
+  const { job } = claimed;
+  const claim = holdClaim(() => store.renewLease(job.id), signal);
   try {
-    await attempt(job, context, claim.signal);
+    await attempt(job, claimed.held, context, claim.signal);
   } catch (error) {
     fileFailure(job, claim.storeFailure ?? error, context, claim.signal);
   } finally {
@@ -65,14 +76,19 @@ export async function uploadJob(jobId: number, context: UploadContext, signal: A
   if (claim.storeFailure !== undefined) throw claim.storeFailure;
 }
 
-async function attempt(job: Job, context: UploadContext, signal: AbortSignal): Promise<void> {
+/** The file's beginning as read before the claim, and what JobStore.reserveUpload made of it. */
+interface Held {
+  headSha256: string;
+  reservation: UploadReservation;
+}
+
+async function attempt(job: Job, held: Held | undefined, context: UploadContext, signal: AbortSignal): Promise<void> {
   const { store } = context;
   await assertUnchanged(job);
-  const headSha256 = sha256Hex(await readHead(job.path));
+  const headSha256 = held?.headSha256 ?? sha256Hex(await readHead(job.path));
+  let reservation = held?.reservation ?? store.reserveUpload(job, headSha256, undefined);
   let hashBeforeUpload: string | undefined;
-  for (;;) {
-    const reservation = store.reserveUpload(job, headSha256, hashBeforeUpload);
-    if (reservation.kind === 'send') break;
+  while (reservation.kind !== 'send') {
     if (reservation.kind === 'wait') throw new TwinInFlightError(job.path, reservation.holder.path);
     if (reservation.kind === 'duplicate') {
       const { original } = reservation;
@@ -85,6 +101,7 @@ async function attempt(job: Job, context: UploadContext, signal: AbortSignal): P
     // A big file takes a while to read twice: say why, to whoever reads debug logs.
     context.logger.debug({ file: job.path }, `${basename(job.path)}: same size and beginning as an earlier upload; hashing it whole first to rule out a duplicate`);
     hashBeforeUpload = await sha256File(job.path, signal);
+    reservation = store.reserveUpload(job, headSha256, hashBeforeUpload);
   }
   const started = Date.now();
   const { result, target } = await putWithFreshUrl(job, contentTypeOf(job.path), context, signal);

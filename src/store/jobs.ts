@@ -426,7 +426,7 @@ export class JobStore {
   }
 
   /** The earliest stored upload from this folder with these bytes; a dedupe row points at the original, not at another duplicate. */
-  findUploaded(folder: string, sha256: string, excludeId: number): Job | undefined {
+  private findUploaded(folder: string, sha256: string, excludeId: number): Job | undefined {
     const row = this.sql(
         `SELECT * FROM jobs WHERE folder = ? AND sha256 = ? AND id != ? AND +state IN (${STORED_STATES_SQL}) AND duplicate_of IS NULL ORDER BY id LIMIT 1`,
       )
