@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startDaemon } from '../daemon/daemon.js';
 import { announceStartup, startHeartbeat } from '../daemon/heartbeat.js';
 import { createSystemdNotifier } from '../ops/systemdNotify.js';
@@ -78,7 +79,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
   const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
   logger.info({ folders: daemon.pipeline.watchedFolders, database: config.state.database }, 'ready');
   const heartbeat = startHeartbeat({ daemon, notifier, logger, summaryMinutes: config.log.summaryMinutes });
-  process.stderr.write(`${welcomeLine(config.folders, options.config)}\n`);
+  // For a person reading the pretty log at a terminal (npm start); a service's journal gets the JSON 'ready' line above.
+  if (options.logFormat === 'pretty') process.stderr.write(`${welcomeLine(config.folders, options.config)}\n`);
 
   const outcome = await Promise.race([
     stopRequested.then((signal) => ({ signal })),
@@ -131,8 +133,12 @@ async function reloadConfig(options: RunOptions, startedWith: Config, running: C
 }
 
 function welcomeLine(folders: readonly FolderConfig[], configFile: string | undefined): string {
-  const shown = (path: string) => (isInside(process.cwd(), path) ? `./${relative(process.cwd(), path)}` : path);
+  const cwd = process.cwd();
+  const inWorkingDirectory = (path: string) => cwd !== '/' && isInside(cwd, path);
+  const shown = (path: string) => (inWorkingDirectory(path) ? `./${relative(cwd, path)}` : path);
   const where = folders.map((folder) => (folder.mastering ? `${shown(folder.path)} (mastered into ${shown(mastersDirectory(folder))})` : shown(folder.path)));
-  const status = `npx cryomix-watch status${configFile ? ` --config ${configFile}` : ''}`;
+  // npx finds the command in a checkout; an installed one is on the PATH.
+  const command = inWorkingDirectory(fileURLToPath(import.meta.url)) ? 'npx cryomix-watch' : 'cryomix-watch';
+  const status = `${command} status${configFile ? ` --config ${configFile}` : ''}`;
   return `cryomix-watch is watching ${where.join(', ')} — drop WAV or MP3 files there, then see what happened with: ${status}`;
 }

@@ -7,7 +7,7 @@ import { JobStore } from '../../src/store/jobs.js';
 import { pcmWav } from '../helpers/audio.js';
 import { CLI, createWorkspace, jobFor, runCli, runCliAsync, useWorkspace, waitUntil, type Workspace } from '../helpers/daemon.js';
 
-const { sandbox, workspace, tempDir } = useWorkspace();
+const { sandbox, workspace, tempDir, startDaemon } = useWorkspace();
 
 describe('cryomix-watch upload FILE', () => {
   it('uploads in the foreground into the same state DB, and says so', async () => {
@@ -134,7 +134,9 @@ describe('cryomix-watch run --sandbox (what npm start runs)', () => {
     try {
       await waitUntil(() => stderr.includes('drop WAV or MP3'));
       expect(stderr).toContain('cryomix-watch is watching ./inbox');
-      expect(stderr).toContain('npx cryomix-watch status --config config/sandbox.yaml');
+      // npx only where the command is the checkout's own (cwd is the checkout); this CLI lives outside the test's directory.
+      expect(stderr).toContain(' cryomix-watch status --config config/sandbox.yaml');
+      expect(stderr).not.toContain('npx');
       expect(existsSync(join(dir, 'inbox'))).toBe(true);
       writeFileSync(join(dir, 'inbox', 'first mix.wav'), pcmWav(1_100_000));
       const local: Workspace = { ...workspace, configFile: join(dir, 'config', 'sandbox.yaml'), database: join(dir, '.state', 'state.db') };
@@ -144,5 +146,14 @@ describe('cryomix-watch run --sandbox (what npm start runs)', () => {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
     }
+  });
+
+  it('writes only JSON log lines with the default log format, as a service journal holds them', async () => {
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    await daemon.stop('SIGTERM');
+    const lines = daemon.output.split('\n').filter((line) => line.trim() !== '');
+    expect(lines.length).toBeGreaterThan(1);
+    for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
   });
 });
