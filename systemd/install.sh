@@ -160,7 +160,8 @@ install_launcher() {
 install_user() {
   mkdir -p "$destdir$sysusers_dir"
   # u: a system user and a group of the same name; shell defaults to nologin.
-  printf 'u %s - "cryomix-watch: uploads finished mixes" %s\n' "$NAME" "$state" >"$destdir$sysusers.new"
+  # The description is a passwd GECOS field: no colon, the passwd separator (systemd-sysusers refuses it).
+  printf 'u %s - "cryomix-watch (uploads finished mixes)" %s\n' "$NAME" "$state" >"$destdir$sysusers.new"
   chmod 0644 "$destdir$sysusers.new"
   mv "$destdir$sysusers.new" "$destdir$sysusers"
   if [[ -n $destdir ]]; then
@@ -174,6 +175,14 @@ install_user() {
     useradd --system --user-group --home-dir "$state" --no-create-home --shell /usr/sbin/nologin "$NAME"
     say "created user $NAME (useradd)"
   fi
+}
+
+# StateDirectory= makes it at the service's first start; made now as well,
+# the README's "check as the service user" can open the state DB before that.
+install_state() {
+  [[ -z $destdir ]] || return 0
+  install -d -m 0700 -o "$NAME" -g "$NAME" "$state"
+  say "state directory $state (0700, $NAME's)"
 }
 
 install_config() {
@@ -246,6 +255,7 @@ do_install() {
   install_app
   install_launcher "$node"
   install_user
+  install_state
   install_config
   install_key
   local first_install=0
