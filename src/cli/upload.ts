@@ -62,6 +62,9 @@ function masteredOutcome(job: Job, store: JobStore, startedAt: number, resolved:
     }
     if (job.duplicateOf !== null) {
       const original = store.get(job.duplicateOf);
+      if (original.state === 'mastering' || original.state === 'downloading') {
+        return { text: `the same bytes as ${original.path}, not sent again; its masters are still being made (${original.state}): run this command again once they are, to see where`, ok: false };
+      }
       const originalMasters = mastersOf(store, original.id);
       return originalMasters !== undefined
         ? { text: `the same bytes as ${original.path}, not sent again: its masters are in ${originalMasters}`, ok: true }

@@ -10,7 +10,7 @@ import { holdClaim } from './claim.js';
 import { folderFilter } from './folder.js';
 import { masteringPlan, mixMastersDirectory, runMasteringStep, type MasteringContext, type MasteringPlan } from './master.js';
 import { rearm } from './rearm.js';
-import { claimAvailable } from './recovery.js';
+import { claimAvailable, recoverOrphanedUploads } from './recovery.js';
 import { completeAfterUpload, finishStored, uploadJob, type UploadContext } from './upload.js';
 import { createMasteringContext, createUploadContext, type UploadParts } from './uploadContext.js';
 import { errnoCode } from '../files/errno.js';
@@ -124,10 +124,14 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
     },
   });
   const context = master ? forcedMastering(daemonLike, job.id, options) : daemonLike;
-  for (let attempt = 1; ; attempt++) {
+  // Counted on the row: waiting for an identical file's upload is no failed attempt.
+  const attemptsBefore = job.attempts;
+  for (;;) {
+    // An identical file's upload whose process died holds its bytes until someone releases it; no daemon may be running.
+    recoverOrphanedUploads(store, () => false);
     job = store.get(job.id);
     if (job.state === 'retrying') {
-      if (attempt > FOREGROUND_ATTEMPTS) return job;
+      if (job.attempts - attemptsBefore >= FOREGROUND_ATTEMPTS) return job;
       const delayMs = Math.max(0, (job.nextAttemptAt ?? 0) - Date.now());
       onWait?.(job, delayMs);
       await sleep(delayMs, signal);

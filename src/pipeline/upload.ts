@@ -60,8 +60,8 @@ export async function uploadJob(jobId: number, context: UploadContext, signal: A
   const claimed = store.atomically(() => {
     const job = store.claim(jobId);
     if (!job) return undefined;
-    const held = headSha256 === undefined ? undefined : { headSha256, reservation: store.reserveUpload(job, headSha256, undefined) };
-    return { job, held };
+    if (headSha256 === undefined) return { job, held: undefined };
+    return { job, held: { headSha256, reservation: store.reserveUpload(job, headSha256) } };
   });
   if (!claimed) return;
   const { job } = claimed;
@@ -86,9 +86,13 @@ async function attempt(job: Job, held: Held | undefined, context: UploadContext,
   const { store } = context;
   await assertUnchanged(job);
   const headSha256 = held?.headSha256 ?? sha256Hex(await readHead(job.path));
-  let reservation = held?.reservation ?? store.reserveUpload(job, headSha256, undefined);
+  let reservation = held?.reservation ?? store.reserveUpload(job, headSha256);
   let hashBeforeUpload: string | undefined;
   while (reservation.kind !== 'send') {
+    if (reservation.kind === 'lost') {
+      context.logger.debug({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: no longer this process's upload; the attempt is dropped`);
+      return;
+    }
     if (reservation.kind === 'wait') throw new TwinInFlightError(job.path, reservation.holder.path);
     if (reservation.kind === 'duplicate') {
       const { original } = reservation;

@@ -64,7 +64,8 @@ export type Fault =
   | { target: 'put'; kind: 'reset'; afterBytes: number; times?: number }
   /**
    * PUT: stop reading once this many body bytes arrived and never answer. GET: send this many bytes of the body, then nothing more.
-   * With `forMs`, a hiccup instead: the transfer carries on after that long, and succeeds.
+   * With `forMs`, a hiccup instead: the transfer carries on after that long, and succeeds (a body shorter than
+   * `afterBytes` is not held at all).
    */
   | { target: 'put' | 'get'; kind: 'stall'; afterBytes: number; forMs?: number; times?: number }
   /**

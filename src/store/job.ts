@@ -78,7 +78,9 @@ export type UploadReservation =
   /** `holder` is sending a file of the same size and beginning: probably the same bytes. */
   | { kind: 'wait'; holder: Job }
   /** A stored upload has the same size and beginning: only the whole file's sha256 can tell. */
-  | { kind: 'hash' };
+  | { kind: 'hash' }
+  /** The row is no longer this process's upload (replaced, removed, or taken over after a long pause): its attempt is over. */
+  | { kind: 'lost' };
 
 export interface PauseState {
   reason: string;

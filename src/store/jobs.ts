@@ -400,14 +400,17 @@ export class JobStore {
    * same size and beginning waits for it, then finds its stored upload.
    * `sha256` is the whole file's, once `hash` asked for it.
    */
-  reserveUpload(job: Job, headSha256: string, sha256: string | undefined): UploadReservation {
+  reserveUpload(job: Job, headSha256: string, sha256?: string): UploadReservation {
     return this.commit(() => {
+      const now = this.get(job.id);
+      if (now.state !== 'uploading' || now.ownerPid !== process.pid) return { kind: 'lost' };
       if (sha256 !== undefined) {
         const original = this.findUploaded(job.folder, sha256, job.id);
         if (original) return { kind: 'duplicate', original };
       } else if (this.hasUploadOfHead(job.folder, job.size, headSha256, job.id)) {
         return { kind: 'hash' };
       }
+      // `+state`: the folder, size and head index holds the few candidates; the state index would walk every uploading row.
       const holder = this.sql(`SELECT * FROM jobs WHERE folder = ? AND size = ? AND head_sha256 = ? AND id != ? AND +state = 'uploading' LIMIT 1`)
         .get(job.folder, job.size, headSha256, job.id) as JobRow | undefined;
       if (holder) return { kind: 'wait', holder: fromRow(holder) };

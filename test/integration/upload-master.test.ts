@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -113,6 +113,22 @@ describe('cryomix-watch upload FILE --master', () => {
     expect(result.status).toBe(1);
     expect(result.stdout).toMatch(/^plain\.wav: uploaded earlier without mastering .*touch the file.* new version/m);
     expect(sandbox.requests().filter((r) => r.endpoint === 'mastering')).toHaveLength(0);
+  });
+
+  it('sends a copy of a mix whose masters are still being made no second time, and says so', async () => {
+    const { sandbox, workspace } = await setUp(masteringFolder(join(tempDir(), 'masters')), 60);
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const original = join(workspace.inbox, 'Song.wav');
+    writeFileSync(original, pcmWav(40_000));
+    await waitUntil(() => jobFor(workspace, original)?.state === 'mastering');
+    const copy = join(workspace.inbox, 'Song copy.wav');
+    copyFileSync(original, copy);
+    const result = await runCliAsync(workspace, ['upload', copy, '--master']);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toContain(`Song copy.wav: the same bytes as ${original}, not sent again; its masters are still being made (mastering)`);
+    expect(jobFor(workspace, copy)).toMatchObject({ state: 'done', duplicateOf: original });
+    expect(sandbox.objects()).toHaveLength(1);
   });
 
   it('keeps the job while a daemon runs beside it: the daemon neither takes nor fails a mix outside its folders', async () => {

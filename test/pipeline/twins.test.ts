@@ -1,5 +1,5 @@
 import { closeSync, copyFileSync, linkSync, mkdirSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { jobView, type JobView } from '../../src/report/jobView.js';
 import { JobStore } from '../../src/store/jobs.js';
 import { FINAL_STATES } from '../../src/store/states.js';
 import { pcmWav } from '../helpers/audio.js';
-import { listJobs, useWorkspace, waitUntil } from '../helpers/daemon.js';
+import { createWorkspace, listJobs, useWorkspace, waitUntil } from '../helpers/daemon.js';
 import { useSandbox } from '../helpers/servers.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { sandboxClient } from '../cryomix/sandboxClient.js';
@@ -57,7 +57,7 @@ describe('identical files ready at the same moment', () => {
    * claimed, while another hashes its head or is mid-PUT), under the real
    * scheduler, uploader, SQLite store and sandbox.
    */
-  async function round(count: number): Promise<ReturnType<typeof outcome>> {
+  async function round(count: number): Promise<{ order: string; outcome: ReturnType<typeof outcome> }> {
     const dir = tempDir();
     const folder = join(dir, 'in');
     const paths = identicalFiles(folder, count, pcmWav(300_000));
@@ -70,7 +70,8 @@ describe('identical files ready at the same moment', () => {
       }),
       dir,
     );
-    const store = new JobStore(openDatabase(config.state.database));
+    const db = openDatabase(config.state.database);
+    const store = new JobStore(db);
     const logger = pino({ level: 'silent' });
     const context = createUploadContext({ config, store, api: sandboxClient(sandbox), logger }, { onStale: () => {}, onUnauthorized: () => {} });
     let failure: unknown;
@@ -92,32 +93,38 @@ describe('identical files ready at the same moment', () => {
       return store.createVersion({ folder, path, size, mtimeMs });
     });
     const rows = () => jobs.map((job) => jobView(store.get(job.id), store));
+    // What a failing round did, so that it can be told apart from the others: each file queued, then the gap after it.
+    const steps: string[] = [];
     scheduler.start();
     try {
       for (const job of shuffled(jobs)) {
         store.transition(job.id, 'queued');
         scheduler.pump();
         const gap = Math.floor(Math.random() * 4);
+        steps.push(`${basename(job.path)} +${gap} ms`);
         if (gap > 0) await sleep(gap);
       }
-      await waitUntil(() => failure ?? rows().every((row) => FINAL_STATES.includes(row.state)), 30_000, () => JSON.stringify(rows()));
+      await waitUntil(() => failure ?? rows().every((row) => FINAL_STATES.includes(row.state)), 10_000, () => JSON.stringify(rows()));
     } finally {
       await scheduler.stop(1_000);
     }
     expect(failure).toBeUndefined();
-    return outcome(rows(), sandbox);
+    const result = { order: steps.join(', '), outcome: outcome(rows(), sandbox) };
+    db.close();
+    return result;
   }
 
   it('are sent once, whatever order they are claimed in; the others end as its duplicates', async () => {
     const count = 4;
     for (let i = 0; i < 30; i++) {
-      expect(await round(count), `round ${i + 1}`).toEqual(allSentOnce(count));
+      const { order, outcome: sent } = await round(count);
+      expect(sent, `round ${i + 1}, queued as: ${order}`).toEqual(allSentOnce(count));
     }
   }, 120_000);
 });
 
 describe('identical files found when the daemon starts', () => {
-  const { sandbox, workspace, startDaemon } = useWorkspace();
+  const { sandbox, tempDir, startDaemon } = useWorkspace();
 
   /** `bytes` as a DAW leaves them until the export ends: a placeholder header whose sizes are 0. */
   const unfinished = (bytes: Buffer) => Buffer.concat([bytes.subarray(0, 4), Buffer.alloc(4), bytes.subarray(8, 40), Buffer.alloc(4), bytes.subarray(44)]);
@@ -135,6 +142,8 @@ describe('identical files found when the daemon starts', () => {
    */
   it('are sent once, in whatever order their exports end, also across a restart while one of them is sent', async () => {
     const count = 6;
+    // The held PUT must not be taken for a stall: it is storage, not the uplink, that holds it.
+    const workspace = createWorkspace(tempDir(), sandbox, { uploads: { stallTimeoutSeconds: 30 } });
     for (const [i, restart] of ([undefined, 'SIGKILL', 'SIGTERM'] as const).entries()) {
       const bytes = pcmWav(300_000);
       const paths = identicalFiles(join(workspace.inbox, `round ${i + 1}`), count, unfinished(bytes));

@@ -241,16 +241,16 @@ describe('JobStore', () => {
     it('lets one of several same-size files with the same beginning send; the others wait for it', () => {
       const { store } = openStore();
       const [first, second, other] = ['first.wav', 'second.wav', 'other.wav'].map((name) => claimed(store, name)) as [Job, Job, Job];
-      expect(store.reserveUpload(second, 'head', undefined)).toEqual({ kind: 'send' });
-      expect(store.reserveUpload(first, 'head', undefined)).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: second.id }) });
+      expect(store.reserveUpload(second, 'head')).toEqual({ kind: 'send' });
+      expect(store.reserveUpload(first, 'head')).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: second.id }) });
       // Same size, another beginning: not the same bytes, so nothing to wait for.
-      expect(store.reserveUpload(other, 'other head', undefined)).toEqual({ kind: 'send' });
+      expect(store.reserveUpload(other, 'other head')).toEqual({ kind: 'send' });
       // The holder's attempt ends, and a new claim of it has not decided yet: it holds nothing.
       store.fileOutcome(second.id, 'retrying', { nextAttemptAt: 0 });
       store.transition(second.id, 'queued');
       const secondAgain = store.claim(second.id)!;
-      expect(store.reserveUpload(first, 'head', undefined)).toEqual({ kind: 'send' });
-      expect(store.reserveUpload(secondAgain, 'head', undefined)).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: first.id }) });
+      expect(store.reserveUpload(first, 'head')).toEqual({ kind: 'send' });
+      expect(store.reserveUpload(secondAgain, 'head')).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: first.id }) });
     });
 
     it('asks for the whole hash after a stored upload of the same size and beginning, then finds it in the same folder only', () => {
@@ -259,12 +259,33 @@ describe('JobStore', () => {
       store.fileOutcome(original.id, 'uploaded', { sha256: 'abc', headSha256: 'head' });
       store.transition(original.id, 'mastering', { nextAttemptAt: 0 });
       const copy = claimed(store, 'copy.wav');
-      expect(store.reserveUpload(copy, 'other head', undefined)).toEqual({ kind: 'send' });
-      expect(store.reserveUpload(copy, 'head', undefined)).toEqual({ kind: 'hash' });
+      expect(store.reserveUpload(copy, 'other head')).toEqual({ kind: 'send' });
+      expect(store.reserveUpload(copy, 'head')).toEqual({ kind: 'hash' });
       // Stored while its masters are still being made: the bytes are there.
       expect(store.reserveUpload(copy, 'head', 'abc')).toEqual({ kind: 'duplicate', original: expect.objectContaining({ id: original.id }) });
       expect(store.reserveUpload(copy, 'head', 'another sha256')).toEqual({ kind: 'send' });
       expect(store.reserveUpload({ ...copy, folder: '/srv/other' }, 'head', 'abc')).toEqual({ kind: 'send' });
+    });
+
+    it('makes a file that is no stored duplicate wait for a holder all the same; a failed row holds nothing', () => {
+      const { store } = openStore();
+      const original = claimed(store, 'original.wav');
+      store.fileOutcome(original.id, 'uploaded', { sha256: 'stored bytes', headSha256: 'head' });
+      store.transition(original.id, 'done');
+      const [holder, copy, gaveUp, after] = ['holder.wav', 'copy.wav', 'gave up.wav', 'after.wav'].map((name) => claimed(store, name)) as [Job, Job, Job, Job];
+      expect(store.reserveUpload(holder, 'head', 'other bytes')).toEqual({ kind: 'send' });
+      expect(store.reserveUpload(copy, 'head', 'other bytes')).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: holder.id }) });
+      expect(store.reserveUpload(gaveUp, 'second head')).toEqual({ kind: 'send' });
+      store.fileOutcome(gaveUp.id, 'failed', { error: 'storage refused it' });
+      expect(store.reserveUpload(after, 'second head')).toEqual({ kind: 'send' });
+    });
+
+    it('answers lost for a row that is no longer this process\'s upload', () => {
+      const { store } = openStore();
+      const job = claimed(store, 'taken over.wav');
+      store.releaseOrphan(job.id, () => true, { nextAttemptAt: 0 });
+      expect(store.reserveUpload(job, 'head')).toEqual({ kind: 'lost' });
+      expect(store.get(job.id).state).toBe('retrying');
     });
 
     it('takes an upload from before migration 007, with no recorded beginning, as possibly the same bytes', () => {
@@ -272,7 +293,7 @@ describe('JobStore', () => {
       const original = claimed(store, 'original.wav');
       store.fileOutcome(original.id, 'uploaded', { sha256: 'abc' });
       store.transition(original.id, 'done');
-      expect(store.reserveUpload(claimed(store, 'copy.wav'), 'any head', undefined)).toEqual({ kind: 'hash' });
+      expect(store.reserveUpload(claimed(store, 'copy.wav'), 'any head')).toEqual({ kind: 'hash' });
     });
   });
 
