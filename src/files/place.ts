@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
-import { copyFile, link, mkdir } from 'node:fs/promises';
+import { copyFile, link, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
+import { ensureSharedDirectory, giveGroup } from './directory.js';
 import { errnoCode } from './errno.js';
 
 /**
@@ -10,7 +11,7 @@ import { errnoCode } from './errno.js';
  * appears there meanwhile is safe too. `source` stays; the caller removes it.
  */
 export async function placeAtFreeName(source: string, target: string): Promise<string> {
-  await mkdir(dirname(target), { recursive: true });
+  await ensureSharedDirectory(dirname(target));
   const ext = extname(target);
   const stem = basename(target, ext);
   for (let n = 1; ; n++) {
@@ -28,8 +29,10 @@ async function placeAt(source: string, candidate: string): Promise<void> {
   try {
     await link(source, candidate);
   } catch (error) {
-    // Another file system (or one without hard links): copy, still refusing to overwrite.
+    // Another file system, one without hard links, or another user's file (fs.protected_hardlinks): copy, still refusing to overwrite.
     if (errnoCode(error) !== 'EXDEV' && errnoCode(error) !== 'EPERM') throw error;
+    // The copy is ours, with the original's permission bits (copyFile keeps them); its group too, where we may give it.
     await copyFile(source, candidate, constants.COPYFILE_EXCL);
+    await giveGroup(candidate, (await stat(source)).gid);
   }
 }

@@ -5,11 +5,12 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { TransientError } from '../errors.js';
+import { ensureSharedDirectory } from '../files/directory.js';
 import { placeAtFreeName } from '../files/place.js';
 import { readCapped } from '../net/http.js';
 import { redactUrl } from '../net/redact.js';
 import { undici } from '../net/undici.js';
-import { ensureDirectory, syncDirectory, syncFile } from './durable.js';
+import { syncDirectory, syncFile } from './durable.js';
 import { MAX_ERROR_BODY, networkFailure, stallReason, storageRefusal, throttled, transferSignal } from './failures.js';
 import { isPlainFileName } from './fileName.js';
 import { StallWatchdog } from './watchdog.js';
@@ -68,7 +69,7 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
   if (!isPlainFileName(download.fileName)) {
     throw new TypeError(`downloadFile: expected a plain file name, got ${JSON.stringify(download.fileName)}`);
   }
-  await ensureDirectory(download.directory);
+  await ensureSharedDirectory(download.directory);
   const partial = join(download.directory, `${download.fileName}.${download.partialTag}${PARTIAL_SUFFIX}`);
   const watchdog = new StallWatchdog(download.stallTimeoutMs, stallReason('download', download.url));
   const reporter = throttled(download.onProgress);

@@ -69,10 +69,15 @@ export class DaemonProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcess;
 
-  constructor(workspace: Workspace, args: string[] = [], options: { uid?: number; gid?: number; maxOpenFiles?: number } = {}) {
+  /** `umask` as systemd's UMask= would set it, e.g. '077'. */
+  constructor(workspace: Workspace, args: string[] = [], options: { uid?: number; gid?: number; maxOpenFiles?: number; umask?: string } = {}) {
     const command = [process.execPath, CLI, 'run', '--config', workspace.configFile, ...args];
-    // A file-descriptor limit is set by the shell that then becomes the daemon (exec), so the pid stays the daemon's.
-    const [file, ...argv] = options.maxOpenFiles === undefined ? command : ['bash', '-c', `ulimit -n ${options.maxOpenFiles} && exec "$@"`, 'daemon', ...command];
+    // Limits and the umask are set by the shell that then becomes the daemon (exec), so the pid stays the daemon's.
+    const setup = [
+      ...(options.maxOpenFiles === undefined ? [] : [`ulimit -n ${options.maxOpenFiles}`]),
+      ...(options.umask === undefined ? [] : [`umask ${options.umask}`]),
+    ];
+    const [file, ...argv] = setup.length === 0 ? command : ['bash', '-c', `${setup.join(' && ')} && exec "$@"`, 'daemon', ...command];
     const identity = options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid };
     this.child = spawn(file!, argv, { env: workspace.env, stdio: ['ignore', 'pipe', 'pipe'], ...identity });
     let pending = '';

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +9,8 @@ import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
 const { startSandbox, startDaemon } = useDaemons();
+/** The service user: nobody, whose group stands for the studio's share group. */
+const SERVICE = 65534;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 describe('after the upload', () => {
@@ -43,6 +46,33 @@ describe('after the upload', () => {
     await waitUntil(() => !existsSync(path));
     expect(jobFor(workspace, path)).toMatchObject({ state: 'done', sha256: sha256(bytes) });
     expect(sandbox.objects()[0]!.sha256).toBe(sha256(bytes));
+  });
+});
+
+describe('what the daemon puts in the studio\'s folders', () => {
+  it('gives the moveTo folder its parent\'s mode and group, and the moved mix stays readable by the studio', async () => {
+    const sandbox = await startSandbox();
+    const dir = tempDir();
+    const workspace = createWorkspace(dir, sandbox, { folder: { afterUpload: 'move', moveTo: join(dir, 'inbox', 'uploaded') } });
+    // The service user (nobody) shares the studio's group: the engineer's (root's) folder is group-writable and setgid.
+    execFileSync('chown', ['-R', `${SERVICE}:${SERVICE}`, dir]);
+    chmodSync(dir, 0o755);
+    chownSync(workspace.inbox, 0, SERVICE);
+    chmodSync(workspace.inbox, 0o2775);
+    // As under the unit's UMask=0077.
+    const daemon = startDaemon(workspace, [], { uid: SERVICE, umask: '077' });
+    await daemon.ready();
+    const bytes = pcmWav(40_000);
+    writeFileSync(join(workspace.inbox, 'mix.wav'), bytes, { mode: 0o644 });
+
+    const moved = join(workspace.inbox, 'uploaded', 'mix.wav');
+    await waitUntil(() => existsSync(moved) && !existsSync(join(workspace.inbox, 'mix.wav')));
+    const { mode, gid } = statSync(join(workspace.inbox, 'uploaded'));
+    expect({ mode: mode & 0o7777, gid }).toEqual({ mode: 0o2775, gid: SERVICE });
+    // Another user, in neither group: what the share lets everyone read, the moved mix lets them read too.
+    const otherUser = spawnSync('cat', [moved], { uid: 4321, gid: 4321 });
+    expect(otherUser.status, otherUser.stderr.toString()).toBe(0);
+    expect(otherUser.stdout.equals(bytes)).toBe(true);
   });
 });
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignedDownload } from '../../src/cryomix/api.js';
@@ -47,11 +47,16 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
   return error;
 }
 
+/** A group no test user is in, standing for a studio's share group. */
+const STUDIO_GID = 4242;
+
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 describe('downloading results', () => {
-  it('writes each result byte for byte into a new 0755 folder, as 0644 files, leaving no .partial', async () => {
-    const directory = join(tempDir(), 'masters', 'Final Mix v3');
+  it('writes each result byte for byte into new folders made like their parent, as 0644 files, leaving no .partial', async () => {
+    const studio = tempDir();
+    await chmod(studio, 0o2775);
+    const directory = join(studio, 'masters', 'Final Mix v3');
     const seen: Array<[number, number | undefined]> = [];
     for (const name of ['FinalMaster.wav', 'MasteringReport.json']) {
       const expected = await direct(name);
@@ -62,8 +67,8 @@ describe('downloading results', () => {
       expect(seen.at(-1)).toEqual([expected.length, expected.length]);
     }
     expect((await readdir(directory)).sort()).toEqual(['FinalMaster.wav', 'MasteringReport.json']);
-    expect((await stat(directory)).mode & 0o777).toBe(0o755);
-    expect((await stat(join(directory, '..'))).mode & 0o777).toBe(0o755);
+    expect((await stat(directory)).mode & 0o7777).toBe(0o2775);
+    expect((await stat(join(directory, '..'))).mode & 0o7777).toBe(0o2775);
     const wav = await readFile(join(directory, 'FinalMaster.wav'));
     expect(wav.toString('ascii', 0, 4)).toBe('RIFF');
     expect(JSON.parse(await readFile(join(directory, 'MasteringReport.json'), 'utf8'))).toMatchObject({
@@ -115,14 +120,20 @@ describe('downloading results', () => {
     expect(await readdir(directory)).toEqual(['FinalMaster.wav']);
   });
 
-  it('makes folders and files readable by the studio whatever the umask', async () => {
-    const directory = join(tempDir(), 'masters', 'mix');
+  it("makes folders and files readable by the studio whatever the umask: the parent's mode and group, 0644 files", async () => {
+    // The service's UMask=0077, and a studio share: group-writable, setgid, the studio's group (any gid: the tests run as root).
+    const studio = tempDir();
+    await chown(studio, 0, STUDIO_GID);
+    await chmod(studio, 0o2770);
+    const directory = join(studio, 'masters', 'mix');
     const umask = process.umask(0o077);
     try {
       const result = await downloadFile(request('MasteringReport.json', directory));
       expect((await stat(result.path)).mode & 0o777).toBe(0o644);
-      expect((await stat(directory)).mode & 0o777).toBe(0o755);
-      expect((await stat(join(directory, '..'))).mode & 0o777).toBe(0o755);
+      for (const made of [directory, join(directory, '..')]) {
+        const { mode, gid } = await stat(made);
+        expect({ mode: mode & 0o7777, gid }).toEqual({ mode: 0o2770, gid: STUDIO_GID });
+      }
     } finally {
       process.umask(umask);
     }
