@@ -9,24 +9,23 @@ export interface SizeLimits {
 }
 
 type Refusal = { outcome: 'rejected'; reason: string } | { outcome: 'incomplete'; reason: string };
-export type Admission = { outcome: 'queued' } | Refusal;
+/** `taken`: the row left `waiting` while the file was looked at: another process (the daemon, `upload FILE`) admitted it first. */
+export type Admission = { outcome: 'queued' } | { outcome: 'taken' } | Refusal;
 
 /**
  * Decides whether a settled, waiting file version may be uploaded, and files
  * the answer: `queued`, `rejected` with a reason that gives the numbers, or
- * still incomplete (left `waiting`, nothing written).
+ * still incomplete (left `waiting`, nothing written). Filed only while the
+ * row is still waiting: the daemon and `upload FILE` may admit one file at
+ * the same moment.
  */
 export async function admit(store: JobStore, job: Job, fileStat: FileStat, limits: SizeLimits): Promise<Admission> {
   // Content first: a DAW's placeholder header is small because it is unfinished, not because it is too small.
   const content = await contentRefusal(job.path, fileStat.size);
   if (content?.outcome === 'incomplete') return content;
   const refusal = sizeRefusal(fileStat.size, limits) ?? content;
-  if (refusal) {
-    store.transition(job.id, 'rejected', { error: refusal.reason });
-    return refusal;
-  }
-  store.transition(job.id, 'queued');
-  return { outcome: 'queued' };
+  if (refusal) return store.transitionIf(job.id, 'waiting', 'rejected', () => ({ error: refusal.reason })) ? refusal : { outcome: 'taken' };
+  return store.transitionIf(job.id, 'waiting', 'queued') ? { outcome: 'queued' } : { outcome: 'taken' };
 }
 
 function sizeRefusal(size: number, { minBytes, maxBytes }: SizeLimits): Refusal | undefined {

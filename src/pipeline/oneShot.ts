@@ -222,7 +222,7 @@ async function admitOrFile(parts: UploadParts, job: Job, fileStat: FileStat): Pr
   } catch (error) {
     const reason = errnoCode(error) === 'ENOENT' ? 'the file disappeared before it was uploaded' : unreadableReason(error);
     if (reason === undefined) throw error;
-    parts.store.transition(job.id, errnoCode(error) === 'ENOENT' ? 'removed' : 'rejected', { error: reason });
+    parts.store.transitionIf(job.id, 'waiting', errnoCode(error) === 'ENOENT' ? 'removed' : 'rejected', () => ({ error: reason }));
     return { outcome: 'rejected', reason };
   }
 }
