@@ -133,7 +133,8 @@ install_app() {
   mkdir -p "$stage"
   cp -R "$REPO/dist" "$REPO/config" "$REPO/package.json" "$REPO/package-lock.json" "$stage/"
   cp -R "$REPO/node_modules" "$stage/"
-  (cd "$stage" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  # --logs-max=0: no debug log left in root's ~/.npm (a DESTDIR run touches nothing outside DESTDIR).
+  (cd "$stage" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error --logs-max=0 >/dev/null)
   # prune leaves the emptied scope folders (@types, @vitest…) behind.
   find "$stage/node_modules" -mindepth 1 -type d -empty -delete
   # Readable by the service user whatever umask the checkout was made with.
@@ -289,6 +290,7 @@ Next steps:
        SupplementaryGroups=<the group that owns the share>
   3. Check as the service user, then start:
        sudo systemd-run --pipe --wait --quiet -p User=$NAME -p LoadCredential=cryomix-api-key:$etc/api-key $launcher check
+     (with -p SupplementaryGroups=<group> for a group you gave the service)
        sudo systemctl start $NAME && systemctl status $NAME
 EOF
   return "$problems"

@@ -5,11 +5,10 @@ import { isPermissionDenied } from './errno.js';
 
 /**
  * Creates `directory` and any missing parents for the studio's people, not
- * only for the user the daemon runs as: each new folder takes the
- * permission bits (setgid too) and group of the folder it is made in,
- * whatever the umask. The service's UMask=0077 alone would make moveTo and
- * masters folders 0700, which the engineer cannot open. Folders that
- * already exist are left as they are.
+ * only for the user the daemon runs as: each new folder gets the group of
+ * the folder it is made in, and at least its permission bits, whatever the
+ * umask (a strict one would make moveTo and masters folders 0700, which the
+ * engineer cannot open). Folders that already exist are left as they are.
  */
 export async function ensureSharedDirectory(directory: string): Promise<void> {
   const target = resolve(directory);
@@ -20,8 +19,11 @@ export async function ensureSharedDirectory(directory: string): Promise<void> {
   for (const part of relative(current, target).split(sep)) {
     current = join(current, part);
     await giveGroup(current, parent.gid);
-    // After the group: a chown may clear the setgid bit.
-    await chmod(current, parent.mode & 0o3777);
+    const made = await stat(current);
+    // Only what the umask kept back is added, never taken away: a chmod must name a set-group-ID bit (inherited from a
+    // setgid parent) to keep it, and the unit's RestrictSUIDSGID= refuses that, so under its UMask=0002 none is needed.
+    const missing = parent.mode & 0o1777 & ~made.mode;
+    if (missing !== 0) await chmod(current, (made.mode & 0o7777) | missing);
   }
 }
 
