@@ -1,0 +1,182 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * A Debian bookworm booted under its own systemd (systemd-nspawn -b), for
+ * testing what users run on a systemd host. The root file system is made
+ * once with debootstrap and cached outside the repo; each boot runs on a
+ * throw-away copy of it (--ephemeral), off the network (--private-network),
+ * with the host's node and npm bound in read-only, as the installer needs
+ * them. Commands run inside through nsenter into the container's PID 1.
+ */
+
+const CACHE = '/var/tmp/cryomix-watch-systemd';
+/** What the root file system holds besides minbase. */
+const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'sudo'];
+/** Raised with any change to how the root file system is made, so that a cached one of the old recipe is not used. */
+const RECIPE = 2;
+const SUITE = 'bookworm';
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class ContainerUnavailable extends Error {}
+
+function run(command: string, args: string[], timeoutMs = 600_000): Run {
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  if (result.error) return { status: null, stdout: '', stderr: String(result.error) };
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const has = (command: string) => run('sh', ['-c', `command -v ${command}`]).status === 0;
+
+/** systemd-nspawn and debootstrap, installed with apt when missing; the reason when that cannot be done. */
+function ensureTools(): void {
+  if (has('systemd-nspawn') && has('debootstrap') && has('nsenter')) return;
+  if (process.getuid?.() !== 0) throw new ContainerUnavailable('systemd-nspawn or debootstrap is missing and this is not root: apt-get install systemd-container debootstrap');
+  const install = () => run('apt-get', ['install', '-y', '-qq', 'systemd-container', 'debootstrap']);
+  let installed = install();
+  if (installed.status !== 0) {
+    run('apt-get', ['update', '-qq']);
+    installed = install();
+  }
+  if (installed.status !== 0) throw new ContainerUnavailable(`could not install systemd-container and debootstrap: ${installed.stderr.trim().split('\n').at(-1)}`);
+}
+
+/** The Debian mirror this machine's apt uses, so that debootstrap reaches what apt reaches. */
+function debianMirror(): string {
+  const sources = ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list'].filter(existsSync).map((file) => readFileSync(file, 'utf8')).join('\n');
+  const uri = /^URIs:\s*(\S+\/debian)\s*$/m.exec(sources)?.[1] ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\s+bookworm\b/m.exec(sources)?.[1];
+  return uri ?? 'http://deb.debian.org/debian';
+}
+
+/** The cached root file system, made with debootstrap when missing (about a minute, some 250 MB). */
+function rootFileSystem(): string {
+  const root = join(CACHE, `${SUITE}-${PACKAGES.join('+')}-${RECIPE}`);
+  if (existsSync(join(root, '.complete'))) return root;
+  mkdirSync(CACHE, { recursive: true });
+  const building = `${root}.new`;
+  rmSync(building, { recursive: true, force: true });
+  const made = run('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, SUITE, building, debianMirror()], 900_000);
+  if (made.status !== 0) throw new ContainerUnavailable(`debootstrap failed: ${(made.stdout + made.stderr).trim().split('\n').slice(-3).join(' | ')}`);
+  // npm as Debian's nodejs package lays it out; the files themselves are bound in from the host at boot.
+  symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', join(building, 'usr/bin/npm'));
+  // A studio machine's name, which sudo can resolve.
+  writeFileSync(join(building, 'etc/hostname'), 'studio\n');
+  writeFileSync(join(building, 'etc/hosts'), '127.0.0.1 localhost\n127.0.1.1 studio\n::1 localhost\n');
+  writeFileSync(join(building, '.complete'), '');
+  rmSync(root, { recursive: true, force: true });
+  renameSync(building, root);
+  return root;
+}
+
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        return /^PPid:\s*(\d+)$/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1] === String(pid);
+      } catch {
+        return false; // The process ended while we looked.
+      }
+    })
+    .map(Number);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class Container {
+  readonly #nspawn: ChildProcess;
+  readonly #init: number;
+  readonly #consoleLog: string;
+
+  private constructor(nspawn: ChildProcess, init: number, consoleLog: string) {
+    this.#nspawn = nspawn;
+    this.#init = init;
+    this.#consoleLog = consoleLog;
+  }
+
+  /**
+   * Boots the container with `binds` (host path → path inside, read-only)
+   * and waits until its systemd says the boot is over. Throws
+   * ContainerUnavailable, with the reason, where this machine cannot.
+   */
+  static async boot(name: string, binds: Record<string, string>): Promise<Container> {
+    if (process.platform !== 'linux') throw new ContainerUnavailable('systemd-nspawn needs Linux');
+    ensureTools();
+    const root = rootFileSystem();
+    const consoleLog = join(CACHE, `${name}.console.log`);
+    const bound = { '/usr/bin/node': process.execPath, '/usr/lib/node_modules/npm': npmDirectory(), ...binds };
+    const args = [
+      '--quiet', '--ephemeral', `--directory=${root}`, '--boot', `--machine=${name}`, '--console=read-only',
+      // No D-Bus or machined on the host is needed: the container lives in this process's own cgroup.
+      '--register=no', '--keep-unit',
+      '--private-network',
+      ...Object.entries(bound).map(([inside, host]) => `--bind-ro=${host}:${inside}`),
+    ];
+    const nspawn = spawn('systemd-nspawn', args, { stdio: ['ignore', openSync(consoleLog, 'w'), 'pipe'] });
+    let stderr = '';
+    nspawn.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
+    const exited = new Promise<number | null>((resolve) => nspawn.once('exit', resolve));
+    let init: number | undefined;
+    for (let tries = 0; init === undefined && tries < 300; tries++) {
+      if (nspawn.exitCode !== null) break;
+      init = childrenOf(nspawn.pid!).find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd');
+      if (init === undefined) await sleep(100);
+    }
+    if (init === undefined) {
+      nspawn.kill('SIGKILL');
+      await exited;
+      throw new ContainerUnavailable(`systemd-nspawn did not boot the container: ${stderr.trim() || readFileSync(consoleLog, 'utf8').trim().split('\n').slice(-5).join(' | ')}`);
+    }
+    const container = new Container(nspawn, init, consoleLog);
+    // Until systemd has made its own socket, systemctl cannot ask it anything ("Failed to connect to bus").
+    let booted = container.sh('systemctl is-system-running --wait', { timeoutMs: 120_000 });
+    for (let tries = 0; booted.stdout.trim() === '' && tries < 100; tries++) {
+      await sleep(200);
+      booted = container.sh('systemctl is-system-running --wait', { timeoutMs: 120_000 });
+    }
+    if (!['running', 'degraded'].includes(booted.stdout.trim())) {
+      await container.stop();
+      throw new ContainerUnavailable(`the container's systemd did not finish booting (${booted.stdout.trim() || booted.stderr.trim()})`);
+    }
+    return container;
+  }
+
+  /** `script` run by bash as root inside the container, with a clean environment, as a login shell on the box would. */
+  sh(script: string, options: { timeoutMs?: number } = {}): Run {
+    return run('nsenter', ['-t', String(this.#init), '-a', '--', '/usr/bin/env', '-i', `PATH=${PATH}`, 'HOME=/root', 'LANG=C.UTF-8', '/bin/bash', '-c', script], options.timeoutMs ?? 120_000);
+  }
+
+  /** A path inside the container, as seen from the host (the container's own mounts, /tmp included). */
+  hostPath(inside: string): string {
+    return join(`/proc/${this.#init}/root`, inside);
+  }
+
+  /** What the container printed on its console while booting and since. */
+  console(): string {
+    return readFileSync(this.#consoleLog, 'utf8');
+  }
+
+  async stop(): Promise<void> {
+    if (this.#nspawn.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.#nspawn.once('exit', resolve));
+    this.sh('systemctl poweroff', { timeoutMs: 10_000 });
+    const timer = setTimeout(() => this.#nspawn.kill('SIGKILL'), 60_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** The host's npm package folder, bound in beside the host's node. */
+function npmDirectory(): string {
+  const npm = run('npm', ['root', '-g']).stdout.trim();
+  const directory = join(npm, 'npm');
+  if (!existsSync(join(directory, 'bin', 'npm-cli.js'))) throw new ContainerUnavailable(`npm is not where \`npm root -g\` says (${directory}); the installer needs npm`);
+  return directory;
+}
