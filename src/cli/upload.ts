@@ -145,6 +145,7 @@ export async function uploadCommand(files: string[], options: UploadOptions): Pr
       try {
         const job = await uploadOnce(file, { config, store, api, logger }, abort.signal, {
           onWait: (waiting, delayMs) => process.stdout.write(`${name}: ${waiting.error}; trying again ${relativeTime(Date.now() + delayMs)}\n`),
+          onHeld: (row) => process.stdout.write(`${name}: another cryomix-watch process (pid ${row.ownerPid}) is uploading it; following it\n`),
         });
         process.stdout.write(`${name}: ${outcome(job, startedAt)}\n`);
         // Without --master the upload is the whole task; mastering a folder asks for continues in the daemon.

@@ -82,7 +82,7 @@ export interface OneShotOptions {
   onWait?(job: Job, delayMs: number): void;
   /** The row moved on or made progress (upload bytes, mastering percentage); only with `master`. */
   onProgress?(job: Job): void;
-  /** Another live process (the daemon) is working on the job's mastering; this one follows along. */
+  /** Another live process (the daemon) is working on the job (its upload, or its mastering); this one follows along. */
   onHeld?(job: Job): void;
 }
 
@@ -126,10 +126,19 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
   const context = master ? forcedMastering(daemonLike, job.id, options) : daemonLike;
   // Counted on the row: waiting for an identical file's upload is no failed attempt.
   const attemptsBefore = job.attempts;
+  let heldBy: number | null = null;
   for (;;) {
-    // An identical file's upload whose process died holds its bytes until someone releases it; no daemon may be running.
+    // An upload whose process died (this file's, or an identical file's holding its bytes) is released; no daemon may be running.
     recoverOrphanedUploads(store, () => false);
     job = store.get(job.id);
+    if (job.state === 'uploading') {
+      // Another live process (the daemon, which found the file too) is on this very attempt: its outcome is this command's.
+      if (heldBy !== job.ownerPid) options.onHeld?.(job);
+      heldBy = job.ownerPid;
+      await sleep(FOLLOW_MS, signal);
+      if (signal.aborted) return store.get(job.id);
+      continue;
+    }
     if (job.state === 'retrying') {
       if (job.attempts - attemptsBefore >= FOREGROUND_ATTEMPTS) return job;
       const delayMs = Math.max(0, (job.nextAttemptAt ?? 0) - Date.now());

@@ -25,6 +25,21 @@ describe('cryomix-watch upload FILE', () => {
     expect(sandbox.objects()).toHaveLength(1);
   });
 
+  it("follows the daemon's upload of the same file, instead of reporting it half way", async () => {
+    // Storage holds the daemon's PUT for a moment, so that the command finds the file being uploaded.
+    sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 1_000, forMs: 2_000 });
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const path = join(workspace.inbox, 'busy.wav');
+    writeFileSync(path, pcmWav(50_000));
+    await waitUntil(() => jobFor(workspace, path)?.state === 'uploading');
+    const result = await runCliAsync(workspace, ['upload', path]);
+    expect(result.stdout).toMatch(new RegExp(`^busy\\.wav: another cryomix-watch process \\(pid ${daemon.pid}\\) is uploading it; following it\n`));
+    expect(result.stdout).toMatch(/\nbusy\.wav: done, session [0-9a-f-]{36}/);
+    expect(result.status).toBe(0);
+    expect(sandbox.objects()).toHaveLength(1);
+  });
+
   it('refuses an unfinished WAV and a missing file with the reason, exiting 1', async () => {
     const unfinished = join(workspace.dir, 'unfinished.wav');
     const complete = pcmWav(50_000);
