@@ -59,7 +59,7 @@ describe('what the daemon puts in the studio\'s folders', () => {
     chmodSync(dir, 0o755);
     chownSync(workspace.inbox, 0, SERVICE);
     chmodSync(workspace.inbox, 0o2775);
-    // As under the unit's UMask=0077.
+    // A strict umask (as a hand-run daemon may have): what it keeps back, the folder gets from its parent.
     const daemon = startDaemon(workspace, [], { uid: SERVICE, umask: '077' });
     await daemon.ready();
     const bytes = pcmWav(40_000);

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * A Debian bookworm booted under its own systemd (systemd-nspawn -b), for
@@ -57,9 +57,14 @@ function debianMirror(): string {
 
 /** The cached root file system, made with debootstrap when missing (about a minute, some 250 MB). */
 function rootFileSystem(): string {
-  const root = join(CACHE, `${SUITE}-${PACKAGES.join('+')}-${RECIPE}`);
-  if (existsSync(join(root, '.complete'))) return root;
+  const name = `${SUITE}-${PACKAGES.join('+')}-${RECIPE}`;
+  const root = join(CACHE, name);
   mkdirSync(CACHE, { recursive: true });
+  // Other recipes' file systems, and throw-away copies (.#name…) a killed run left behind: about 250 MB each.
+  for (const entry of readdirSync(CACHE)) {
+    if (entry !== name && !entry.endsWith('.log')) rmSync(join(CACHE, entry), { recursive: true, force: true });
+  }
+  if (existsSync(join(root, '.complete'))) return root;
   const building = `${root}.new`;
   rmSync(building, { recursive: true, force: true });
   const made = run('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, SUITE, building, debianMirror()], 900_000);
@@ -75,17 +80,21 @@ function rootFileSystem(): string {
   return root;
 }
 
-function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((name) => {
-      try {
-        return /^PPid:\s*(\d+)$/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1] === String(pid);
-      } catch {
-        return false; // The process ended while we looked.
-      }
-    })
-    .map(Number);
+/** A process's /proc file, or undefined once the process has ended (it may, between listing and reading). */
+function procFile(pid: string | number, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
+    throw error;
+  }
+}
+
+/** The container's systemd: the child of systemd-nspawn that runs it. */
+function containerInit(nspawn: number): number | undefined {
+  const children = readdirSync('/proc').filter((name) => /^\d+$/.test(name) && /^PPid:\s*(\d+)$/m.exec(procFile(name, 'status') ?? '')?.[1] === String(nspawn));
+  const init = children.find((pid) => procFile(pid, 'comm')?.trim() === 'systemd');
+  return init === undefined ? undefined : Number(init);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -93,12 +102,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class Container {
   readonly #nspawn: ChildProcess;
   readonly #init: number;
-  readonly #consoleLog: string;
 
-  private constructor(nspawn: ChildProcess, init: number, consoleLog: string) {
+  private constructor(nspawn: ChildProcess, init: number) {
     this.#nspawn = nspawn;
     this.#init = init;
-    this.#consoleLog = consoleLog;
   }
 
   /**
@@ -108,44 +115,50 @@ export class Container {
    */
   static async boot(name: string, binds: Record<string, string>): Promise<Container> {
     if (process.platform !== 'linux') throw new ContainerUnavailable('systemd-nspawn needs Linux');
+    if (process.getuid?.() !== 0) throw new ContainerUnavailable('booting a container needs root');
     ensureTools();
     const root = rootFileSystem();
     const consoleLog = join(CACHE, `${name}.console.log`);
     const bound = { '/usr/bin/node': process.execPath, '/usr/lib/node_modules/npm': npmDirectory(), ...binds };
     const args = [
+      // Should this test process die, nspawn is told to power the container off, which also removes its throw-away copy.
+      '--pdeathsig', 'TERM', '--', 'systemd-nspawn',
       '--quiet', '--ephemeral', `--directory=${root}`, '--boot', `--machine=${name}`, '--console=read-only',
       // No D-Bus or machined on the host is needed: the container lives in this process's own cgroup.
       '--register=no', '--keep-unit',
       '--private-network',
       ...Object.entries(bound).map(([inside, host]) => `--bind-ro=${host}:${inside}`),
     ];
-    const nspawn = spawn('systemd-nspawn', args, { stdio: ['ignore', openSync(consoleLog, 'w'), 'pipe'] });
+    // setpriv sets the death signal, then becomes systemd-nspawn (exec): the pid is nspawn's.
+    const nspawn = spawn('setpriv', args, { stdio: ['ignore', openSync(consoleLog, 'w'), 'pipe'] });
     let stderr = '';
     nspawn.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
-    const exited = new Promise<number | null>((resolve) => nspawn.once('exit', resolve));
-    let init: number | undefined;
-    for (let tries = 0; init === undefined && tries < 300; tries++) {
-      if (nspawn.exitCode !== null) break;
-      init = childrenOf(nspawn.pid!).find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd');
-      if (init === undefined) await sleep(100);
+    const deadline = Date.now() + 180_000;
+    let container: Container | undefined;
+    try {
+      // --ephemeral first copies the whole root file system (a plain directory here, not a snapshot).
+      let init: number | undefined;
+      while (init === undefined && nspawn.exitCode === null && Date.now() < deadline) {
+        init = containerInit(nspawn.pid!);
+        if (init === undefined) await sleep(200);
+      }
+      if (init === undefined) throw new ContainerUnavailable(`systemd-nspawn did not boot the container: ${stderr.trim() || lastLines(consoleLog)}`);
+      container = new Container(nspawn, init);
+      // Until systemd has made its own socket, systemctl cannot ask it anything ("Failed to connect to bus").
+      let booted = container.sh('systemctl is-system-running --wait', { timeoutMs: 120_000 });
+      while (booted.stdout.trim() === '' && Date.now() < deadline) {
+        await sleep(200);
+        booted = container.sh('systemctl is-system-running --wait', { timeoutMs: 120_000 });
+      }
+      if (!['running', 'degraded'].includes(booted.stdout.trim())) {
+        throw new ContainerUnavailable(`the container's systemd did not finish booting (${booted.stdout.trim() || booted.stderr.trim()}): ${lastLines(consoleLog)}`);
+      }
+      return container;
+    } catch (error) {
+      if (container) await container.stop();
+      else await killAndWait(nspawn);
+      throw error;
     }
-    if (init === undefined) {
-      nspawn.kill('SIGKILL');
-      await exited;
-      throw new ContainerUnavailable(`systemd-nspawn did not boot the container: ${stderr.trim() || readFileSync(consoleLog, 'utf8').trim().split('\n').slice(-5).join(' | ')}`);
-    }
-    const container = new Container(nspawn, init, consoleLog);
-    // Until systemd has made its own socket, systemctl cannot ask it anything ("Failed to connect to bus").
-    let booted = container.sh('systemctl is-system-running --wait', { timeoutMs: 120_000 });
-    for (let tries = 0; booted.stdout.trim() === '' && tries < 100; tries++) {
-      await sleep(200);
-      booted = container.sh('systemctl is-system-running --wait', { timeoutMs: 120_000 });
-    }
-    if (!['running', 'degraded'].includes(booted.stdout.trim())) {
-      await container.stop();
-      throw new ContainerUnavailable(`the container's systemd did not finish booting (${booted.stdout.trim() || booted.stderr.trim()})`);
-    }
-    return container;
   }
 
   /** `script` run by bash as root inside the container, with a clean environment, as a login shell on the box would. */
@@ -158,25 +171,48 @@ export class Container {
     return join(`/proc/${this.#init}/root`, inside);
   }
 
-  /** What the container printed on its console while booting and since. */
-  console(): string {
-    return readFileSync(this.#consoleLog, 'utf8');
-  }
-
+  /**
+   * Powers the container off; one that does not go within a minute has its
+   * systemd killed, which nspawn notices, removing the throw-away copy.
+   * nspawn itself is killed only as the last resort.
+   */
   async stop(): Promise<void> {
     if (this.#nspawn.exitCode !== null) return;
     const exited = new Promise((resolve) => this.#nspawn.once('exit', resolve));
     this.sh('systemctl poweroff', { timeoutMs: 10_000 });
-    const timer = setTimeout(() => this.#nspawn.kill('SIGKILL'), 60_000);
+    const killInit = setTimeout(() => killIfAlive(this.#init), 60_000);
+    const killNspawn = setTimeout(() => this.#nspawn.kill('SIGKILL'), 75_000);
     await exited;
-    clearTimeout(timer);
+    clearTimeout(killInit);
+    clearTimeout(killNspawn);
   }
 }
 
-/** The host's npm package folder, bound in beside the host's node. */
+function killIfAlive(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (error) {
+    // Already gone: nspawn is on its way out too.
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+async function killAndWait(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function lastLines(file: string): string {
+  return readFileSync(file, 'utf8').trim().split('\n').slice(-5).join(' | ');
+}
+
+/** npm as Node's own packages lay it out beside the binary (…/bin/node, …/lib/node_modules/npm), bound in beside the host's node. */
 function npmDirectory(): string {
-  const npm = run('npm', ['root', '-g']).stdout.trim();
-  const directory = join(npm, 'npm');
-  if (!existsSync(join(directory, 'bin', 'npm-cli.js'))) throw new ContainerUnavailable(`npm is not where \`npm root -g\` says (${directory}); the installer needs npm`);
+  const directory = join(dirname(dirname(process.execPath)), 'lib', 'node_modules', 'npm');
+  if (!existsSync(join(directory, 'bin', 'npm-cli.js'))) throw new ContainerUnavailable(`npm is not beside ${process.execPath} (looked in ${directory}); the installer needs npm`);
   return directory;
 }

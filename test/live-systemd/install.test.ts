@@ -47,7 +47,7 @@ function ok(script: string, timeoutMs?: number): string {
   return result.stdout;
 }
 
-/** Polls `probe` (a script) until it exits 0; returns its output. */
+/** Runs `script` every half second until it exits 0; returns its output. */
 async function until(script: string, timeoutMs = 60_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

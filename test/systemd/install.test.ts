@@ -91,9 +91,12 @@ describe('systemd/install.sh into a DESTDIR', () => {
     expect(modeOf(at('usr/bin/cryomix-watch'))).toBe('755');
     expect(readFileSync(at('usr/bin/cryomix-watch'), 'utf8')).toContain(`exec ${process.execPath} /usr/lib/cryomix-watch/dist/cli/main.js "$@"`);
     expect(readFileSync(at('usr/lib/sysusers.d/cryomix-watch.conf'), 'utf8')).toMatch(/^u cryomix-watch - ".*" \/var\/lib\/cryomix-watch\n$/);
-    // As systemd-sysusers reads it on the host (it refused a colon in the description, and the installer stopped there).
-    const sysusers = spawnSync('systemd-sysusers', [`--root=${destdir}`, '--dry-run', at('usr/lib/sysusers.d/cryomix-watch.conf')], { encoding: 'utf8' });
-    if (sysusers.error === undefined) expect([sysusers.status, sysusers.stderr]).toEqual([0, expect.stringContaining("Creating user 'cryomix-watch'")]);
+    // As systemd-sysusers reads it on the host (it refused a colon in the description, and the installer stopped there);
+    // --dry-run came with systemd 250. npm run test:systemd runs the real thing.
+    if (spawnSync('systemd-sysusers', ['--help'], { encoding: 'utf8' }).stdout?.includes('--dry-run')) {
+      const sysusers = spawnSync('systemd-sysusers', [`--root=${destdir}`, '--dry-run', at('usr/lib/sysusers.d/cryomix-watch.conf')], { encoding: 'utf8' });
+      expect([sysusers.status, sysusers.stderr]).toEqual([0, expect.stringContaining("Creating user 'cryomix-watch'")]);
+    }
 
     // The site's config is never replaced; the key is private.
     expect(readFileSync(at('etc/cryomix-watch/config.yaml'), 'utf8')).toBe(config);

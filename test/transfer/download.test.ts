@@ -121,7 +121,7 @@ describe('downloading results', () => {
   });
 
   it("makes folders and files readable by the studio whatever the umask: the parent's mode and group, 0644 files", async () => {
-    // The service's UMask=0077, and a studio share: group-writable, setgid, the studio's group (any gid: the tests run as root).
+    // A strict umask, and a studio share: group-writable, setgid, the studio's group (any gid: the tests run as root).
     const studio = tempDir();
     await chown(studio, 0, STUDIO_GID);
     await chmod(studio, 0o2770);
