@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { aptProvide } from '../helpers/apt.js';
 
 /**
  * A Debian bookworm booted under its own systemd (systemd-nspawn -b), for
@@ -33,20 +34,6 @@ function run(command: string, args: string[], timeoutMs = 600_000): Run {
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-const has = (command: string) => run('sh', ['-c', `command -v ${command}`]).status === 0;
-
-/** systemd-nspawn and debootstrap, installed with apt when missing; the reason when that cannot be done. */
-function ensureTools(): void {
-  if (has('systemd-nspawn') && has('debootstrap') && has('nsenter')) return;
-  if (process.getuid?.() !== 0) throw new ContainerUnavailable('systemd-nspawn or debootstrap is missing and this is not root: apt-get install systemd-container debootstrap');
-  const install = () => run('apt-get', ['install', '-y', '-qq', 'systemd-container', 'debootstrap']);
-  let installed = install();
-  if (installed.status !== 0) {
-    run('apt-get', ['update', '-qq']);
-    installed = install();
-  }
-  if (installed.status !== 0) throw new ContainerUnavailable(`could not install systemd-container and debootstrap: ${installed.stderr.trim().split('\n').at(-1)}`);
-}
 
 /** The Debian mirror this machine's apt uses, so that debootstrap reaches what apt reaches. */
 function debianMirror(): string {
@@ -116,7 +103,8 @@ export class Container {
   static async boot(name: string, binds: Record<string, string>): Promise<Container> {
     if (process.platform !== 'linux') throw new ContainerUnavailable('systemd-nspawn needs Linux');
     if (process.getuid?.() !== 0) throw new ContainerUnavailable('booting a container needs root');
-    ensureTools();
+    const tools = aptProvide(['systemd-nspawn', 'debootstrap', 'nsenter', 'setpriv'], ['systemd-container', 'debootstrap', 'util-linux']);
+    if (tools !== undefined) throw new ContainerUnavailable(tools);
     const root = rootFileSystem();
     const consoleLog = join(CACHE, `${name}.console.log`);
     const bound = { '/usr/bin/node': process.execPath, '/usr/lib/node_modules/npm': npmDirectory(), ...binds };
