@@ -81,8 +81,14 @@ const PAUSE_KEY = 'paused';
 
 const AFTER_UPLOAD_STATES: readonly State[] = ['mastering', 'downloading'];
 
+/** States written into a statement as SQL literals (see unfinished() for why literals). */
+const sqlList = (states: readonly State[]) => states.map((state) => `'${state}'`).join(', ');
+
 /** States whose bytes storage holds: a file with the same bytes is their duplicate, whether or not mastering has finished. */
-const STORED_STATES_SQL = ['uploaded', ...AFTER_UPLOAD_STATES, 'done'].map((state) => `'${state}'`).join(', ');
+const STORED_STATES_SQL = sqlList(['uploaded', ...AFTER_UPLOAD_STATES, 'done']);
+
+/** The row is this process's upload in progress: only then may its attempt file an outcome or hold its bytes. */
+const isOwnUpload = (job: Job) => job.state === 'uploading' && job.ownerPid === process.pid;
 
 /** How long an upload claim holds without renewal; uploaders renew it well before. */
 export const LEASE_MS = 30_000;
@@ -301,7 +307,7 @@ export class JobStore {
    * meanwhile, and the attempt's result no longer describes it.
    */
   fileOutcome(id: number, to: State, patch: TransitionPatch = {}): Job | undefined {
-    return this.moveIf(id, (job) => job.state === 'uploading' && job.ownerPid === process.pid, to, () => patch);
+    return this.moveIf(id, isOwnUpload, to, () => patch);
   }
 
   /** Moves an `uploading` row whose claim `isOrphaned` judges abandoned; decided and done in one transaction. */
@@ -334,7 +340,7 @@ export class JobStore {
   /** Live versions that are not settled into a final state, for the startup reconcile. */
   unfinished(): Job[] {
     // Literal states, not parameters: only then can SQLite tell that the jobs_unfinished index (migration 006) holds every answer.
-    const finalStates = FINAL_STATES.map((state) => `'${state}'`).join(', ');
+    const finalStates = sqlList(FINAL_STATES);
     const rows = this.sql(`SELECT * FROM jobs WHERE current = 1 AND state NOT IN (${finalStates}) ORDER BY id`).all() as JobRow[];
     return rows.map(fromRow);
   }
@@ -402,8 +408,7 @@ export class JobStore {
    */
   reserveUpload(job: Job, headSha256: string, sha256?: string): UploadReservation {
     return this.commit(() => {
-      const now = this.get(job.id);
-      if (now.state !== 'uploading' || now.ownerPid !== process.pid) return { kind: 'lost' };
+      if (!isOwnUpload(this.get(job.id))) return { kind: 'lost' };
       if (sha256 !== undefined) {
         const original = this.findUploaded(job.folder, sha256, job.id);
         if (original) return { kind: 'duplicate', original };
