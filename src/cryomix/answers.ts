@@ -2,7 +2,7 @@ import { isPlainFileName } from '../transfer/fileName.js';
 import type { MasteringProgress, MasteringStatus, SignedDownload } from './api.js';
 import { MalformedAnswer, objectField, stringField, type JsonObject } from './envelope.js';
 import { UnsafeUrlError } from './errors.js';
-import { signedUrlExpiry, validateSignedUrl } from './signedUrl.js';
+import { validateSignedUrl } from './signedUrl.js';
 
 /**
  * Readers for the `data` of the mastering and download answers. They throw
@@ -26,19 +26,18 @@ export function readProgress(data: unknown): MasteringProgress {
 }
 
 /**
- * `download_audio_urls`, each URL validated and its expiry read. The names
+ * `download_audio_urls`, each URL validated. The names
  * become file names in the studio's folder, so anything but a plain name
  * (a path, `..`) is refused along with the answer.
  */
-export function readDownloadUrls(data: unknown, allowedOrigins: string[], fallbackExpiry: Date): Map<string, SignedDownload> {
+export function readDownloadUrls(data: unknown, allowedOrigins: string[]): Map<string, SignedDownload> {
   const urls = objectField(data, 'download_audio_urls');
   const downloads = new Map<string, SignedDownload>();
   for (const [name, raw] of Object.entries(urls)) {
     if (!isPlainFileName(name)) {
       throw new UnsafeUrlError(`the API named a result ${JSON.stringify(name.slice(0, 80))}, which is not a plain file name`);
     }
-    const url = validateSignedUrl(raw, allowedOrigins);
-    downloads.set(name, { url, expiresAt: signedUrlExpiry(url) ?? fallbackExpiry });
+    downloads.set(name, { url: validateSignedUrl(raw, allowedOrigins) });
   }
   return downloads;
 }

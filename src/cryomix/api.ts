@@ -57,8 +57,8 @@ export interface SignedUpload {
   /** The signed PUT URL. Contains secrets in its query string: never log it whole. */
   url: URL;
   uploadFolderName: string;
-  /** When the signature stops being accepted (X-Goog-Date + X-Goog-Expires). */
-  expiresAt: Date;
+  /** How long after signing storage accepts it (X-Goog-Expires, else the lifetime asked for). */
+  lifetimeSeconds: number;
 }
 
 export type MasteringStatus = 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
@@ -79,6 +79,4 @@ export type MasteringSetting = 'mwa' | 'meq' | 'mha' | 'mma' | 'mla' | 'mca';
 export interface SignedDownload {
   /** The signed GET URL. Contains secrets in its query string: never log it whole. */
   url: URL;
-  /** When the signature stops being accepted (X-Goog-Date + X-Goog-Expires). */
-  expiresAt: Date;
 }

@@ -15,10 +15,10 @@ import { describeNetworkFailure, readCapped } from '../net/http.js';
 import { checkOptions, isHeaderValue, type ClientOptions } from './options.js';
 import { redactUrl } from '../net/redact.js';
 import { undici } from '../net/undici.js';
-import { signedUrlExpiry, validateSignedUrl } from './signedUrl.js';
+import { signedUrlLifetimeSeconds, validateSignedUrl } from './signedUrl.js';
 
 export type { ApiAnswer, ClientOptions } from './options.js';
-export { signedUrlExpiry, validateSignedUrl } from './signedUrl.js';
+export { signedUrlLifetimeSeconds, validateSignedUrl } from './signedUrl.js';
 
 /** Answers are a few hundred bytes; a bigger one is a fault, and must not exhaust memory. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -57,8 +57,6 @@ export class CryomixClient implements CryomixApi {
 
   async requestUploadUrl(upload: UploadUrlRequest): Promise<SignedUpload> {
     const endpoint = `POST ${MULTI_UPLOAD}`;
-    // Taken before the call: a fallback expiry must err early, never late.
-    const requestedAt = Date.now();
     const answer = await this.#send(
       endpoint,
       upload.sessionId,
@@ -76,8 +74,7 @@ export class CryomixClient implements CryomixApi {
         );
       }
       const url = validateSignedUrl(urls[upload.objectName], this.#options.uploadOrigins);
-      const expiresAt = signedUrlExpiry(url) ?? new Date(requestedAt + upload.expirationSeconds * 1000);
-      return { url, uploadFolderName, expiresAt };
+      return { url, uploadFolderName, lifetimeSeconds: signedUrlLifetimeSeconds(url) ?? upload.expirationSeconds };
     });
   }
 
@@ -98,11 +95,8 @@ export class CryomixClient implements CryomixApi {
 
   async requestDownloadUrls(sessionId: string, expirationSeconds: number, signal?: AbortSignal): Promise<Map<string, SignedDownload>> {
     const endpoint = `POST ${MULTI_DOWNLOAD}`;
-    // Taken before the call: a fallback expiry must err early, never late.
-    const requestedAt = Date.now();
     const answer = await this.#send(endpoint, sessionId, MULTI_DOWNLOAD, { expiration_seconds: expirationSeconds }, signal);
-    const fallbackExpiry = new Date(requestedAt + expirationSeconds * 1000);
-    return this.#decode(endpoint, answer, (data) => readDownloadUrls(data, this.#options.uploadOrigins, fallbackExpiry));
+    return this.#decode(endpoint, answer, (data) => readDownloadUrls(data, this.#options.uploadOrigins));
   }
 
   async #send(endpoint: string, sessionId: string, path: string, json?: unknown, signal?: AbortSignal): Promise<Answer> {

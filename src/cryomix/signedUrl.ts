@@ -25,23 +25,15 @@ export function validateSignedUrl(raw: unknown, uploadOrigins: string[]): URL {
 }
 
 /**
- * When a V4 signed URL stops being accepted, from `X-Goog-Date`
- * (YYYYMMDDTHHMMSSZ) plus `X-Goog-Expires` seconds. Null when either is
- * missing or unreadable: the caller then falls back to what it asked for.
+ * How many seconds a V4 signed URL is accepted after it was signed
+ * (`X-Goog-Expires`); null when missing or unreadable, and the caller falls
+ * back to what it asked for. `X-Goog-Date` is not read: it is the API's
+ * clock, and comparing it with ours would blame a correct URL on a NAS
+ * whose clock is off. The lifetime is counted from when we asked instead.
  */
-export function signedUrlExpiry(url: URL): Date | null {
-  const date = queryParam(url, 'x-goog-date');
+export function signedUrlLifetimeSeconds(url: URL): number | null {
   const expires = queryParam(url, 'x-goog-expires');
-  if (date === undefined || expires === undefined || !/^\d{1,7}$/.test(expires)) return null;
-  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(date);
-  if (match === null) return null;
-  const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [number, number, number, number, number, number];
-  const signedAt = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  // Date.UTC rolls 20240231 over into March; a date that does not round-trip is not a date.
-  if (signedAt.getUTCMonth() !== month - 1 || signedAt.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
-    return null;
-  }
-  return new Date(signedAt.getTime() + Number(expires) * 1000);
+  return expires !== undefined && /^\d{1,7}$/.test(expires) ? Number(expires) : null;
 }
 
 function isUnder(url: URL, allowed: string): boolean {

@@ -1,11 +1,14 @@
 import type { CheckLine } from './preflight.js';
 
 /**
- * Signed URLs carry the API's time (X-Goog-Date) and lifetime; this daemon
- * judges how long one has left by its own clock. Minutes off, it starts
- * uploads on URLs that are already dead, or renews good ones in a loop.
+ * What a wrong clock breaks here. Not uploads: a signed URL's lifetime is
+ * counted from when it was asked for, on the monotonic clock, and storage
+ * judges it by the API's clock. HTTPS is: certificates are checked against
+ * this clock, and one a day or more off can refuse a freshly issued one as
+ * not yet valid. Below that, only what people read is off: times in the log
+ * and in `list`, and a server's Retry-After given as a date.
  */
-export const CLOCK_FAIL_MS = 5 * 60_000;
+export const CLOCK_FAIL_MS = 24 * 60 * 60_000;
 export const CLOCK_WARN_MS = 60_000;
 /** An HTTP Date header has whole seconds: the API's clock was somewhere in [date, date + 1 s). */
 const DATE_RESOLUTION_MS = 1000;
@@ -44,10 +47,14 @@ export function clockLine({ skewMs, uncertaintyMs }: ClockSkew, against: string)
   const direction = Math.round(off / 1000) === 0 ? 'in step with' : `${inWords(skewMs)} ${skewMs >= 0 ? 'ahead of' : 'behind'}`;
   const said = `${direction} ${against} (± ${inWords(uncertaintyMs)}, from its Date header)`;
   if (off - uncertaintyMs > CLOCK_FAIL_MS) {
-    return { verdict: 'FAIL', check, detail: `${said}: over ${CLOCK_FAIL_MS / 60_000} min, signed upload URLs break (their lifetime is judged by this clock); ${NTP_FIX}` };
+    return { verdict: 'FAIL', check, detail: `${said}: over a day off, HTTPS certificates may be refused as expired or not yet valid; ${NTP_FIX}` };
   }
   if (off > CLOCK_WARN_MS) {
-    return { verdict: 'WARN', check, detail: `${said}: at ${CLOCK_FAIL_MS / 60_000} min signed upload URLs break; ${NTP_FIX}` };
+    return {
+      verdict: 'WARN',
+      check,
+      detail: `${said}: uploads are not affected, but times in the log and in \`list\` are off by as much, and a day off breaks HTTPS; ${NTP_FIX}`,
+    };
   }
   return { verdict: 'PASS', check, detail: said };
 }

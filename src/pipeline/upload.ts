@@ -22,8 +22,6 @@ import { isFileSystemError, sameVersion, unreadableReason } from './version.js';
 
 /** Storage's ExpiredToken is renewed without counting as a failure, but not forever (a broken clock). */
 const MAX_EXPIRED_RENEWALS = 3;
-/** Asking again for a URL that already expires too soon only helps so often. */
-const MAX_SHORT_LIVED_URLS = 2;
 
 export interface UploadContext {
   store: JobStore;
@@ -198,23 +196,28 @@ async function putWithFreshUrl(
   }
 }
 
+/**
+ * Asks for a URL that lives as long as the transfer needs. One that the API
+ * made shorter is tried anyway: the estimate may be pessimistic, and if the
+ * URL does expire, storage's ExpiredToken asks for a fresh one.
+ */
 async function requestLongEnoughUrl(job: Job, contentType: string, context: UploadContext, signal: AbortSignal): Promise<SignedUpload> {
   const expectedMs = context.throughput.expectedMs(job.size);
-  for (let asked = 1; ; asked++) {
-    const target = await context.api.requestUploadUrl({
-      sessionId: job.sessionId,
-      objectName: basename(job.path),
-      contentType,
-      expirationSeconds: requestedExpirySeconds(context.urlExpirySeconds, expectedMs),
-      signal,
-    });
-    if (lifetimeSuffices(target.expiresAt, expectedMs)) return target;
-    if (asked >= MAX_SHORT_LIVED_URLS) {
-      throw new TransientError(
-        `the signed URL for ${job.path} expires at ${target.expiresAt.toISOString()}, before the upload could finish; check this machine's clock`,
-      );
-    }
+  const askedAt = performance.now();
+  const target = await context.api.requestUploadUrl({
+    sessionId: job.sessionId,
+    objectName: basename(job.path),
+    contentType,
+    expirationSeconds: requestedExpirySeconds(context.urlExpirySeconds, expectedMs),
+    signal,
+  });
+  if (!lifetimeSuffices(target.lifetimeSeconds, askedAt, expectedMs)) {
+    context.logger.warn(
+      { file: job.path, sessionId: job.sessionId, lifetimeSeconds: target.lifetimeSeconds },
+      `${basename(job.path)}: the API gave an upload URL valid for ${target.lifetimeSeconds} s, and the upload may take ${Math.ceil(expectedMs / 1000)} s; trying it anyway`,
+    );
   }
+  return target;
 }
 
 /** Applies the folder's afterUpload; a failure there is noted on the row, the upload itself stands. */

@@ -2,6 +2,9 @@
  * How long a signed URL must live. A PUT URL cannot resume, so the whole
  * transfer has to fit inside its lifetime; we estimate the transfer from the
  * throughput of the last upload and ask for a lifetime with room to spare.
+ * Lifetimes are counted on the monotonic clock from when the URL was asked
+ * for: storage checks them against the time the API signed with, so this
+ * machine's wall clock, often off on a NAS, has no say.
  */
 const MAX_EXPIRY_SECONDS = 604_800;
 const SAFETY_MARGIN_MS = 30_000;
@@ -28,6 +31,11 @@ export function requestedExpirySeconds(configuredSeconds: number, expectedMs: nu
   return Math.min(MAX_EXPIRY_SECONDS, Math.max(configuredSeconds, needed));
 }
 
-export function lifetimeSuffices(expiresAt: Date, expectedMs: number, now = Date.now()): boolean {
-  return expiresAt.getTime() - now >= expectedMs + SAFETY_MARGIN_MS;
+/**
+ * Whether a URL valid for `lifetimeSeconds` from `askedAt` (performance.now()
+ * before the request: signed after it, so never counted late) leaves time
+ * for the transfer.
+ */
+export function lifetimeSuffices(lifetimeSeconds: number, askedAt: number, expectedMs: number, now = performance.now()): boolean {
+  return lifetimeSeconds * 1000 - (now - askedAt) >= expectedMs + SAFETY_MARGIN_MS;
 }

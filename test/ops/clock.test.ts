@@ -13,26 +13,27 @@ describe('clockSkew', () => {
 });
 
 describe('clockLine', () => {
-  it('passes within a minute, warns past it, fails past five with the NTP fix', () => {
+  it('passes within a minute; warns past it, saying uploads are not affected; fails past a day, naming HTTPS; each with the NTP fix', () => {
     expect(clockLine(clockSkew(at('2025-03-01T12:00:00.700Z'), apiDate), "the API's clock").detail).toBe("in step with the API's clock (± 1 s, from its Date header)");
     expect(clockLine(clockSkew(at('2025-03-01T12:00:02.500Z'), apiDate), "the API's clock")).toEqual({
       verdict: 'PASS',
       check: 'clock',
       detail: "2 s ahead of the API's clock (± 1 s, from its Date header)",
     });
-    expect(clockLine(clockSkew(at('2025-03-01T11:57:00.500Z'), apiDate), "the API's clock")).toMatchObject({
+    expect(clockLine(clockSkew(at('2025-03-01T11:40:00.500Z'), apiDate), "the API's clock")).toMatchObject({
       verdict: 'WARN',
-      detail: expect.stringMatching(/^3 min behind the API's clock .*at 5 min signed upload URLs break; turn on time synchronisation: sudo timedatectl set-ntp true/),
+      detail: expect.stringMatching(/^20 min behind the API's clock .*uploads are not affected, .*turn on time synchronisation: sudo timedatectl set-ntp true/),
     });
-    expect(clockLine(clockSkew(at('2025-03-01T13:02:00.500Z'), apiDate), "the API's clock")).toMatchObject({
+    expect(clockLine(clockSkew(at('2025-03-01T13:02:00.500Z'), apiDate), "the API's clock").verdict).toBe('WARN');
+    expect(clockLine(clockSkew(at('2025-03-03T12:00:00.500Z'), apiDate), "the API's clock")).toMatchObject({
       verdict: 'FAIL',
-      detail: expect.stringMatching(/^62 min ahead of the API's clock .*over 5 min, signed upload URLs break .*sudo timedatectl set-ntp true/),
+      detail: expect.stringMatching(/^48\.0 h ahead of the API's clock .*HTTPS certificates may be refused .*sudo timedatectl set-ntp true/),
     });
   });
 
   it('does not fail a skew that a slow round trip could explain', () => {
-    // 5 min 20 s apart, but the answer took a minute: the API's clock may be only 4 min 50 s off.
-    const slow = { sentAt: Date.parse('2025-03-01T12:04:50.500Z'), receivedAt: Date.parse('2025-03-01T12:05:50.500Z') };
+    // A day and 20 s apart, but the answer took a minute: the API's clock may be a little under a day off.
+    const slow = { sentAt: Date.parse('2025-03-02T12:00:00.500Z'), receivedAt: Date.parse('2025-03-02T12:01:00.500Z') };
     expect(clockLine(clockSkew(slow, apiDate), "the API's clock").verdict).toBe('WARN');
   });
 });
