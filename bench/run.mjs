@@ -51,10 +51,16 @@ async function privateBuild(log) {
     await sleep(30_000);
   }
   copyFileSync(join(REPO, 'package.json'), join(out, 'package.json'));
-  return { dir: out, cli: join(out, 'dist', 'cli', 'main.js'), id: treeHash(join(out, 'dist')) };
+  return { dir: out, cli: cliIn(join(out, 'dist')), id: treeHash(join(out, 'dist')) };
 }
 
 /** A short hash of the compiled JavaScript: two runs with the same id measured the same code. */
+/** The command's entry point in a build: bin.cjs since it sizes the thread pool, main.js in older builds a baseline may be. */
+function cliIn(dist) {
+  const bin = join(dist, 'cli', 'bin.cjs');
+  return existsSync(bin) ? bin : join(dist, 'cli', 'main.js');
+}
+
 function treeHash(dir) {
   const hash = createHash('sha256');
   const walk = (d) => {
@@ -101,7 +107,7 @@ async function main() {
   const uncommitted = (git(['status', '--porcelain', '--', 'src']) ?? '').split('\n').filter(Boolean).map((line) => line.slice(3));
   let build;
   if (options.dist) {
-    useCli(join(options.dist, 'cli', 'main.js'));
+    useCli(cliIn(options.dist));
     build = { id: treeHash(options.dist), dir: undefined };
   } else {
     console.log('compiling src/ into a private build (bench/.build/)');

@@ -126,7 +126,7 @@ node_binary() {
 }
 
 install_app() {
-  [[ -f $REPO/dist/cli/main.js ]] || die "$REPO/dist is missing: run npm ci && npm run build first"
+  [[ -f $REPO/dist/cli/bin.cjs ]] || die "$REPO/dist is missing: run npm ci && npm run build first"
   [[ -d $REPO/node_modules ]] || die "$REPO/node_modules is missing: run npm ci first"
   local stage=$destdir$app.new
   rm -rf "$stage"
@@ -152,7 +152,7 @@ install_launcher() {
   mkdir -p "$destdir$(dirname "$launcher")"
   local tmp=$destdir$launcher.new
   # The node checked now, by absolute path: the service's PATH need not have it.
-  printf '#!/bin/sh\n# Written by cryomix-watch systemd/install.sh\nexec %q %q "$@"\n' "$node" "$app/dist/cli/main.js" >"$tmp"
+  printf '#!/bin/sh\n# Written by cryomix-watch systemd/install.sh\nexec %q %q "$@"\n' "$node" "$app/dist/cli/bin.cjs" >"$tmp"
   chmod 0755 "$tmp"
   mv "$tmp" "$destdir$launcher"
   say "installed $launcher (runs $node)"
@@ -235,7 +235,7 @@ install_unit() {
 install_dropin() {
   local node=$1 tmp=$destdir$dropin.new
   mkdir -p "$destdir$dropin_dir"
-  if ! "$node" "$destdir$app/dist/cli/main.js" systemd-drop-in --config "$destdir$etc/config.yaml" >"$tmp"; then
+  if ! "$node" "$destdir$app/dist/cli/bin.cjs" systemd-drop-in --config "$destdir$etc/config.yaml" >"$tmp"; then
     rm -f "$tmp"
     say "NOT written: $dropin (the config above needs fixing; then re-run this installer)" >&2
     return 1

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { sleep, within } from './util.mjs';
 
 /** The CLI every process runs; run.mjs points it at its own build of src/ (see useCli). */
-export let CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export let CLI = fileURLToPath(new URL('../../dist/cli/bin.cjs', import.meta.url));
 
 export function useCli(path) {
   CLI = path;
@@ -90,7 +90,7 @@ export function runTimed(command, args, { env, timeoutMs, cwd } = {}) {
 }
 
 /**
- * `node --import probe.mjs dist/cli/main.js …`: our CLI with the memory
+ * `node --import probe.mjs dist/cli/bin.cjs …`: our CLI with the memory
  * probe. $BENCH_NODE_ARGS adds Node flags to every such process, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` (see README, "Finding where time goes").
  */

@@ -3,7 +3,8 @@ import { access, stat } from 'node:fs/promises';
 import type { ApiAnswer } from '../cryomix/client.js';
 import { keyAccepted } from '../cryomix/keyProbe.js';
 import { openDatabase } from '../store/db.js';
-import { mastersDirectory, type Config } from '../config/index.js';
+import { mastersDirectory, type Config, type FolderConfig } from '../config/index.js';
+import { FolderGate, FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
 import { ConfigError } from '../errors.js';
 import { clockLine, clockSkew } from '../ops/clock.js';
 import { inotifyInstances, inotifyWatches } from '../ops/inotify.js';
@@ -11,6 +12,7 @@ import { databaseFileSystem, folderFileSystem, freeSpace, type CheckLine } from 
 import { apiTarget, type ApiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
 import { EXIT_FAILURE, EXIT_OK } from './exitCodes.js';
+import { exitPastStuckCalls } from './stuckExit.js';
 
 /**
  * Preflight. Every line says what was checked and, when it is not PASS, what
@@ -20,19 +22,33 @@ export async function checkCommand(options: GlobalOptions & { json?: boolean; sa
   const config = configFrom(options);
   const lines: CheckLine[] = [{ verdict: 'PASS', check: 'config', detail: options.config ?? 'loaded' }];
   lines.push(databaseWritable(config.state.database), databaseFileSystem(config.state.database));
+  const gates: FolderGate[] = [];
+  const answering: FolderConfig[] = [];
   for (const folder of config.folders) {
-    lines.push(await folderReadable(folder.path, folder.afterUpload !== 'keep'), folderFileSystem(folder));
+    // A hung share must not hang the check: its first look is timed, and a folder that does not answer gets no further look.
+    const gate = new FolderGate({ folder: folder.path, maxInFlight: 1, timeoutMs: Math.min(folder.answerTimeoutSeconds, CHECK_ANSWER_SECONDS) * 1000, onChange: () => undefined });
+    gates.push(gate);
+    lines.push(await folderReadable(folder.path, folder.afterUpload !== 'keep', (operation) => gate.run(operation)));
+    if (gate.notAnsweringSince !== undefined) continue;
+    answering.push(folder);
+    lines.push(folderFileSystem(folder));
     if (folder.mastering) lines.push(freeSpace(mastersDirectory(folder)));
   }
-  lines.push(await inotifyWatches(config), inotifyInstances(config));
+  const looked = { ...config, folders: answering };
+  lines.push(await inotifyWatches(looked), inotifyInstances(looked));
   lines.push(...(await apiLines(config, Boolean(options.sandbox))));
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ ok: lines.every((l) => l.verdict !== 'FAIL'), checks: lines }, null, 2)}\n`);
   } else {
     for (const line of lines) process.stdout.write(`${line.verdict}  ${line.check}: ${line.detail}\n`);
   }
-  return lines.some((line) => line.verdict === 'FAIL') ? EXIT_FAILURE : EXIT_OK;
+  const code = lines.some((line) => line.verdict === 'FAIL') ? EXIT_FAILURE : EXIT_OK;
+  const stuck = gates.reduce((sum, gate) => sum + gate.stuck, 0);
+  return exitPastStuckCalls(code, stuck, (line) => process.stderr.write(`cryomix-watch check: ${line}\n`));
 }
+
+/** How long `check` waits for a folder to answer (less when the folder's own answerTimeoutSeconds is). */
+const CHECK_ANSWER_SECONDS = 10;
 
 function databaseWritable(file: string): CheckLine {
   try {
@@ -49,13 +65,16 @@ function databaseWritable(file: string): CheckLine {
   }
 }
 
-async function folderReadable(path: string, needsWrite: boolean): Promise<CheckLine> {
+async function folderReadable(path: string, needsWrite: boolean, run: FileOperations): Promise<CheckLine> {
   const check = `folder ${path}`;
   try {
-    if (!(await stat(path)).isDirectory()) return { verdict: 'FAIL', check, detail: 'is not a directory; fix folders[].path' };
-    await access(path, constants.R_OK | constants.X_OK | (needsWrite ? constants.W_OK : 0));
+    if (!(await run(() => stat(path))).isDirectory()) return { verdict: 'FAIL', check, detail: 'is not a directory; fix folders[].path' };
+    await run(() => access(path, constants.R_OK | constants.X_OK | (needsWrite ? constants.W_OK : 0)));
     return { verdict: 'PASS', check, detail: needsWrite ? 'readable and writable' : 'readable' };
   } catch (error) {
+    if (error instanceof FolderNotAnsweringError) {
+      return { verdict: 'FAIL', check, detail: `does not answer (a hung network share?): ${error.reason}; check the NAS and the network. The daemon carries on with its other folders meanwhile` };
+    }
     const code = (error as NodeJS.ErrnoException).code;
     const fix =
       code === 'ENOENT'

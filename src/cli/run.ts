@@ -11,6 +11,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import { apiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
 import { EXIT_FAILURE, EXIT_OK } from './exitCodes.js';
+import { exitPastStuckCalls } from './stuckExit.js';
 
 export interface RunOptions extends GlobalOptions {
   sandbox?: boolean;
@@ -96,12 +97,12 @@ export async function runCommand(options: RunOptions): Promise<number> {
     await daemon.stop();
     await target.close();
     logger.info('stopped');
-    return EXIT_OK;
+    return exitPastStuckCalls(EXIT_OK, daemon.pipeline.stuckFileOperations, (line) => logger.warn(line));
   }
   logger.fatal({ err: outcome.failure }, 'stopping: the state database failed or an unexpected error occurred, and no upload may be lost or sent twice');
   await daemon.stop().catch((error: unknown) => logger.error({ err: error }, 'could not stop cleanly'));
   await target.close();
-  return EXIT_FAILURE;
+  return exitPastStuckCalls(EXIT_FAILURE, daemon.pipeline.stuckFileOperations, (line) => logger.warn(line));
 }
 
 /** The settings that changed but wait for a restart, by name: the API client, the DB, the listener and the heartbeat were built with them. */

@@ -3,6 +3,7 @@ import { DOWNLOAD_WARNING_MS } from '../cryomix/api.js';
 import { STATES } from '../store/states.js';
 import { configFrom, withStore, type GlobalOptions } from './context.js';
 import { relativeTime, table } from '../report/format.js';
+import { folderProblemLine } from '../ops/health.js';
 
 export interface StatusReport {
   database: string;
@@ -13,6 +14,8 @@ export interface StatusReport {
   downloadsWaitingOverADay: number;
   /** Files being mastered right now, with the API's percentage. */
   mastering: { path: string; percent: number }[];
+  /** What keeps the running daemon from watching a folder (a hung or unmounted share), one line each, as /healthz says it. */
+  folderProblems: string[];
 }
 
 export function statusReport(options: GlobalOptions): StatusReport {
@@ -27,6 +30,7 @@ export function statusReport(options: GlobalOptions): StatusReport {
       oldestPending: oldest ? { path: oldest.path, state: oldest.state, since: new Date(oldest.createdAt).toISOString() } : null,
       downloadsWaitingOverADay: store.downloadsWaitingSince(Date.now() - DOWNLOAD_WARNING_MS),
       mastering: store.inState('mastering').map((job) => ({ path: job.path, percent: job.masteringPercent ?? 0 })),
+      folderProblems: store.folderStates().flatMap(({ path, problem }) => (problem ? [folderProblemLine(path, problem)] : [])),
     };
   });
 }
@@ -41,6 +45,7 @@ export function statusCommand(options: GlobalOptions & { json?: boolean }): void
     report.paused
       ? `Uploads: PAUSED since ${report.paused.since} (${relativeTime(Date.parse(report.paused.since))}): ${report.paused.reason}`
       : 'Uploads: not paused',
+    ...report.folderProblems.map((line) => `Folder: ${line}`),
     '',
     table(['STATE', 'FILES'], STATES.filter((state) => report.counts[state]).map((state) => [state, String(report.counts[state])])),
   ];

@@ -109,6 +109,8 @@ const folder = z
     pollIntervalSeconds: positiveNumber().default(10),
     // A folder watched with inotify is also walked this often, for what its events missed (src/pipeline/folder.ts).
     rescanIntervalSeconds: positiveNumber().default(600),
+    // A file operation there that takes longer marks the folder not answering (src/files/folderGate.ts).
+    answerTimeoutSeconds: positiveNumber().default(30),
     ignore: z.array(z.string().min(1, { error: 'expected a non-empty glob pattern' })).default(() => []),
     afterUpload: z.enum(['keep', 'move', 'delete']).default('keep'),
     moveTo: pathString.optional(),

@@ -78,6 +78,7 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
     counts: () => store.counts(),
     paused: () => store.paused() !== null,
     oldestWaitingSince: () => store.oldestPending()?.createdAt,
+    folders: () => pipeline.folderStates(),
   });
   const page = (): StatusPageData => ({
     now: Date.now(),

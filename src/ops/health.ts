@@ -1,12 +1,12 @@
-import type { PauseState } from '../store/job.js';
+import type { FolderProblem, FolderState, PauseState } from '../store/job.js';
 
 /** What health is judged from, read when asked. */
 export interface HealthSource {
   /** Set once the state DB failed (the daemon is stopping). */
   failure(): unknown;
   paused(): PauseState | null;
-  /** Each configured folder and whether it is being watched right now. */
-  folders(): { path: string; watching: boolean }[];
+  /** Each configured folder and what keeps it from being watched right now, if anything. */
+  folders(): FolderState[];
   /** Why the state DB cannot be written, or undefined when it can. */
   databaseProblem(): string | undefined;
 }
@@ -37,8 +37,21 @@ export function healthProblems(source: HealthSource): HealthProblem[] {
   if (database !== undefined) problems.push({ reason: database, restartHelps: false });
   const pause = source.paused();
   if (pause) problems.push({ reason: `paused: API key rejected (${pause.reason})`, restartHelps: false });
-  for (const folder of source.folders()) {
-    if (!folder.watching) problems.push({ reason: `not watching ${folder.path}: missing, unmounted or unreadable`, restartHelps: false });
+  for (const { path, problem } of source.folders()) {
+    if (problem !== undefined) problems.push({ reason: folderProblemLine(path, problem), restartHelps: false });
   }
   return problems;
+}
+
+/** One folder's trouble, with how long it has lasted: the same words on /healthz, the status page, STATUS= and `status`. */
+export function folderProblemLine(path: string, { problem, since }: FolderProblem, now = Date.now()): string {
+  const lasted = `for ${Math.max(0, Math.round((now - since) / 1000))} s`;
+  switch (problem) {
+    case 'not answering':
+      return `${path} has not answered ${lasted} (a hung network share?); its files wait, other folders carry on`;
+    case 'unmounted':
+      return `not watching ${path}: unmounted ${lasted}; its files wait for it to be mounted again`;
+    case 'not there':
+      return `not watching ${path}: missing or unreadable ${lasted}`;
+  }
 }

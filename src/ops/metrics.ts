@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ApiAnswer } from '../cryomix/client.js';
 import type { RetryReason } from '../pipeline/upload.js';
-import { activityOf, type TransitionEvent } from '../store/job.js';
+import { activityOf, FOLDER_PROBLEMS, type FolderState, type TransitionEvent } from '../store/job.js';
 import { STATES, type State } from '../store/states.js';
 
 const PREFIX = 'cryomix_watch_';
@@ -12,6 +12,7 @@ export interface MetricsSource {
   paused(): boolean;
   /** When the oldest file still waiting to be uploaded was first seen (epoch ms). */
   oldestWaitingSince(): number | undefined;
+  folders(): FolderState[];
 }
 
 /**
@@ -70,6 +71,20 @@ export class DaemonMetrics {
       collect() {
         const since = metrics.source?.oldestWaitingSince();
         this.set(since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000));
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}folder_problem_seconds`,
+      help: 'How long each watched folder has not answered, been unmounted or not there (0 while it is watched)',
+      labelNames: ['folder', 'problem'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { path, problem } of metrics.source?.folders() ?? []) {
+          for (const kind of FOLDER_PROBLEMS) {
+            this.set({ folder: path, problem: kind }, problem?.problem === kind ? Math.max(0, (Date.now() - problem.since) / 1000) : 0);
+          }
+        }
       },
     });
     this.lastUpload = new Gauge({

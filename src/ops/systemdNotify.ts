@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module';
 import { constants, endianness } from 'node:os';
 import { CryomixWatchError } from '../errors.js';
+import { loadLibc, type Libc } from './libc.js';
 
 /*
  * sd_notify(3) without libsystemd: one datagram of `KEY=value` lines sent to
@@ -108,38 +108,13 @@ export function notifyMessage(state: Readonly<Record<string, string>>): string {
     .join('');
 }
 
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: number): number;
-  close(fd: number): number;
-  errno(): number;
-}
-
-let libc: Libc | undefined;
-
-function loadLibc(socketPath: string): Libc {
-  if (libc) return libc;
-  if (process.platform !== 'linux') throw new SystemdNotifyError(socketPath, `systemd notification is only supported on Linux, not ${process.platform}`);
-  let koffi: typeof import('koffi');
+/** The C library, or a SystemdNotifyError saying why it cannot be had. */
+function loadLibcFor(socketPath: string): Libc {
   try {
-    koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    return loadLibc();
   } catch (error) {
     throw new SystemdNotifyError(socketPath, `cannot load koffi to reach it: ${error instanceof Error ? error.message : String(error)}`, undefined, { cause: error });
   }
-  // glibc by soname; elsewhere (musl) the symbols node itself links against.
-  let lib: ReturnType<typeof koffi.load>;
-  try {
-    lib = koffi.load('libc.so.6');
-  } catch {
-    lib = koffi.load(null);
-  }
-  libc = {
-    socket: lib.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
-    sendto: lib.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)') as Libc['sendto'],
-    close: lib.func('int close(int fd)') as Libc['close'],
-    errno: () => koffi.errno(),
-  };
-  return libc;
 }
 
 const disabled: SystemdNotifier = {
@@ -161,7 +136,7 @@ export function createSystemdNotifier(env: NodeJS.ProcessEnv = process.env): Sys
   const socketPath = env.NOTIFY_SOCKET;
   if (!socketPath) return disabled;
   const address = notifySocketAddress(socketPath);
-  const c = loadLibc(socketPath);
+  const c = loadLibcFor(socketPath);
   let fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new SystemdNotifyError(socketPath, 'cannot create a datagram socket', c.errno());
   return {

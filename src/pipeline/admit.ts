@@ -1,3 +1,4 @@
+import { directly, type FileOperations } from '../files/folderGate.js';
 import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { inspectFile } from '../watch/sniff.js';
@@ -19,9 +20,9 @@ export type Admission = { outcome: 'queued' } | { outcome: 'taken' } | Refusal;
  * row is still waiting: the daemon and `upload FILE` may admit one file at
  * the same moment.
  */
-export async function admit(store: JobStore, job: Job, fileStat: FileStat, limits: SizeLimits): Promise<Admission> {
+export async function admit(store: JobStore, job: Job, fileStat: FileStat, limits: SizeLimits, run: FileOperations = directly): Promise<Admission> {
   // Content first: a DAW's placeholder header is small because it is unfinished, not because it is too small.
-  const content = await contentRefusal(job.path, fileStat.size);
+  const content = await run(() => contentRefusal(job.path, fileStat.size));
   if (content?.outcome === 'incomplete') return content;
   const refusal = sizeRefusal(fileStat.size, limits) ?? content;
   if (refusal) return store.transitionIf(job.id, 'waiting', 'rejected', () => ({ error: refusal.reason })) ? refusal : { outcome: 'taken' };

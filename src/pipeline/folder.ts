@@ -1,9 +1,10 @@
-import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { isInside, mastersDirectory, type FolderConfig } from '../config/index.js';
 import { isStoreFailure } from '../store/db.js';
+import type { FolderProblem } from '../store/job.js';
 import type { JobStore, KnownVersion } from '../store/jobs.js';
 import { fileSystemOf, type FileSystem } from '../watch/fileSystem.js';
 import { createPathFilter, type PathFilter } from '../watch/junk.js';
@@ -16,6 +17,7 @@ import { watchFolder, type FolderWatch } from '../watch/watcher.js';
 import { watchMode, type WatchMode } from '../watch/watchMode.js';
 import { Intake, type IntakeOptions } from './intake.js';
 import { isGone, isPermissionDenied } from '../files/errno.js';
+import { FolderGate, FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
 import { sameVersion } from './version.js';
 
 /**
@@ -43,11 +45,28 @@ const identityOf = ({ dev, ino, birthtimeMs, ctimeMs }: { dev: number; ino: numb
   birthTrusted: birthtimeMs !== ctimeMs,
 });
 
-/** Null when there is no directory to watch right now: gone, unmounted, unreadable or not a directory (the log says so). */
-async function rootIdentity(path: string): Promise<RootIdentity | null> {
-  const found = await stat(path).catch(() => null);
-  return found?.isDirectory() ? identityOf(found) : null;
+/** What a look at the root found: the directory, and whether it is a mount point (on another device than its parent). */
+interface RootLook {
+  identity: RootIdentity;
+  onOwnDevice: boolean;
 }
+
+/** An answer from the folder that it cannot be looked at (gone, unreadable): null. Not answering at all is thrown on. */
+function unlessNotAnswering(error: unknown): null {
+  if (error instanceof FolderNotAnsweringError) throw error;
+  return null;
+}
+
+/**
+ * Where the root is: watched; away (missing, renamed, unreadable); or
+ * unmounted: it was a mount point and is now a plain directory on its
+ * parent's disk (the empty mount point an unmounted share leaves), which
+ * must not pass for an emptied folder.
+ */
+type RootState =
+  | { kind: 'watching'; identity: RootIdentity }
+  | { kind: 'away'; since: number }
+  | { kind: 'unmounted'; mountPoint: RootIdentity; since: number };
 
 /**
  * Whether two looks at the root saw the same directory. A birth time that is
@@ -62,12 +81,18 @@ const sameRoot = (a: RootIdentity | null, b: RootIdentity | null, strict = false
   (a.birthtimeMs === b.birthtimeMs || (!strict && !(a.birthTrusted && b.birthTrusted)));
 
 export type FolderDeps = Pick<IntakeOptions, 'store' | 'logger' | 'sizeLimits' | 'onQueued' | 'onSuperseded' | 'onFatal'> & {
+  /** The folder's `problem` changed. */
+  onProblemChange(): void;
   /** Which file system holds the root, for `polling: auto`; the mount table and statfs unless a test says otherwise. */
   fileSystemOf?: (path: string) => FileSystem | undefined;
 };
 
-/** Enough overlapping stats to hide a share's round trips, few enough not to crowd out uploads' reads. */
-const STATS_AT_ONCE = 16;
+/**
+ * A folder's file operations at once: enough overlapping stats to hide a
+ * share's round trips; and with the thread pool at 64 threads (cli/bin.cts),
+ * a hung share holds at most an eighth of it.
+ */
+export const OPERATIONS_AT_ONCE = 8;
 /** How long synchronous stats on a local disk may hold the event loop before uploads get a turn (a cold disk: a few stats). */
 const SYNC_STATS_MS = 5;
 
@@ -90,17 +115,22 @@ export function folderFilter(config: FolderConfig): PathFilter {
 
 /**
  * One configured folder: its watcher, its intake, and the root it watches.
- * A NAS share can vanish and come back (unmount, network, a renamed root);
- * while it is away its files are not declared gone, and when it returns the
- * watcher is rebuilt and the folder rescanned, by itself.
+ * A NAS share can vanish and come back (unmount, network, a renamed root)
+ * or hang; while it is away or silent its files are not declared gone,
+ * other folders carry on, and when it returns the watcher is rebuilt and
+ * the folder rescanned, by itself.
  */
 export class WatchedFolder {
   readonly config: FolderConfig;
   readonly intake: Intake;
+  /** Every file operation on the folder goes through it: a hung share holds up nothing but itself. */
+  readonly gate: FolderGate;
+  readonly run: FileOperations = (operation) => this.gate.run(operation);
   private readonly filter: PathFilter;
   private readonly store: JobStore;
   private readonly logger: Logger;
   private readonly onFatal: (error: unknown) => void;
+  private readonly onProblemChange: () => void;
   private readonly fileSystemOf: (path: string) => FileSystem | undefined;
   /** Whichever the root's file system called for: inotify watches (which every walk extends directory by directory) with slow rescans beside them, or polling. */
   private inotify: FolderWatch | undefined;
@@ -109,9 +139,15 @@ export class WatchedFolder {
   /** Whether the root is on a local disk (not a network or FUSE file system), where a stat costs microseconds. */
   private localDisk = false;
   private readonly passMemory = new PassMemory();
-  private root: RootIdentity | null = null;
+  private root: RootState = { kind: 'away', since: Date.now() };
+  /** How the root was mounted when last watched: a mount point of its own, or on a network or FUSE file system. */
+  private mounted = { ownDevice: false, network: false };
   /** The root's own watch reported an event about the root itself (removed, moved, or its permissions changed): the next root check compares strictly. */
   private rootEvent = false;
+  /** The folder answers again after a hang: the next root check rebuilds the watcher and rescans, as after any absence. */
+  private rescanDue = false;
+  /** When the gate last said the folder stopped answering. */
+  private silentSince = 0;
   private monitor: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -120,10 +156,23 @@ export class WatchedFolder {
     this.store = deps.store;
     this.logger = deps.logger;
     this.onFatal = deps.onFatal;
-    const { fileSystemOf: lookUp = fileSystemOf, ...intakeDeps } = deps;
+    const { fileSystemOf: lookUp = fileSystemOf, onProblemChange, ...intakeDeps } = deps;
+    this.onProblemChange = onProblemChange;
     this.fileSystemOf = lookUp;
     this.filter = folderFilter(config);
-    this.intake = new Intake({ ...intakeDeps, folder: config.path, settleMs: config.settleSeconds * 1000, rootPresent: () => this.rootPresent() });
+    this.gate = new FolderGate({
+      folder: config.path,
+      maxInFlight: OPERATIONS_AT_ONCE,
+      timeoutMs: config.answerTimeoutSeconds * 1000,
+      onChange: (answering) => this.answeringChanged(answering),
+    });
+    this.intake = new Intake({
+      ...intakeDeps,
+      folder: config.path,
+      settleMs: config.settleSeconds * 1000,
+      run: this.run,
+      rootPresent: () => this.rootPresent(),
+    });
   }
 
   /** Watches and reconciles; resolves once the DB agrees with what is on disk (or the root is known to be away). */
@@ -135,6 +184,7 @@ export class WatchedFolder {
   async stop(): Promise<void> {
     this.closed = true;
     clearTimeout(this.monitor);
+    this.gate.close();
     this.intake.close();
     await this.detach();
   }
@@ -150,14 +200,38 @@ export class WatchedFolder {
     return this.inotify !== undefined || this.poller !== undefined;
   }
 
-  /** The root exists and is the directory being watched; checked synchronously when a file seems gone. */
-  private rootPresent(): boolean {
-    try {
-      const now = statSync(this.config.path);
-      return sameRoot(identityOf(now), this.root);
-    } catch {
-      return false;
-    }
+  /** Why the folder is not being watched as it should, or undefined when it is. */
+  get problem(): FolderProblem | undefined {
+    const silentSince = this.gate.notAnsweringSince;
+    if (silentSince !== undefined) return { problem: 'not answering', since: silentSince };
+    if (this.root.kind === 'unmounted') return { problem: 'unmounted', since: this.root.since };
+    if (this.root.kind === 'away') return { problem: 'not there', since: this.root.since };
+    return undefined;
+  }
+
+  /**
+   * The root is there and is the directory being watched: only then is a
+   * file that cannot be found gone. Asked afresh each time, because an
+   * unmount is only noticed by the root check a few seconds later.
+   */
+  async rootPresent(): Promise<boolean> {
+    if (this.root.kind !== 'watching') return false;
+    const now = await this.lookAtRoot().catch(() => null);
+    return now !== null && sameRoot(now.identity, this.root.identity);
+  }
+
+  private rootIs(state: RootState): void {
+    const changed = state.kind !== this.root.kind;
+    this.root = state;
+    if (changed) this.onProblemChange();
+  }
+
+  /** The root and its parent, through the gate. Null when there is no directory to watch: gone, unreadable or not a directory. */
+  private async lookAtRoot(): Promise<RootLook | null> {
+    const root = this.config.path;
+    const [found, parent] = await Promise.all([this.gate.run(() => stat(root)).catch(unlessNotAnswering), this.gate.run(() => stat(dirname(root))).catch(unlessNotAnswering)]);
+    if (!found?.isDirectory()) return null;
+    return { identity: identityOf(found), onOwnDevice: parent !== null && parent.dev !== found.dev };
   }
 
   /**
@@ -167,17 +241,37 @@ export class WatchedFolder {
    */
   private async attach(): Promise<void> {
     const root = this.config.path;
-    const identity = await rootIdentity(root);
+    let look: RootLook | null;
+    try {
+      look = await this.lookAtRoot();
+    } catch (error) {
+      if (!(error instanceof FolderNotAnsweringError)) throw error;
+      // Said by answeringChanged; once it answers, the next root check comes back here.
+      await this.detach();
+      return;
+    }
     await this.detach();
     // Stopped meanwhile: a watcher made now would keep the process alive.
     if (this.closed) return;
-    this.root = identity;
     this.rootEvent = false;
-    if (identity === null) {
+    this.rescanDue = false;
+    if (look === null) {
+      this.rootIs({ kind: 'away', since: Date.now() });
       this.logger.error({ folder: root }, `the watched folder ${root} is not there or not readable (not mounted, renamed, deleted, permissions?); its files are not marked lost, and watching resumes when it is back`);
       return;
     }
     const fileSystem = this.fileSystemOf(root);
+    if ((this.mounted.ownDevice && !look.onOwnDevice) || (this.mounted.network && fileSystem?.network === false)) {
+      if (this.root.kind === 'unmounted') return;
+      this.rootIs({ kind: 'unmounted', mountPoint: look.identity, since: Date.now() });
+      this.logger.error(
+        { folder: root },
+        `the watched folder ${root} is unmounted: it was a mount point, and is now a plain folder on its parent's disk. Its files keep their state (none is marked removed), and watching resumes when it is mounted again; if the folder now lives on this disk for good, restart cryomix-watch`,
+      );
+      return;
+    }
+    this.rootIs({ kind: 'watching', identity: look.identity });
+    this.mounted = { ownDevice: look.onOwnDevice, network: fileSystem?.network === true };
     const mode = watchMode(this.config.polling, fileSystem);
     this.announce(mode);
     this.localDisk = fileSystem?.network === false;
@@ -245,13 +339,53 @@ export class WatchedFolder {
   }
 
   private async checkRoot(): Promise<void> {
+    // Silent: a look would only queue behind the stuck calls. The gate says when it answers again.
+    if (this.gate.notAnsweringSince !== undefined) return;
     // Taken before the look: an event that arrives during it counts for the next check.
     const strict = this.rootEvent;
     this.rootEvent = false;
-    const now = await rootIdentity(this.config.path);
-    if (this.closed || sameRoot(now, this.root, strict) || (now === null && this.root === null)) return;
-    if (now !== null) this.logger.warn({ folder: this.config.path }, `the watched folder ${this.config.path} is back (or was replaced): rescanning it`);
+    let now: RootIdentity | null;
+    try {
+      now = (await this.lookAtRoot())?.identity ?? null;
+    } catch (error) {
+      if (error instanceof FolderNotAnsweringError) return;
+      throw error;
+    }
+    if (this.closed || (!this.rescanDue && this.unchanged(now, strict))) return;
+    if (now !== null) {
+      const how = this.root.kind === 'unmounted' ? 'is mounted again (or was replaced)' : 'is back (or was replaced)';
+      this.logger.warn({ folder: this.config.path }, `the watched folder ${this.config.path} ${how}: rescanning it`);
+    }
     await this.attach();
+  }
+
+  /** Whether the root is as the last attach left it: the same directory watched, still away, or the same empty mount point. */
+  private unchanged(now: RootIdentity | null, strict: boolean): boolean {
+    switch (this.root.kind) {
+      case 'watching':
+        return sameRoot(now, this.root.identity, strict);
+      case 'away':
+        return now === null;
+      case 'unmounted':
+        return sameRoot(now, this.root.mountPoint, true);
+    }
+  }
+
+  /** The gate's word on the folder, said once each way. */
+  private answeringChanged(answering: boolean): void {
+    const folder = this.config.path;
+    this.onProblemChange();
+    if (!answering) {
+      this.silentSince = Date.now();
+      this.logger.error(
+        { folder },
+        `${folder} is not answering: a file operation there took over ${this.config.answerTimeoutSeconds} s (a hung network share?). Its files keep their state, other folders carry on, and it is rescanned once it answers`,
+      );
+      return;
+    }
+    const seconds = Math.round((Date.now() - this.silentSince) / 1000);
+    this.logger.warn({ folder, silentSeconds: seconds }, `${folder} answers again after ${seconds} s: rescanning it`);
+    this.rescanDue = true;
   }
 
   /**
@@ -288,6 +422,8 @@ export class WatchedFolder {
     } catch (error) {
       this.passMemory.reset();
       if (isStoreFailure(error)) throw error;
+      // Said once by answeringChanged; the pass after it answers again looks at everything.
+      if (error instanceof FolderNotAnsweringError) return;
       this.logger.error({ err: error, folder: root }, `cannot read the watched folder ${root}: ${(error as Error).message}; check that it exists and is mounted`);
       return;
     }
@@ -303,10 +439,12 @@ export class WatchedFolder {
    * stat, so they run synchronously, a few milliseconds at a time so that a
    * huge flat directory or a cold disk does not hold up uploads. Elsewhere (a
    * share, or a share mounted below the root, which could hang) they never
-   * block: a few overlap, to hide each one's round trip.
+   * block: a few overlap through the gate, to hide each one's round trip.
+   * A folder that stops answering ends the pass.
    */
   private async statEach(directory: string, paths: string[], judge: (path: string, found: Found) => void): Promise<void> {
-    const onLocalRootDisk = this.localDisk && (await stat(directory).catch(() => null))?.dev === this.root?.dev;
+    const rootDevice = this.root.kind === 'watching' ? this.root.identity.dev : undefined;
+    const onLocalRootDisk = this.localDisk && (await this.gate.run(() => stat(directory)).catch(unlessNotAnswering))?.dev === rootDevice;
     if (onLocalRootDisk) {
       let since = performance.now();
       for (const path of paths) {
@@ -318,9 +456,9 @@ export class WatchedFolder {
       }
       return;
     }
-    for (let start = 0; start < paths.length; start += STATS_AT_ONCE) {
-      const chunk = paths.slice(start, start + STATS_AT_ONCE);
-      const found = await Promise.all(chunk.map((path) => statFile(path).catch((): Found => 'unreadable')));
+    for (let start = 0; start < paths.length; start += OPERATIONS_AT_ONCE) {
+      const chunk = paths.slice(start, start + OPERATIONS_AT_ONCE);
+      const found = await Promise.all(chunk.map((path) => this.gate.run(() => statFile(path)).catch((error: unknown): Found => unlessNotAnswering(error) ?? 'unreadable')));
       chunk.forEach((path, i) => judge(path, found[i]!));
     }
   }
@@ -329,6 +467,7 @@ export class WatchedFolder {
   private filesUnder(dir: string): ReturnType<typeof walkFiles> {
     return walkFiles(dir, {
       recursive: this.config.recursive,
+      run: this.run,
       isIgnored: (path, name) => this.filter.isIgnoredEntry(path, name),
       onDirectory: (directory) => this.inotify?.add(directory),
       onUnreadableDirectory: (unreadable, error) => this.unreadableDirectory(unreadable, error),
@@ -337,6 +476,8 @@ export class WatchedFolder {
 
   /** A directory a walk could not list: the files in it wait for a pass that can. */
   private unreadableDirectory(directory: string, error: unknown): void {
+    // Said once for the folder; it is rescanned once it answers.
+    if (error instanceof FolderNotAnsweringError) return;
     const fields = { err: error, folder: this.config.path, directory };
     // Removed or replaced by a file since it was seen: its parent's watch (or the next pass) sees to that.
     if (isGone(error)) return this.logger.debug(fields, `${directory} went away while it was being walked`);

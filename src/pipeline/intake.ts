@@ -8,6 +8,7 @@ import type { JobStore } from '../store/jobs.js';
 import { Settler, statFile, type FileStat } from '../watch/settle.js';
 import { admit, type SizeLimits } from './admit.js';
 import { isGone } from '../files/errno.js';
+import { FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
 import { sameVersion, unreadableReason } from './version.js';
 
 /** How soon a file that could not be checked (EMFILE, EIO) is looked at again. */
@@ -31,7 +32,9 @@ export interface IntakeOptions {
   /** The state DB failed: nothing may continue. */
   onFatal(error: unknown): void;
   /** The folder's root is there and is the directory being watched; a file is only gone if its folder is. */
-  rootPresent(): boolean;
+  rootPresent(): Promise<boolean>;
+  /** Every file operation goes through it: the folder's gate. */
+  run: FileOperations;
 }
 
 /**
@@ -78,7 +81,7 @@ export class Intake {
    * a new Session-Id (stopping its upload if one is running).
    */
   private async observe(path: string): Promise<FileStat | null> {
-    const fileStat = await statFile(path);
+    const fileStat = await this.options.run(() => statFile(path));
     const { store, folder } = this.options;
     if (!fileStat) {
       if (path.includes('\uFFFD')) await this.rejectUndecodableName(path);
@@ -105,7 +108,7 @@ export class Intake {
   private async rejectUndecodableName(path: string): Promise<void> {
     const { store, folder } = this.options;
     if (store.current(path)?.state === 'rejected') return;
-    const names = await readdir(dirname(path), { encoding: 'buffer' }).catch(() => []);
+    const names = await this.options.run(() => readdir(dirname(path), { encoding: 'buffer' })).catch(() => []);
     const raw = names.find((name) => !isUtf8(name) && name.toString('utf8') === basename(path));
     if (!raw) return;
     // Size and mtime cannot be read through the lossy name; the row records the rejection, not a version.
@@ -117,7 +120,7 @@ export class Intake {
     const { store } = this.options;
     const job = store.current(path);
     if (job?.state !== 'waiting') return 'done';
-    const admission = await admit(store, job, fileStat, this.options.sizeLimits());
+    const admission = await admit(store, job, fileStat, this.options.sizeLimits(), this.options.run);
     if (admission.outcome === 'queued') this.options.onQueued();
     if (admission.outcome !== 'incomplete') return 'done';
     if (stableForMs < HEADER_GIVE_UP_MS) return 'wait';
@@ -132,9 +135,9 @@ export class Intake {
    * keep their history. Not while the folder itself is away: an unmounted
    * share's files are not gone.
    */
-  private gone(path: string): void {
+  private async gone(path: string): Promise<void> {
     const { store } = this.options;
-    if (!this.options.rootPresent()) return;
+    if (!(await this.options.rootPresent())) return;
     const job = store.current(path);
     if (!job || !['waiting', 'queued', 'retrying', 'uploading'].includes(job.state)) return;
     if (job.state === 'uploading') this.options.onSuperseded(job);
@@ -142,21 +145,16 @@ export class Intake {
   }
 
   /** Settler callbacks run on timers: a failing DB there must still stop the daemon, not vanish. */
-  private guarded(work: () => void): void {
-    try {
-      work();
-    } catch (error) {
-      this.options.onFatal(error);
-    }
+  private guarded(work: () => Promise<void>): void {
+    work().catch((error: unknown) => this.options.onFatal(error));
   }
 
-  private unreadable(path: string, error: unknown): void {
+  private async unreadable(path: string, error: unknown): Promise<void> {
     const { store, logger } = this.options;
     if (isStoreFailure(error)) throw error;
-    if (isGone(error)) {
-      this.gone(path);
-      return;
-    }
+    if (isGone(error)) return this.gone(path);
+    // The folder is silent (a hung share): said once for the folder, which looks at every file again once it answers.
+    if (error instanceof FolderNotAnsweringError) return;
     const reason = unreadableReason(error);
     if (reason) {
       // A queued file that became unreadable is rejected by its upload attempt.

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { CryomixApi } from '../cryomix/api.js';
 import { keyAccepted } from '../cryomix/keyProbe.js';
-import type { Job } from '../store/job.js';
+import type { FolderState, Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { WatchedFolder, type FolderDeps } from './folder.js';
 import { recoverOrphanedUploads } from './recovery.js';
@@ -59,11 +59,13 @@ export class Pipeline {
       onQueued: () => this.scheduler.pump(),
       onSuperseded: (job: Job) => this.scheduler.supersede(job.id),
       onFatal: (error: unknown) => this.fail(error),
+      onProblemChange: () => this.recordFolderStates(),
     };
     this.folders = config.folders.map((folder) => new WatchedFolder(folder, this.folderDeps));
     this.uploadContext = createUploadContext(options, {
       onStale: (job) => this.folders.find((f) => f.config.path === job.folder)?.intake.touch(job.path),
       onUnauthorized: (error) => this.scheduler.pause(error.message),
+      folderOf: (job) => this.folders.find((folder) => folder.config.path === job.folder),
       ...(options.onRetry ? { onRetry: options.onRetry } : {}),
     });
     this.masteringContext = createMasteringContext(options, this.uploadContext, {
@@ -80,6 +82,7 @@ export class Pipeline {
   async start(): Promise<void> {
     await this.recoverInterrupted();
     for (const folder of this.folders) await folder.start();
+    this.recordFolderStates();
     this.scheduler.start();
   }
 
@@ -102,9 +105,15 @@ export class Pipeline {
     }
   }
 
+  /**
+   * Uploads first: they get their grace with the folders' gates still open.
+   * Then the folders, whose gates let go of whatever waits on a hung share.
+   */
   async stop(): Promise<void> {
-    for (const folder of this.folders) await folder.stop();
     await this.scheduler.stop(this.options.config.uploads.shutdownGraceSeconds * 1000);
+    for (const folder of this.folders) await folder.stop();
+    // No daemon, no word on the folders: `status` must not show a stopped daemon's last view as current.
+    this.options.store.setFolderStates([]);
   }
 
   /**
@@ -138,6 +147,7 @@ export class Pipeline {
       changes.push(`${previous.folders.some((f) => f.path === config.path) ? 'applied new settings to' : 'started watching'} ${config.path}`);
     }
     this.folders = kept;
+    this.recordFolderStates();
     if (next.uploads.concurrency !== previous.uploads.concurrency) this.scheduler.setConcurrency(next.uploads.concurrency);
     // The rest of `uploads` is read where it is used, so the new values already apply.
     for (const key of Object.keys(next.uploads) as (keyof Config['uploads'])[]) {
@@ -151,8 +161,22 @@ export class Pipeline {
     return this.folders.map((folder) => folder.config.path);
   }
 
-  /** Each configured folder and whether its watcher is attached right now. */
-  folderStates(): { path: string; watching: boolean }[] {
-    return this.folders.map((folder) => ({ path: folder.config.path, watching: folder.watching }));
+  /** Each configured folder and what keeps it from being watched right now, if anything. */
+  folderStates(): FolderState[] {
+    return this.folders.map((folder) => ({ path: folder.config.path, problem: folder.problem }));
+  }
+
+  /** For `status`, which runs in another process. A failing DB here is the daemon's end, like anywhere else. */
+  private recordFolderStates(): void {
+    try {
+      this.options.store.setFolderStates(this.folderStates());
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** File operations the kernel holds past their time limit (a hung share): a stopping process must not wait for them. */
+  get stuckFileOperations(): number {
+    return this.folders.reduce((sum, folder) => sum + folder.gate.stuck, 0);
   }
 }

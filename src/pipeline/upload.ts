@@ -18,6 +18,7 @@ import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { TwinInFlightError } from './twins.js';
 import { lifetimeSuffices, requestedExpirySeconds, type ThroughputEstimate } from './urlLifetime.js';
 import { isGone } from '../files/errno.js';
+import { directly, FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
 import { isFileSystemError, sameVersion, unreadableReason } from './version.js';
 
 /** Storage's ExpiredToken is renewed without counting as a failure, but not forever (a broken clock). */
@@ -41,6 +42,15 @@ export interface UploadContext {
   /** An attempt failed and the file waits to be tried again (metrics count these by reason). */
   onRetry?(job: Job, reason: RetryReason): void;
   put?: (request: PutRequest) => Promise<PutResult>;
+  /** The watched folder a job's file is in, as the daemon sees it; none for `upload FILE`. */
+  folderOf?(job: Job): FolderAccess | undefined;
+}
+
+export interface FolderAccess {
+  /** The folder's gate: a hung share fails the attempt instead of holding an upload slot. */
+  run: FileOperations;
+  /** Its root is there and watched: only then is a file that cannot be found gone. */
+  rootPresent(): Promise<boolean>;
 }
 
 /**
@@ -51,9 +61,11 @@ export interface UploadContext {
 export async function uploadJob(jobId: number, context: UploadContext, signal: AbortSignal): Promise<void> {
   const { store } = context;
   if (signal.aborted) return;
+  const queued = store.get(jobId);
+  const run = context.folderOf?.(queued)?.run ?? directly;
   // Read before the claim, so that taking the job and holding its beginning against identical files are one commit.
   // A read that fails here is made again, and its error filed, by the attempt.
-  const headSha256 = await readHead(store.get(jobId).path).then(sha256Hex, () => undefined);
+  const headSha256 = await run(() => readHead(queued.path)).then(sha256Hex, () => undefined);
   if (signal.aborted) return;
   const claimed = store.atomically(() => {
     const job = store.claim(jobId);
@@ -65,9 +77,9 @@ export async function uploadJob(jobId: number, context: UploadContext, signal: A
   const { job } = claimed;
   const claim = holdClaim(() => store.renewLease(job.id), signal);
   try {
-    await attempt(job, claimed.held, context, claim.signal);
+    await attempt(job, claimed.held, run, context, claim.signal);
   } catch (error) {
-    fileFailure(job, claim.storeFailure ?? error, context, claim.signal);
+    await fileFailure(job, claim.storeFailure ?? error, context, claim.signal);
   } finally {
     claim.release();
   }
@@ -80,10 +92,10 @@ interface Held {
   reservation: UploadReservation;
 }
 
-async function attempt(job: Job, held: Held | undefined, context: UploadContext, signal: AbortSignal): Promise<void> {
+async function attempt(job: Job, held: Held | undefined, run: FileOperations, context: UploadContext, signal: AbortSignal): Promise<void> {
   const { store } = context;
-  await assertUnchanged(job);
-  const headSha256 = held?.headSha256 ?? sha256Hex(await readHead(job.path));
+  await assertUnchanged(job, run);
+  const headSha256 = held?.headSha256 ?? sha256Hex(await run(() => readHead(job.path)));
   let reservation = held?.reservation ?? store.reserveUpload(job, headSha256);
   let hashBeforeUpload: string | undefined;
   while (reservation.kind !== 'send') {
@@ -109,7 +121,7 @@ async function attempt(job: Job, held: Held | undefined, context: UploadContext,
   const { result, target } = await putWithFreshUrl(job, contentTypeOf(job.path), context, signal);
   context.throughput.record(result.bytes, Date.now() - started);
   // The bytes stored must be the bytes on disk now: a file rewritten during the PUT is a new version.
-  await assertUnchanged(job);
+  await assertUnchanged(job, run);
   // What was reserved, or found to be no duplicate, must be what was sent.
   if (result.headSha256 !== headSha256 || (hashBeforeUpload !== undefined && hashBeforeUpload !== result.sha256)) {
     throw new FileChangedError(job.path, 'its content differs from the first read');
@@ -147,8 +159,8 @@ function contentTypeOf(path: string): string {
   return type;
 }
 
-async function assertUnchanged(job: Job): Promise<void> {
-  const { size, mtimeMs } = await stat(job.path);
+async function assertUnchanged(job: Job, run: FileOperations): Promise<void> {
+  const { size, mtimeMs } = await run(() => stat(job.path));
   if (!sameVersion(job, { size, mtimeMs })) throw new FileChangedError(job.path, `now ${size} bytes, modified ${new Date(mtimeMs).toISOString()}`);
 }
 
@@ -240,7 +252,7 @@ interface Outcome {
 }
 
 /** Why an upload waits for another attempt: a short, fixed list, so it can label a metric. */
-export type RetryReason = 'shutdown' | 'identical_file_uploading' | 'rate_limited' | 'server_error' | 'network' | 'checksum' | 'file_system';
+export type RetryReason = 'shutdown' | 'identical_file_uploading' | 'rate_limited' | 'server_error' | 'network' | 'checksum' | 'file_system' | 'folder_unavailable';
 
 function transientReason(error: unknown): RetryReason {
   if (error instanceof ChecksumMismatchError) return 'checksum';
@@ -255,20 +267,29 @@ function transientReason(error: unknown): RetryReason {
  * stop). The outcome is filed only while the row is still this process's
  * upload: replaced, removed or taken over meanwhile, its story is over.
  */
-function fileFailure(job: Job, error: unknown, context: UploadContext, signal: AbortSignal): void {
+async function fileFailure(job: Job, error: unknown, context: UploadContext, signal: AbortSignal): Promise<void> {
   if (isStoreFailure(error)) throw error;
-  const outcome = classifyFailure(job, error, context, signal);
+  // A file is only gone if its folder is there: an unmounted share's files wait for it. Asked now, not at the last root check.
+  const folderThere = isGone(readErrorOf(error)) ? ((await context.folderOf?.(job)?.rootPresent()) ?? true) : true;
+  const outcome = classifyFailure(job, error, context, signal, folderThere);
   if (context.store.fileOutcome(job.id, outcome.to, outcome.patch)) outcome.then?.();
 }
 
-function classifyFailure(job: Job, error: unknown, context: UploadContext, signal: AbortSignal): Outcome {
+/** A file that could not be read has not necessarily changed: it is judged by the read error. */
+const readErrorOf = (error: unknown): unknown => (error instanceof FileChangedError && error.cause !== undefined ? error.cause : error);
+
+function classifyFailure(job: Job, error: unknown, context: UploadContext, signal: AbortSignal, folderThere: boolean): Outcome {
   const message = error instanceof Error ? error.message : String(error);
-  // A file that could not be read has not necessarily changed: judge it by the read error.
-  const readError = error instanceof FileChangedError && error.cause !== undefined ? error.cause : error;
+  const readError = readErrorOf(error);
   const retry = (reason: RetryReason, patch: TransitionPatch): Outcome => ({ to: 'retrying', patch, then: () => context.onRetry?.(job, reason) });
+  const later = () => Date.now() + retryDelayMs(context.backoff, job.attempts);
   // Someone stopped this attempt (shutdown, Ctrl-C): not a failure of the file.
   if (signal.aborted) return retry('shutdown', { nextAttemptAt: Date.now(), error: 'interrupted by shutdown; resumes on the next start' });
+  if (isGone(readError) && !folderThere) {
+    return retry('folder_unavailable', { nextAttemptAt: later(), error: `its folder ${job.folder} is not there (unmounted?); the upload resumes when it is back` });
+  }
   if (isGone(readError)) return { to: 'removed', patch: { error: 'the file disappeared before it was uploaded' } };
+  if (readError instanceof FolderNotAnsweringError) return retry('folder_unavailable', { nextAttemptAt: later(), error: message });
   const unreadable = unreadableReason(readError);
   if (unreadable) return { to: 'rejected', patch: { error: unreadable } };
   if (error instanceof FileChangedError && !isFileSystemError(readError)) {

@@ -17,7 +17,7 @@ export interface UploadParts {
 /** The daemon and `upload FILE` upload with the same settings; only their reactions differ. */
 export function createUploadContext(
   parts: UploadParts,
-  reactions: Pick<UploadContext, 'onStale' | 'onUnauthorized' | 'onRetry'>,
+  reactions: Pick<UploadContext, 'onStale' | 'onUnauthorized' | 'onRetry' | 'folderOf'>,
 ): UploadContext {
   const { config, store, api, logger } = parts;
   // Settings are read at each use: a reload (SIGHUP) may change the folders and the upload settings.

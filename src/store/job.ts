@@ -87,6 +87,19 @@ export interface PauseState {
   since: number;
 }
 
+export const FOLDER_PROBLEMS = ['not answering', 'unmounted', 'not there'] as const;
+
+/** Why a watched folder is not watched as it should be, since when (epoch ms). */
+export interface FolderProblem {
+  problem: (typeof FOLDER_PROBLEMS)[number];
+  since: number;
+}
+
+export interface FolderState {
+  path: string;
+  problem: FolderProblem | undefined;
+}
+
 /** A result file downloaded for a job, and where it was put. */
 export interface Download {
   name: string;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { Download, Job, PauseState, TransitionEvent, TransitionPatch, UploadReservation } from './job.js';
+import type { Download, FolderState, Job, PauseState, TransitionEvent, TransitionPatch, UploadReservation } from './job.js';
 import { redactSignedUrls } from '../net/redact.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
 
@@ -78,6 +78,7 @@ const PATCH_COLUMNS: Record<keyof TransitionPatch, string> = {
 };
 
 const PAUSE_KEY = 'paused';
+const FOLDERS_KEY = 'folders';
 
 const AFTER_UPLOAD_STATES: readonly State[] = ['mastering', 'downloading'];
 
@@ -479,15 +480,30 @@ export class JobStore {
   }
 
   setPaused(pause: PauseState | null): void {
-    if (pause) {
-      this.sql('INSERT INTO daemon (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(PAUSE_KEY, JSON.stringify(pause));
-    } else {
-      this.sql('DELETE FROM daemon WHERE key = ?').run(PAUSE_KEY);
-    }
+    if (pause) this.setDaemonValue(PAUSE_KEY, pause);
+    else this.sql('DELETE FROM daemon WHERE key = ?').run(PAUSE_KEY);
   }
 
   paused(): PauseState | null {
-    const row = this.sql('SELECT value FROM daemon WHERE key = ?').get(PAUSE_KEY) as { value: string } | undefined;
-    return row ? (JSON.parse(row.value) as PauseState) : null;
+    return this.daemonValue<PauseState>(PAUSE_KEY) ?? null;
+  }
+
+  /** The running daemon's word on its folders, for `status` in another process: written whenever a folder's problem changes. */
+  setFolderStates(states: readonly FolderState[]): void {
+    this.setDaemonValue(FOLDERS_KEY, states);
+  }
+
+  /** As the daemon last wrote them; empty when no daemon ever did. */
+  folderStates(): FolderState[] {
+    return this.daemonValue<FolderState[]>(FOLDERS_KEY) ?? [];
+  }
+
+  private setDaemonValue(key: string, value: unknown): void {
+    this.sql('INSERT INTO daemon (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, JSON.stringify(value));
+  }
+
+  private daemonValue<T>(key: string): T | undefined {
+    const row = this.sql('SELECT value FROM daemon WHERE key = ?').get(key) as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as T) : undefined;
   }
 }

@@ -1,8 +1,11 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { directly, FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
 
 export interface WalkOptions {
   recursive: boolean;
+  /** Each listing goes through it: the folder's gate, where there is one. A folder that stops answering ends the walk (thrown). */
+  run?: FileOperations;
   /** Asked only about the entries of directories the walk let through, so a filter may judge `name` alone. */
   isIgnored(path: string, name: string): boolean;
   /**
@@ -33,7 +36,7 @@ export async function* walkFiles(root: string, options: WalkOptions): AsyncGener
     options.onDirectory?.(dir);
     // One call per directory, not one promise per entry as with opendir: half the CPU of a
     // 100k-file walk, which a polled folder pays every pass. A directory's names fit in memory.
-    return readdir(dir, { withFileTypes: true }).then(
+    return (options.run ?? directly)(() => readdir(dir, { withFileTypes: true })).then(
       (entries) => ({ dir, entries }),
       (error: unknown) => ({ dir, error }),
     );
@@ -43,7 +46,7 @@ export async function* walkFiles(root: string, options: WalkOptions): AsyncGener
   while (next !== undefined) {
     const listed = await next;
     if ('error' in listed) {
-      if (listed.dir === root) throw listed.error;
+      if (listed.dir === root || listed.error instanceof FolderNotAnsweringError) throw listed.error;
       options.onUnreadableDirectory(listed.dir, listed.error);
     }
     const files: string[] = [];

@@ -28,6 +28,7 @@ describe('config defaults', () => {
           polling: 'auto',
           pollIntervalSeconds: 10,
           rescanIntervalSeconds: 600,
+          answerTimeoutSeconds: 30,
           ignore: [],
           afterUpload: 'keep',
         },

@@ -10,7 +10,7 @@ import { useSandbox } from './servers.js';
 import { useTempDir } from './tempDir.js';
 
 /** The built CLI, exactly as users run it (`npm test` builds first). */
-export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/cli/bin.cjs', import.meta.url));
 
 export interface Workspace {
   dir: string;

@@ -83,19 +83,22 @@ describe('check against an API', () => {
     expect(line(report, 'clock')).toMatchObject({ verdict: 'PASS' });
   });
 
-  it('fails when the local clock is an hour off the API\'s Date header, naming the NTP fix', async () => {
+  it('warns when the local clock is an hour off the API\'s Date header, saying uploads are not affected, and fails two days off, naming the NTP fix', async () => {
+    let offMs = 3600_000;
     api.handle((_request, response) => {
-      const anHourAgo = new Date(Date.now() - 3600_000).toUTCString();
-      sendJson(response, 400, { status: 'error', message: 'Session-Id not found', code: 400, data: null }, { date: anHourAgo });
+      sendJson(response, 400, { status: 'error', message: 'Session-Id not found', code: 400, data: null }, { date: new Date(Date.now() - offMs).toUTCString() });
     });
-    const { status, report } = await check(againstLoopbackApi());
-    expect(status).toBe(1);
-    expect(line(report, 'API key')).toMatchObject({ verdict: 'PASS' });
-    expect(line(report, 'clock')).toEqual({
-      verdict: 'FAIL',
+    const anHour = await check(againstLoopbackApi());
+    expect(line(anHour.report, 'API key')).toMatchObject({ verdict: 'PASS' });
+    expect(line(anHour.report, 'clock')).toEqual({
+      verdict: 'WARN',
       check: 'clock',
-      detail: expect.stringMatching(/^60 min ahead of the Cryo-mix API's clock .*signed upload URLs break .*sudo timedatectl set-ntp true/),
+      detail: expect.stringMatching(/^60 min ahead of the Cryo-mix API's clock .*uploads are not affected.*sudo timedatectl set-ntp true/),
     });
+    offMs = 2 * 86_400_000;
+    const twoDays = await check(againstLoopbackApi());
+    expect(twoDays.status).toBe(1);
+    expect(line(twoDays.report, 'clock')).toMatchObject({ verdict: 'FAIL', detail: expect.stringMatching(/^48\.0 h ahead .*HTTPS certificates may be refused .*sudo timedatectl set-ntp true/) });
   });
 
   it('warns that the clock was not checked when the API cannot be reached', async () => {

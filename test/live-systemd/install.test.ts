@@ -227,7 +227,7 @@ describe('README "Install as a service", under a live systemd', () => {
     box(skip);
     ok('touch /root/before-staging && sleep 1.1');
     ok(`cd ${CHECKOUT} && DESTDIR=/tmp/pkg systemd/install.sh --prefix /usr`);
-    for (const staged of ['usr/lib/cryomix-watch/dist/cli/main.js', 'usr/bin/cryomix-watch', 'usr/lib/systemd/system/cryomix-watch.service', 'usr/lib/sysusers.d/cryomix-watch.conf', 'etc/cryomix-watch/config.yaml']) {
+    for (const staged of ['usr/lib/cryomix-watch/dist/cli/bin.cjs', 'usr/bin/cryomix-watch', 'usr/lib/systemd/system/cryomix-watch.service', 'usr/lib/sysusers.d/cryomix-watch.conf', 'etc/cryomix-watch/config.yaml']) {
       ok(`test -e /tmp/pkg/${staged}`);
     }
     // Everything on the root file system changed since, but what the system itself keeps changing (logs, /tmp, /run).

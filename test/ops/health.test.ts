@@ -4,7 +4,7 @@ import { healthProblems, type HealthSource } from '../../src/ops/health.js';
 const healthy: HealthSource = {
   failure: () => undefined,
   paused: () => null,
-  folders: () => [{ path: '/srv/exports', watching: true }],
+  folders: () => [{ path: '/srv/exports', problem: undefined }],
   databaseProblem: () => undefined,
 };
 
@@ -18,8 +18,10 @@ describe('healthProblems', () => {
       failure: () => new Error('disk I/O error'),
       paused: () => ({ reason: 'the API rejected the API key (401)', since: 0 }),
       folders: () => [
-        { path: '/srv/exports', watching: true },
-        { path: '/mnt/nas/mixes', watching: false },
+        { path: '/srv/exports', problem: undefined },
+        { path: '/mnt/nas/mixes', problem: { problem: 'unmounted', since: Date.now() - 61_000 } },
+        { path: '/mnt/nas/hung', problem: { problem: 'not answering', since: Date.now() - 45_000 } },
+        { path: '/mnt/usb', problem: { problem: 'not there', since: Date.now() } },
       ],
       databaseProblem: () => 'state database not writable: /var/lib/cryomix-watch: EROFS',
     });
@@ -27,7 +29,9 @@ describe('healthProblems', () => {
       { reason: 'state database failed: disk I/O error', restartHelps: true },
       { reason: 'state database not writable: /var/lib/cryomix-watch: EROFS', restartHelps: false },
       { reason: 'paused: API key rejected (the API rejected the API key (401))', restartHelps: false },
-      { reason: 'not watching /mnt/nas/mixes: missing, unmounted or unreadable', restartHelps: false },
+      { reason: 'not watching /mnt/nas/mixes: unmounted for 61 s; its files wait for it to be mounted again', restartHelps: false },
+      { reason: '/mnt/nas/hung has not answered for 45 s (a hung network share?); its files wait, other folders carry on', restartHelps: false },
+      { reason: 'not watching /mnt/usb: missing or unreadable for 0 s', restartHelps: false },
     ]);
   });
 });

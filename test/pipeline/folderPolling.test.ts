@@ -37,6 +37,7 @@ async function startFolder(folderYaml: string, fileSystem?: () => FileSystem | u
     sizeLimits: () => ({ minBytes: 1000, maxBytes: 1e9 }),
     onQueued: () => {},
     onSuperseded: () => {},
+    onProblemChange: () => {},
     onFatal: (error) => {
       throw error;
     },

@@ -56,7 +56,7 @@ describe('systemd/install.sh into a DESTDIR', () => {
 
   beforeAll(() => {
     if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run "npm run build" first (npm test does)');
-    built = readFileSync(join(REPO, 'dist', 'cli', 'main.js'), 'utf8');
+    built = readFileSync(join(REPO, 'dist', 'cli', 'bin.cjs'), 'utf8');
   });
 
   /** A site: a config with two folders, one moving uploads to a sibling folder on the same file system. */
@@ -82,15 +82,15 @@ describe('systemd/install.sh into a DESTDIR', () => {
     const at = (path: string) => join(destdir, path);
 
     // The app: built code, production dependencies only, and it runs from there.
-    expect(readFileSync(at('usr/lib/cryomix-watch/dist/cli/main.js'), 'utf8')).toBe(built);
+    expect(readFileSync(at('usr/lib/cryomix-watch/dist/cli/bin.cjs'), 'utf8')).toBe(built);
     expect(existsSync(at('usr/lib/cryomix-watch/package.json'))).toBe(true);
     for (const runtime of ['better-sqlite3', 'koffi', 'p-queue', 'undici']) expect(existsSync(at(`usr/lib/cryomix-watch/node_modules/${runtime}`)), runtime).toBe(true);
     for (const dev of ['vitest', 'typescript', 'playwright-core', '@types']) expect(existsSync(at(`usr/lib/cryomix-watch/node_modules/${dev}`)), dev).toBe(false);
-    const version = spawnSync(process.execPath, [at('usr/lib/cryomix-watch/dist/cli/main.js'), '--version'], { encoding: 'utf8' });
+    const version = spawnSync(process.execPath, [at('usr/lib/cryomix-watch/dist/cli/bin.cjs'), '--version'], { encoding: 'utf8' });
     expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version);
 
     expect(modeOf(at('usr/bin/cryomix-watch'))).toBe('755');
-    expect(readFileSync(at('usr/bin/cryomix-watch'), 'utf8')).toContain(`exec ${process.execPath} /usr/lib/cryomix-watch/dist/cli/main.js "$@"`);
+    expect(readFileSync(at('usr/bin/cryomix-watch'), 'utf8')).toContain(`exec ${process.execPath} /usr/lib/cryomix-watch/dist/cli/bin.cjs "$@"`);
     expect(readFileSync(at('usr/lib/sysusers.d/cryomix-watch.conf'), 'utf8')).toMatch(/^u cryomix-watch - ".*" \/var\/lib\/cryomix-watch\n$/);
     // As systemd-sysusers reads it on the host (it refused a colon in the description, and the installer stopped there);
     // --dry-run came with systemd 250. npm run test:systemd runs the real thing.
