@@ -26,7 +26,8 @@ export async function admit(store: JobStore, job: Job, fileStat: FileStat, limit
   if (content?.outcome === 'incomplete') return content;
   const refusal = sizeRefusal(fileStat.size, limits) ?? content;
   if (refusal) return store.transitionIf(job.id, 'waiting', 'rejected', () => ({ error: refusal.reason })) ? refusal : { outcome: 'taken' };
-  return store.transitionIf(job.id, 'waiting', 'queued') ? { outcome: 'queued' } : { outcome: 'taken' };
+  // A note from while it could not be read (permission denied) no longer holds.
+  return store.transitionIf(job.id, 'waiting', 'queued', () => ({ error: null })) ? { outcome: 'queued' } : { outcome: 'taken' };
 }
 
 function sizeRefusal(size: number, { minBytes, maxBytes }: SizeLimits): Refusal | undefined {

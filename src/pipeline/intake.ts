@@ -7,7 +7,7 @@ import type { Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { Settler, statFile, type FileStat } from '../watch/settle.js';
 import { admit, type SizeLimits } from './admit.js';
-import { isGone } from '../files/errno.js';
+import { isGone, isPermissionDenied } from '../files/errno.js';
 import { FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
 import { sameVersion, unreadableReason } from './version.js';
 
@@ -47,6 +47,8 @@ export class Intake {
   private readonly settler: Settler;
   /** Paths whose check failed for a passing reason (EMFILE, EIO), each with the timer that looks again: one at a time. */
   private readonly rechecks = new Map<string, NodeJS.Timeout>();
+  /** Paths this process may not read, already logged: each poll or rescan looks again, and says nothing new. */
+  private readonly refused = new Set<string>();
 
   constructor(options: IntakeOptions) {
     this.options = options;
@@ -73,6 +75,7 @@ export class Intake {
     this.settler.close();
     for (const timer of this.rechecks.values()) clearTimeout(timer);
     this.rechecks.clear();
+    this.refused.clear();
   }
 
   /**
@@ -121,6 +124,7 @@ export class Intake {
     const job = store.current(path);
     if (job?.state !== 'waiting') return 'done';
     const admission = await admit(store, job, fileStat, this.options.sizeLimits(), this.options.run);
+    this.refused.delete(path);
     if (admission.outcome === 'queued') this.options.onQueued();
     if (admission.outcome !== 'incomplete') return 'done';
     if (stableForMs < HEADER_GIVE_UP_MS) return 'wait';
@@ -138,10 +142,26 @@ export class Intake {
   private async gone(path: string): Promise<void> {
     const { store } = this.options;
     if (!(await this.options.rootPresent())) return;
+    this.refused.delete(path);
     const job = store.current(path);
     if (!job || !['waiting', 'queued', 'retrying', 'uploading'].includes(job.state)) return;
     if (job.state === 'uploading') this.options.onSuperseded(job);
     store.transition(job.id, 'removed', { error: 'the file disappeared before it was uploaded' });
+  }
+
+  /**
+   * EACCES or EPERM: permissions not yet given, or an SMB client's lock
+   * conflict, which a share reports the same way. Neither is final: the file
+   * stays `waiting` with the reason and the fix (shown by `list`), the folder's
+   * passes (each poll, each rescan) look at it again, and the log says so once.
+   */
+  private refusedAccess(path: string, reason: string, error: unknown): void {
+    const job = this.options.store.current(path);
+    const note = `${reason}; looked at again at each poll or rescan`;
+    if (job?.state === 'waiting' && job.error !== note) this.options.store.annotate(job.id, note);
+    if (this.refused.has(path)) return;
+    this.refused.add(path);
+    this.options.logger.warn({ err: error, file: path }, `${path}: ${note}`);
   }
 
   /** Settler callbacks run on timers: a failing DB there must still stop the daemon, not vanish. */
@@ -156,8 +176,8 @@ export class Intake {
     // The folder is silent (a hung share): said once for the folder, which looks at every file again once it answers.
     if (error instanceof FolderNotAnsweringError) return;
     const reason = unreadableReason(error);
+    if (reason && isPermissionDenied(error)) return this.refusedAccess(path, reason, error);
     if (reason) {
-      // A queued file that became unreadable is rejected by its upload attempt.
       const job = store.current(path);
       if (job?.state === 'waiting') store.transition(job.id, 'rejected', { error: reason });
       return;

@@ -17,7 +17,7 @@ import { holdClaim } from './claim.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { TwinInFlightError } from './twins.js';
 import { lifetimeSuffices, requestedExpirySeconds, type ThroughputEstimate } from './urlLifetime.js';
-import { isGone } from '../files/errno.js';
+import { isGone, isPermissionDenied } from '../files/errno.js';
 import { directly, FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
 import { isFileSystemError, sameVersion, unreadableReason } from './version.js';
 
@@ -291,6 +291,8 @@ function classifyFailure(job: Job, error: unknown, context: UploadContext, signa
   if (isGone(readError)) return { to: 'removed', patch: { error: 'the file disappeared before it was uploaded' } };
   if (readError instanceof FolderNotAnsweringError) return retry('folder_unavailable', { nextAttemptAt: later(), error: message });
   const unreadable = unreadableReason(readError);
+  // Permissions being fixed, or an SMB lock conflict (reported the same way): not final.
+  if (unreadable && isPermissionDenied(readError)) return retry('file_system', { nextAttemptAt: later(), error: `${unreadable}; tried again later` });
   if (unreadable) return { to: 'rejected', patch: { error: unreadable } };
   if (error instanceof FileChangedError && !isFileSystemError(readError)) {
     return {
