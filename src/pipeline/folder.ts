@@ -6,7 +6,7 @@ import { isInside, mastersDirectory, type FolderConfig } from '../config/index.j
 import { isStoreFailure } from '../store/db.js';
 import type { FolderProblem } from '../store/job.js';
 import type { JobStore, KnownVersion } from '../store/jobs.js';
-import { fileSystemOf, type FileSystem } from '../watch/fileSystem.js';
+import { fileSystemOf, parseMountInfo, systemSources, type FileSystem } from '../watch/fileSystem.js';
 import { createPathFilter, type PathFilter } from '../watch/junk.js';
 import { createPoller, type Poller } from '../watch/poller.js';
 import { PassMemory } from '../watch/passMemory.js';
@@ -148,6 +148,8 @@ export class WatchedFolder {
   private rescanDue = false;
   /** When the gate last said the folder stopped answering. */
   private silentSince = 0;
+  /** Mount points below the root when last looked, for an inotify folder: a mount or unmount there leaves deaf watches. */
+  private mountsBelow = new Set<string>();
   private monitor: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -301,6 +303,7 @@ export class WatchedFolder {
       },
       onError: (error) => this.logger.error({ err: error, folder: root }, `watching ${root} failed: ${(error as Error).message}`),
     });
+    this.mountsBelow = this.mountPointsBelow();
     await this.reconcile('full');
     // Stopped meanwhile: a poller made now would keep the process alive.
     if (this.closed) return;
@@ -351,12 +354,45 @@ export class WatchedFolder {
       if (error instanceof FolderNotAnsweringError) return;
       throw error;
     }
-    if (this.closed || (!this.rescanDue && this.unchanged(now, strict))) return;
+    if (this.closed) return;
+    if (!this.rescanDue && this.unchanged(now, strict)) return this.rewatchChangedMounts();
     if (now !== null) {
       const how = this.root.kind === 'unmounted' ? 'is mounted again (or was replaced)' : 'is back (or was replaced)';
       this.logger.warn({ folder: this.config.path }, `the watched folder ${this.config.path} ${how}: rescanning it`);
     }
     await this.attach();
+  }
+
+  /**
+   * A share mounted or unmounted below an inotify root leaves the watches
+   * there deaf, without a word from the kernel that Node passes on: they are
+   * replaced now, from the mount table (read from /proc, so it never hangs),
+   * rather than at the next rescan, minutes away. What the walk finds there
+   * is looked at; files no longer seen are left to the rescan.
+   */
+  private async rewatchChangedMounts(): Promise<void> {
+    if (this.inotify === undefined) return;
+    const now = this.mountPointsBelow();
+    const changed = [...now, ...this.mountsBelow].filter((mountPoint) => now.has(mountPoint) !== this.mountsBelow.has(mountPoint));
+    this.mountsBelow = now;
+    for (const mountPoint of changed) {
+      this.logger.info({ folder: this.config.path, mountPoint }, `${mountPoint} was ${now.has(mountPoint) ? 'mounted' : 'unmounted'}: watching what is there now`);
+      this.inotify.forget(mountPoint);
+      await this.touchFilesIn(mountPoint);
+    }
+  }
+
+  /** Mount points strictly inside the root, from /proc/self/mountinfo (none where it cannot be read, or the folder has no sub-folders to watch). */
+  private mountPointsBelow(): Set<string> {
+    if (!this.config.recursive) return new Set();
+    let table: string;
+    try {
+      table = systemSources.mountInfo();
+    } catch {
+      return new Set();
+    }
+    const root = this.config.path;
+    return new Set(parseMountInfo(table).map((mount) => mount.mountPoint).filter((mountPoint) => isInside(root, mountPoint) && !this.filter.isIgnored(mountPoint)));
   }
 
   /** Whether the root is as the last attach left it: the same directory watched, still away, or the same empty mount point. */

@@ -33,6 +33,12 @@ export interface FolderWatch {
    * Idempotent; a directory gone meanwhile is skipped (its parent reports it).
    */
   add(dir: string): void;
+  /**
+   * Drops the watches at and below `dir`, which a mount or unmount there has
+   * made deaf: they watch a covered directory, or one whose file system is
+   * gone. The caller walks `dir` again, adding each directory anew.
+   */
+  forget(dir: string): void;
   close(): Promise<void>;
 }
 
@@ -116,6 +122,7 @@ export function watchFolder(options: FolderWatchOptions): FolderWatch {
 
   return {
     add,
+    forget: unwatchFrom,
     close: async () => {
       closed = true;
       for (const watcher of watches.values()) watcher.close();

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
 import { createWorkspace, useWorkspace, waitForState, waitUntil } from '../helpers/daemon.js';
+import { canMountTmpfs, useTmpfs } from '../chaos/mounts.js';
 
 /**
  * inotify can stop telling the daemon about a folder without saying so. Each
@@ -10,6 +11,8 @@ import { createWorkspace, useWorkspace, waitForState, waitUntil } from '../helpe
  * root's birth time was part of its identity and before inotify folders got
  * a slow rescan (found by a review that reproduced them against the daemon).
  */
+const tmpfs = useTmpfs();
+// After useTmpfs: the daemons are dead before a mount is taken away.
 const { sandbox, workspace, tempDir, startDaemon } = useWorkspace();
 
 /** How many events the kernel queues per inotify instance before it drops the rest. */
@@ -64,5 +67,23 @@ describe('events inotify never delivers', () => {
       process.kill(daemon.pid, 'SIGCONT');
     }
     await waitForState(patient, join(patient.inbox, 'late.wav'), 'done');
+  });
+
+  it.skipIf(!canMountTmpfs)('a share mounted or unmounted below a watched folder is watched at once, not at the next rescan (skipped unless root can mount a tmpfs)', async () => {
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const share = join(workspace.inbox, 'share');
+    mkdirSync(share);
+    await waitUntil(() => watchesOf(daemon.pid) >= 2);
+    // The watch on share/ now watches the directory the mount covers: deaf to what is written on the mount.
+    tmpfs.mount(share);
+    const onTheMount = join(share, 'on the mount.wav');
+    writeFileSync(onTheMount, pcmWav(30_000));
+    await waitForState(workspace, onTheMount, 'done', undefined, () => daemon.output.slice(-2000));
+    // Unmounted, the watch on the mount's root is gone with it: share/ is the covered directory again.
+    await tmpfs.unmount(share);
+    const underneath = join(share, 'underneath.wav');
+    writeFileSync(underneath, pcmWav(31_000));
+    await waitForState(workspace, underneath, 'done', undefined, () => daemon.output.slice(-2000));
   });
 });
