@@ -43,7 +43,7 @@ export async function checkCommand(options: GlobalOptions & { json?: boolean; sa
     for (const line of lines) process.stdout.write(`${line.verdict}  ${line.check}: ${line.detail}\n`);
   }
   const code = lines.some((line) => line.verdict === 'FAIL') ? EXIT_FAILURE : EXIT_OK;
-  const stuck = gates.reduce((sum, gate) => sum + gate.stuck, 0);
+  const stuck = gates.reduce((sum, gate) => sum + gate.inKernel, 0);
   return exitPastStuckCalls(code, stuck, (line) => process.stderr.write(`cryomix-watch check: ${line}\n`));
 }
 

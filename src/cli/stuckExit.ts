@@ -8,9 +8,9 @@ import { loadLibc } from '../ops/libc.js';
  * `code`. Everything worth keeping is already written: the state DB commits
  * as it goes, and logs and output are written synchronously.
  */
-export function exitPastStuckCalls(code: number, stuck: number, say: (line: string) => void): number {
-  if (stuck === 0) return code;
-  say(`exiting without waiting for ${stuck} file operation(s) stuck on a folder that does not answer`);
+export function exitPastStuckCalls(code: number, inKernel: number, say: (line: string) => void): number {
+  if (inKernel === 0) return code;
+  say(`exiting without waiting for ${inKernel} file operation(s) still in the kernel (a folder that does not answer?)`);
   try {
     loadLibc()._exit(code);
   } catch (error) {

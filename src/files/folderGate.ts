@@ -38,19 +38,19 @@ interface Waiter {
  * kernel until the share comes back, and those threads serve every other
  * folder, the database directory and DNS too: four such calls stopped a
  * whole daemon. So at most `maxInFlight` of a folder's operations run at
- * once, and one that runs past `timeoutMs` marks the folder not answering:
- * its caller, those queued behind it and every later one get a
- * FolderNotAnsweringError at once, while the stuck operation keeps its slot
- * until the kernel lets it go. The folder answers again as soon as no
- * operation on it is overdue: the stuck ones returning are the proof.
+ * once (the rest queue), and one that runs past `timeoutMs` marks the folder
+ * not answering: every caller waiting on it, running or queued, and every
+ * later one gets a FolderNotAnsweringError at once (an upload reading from
+ * the share gives its slot back), while the operations stay in the kernel,
+ * holding their slots, until it lets them go. The folder answers again once
+ * all of them have returned: that is the proof.
  */
 export class FolderGate {
   readonly #options: FolderGateOptions;
-  #running = 0;
-  #overdue = 0;
   #queue: Waiter[] = [];
-  /** The callers of operations running now, to be let go on close. */
+  /** The callers of the operations in the kernel now, each until it is answered or let go. */
   readonly #callers = new Set<(error: Error) => void>();
+  #running = 0;
   /** Date.now() when the folder stopped answering; undefined while it answers. */
   #notAnsweringSince: number | undefined;
   #closed = false;
@@ -63,9 +63,9 @@ export class FolderGate {
     return this.#notAnsweringSince;
   }
 
-  /** Operations the kernel still holds past their time limit: a process that exits must not wait for them. */
-  get stuck(): number {
-    return this.#overdue;
+  /** Operations the kernel still holds: a process that exits must not wait for them. */
+  get inKernel(): number {
+    return this.#running;
   }
 
   /** Runs `operation` (which must be one file-system call or a short chain of them) within the folder's limits. */
@@ -82,9 +82,7 @@ export class FolderGate {
   /** Stopping: whoever waits on the folder is let go at once; operations in the kernel finish unobserved. */
   close(): void {
     this.#closed = true;
-    this.#rejectQueued();
-    const stopping = this.#refusal()!;
-    for (const reject of this.#callers) reject(stopping);
+    this.#letGo();
   }
 
   #refusal(): FolderNotAnsweringError | undefined {
@@ -99,25 +97,20 @@ export class FolderGate {
   #start<T>(operation: () => Promise<T>, resolve: (value: T) => void, reject: (error: unknown) => void): void {
     this.#running++;
     this.#callers.add(reject);
-    let overdue = false;
     const timer = setTimeout(() => {
-      overdue = true;
-      this.#overdue++;
       reject(new FolderNotAnsweringError(this.#options.folder, `a file operation took over ${Math.round(this.#options.timeoutMs / 1000)} s`));
-      if (this.#notAnsweringSince === undefined) {
-        this.#notAnsweringSince = Date.now();
-        this.#rejectQueued();
-        this.#options.onChange(false);
-      }
+      if (this.#notAnsweringSince !== undefined) return;
+      this.#notAnsweringSince = Date.now();
+      this.#letGo();
+      this.#options.onChange(false);
     }, this.#options.timeoutMs);
-    // A stuck operation must not keep a stopping process alive; run.ts exits past it.
+    // A stuck operation must not keep a stopping process alive; the CLI exits past it.
     timer.unref();
     const settle = () => {
       clearTimeout(timer);
       this.#callers.delete(reject);
       this.#running--;
-      if (overdue) this.#overdue--;
-      if (overdue && this.#overdue === 0 && this.#notAnsweringSince !== undefined && !this.#closed) {
+      if (this.#notAnsweringSince !== undefined && this.#running === 0 && !this.#closed) {
         this.#notAnsweringSince = undefined;
         this.#options.onChange(true);
       }
@@ -141,10 +134,11 @@ export class FolderGate {
     );
   }
 
-  #rejectQueued(): void {
-    const refusal = this.#refusal();
-    if (refusal === undefined) return;
+  /** Everyone waiting on the folder, running or queued, is refused; their operations, if started, go on unobserved. */
+  #letGo(): void {
+    const refusal = this.#refusal()!;
     for (const waiter of this.#queue.splice(0)) waiter.reject(refusal);
+    for (const reject of this.#callers) reject(refusal);
   }
 }
 

@@ -175,8 +175,8 @@ export class Pipeline {
     }
   }
 
-  /** File operations the kernel holds past their time limit (a hung share): a stopping process must not wait for them. */
-  get stuckFileOperations(): number {
-    return this.folders.reduce((sum, folder) => sum + folder.gate.stuck, 0);
+  /** File operations the kernel still holds (a hung share): a stopping process must not wait for them. */
+  get fileOperationsInKernel(): number {
+    return this.folders.reduce((sum, folder) => sum + folder.gate.inKernel, 0);
   }
 }

@@ -118,7 +118,7 @@ async function attempt(job: Job, held: Held | undefined, run: FileOperations, co
     reservation = store.reserveUpload(job, headSha256, hashBeforeUpload);
   }
   const started = Date.now();
-  const { result, target } = await putWithFreshUrl(job, contentTypeOf(job.path), context, signal);
+  const { result, target } = await putWithFreshUrl(job, contentTypeOf(job.path), run, context, signal);
   context.throughput.record(result.bytes, Date.now() - started);
   // The bytes stored must be the bytes on disk now: a file rewritten during the PUT is a new version.
   await assertUnchanged(job, run);
@@ -172,6 +172,7 @@ async function assertUnchanged(job: Job, run: FileOperations): Promise<void> {
 async function putWithFreshUrl(
   job: Job,
   contentType: string,
+  run: FileOperations,
   context: UploadContext,
   signal: AbortSignal,
 ): Promise<{ result: PutResult; target: SignedUpload }> {
@@ -188,6 +189,7 @@ async function putWithFreshUrl(
         contentType,
         stallTimeoutMs: context.stallTimeoutMs,
         signal,
+        run,
         onProgress: (bytesSent) => context.store.recordProgress(job.id, bytesSent),
       });
       return { result, target };

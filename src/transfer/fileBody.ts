@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
+import type { FileOperations } from '../files/folderGate.js';
 import type { HashingCounter } from './hashingCounter.js';
 
 /**
@@ -26,7 +27,7 @@ const CHUNKS = 8;
  * with the counter's FileChangedError when the file is not the queued
  * version or could not be read; nothing past the queued size is sent.
  */
-export async function sendFile(file: FileHandle, request: ClientRequest, counter: HashingCounter, onWritten: (bytes: number) => void): Promise<void> {
+export async function sendFile(file: FileHandle, run: FileOperations, request: ClientRequest, counter: HashingCounter, onWritten: (bytes: number) => void): Promise<void> {
   const buffers = new BufferPool(CHUNKS, CHUNK_BYTES);
   request.once('close', () => buffers.close());
   let position = 0;
@@ -34,7 +35,7 @@ export async function sendFile(file: FileHandle, request: ClientRequest, counter
   for (;;) {
     const buffer = await buffers.take();
     if (buffer === undefined) return;
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, position).catch((cause: Error) => {
+    const { bytesRead } = await run(() => file.read(buffer, 0, buffer.length, position)).catch((cause: Error) => {
       throw counter.fail(`reading it failed: ${cause.message}`, cause);
     });
     if (request.destroyed) return;

@@ -7,6 +7,7 @@ import { TransientError } from '../errors.js';
 import { ChecksumMismatchError, FileChangedError } from './errors.js';
 import { MAX_ERROR_BODY, networkFailure, stallReason, storageRefusal, throttled, transferSignal } from './failures.js';
 import { sendFile } from './fileBody.js';
+import { directly, FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
 import { HashingCounter } from './hashingCounter.js';
 import { md5FromGoogHash } from './storageAnswer.js';
 import { StallWatchdog, drainAllowanceMs } from './watchdog.js';
@@ -31,6 +32,11 @@ export interface PutRequest {
   onProgress?(bytesSent: number): void;
   /** Node's global agent (keep-alive) by default; an https.Agent for an https URL. */
   agent?: Agent;
+  /**
+   * Runs each file operation (open, every read, close): the folder's gate, so
+   * that a share that hangs mid-upload fails the PUT instead of holding it.
+   */
+  run?: FileOperations;
 }
 
 export interface PutResult {
@@ -62,7 +68,8 @@ export interface PutResult {
  */
 export async function putFile(put: PutRequest): Promise<PutResult> {
   put.signal?.throwIfAborted();
-  const file = await openExactly(put.path, put.size);
+  const run = put.run ?? directly;
+  const file = await openExactly(put.path, put.size, run);
   const watchdog = new StallWatchdog(put.stallTimeoutMs, stallReason('upload', put.url));
   const progress = throttled(put.onProgress);
   const hashing = new HashingCounter(put.path, put.size);
@@ -77,13 +84,13 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   } catch (error) {
     // Refused before anything was sent (an agent for the other protocol, say): nothing else is running yet to clean up after.
     watchdog.stop();
-    await file.close();
+    await closeAfterRead(file, run);
     throw error;
   }
   const answered = answerOf(request);
   // The last bytes may still sit in the kernel's send buffer, draining out of sight.
   request.once('finish', () => watchdog.restart(put.stallTimeoutMs + drainAllowanceMs(put.size)));
-  const sending = sendFile(file, request, hashing, (bytes) => {
+  const sending = sendFile(file, run, request, hashing, (bytes) => {
     watchdog.poke();
     progress(bytes);
   }).catch((error: Error) => {
@@ -106,9 +113,9 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
     watchdog.stop();
     // Storage answered before taking the whole body, or we gave up: stop sending. A sent request keeps its connection for the next PUT.
     if (!request.writableFinished) request.destroy();
-    // The file closes once nothing reads from it any more.
+    // The file closes once nothing reads from it any more (or the folder stopped answering: then whenever it does).
     await sending;
-    await file.close();
+    await closeAfterRead(file, run);
   }
 }
 
@@ -120,18 +127,34 @@ function answerOf(request: ClientRequest): Promise<IncomingMessage> {
   });
 }
 
+/**
+ * Closes a file that was only read. The close starts at once whatever the
+ * folder's state; only waiting for it goes through the gate. On a share that
+ * stopped answering it is left to finish in the kernel: nothing it could
+ * report would change what was read and sent.
+ */
+async function closeAfterRead(file: FileHandle, run: FileOperations): Promise<void> {
+  const closing = file.close();
+  try {
+    await run(() => closing);
+  } catch (error) {
+    if (!(error instanceof FolderNotAnsweringError)) throw error;
+    closing.catch(() => undefined);
+  }
+}
+
 /** Opens the file and refuses a version that already differs from the queued one, before any byte goes out. */
-async function openExactly(path: string, size: number): Promise<FileHandle> {
+async function openExactly(path: string, size: number, run: FileOperations): Promise<FileHandle> {
   // Never through a symlink: a file swapped for a link after it settled must not be uploaded.
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch((cause: Error) => {
+  const handle = await run(() => open(path, constants.O_RDONLY | constants.O_NOFOLLOW)).catch((cause: Error) => {
     throw new FileChangedError(path, `it cannot be opened: ${cause.message}`, { cause });
   });
   try {
-    const stat = await handle.stat();
+    const stat = await run(() => handle.stat());
     if (stat.size !== size) throw new FileChangedError(path, `it is ${stat.size} bytes now, ${size} when queued`);
     return handle;
   } catch (error) {
-    await handle.close();
+    await closeAfterRead(handle, run);
     throw error;
   }
 }

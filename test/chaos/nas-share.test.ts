@@ -32,7 +32,7 @@ interface Setup {
   share: FuseShare;
   expected: Expected[];
   /** Writes a mix into `dir` and expects it stored. */
-  drop(dir: string, name: string): string;
+  drop(dir: string, name: string, bytes?: number): string;
 }
 
 /**
@@ -47,7 +47,8 @@ async function setUp(): Promise<Setup> {
   const workspace = createWorkspace(dir, sandbox, {
     apiKey: CANARY_KEY,
     http: { listen: '127.0.0.1:0' },
-    uploads: { shutdownGraceSeconds: GRACE_SECONDS },
+    // One upload at a time: an upload stuck on the share would then hold up every other, unless it gives its slot back.
+    uploads: { shutdownGraceSeconds: GRACE_SECONDS, concurrency: 1 },
     folder: { settleSeconds: SETTLE_SECONDS, answerTimeoutSeconds: 2 },
   });
   const share = await bindfs.share(join(dir, 'nas-disk'), join(dir, 'nas'));
@@ -56,8 +57,8 @@ async function setUp(): Promise<Setup> {
   writeFileSync(workspace.configFile, JSON.stringify(config, null, 2));
   const expected: Expected[] = [];
   let n = 0;
-  const drop = (where: string, name: string) => {
-    const bytes = pcmWav(40_000 + n++);
+  const drop = (where: string, name: string, size = 40_000) => {
+    const bytes = pcmWav(size + n++);
     const path = join(where, name);
     writeFileSync(path, bytes);
     // Stored under the path the daemon sees: a file written to the NAS's disk appears on the share.
@@ -121,10 +122,10 @@ function finalAudit(setup: Setup, scenario: string, outputs: string[], extra: Re
 describe.skipIf(skip)('chaos 12: a NAS share hangs or goes away (bindfs; skipped outside CI where it cannot be mounted)', () => {
   it('a frozen share holds up nothing but itself: health says so, local uploads, status, list and check carry on, a stop is prompt', async () => {
     const setup = await setUp();
-    const { workspace, share, drop } = setup;
+    const { sandbox, workspace, share, drop } = setup;
     const outputs: string[] = [];
     let daemon = startDaemon(workspace);
-    const url = await listening(daemon);
+    let url = await listening(daemon);
     await daemon.ready();
     await waitForState(workspace, drop(share.backing, 'on the share before.wav'), 'done');
     const figures = { healthMs: 0, slowestLocalMs: 0, checkMs: 0, stopMs: 0, backMs: 0 };
@@ -133,6 +134,14 @@ describe.skipIf(skip)('chaos 12: a NAS share hangs or goes away (bindfs; skipped
     };
 
     for (let round = 0; round < ROUNDS; round++) {
+      // A big mix from the share is being sent when it freezes: storage holds the PUT a moment, and then the next read
+      // of the file waits on the frozen share.
+      sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 1_000_000, forMs: 1_500, times: 1 });
+      const big = drop(share.backing, `round ${round} big.wav`, 16_000_000);
+      await waitUntil(() => {
+        const job = jobFor(workspace, big);
+        return job?.state === 'uploading' && job.bytesSent > 0;
+      });
       share.freeze();
       const dropped = drop(share.backing, `round ${round} dropped on the frozen share.wav`);
       worst('healthMs', await healthTurns(url, 503, new RegExp(`${share.path} has not answered for \\d+ s`)));
@@ -166,9 +175,10 @@ describe.skipIf(skip)('chaos 12: a NAS share hangs or goes away (bindfs; skipped
         outputs.push(daemon.output);
         share.thaw();
         daemon = startDaemon(workspace);
+        url = await listening(daemon);
         await daemon.ready();
       }
-      await waitForState(workspace, dropped, 'done', 30_000, () => JSON.stringify(jobFor(workspace, dropped)));
+      for (const path of [big, dropped]) await waitForState(workspace, path, 'done', 30_000, () => JSON.stringify(jobFor(workspace, path)));
     }
     // Frozen once more, then stopped: the process must not wait for the calls stuck in the kernel.
     share.freeze();

@@ -52,25 +52,31 @@ describe('FolderGate', () => {
     expect(await g.run(async () => 'still fine')).toBe('still fine');
   });
 
-  it('marks the folder not answering when an operation overruns: it, those queued and later ones fail at once, until the stuck one returns', async () => {
-    const { gate: g, changes } = gate(50, 1);
+  it('marks the folder not answering when an operation overruns: every caller, running or queued, and later ones fail at once, until all stuck ones return', async () => {
+    const { gate: g, changes } = gate(50, 2);
     const stuck = held('late');
     const first = g.run(stuck.operation);
+    const alsoStuck = held('later');
+    const beside = g.run(alsoStuck.operation);
     const queued = held('never run');
-    const second = g.run(queued.operation);
+    const third = g.run(queued.operation);
     await expect(first).rejects.toBeInstanceOf(FolderNotAnsweringError);
-    await expect(second).rejects.toThrow(/\/mnt\/nas is not answering/);
+    await expect(beside).rejects.toThrow(/\/mnt\/nas is not answering/);
+    await expect(third).rejects.toThrow(/\/mnt\/nas is not answering/);
     expect(queued.started()).toBe(false);
     expect(g.notAnsweringSince).toBeTypeOf('number');
-    expect(g.stuck).toBe(1);
+    expect(g.inKernel).toBe(2);
     expect(changes).toEqual([false]);
     await expect(g.run(async () => 'refused')).rejects.toThrow(/no answer for \d+ s/);
 
     stuck.release();
     await tick();
+    expect(changes).toEqual([false]);
+    alsoStuck.release();
+    await tick();
     expect(changes).toEqual([false, true]);
     expect(g.notAnsweringSince).toBeUndefined();
-    expect(g.stuck).toBe(0);
+    expect(g.inKernel).toBe(0);
     expect(await g.run(async () => 'answers')).toBe('answers');
   });
 
