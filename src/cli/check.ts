@@ -14,6 +14,9 @@ import { configFrom, type GlobalOptions } from './context.js';
 import { EXIT_FAILURE, EXIT_OK } from './exitCodes.js';
 import { exitPastStuckCalls } from './stuckExit.js';
 
+/** How long `check` waits for a folder to answer (less when the folder's own answerTimeoutSeconds is). */
+const CHECK_ANSWER_SECONDS = 10;
+
 /**
  * Preflight. Every line says what was checked and, when it is not PASS, what
  * to do. A bad config never gets here: loading it fails first, with exit 78.
@@ -46,9 +49,6 @@ export async function checkCommand(options: GlobalOptions & { json?: boolean; sa
   const stuck = gates.reduce((sum, gate) => sum + gate.inKernel, 0);
   return exitPastStuckCalls(code, stuck, (line) => process.stderr.write(`cryomix-watch check: ${line}\n`));
 }
-
-/** How long `check` waits for a folder to answer (less when the folder's own answerTimeoutSeconds is). */
-const CHECK_ANSWER_SECONDS = 10;
 
 function databaseWritable(file: string): CheckLine {
   try {

@@ -197,11 +197,6 @@ export class WatchedFolder {
     this.poller = undefined;
   }
 
-  /** A watcher is attached to the root (false while the root is away: unmounted, missing, unreadable). */
-  get watching(): boolean {
-    return this.inotify !== undefined || this.poller !== undefined;
-  }
-
   /** Why the folder is not being watched as it should, or undefined when it is. */
   get problem(): FolderProblem | undefined {
     const silentSince = this.gate.notAnsweringSince;
