@@ -25,12 +25,12 @@ export async function checkCommand(options: GlobalOptions & { json?: boolean; sa
   const config = configFrom(options);
   const lines: CheckLine[] = [{ verdict: 'PASS', check: 'config', detail: options.config ?? 'loaded' }];
   lines.push(databaseWritable(config.state.database), databaseFileSystem(config.state.database));
-  const gates: FolderGate[] = [];
+  const gates = new Map<FolderConfig, FolderGate>();
   const answering: FolderConfig[] = [];
   for (const folder of config.folders) {
     // A hung share must not hang the check: its first look is timed, and a folder that does not answer gets no further look.
     const gate = new FolderGate({ folder: folder.path, maxInFlight: 1, timeoutMs: Math.min(folder.answerTimeoutSeconds, CHECK_ANSWER_SECONDS) * 1000, onChange: () => undefined });
-    gates.push(gate);
+    gates.set(folder, gate);
     lines.push(await folderReadable(folder.path, folder.afterUpload !== 'keep', (operation) => gate.run(operation)));
     if (gate.notAnsweringSince !== undefined) continue;
     answering.push(folder);
@@ -38,7 +38,7 @@ export async function checkCommand(options: GlobalOptions & { json?: boolean; sa
     if (folder.mastering) lines.push(freeSpace(mastersDirectory(folder)));
   }
   const looked = { ...config, folders: answering };
-  lines.push(await inotifyWatches(looked), inotifyInstances(looked));
+  lines.push(await inotifyWatches(looked, { runFor: (folder) => (operation) => gates.get(folder)!.run(operation) }), inotifyInstances(looked));
   lines.push(...(await apiLines(config, Boolean(options.sandbox))));
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ ok: lines.every((l) => l.verdict !== 'FAIL'), checks: lines }, null, 2)}\n`);
@@ -46,8 +46,8 @@ export async function checkCommand(options: GlobalOptions & { json?: boolean; sa
     for (const line of lines) process.stdout.write(`${line.verdict}  ${line.check}: ${line.detail}\n`);
   }
   const code = lines.some((line) => line.verdict === 'FAIL') ? EXIT_FAILURE : EXIT_OK;
-  const stuck = gates.reduce((sum, gate) => sum + gate.inKernel, 0);
-  return exitPastStuckCalls(code, stuck, (line) => process.stderr.write(`cryomix-watch check: ${line}\n`));
+  const callsMayBeStuck = [...gates.values()].some((gate) => gate.inKernel > 0);
+  return exitPastStuckCalls(code, callsMayBeStuck, (line) => process.stderr.write(`cryomix-watch check: ${line}\n`));
 }
 
 function databaseWritable(file: string): CheckLine {

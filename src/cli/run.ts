@@ -97,12 +97,12 @@ export async function runCommand(options: RunOptions): Promise<number> {
     await daemon.stop();
     await target.close();
     logger.info('stopped');
-    return exitPastStuckCalls(EXIT_OK, daemon.pipeline.fileOperationsInKernel, (line) => logger.warn(line));
+    return exitPastStuckCalls(EXIT_OK, daemon.pipeline.callsMayBeStuck, (line) => logger.warn(line));
   }
   logger.fatal({ err: outcome.failure }, 'stopping: the state database failed or an unexpected error occurred, and no upload may be lost or sent twice');
   await daemon.stop().catch((error: unknown) => logger.error({ err: error }, 'could not stop cleanly'));
   await target.close();
-  return exitPastStuckCalls(EXIT_FAILURE, daemon.pipeline.fileOperationsInKernel, (line) => logger.warn(line));
+  return exitPastStuckCalls(EXIT_FAILURE, daemon.pipeline.callsMayBeStuck, (line) => logger.warn(line));
 }
 
 /** The settings that changed but wait for a restart, by name: the API client, the DB, the listener and the heartbeat were built with them. */

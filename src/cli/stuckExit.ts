@@ -8,9 +8,9 @@ import { loadLibc } from '../ops/libc.js';
  * `code`. Everything worth keeping is already written: the state DB commits
  * as it goes, and logs and output are written synchronously.
  */
-export function exitPastStuckCalls(code: number, inKernel: number, say: (line: string) => void): number {
-  if (inKernel === 0) return code;
-  say(`exiting without waiting for ${inKernel} file operation(s) still in the kernel (a folder that does not answer?)`);
+export function exitPastStuckCalls(code: number, callsMayBeStuck: boolean, say: (line: string) => void): number {
+  if (!callsMayBeStuck) return code;
+  say('exiting without waiting for file operations stuck on a folder that does not answer; nothing is lost, the state is committed');
   try {
     loadLibc()._exit(code);
   } catch (error) {

@@ -99,7 +99,8 @@ export class FolderGate {
     this.#callers.add(reject);
     const timer = setTimeout(() => {
       reject(new FolderNotAnsweringError(this.#options.folder, `a file operation took over ${Math.round(this.#options.timeoutMs / 1000)} s`));
-      if (this.#notAnsweringSince !== undefined) return;
+      // Closed: nobody is waiting any more, and nobody is to be told.
+      if (this.#closed || this.#notAnsweringSince !== undefined) return;
       this.#notAnsweringSince = Date.now();
       this.#letGo();
       this.#options.onChange(false);

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config, FolderConfig } from '../config/index.js';
 import { folderFilter } from '../pipeline/folder.js';
+import type { FileOperations } from '../files/folderGate.js';
 import { walkFiles } from '../watch/walk.js';
 import { watchMode } from '../watch/watchMode.js';
 import { fileSystemOf, type FileSystem } from '../watch/fileSystem.js';
@@ -14,6 +15,8 @@ export interface InotifyOptions {
   /** /proc/sys/fs/inotify, or a stand-in holding max_user_watches and max_user_instances. */
   procDir?: string;
   fileSystemOf?: (path: string) => FileSystem | undefined;
+  /** How a folder's listings run: its gate in `check`, so that a share hung below a folder cannot hang the count. */
+  runFor?: (folder: FolderConfig) => FileOperations;
 }
 
 /** Folders the daemon would watch with inotify: those it does not poll, decided as the daemon decides. */
@@ -39,7 +42,7 @@ export async function inotifyWatches(config: Config, options: InotifyOptions = {
   const limit = readLimit(options.procDir ?? '/proc/sys/fs/inotify', 'max_user_watches');
   let needed = 0;
   for (const folder of inotifyFolders(config, options.fileSystemOf ?? fileSystemOf)) {
-    needed += await countDirectories(folder, MAX_COUNTED - needed);
+    needed += await countDirectories(folder, MAX_COUNTED - needed, options.runFor?.(folder));
   }
   const what = `${needed} needed (one per watched folder and sub-folder; polled folders need none)`;
   const fix = sysctlFix('max_user_watches', Math.max(needed * 2, 524_288));
@@ -48,12 +51,13 @@ export async function inotifyWatches(config: Config, options: InotifyOptions = {
   return { verdict: 'PASS', check, detail: `${what}, the limit is ${limit}` };
 }
 
-async function countDirectories(folder: FolderConfig, budget: number): Promise<number> {
+async function countDirectories(folder: FolderConfig, budget: number, run: FileOperations | undefined): Promise<number> {
   const filter = folderFilter(folder);
   let directories = 0;
   try {
     const walk = walkFiles(folder.path, {
       recursive: folder.recursive,
+      ...(run === undefined ? {} : { run }),
       isIgnored: (path, name) => filter.isIgnoredEntry(path, name),
       onDirectory: () => {
         directories++;
@@ -67,7 +71,8 @@ async function countDirectories(folder: FolderConfig, budget: number): Promise<n
       if (directories >= budget) break;
     }
   } catch {
-    // The root itself is unreadable or missing: its folder line FAILs with the fix.
+    // The root itself is unreadable or missing, or the folder stopped answering: its folder line FAILs with the fix
+    // (or the count is short by what a hung share below it holds, which the daemon could not watch either).
   }
   return directories;
 }

@@ -259,7 +259,11 @@ export class WatchedFolder {
     }
     const fileSystem = this.fileSystemOf(root);
     if ((this.mounted.ownDevice && !look.onOwnDevice) || (this.mounted.network && fileSystem?.network === false)) {
-      if (this.root.kind === 'unmounted') return;
+      // Still unmounted: only the mount point's identity is kept up to date, so that the next check compares with it.
+      if (this.root.kind === 'unmounted') {
+        this.root.mountPoint = look.identity;
+        return;
+      }
       this.rootIs({ kind: 'unmounted', mountPoint: look.identity, since: Date.now() });
       this.logger.error(
         { folder: root },
@@ -371,6 +375,8 @@ export class WatchedFolder {
     const changed = [...now, ...this.mountsBelow].filter((mountPoint) => now.has(mountPoint) !== this.mountsBelow.has(mountPoint));
     this.mountsBelow = now;
     for (const mountPoint of changed) {
+      // Stopped or rebuilt during the walk of the one before: the new watcher walked everything anyway.
+      if (this.closed || this.inotify === undefined) return;
       this.logger.info({ folder: this.config.path, mountPoint }, `${mountPoint} was ${now.has(mountPoint) ? 'mounted' : 'unmounted'}: watching what is there now`);
       this.inotify.forget(mountPoint);
       await this.touchFilesIn(mountPoint);

@@ -141,10 +141,12 @@ export class Intake {
    */
   private async gone(path: string): Promise<void> {
     const { store } = this.options;
+    const seen = store.current(path);
     if (!(await this.options.rootPresent())) return;
     this.refused.delete(path);
     const job = store.current(path);
-    if (!job || !['waiting', 'queued', 'retrying', 'uploading'].includes(job.state)) return;
+    // A new version may have come and been queued while the root was looked at: only the version found missing is gone.
+    if (!job || job.id !== seen?.id || !['waiting', 'queued', 'retrying', 'uploading'].includes(job.state)) return;
     if (job.state === 'uploading') this.options.onSuperseded(job);
     store.transition(job.id, 'removed', { error: 'the file disappeared before it was uploaded' });
   }

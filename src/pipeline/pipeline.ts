@@ -175,8 +175,12 @@ export class Pipeline {
     }
   }
 
-  /** File operations the kernel still holds (a hung share): a stopping process must not wait for them. */
-  get fileOperationsInKernel(): number {
-    return this.folders.reduce((sum, folder) => sum + folder.gate.inKernel, 0);
+  /**
+   * File operations may still be held by the kernel: through a gate, or
+   * not (a move after upload) on a folder that stopped answering. A
+   * stopping process must not wait for them.
+   */
+  get callsMayBeStuck(): boolean {
+    return this.folders.some(({ gate }) => gate.inKernel > 0 || gate.notAnsweringSince !== undefined);
   }
 }

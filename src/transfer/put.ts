@@ -146,7 +146,10 @@ async function closeAfterRead(file: FileHandle, run: FileOperations): Promise<vo
 /** Opens the file and refuses a version that already differs from the queued one, before any byte goes out. */
 async function openExactly(path: string, size: number, run: FileOperations): Promise<FileHandle> {
   // Never through a symlink: a file swapped for a link after it settled must not be uploaded.
-  const handle = await run(() => open(path, constants.O_RDONLY | constants.O_NOFOLLOW)).catch((cause: Error) => {
+  const opening = open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const handle = await run(() => opening).catch((cause: Error) => {
+    // Given up on (a share that stopped answering): the open may still succeed later, and its descriptor must not leak.
+    if (cause instanceof FolderNotAnsweringError) void opening.then((late) => late.close()).catch(() => undefined);
     throw new FileChangedError(path, `it cannot be opened: ${cause.message}`, { cause });
   });
   try {

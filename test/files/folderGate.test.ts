@@ -80,8 +80,8 @@ describe('FolderGate', () => {
     expect(await g.run(async () => 'answers')).toBe('answers');
   });
 
-  it('lets the callers of running and queued operations go on close, and refuses new work', async () => {
-    const { gate: g, changes } = gate(60_000, 1);
+  it('lets the callers of running and queued operations go on close, refuses new work, and says nothing of an overrun after', async () => {
+    const { gate: g, changes } = gate(30, 1);
     const running = held('x');
     const inKernel = g.run(running.operation);
     const waiting = g.run(async () => 'never');
@@ -89,8 +89,12 @@ describe('FolderGate', () => {
     await expect(inKernel).rejects.toThrow(/stopping/);
     await expect(waiting).rejects.toThrow(/stopping/);
     await expect(g.run(async () => 'no')).rejects.toThrow(/stopping/);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(g.notAnsweringSince).toBeUndefined();
+    expect(g.inKernel).toBe(1);
     running.release();
     await tick();
+    expect(g.inKernel).toBe(0);
     expect(changes).toEqual([]);
   });
 });
