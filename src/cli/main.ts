@@ -79,6 +79,12 @@ function program(setExit: (code: number) => void): Command {
       setExit(await checkCommand(options));
     });
 
+  withConfig(cli.command('health').description("ask the running daemon's /healthz (http.listen), with the token: exit 0 when healthy"))
+    .action(async (options) => {
+      const { healthCommand } = await import('./health.js');
+      setExit(await healthCommand(options));
+    });
+
   withConfig(cli.command('systemd-drop-in').description('print the systemd drop-in that lets the service write to the configured folders'))
     .action(async (options) => {
       const { dropInCommand } = await import('./dropIn.js');

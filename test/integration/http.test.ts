@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, useDaemons, waitForState, type DaemonProcess, type Workspace, type WorkspaceOptions } from '../helpers/daemon.js';
+import { createServer } from 'node:net';
+import { createWorkspace, runCliAsync, useDaemons, waitForState, type DaemonProcess, type Workspace, type WorkspaceOptions } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-http-');
@@ -111,4 +112,29 @@ describe('the HTTP listener', () => {
     expect((await get(`${url}/metrics`, { authorization: `Basic ${basic}` })).status).toBe(200);
     expect(daemon.output).not.toContain(token);
   });
+
+  it('`health` asks /healthz with the token from the config, as a container health check does, and fails when nobody answers', async () => {
+    const port = await freePort();
+    const token = 'studio-token-health-42';
+    const { sandbox, daemon, workspace } = await start({ http: { listen: `127.0.0.1:${port}`, token } });
+    expect(await runCliAsync(workspace, ['health'])).toMatchObject({ status: 0, stdout: 'ok\n' });
+    sandbox.faults.setUnauthorized(true);
+    writeFileSync(join(workspace.inbox, 'mix.wav'), pcmWav(20_000));
+    await daemon.waitForLog((r) => String(r.msg).includes('paused'));
+    expect(await runCliAsync(workspace, ['health'])).toMatchObject({ status: 1, stdout: expect.stringMatching(/^paused: API key rejected/) });
+    await daemon.stop('SIGTERM');
+    expect(await runCliAsync(workspace, ['health'])).toMatchObject({ status: 1, stdout: expect.stringMatching(/^no answer from http:\/\/127\.0\.0\.1:\d+\/healthz: .*is the daemon running\?/) });
+  });
 });
+
+/** A port nobody listens on right now, for a config that must name its port. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
