@@ -72,3 +72,12 @@ describe('defaultConfigPath', () => {
     expect(defaultConfigPath({ CRYOMIX_WATCH_CONFIG: '' })).toBe('/etc/cryomix-watch/config.yaml');
   });
 });
+
+describe('the example configs that ship', () => {
+  it('the one the container writes on its first start loads as it is: state and folders where the image has its volumes', () => {
+    const config = loadConfig(path.join(import.meta.dirname, '..', '..', 'container', 'config.yaml'));
+    expect(config.state.database).toBe('/state/state.db');
+    expect(config.folders.map((folder) => folder.path)).toEqual(['/watch/exports']);
+    expect(config.http?.listen).toEqual({ host: '0.0.0.0', port: 9464 });
+  });
+});

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 
 const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
 
@@ -19,4 +20,11 @@ export function aptProvide(commands: readonly string[], packages: readonly strin
   }
   if (installed.status !== 0 || !commands.every(has)) return `${wanted} is missing and could not be installed: ${(installed.stderr ?? String(installed.error)).trim().split('\n').at(-1)}`;
   return undefined;
+}
+
+/** The Debian mirror this machine's apt uses, so that debootstrap reaches what apt reaches. */
+export function debianMirror(): string {
+  const sources = ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list'].filter(existsSync).map((file) => readFileSync(file, 'utf8')).join('\n');
+  const uri = /^URIs:\s*(\S+\/debian)\s*$/m.exec(sources)?.[1] ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\s+bookworm\b/m.exec(sources)?.[1];
+  return uri ?? 'http://deb.debian.org/debian';
 }

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { aptProvide } from '../helpers/apt.js';
+import { aptProvide, debianMirror } from '../helpers/apt.js';
 
 /**
  * A Debian bookworm booted under its own systemd (systemd-nspawn -b), for
@@ -34,13 +34,6 @@ function run(command: string, args: string[], timeoutMs = 600_000): Run {
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-
-/** The Debian mirror this machine's apt uses, so that debootstrap reaches what apt reaches. */
-function debianMirror(): string {
-  const sources = ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list'].filter(existsSync).map((file) => readFileSync(file, 'utf8')).join('\n');
-  const uri = /^URIs:\s*(\S+\/debian)\s*$/m.exec(sources)?.[1] ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\s+bookworm\b/m.exec(sources)?.[1];
-  return uri ?? 'http://deb.debian.org/debian';
-}
 
 /** The cached root file system, made with debootstrap when missing (about a minute, some 250 MB). */
 function rootFileSystem(): string {
