@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +8,7 @@ import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
 import { waitUntil } from '../helpers/daemon.js';
 import { ensureBaseImages, podman, podmanUnavailable, RUN_FLAGS } from './podman.js';
+import { freePort } from '../helpers/ports.js';
 
 /**
  * `npm run test:image`: the Containerfile built with podman and run as a NAS
@@ -62,16 +62,6 @@ function listed(name: string): { path: string; state: string; sessionId: string 
   return JSON.parse(list.stdout) as { path: string; state: string; sessionId: string }[];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')('the container image (podman; skipped outside CI where podman cannot be had)', () => {
   beforeAll(async () => {

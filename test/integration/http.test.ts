@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createServer } from 'node:net';
 import { createWorkspace, runCliAsync, useDaemons, waitForState, type DaemonProcess, type Workspace, type WorkspaceOptions } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
+import { freePort } from '../helpers/ports.js';
 
 const tempDir = useTempDir('cryomix-http-');
 const { startSandbox, startDaemon } = useDaemons();
@@ -127,14 +127,3 @@ describe('the HTTP listener', () => {
   });
 });
 
-/** A port nobody listens on right now, for a config that must name its port. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
