@@ -131,10 +131,15 @@ install_app() {
   local stage=$destdir$app.new
   rm -rf "$stage"
   mkdir -p "$stage"
-  cp -R "$REPO/dist" "$REPO/config" "$REPO/package.json" "$REPO/package-lock.json" "$stage/"
+  cp -R "$REPO/dist" "$REPO/config" "$REPO/package.json" "$stage/"
   cp -R "$REPO/node_modules" "$stage/"
-  # --logs-max=0: no debug log left in root's ~/.npm (a DESTDIR run touches nothing outside DESTDIR).
-  (cd "$stage" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error --logs-max=0 >/dev/null)
+  # A checkout has its dev dependencies too, and the lock file to prune them by. An installed package
+  # (npm install -g) has neither: only production dependencies, already.
+  if [[ -f $REPO/package-lock.json ]]; then
+    cp "$REPO/package-lock.json" "$stage/"
+    # --logs-max=0: no debug log left in root's ~/.npm (a DESTDIR run touches nothing outside DESTDIR).
+    (cd "$stage" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error --logs-max=0 >/dev/null)
+  fi
   # prune leaves the emptied scope folders (@types, @vitest…) behind.
   find "$stage/node_modules" -mindepth 1 -type d -empty -delete
   # Readable by the service user whatever umask the checkout was made with.
