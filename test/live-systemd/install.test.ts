@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
+import { packAndInstall } from '../helpers/npmPackage.js';
 import { Container, ContainerUnavailable, type Run } from './container.js';
 
 /**
@@ -15,6 +18,10 @@ import { Container, ContainerUnavailable, type Run } from './container.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const CHECKOUT = '/root/cryomix-watch';
+/** Where the package installed on this machine with npm install -g (README, "Or without a checkout") is seen inside. */
+const PACKAGE = '/opt/cryomix-watch-package';
+const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+let packageWork: string | undefined;
 const SANDBOX_PORT = 8080;
 const CONFIG = `# What a studio sets with sudoedit: the sandbox unit as the API, one share, its uploads moved aside.
 api:
@@ -67,7 +74,10 @@ const show = (property: string) => ok(`systemctl show -p ${property} --value cry
 describe('README "Install as a service", under a live systemd', () => {
   beforeAll(async () => {
     try {
-      container = await Container.boot('cryomix-watch-test', { [CHECKOUT]: REPO });
+      // Installed on this machine before the boot: the container has no network, and its binds are fixed at boot.
+      packageWork = mkdtempSync(join(tmpdir(), 'cryomix-live-package-'));
+      const { installed } = packAndInstall(packageWork);
+      container = await Container.boot('cryomix-watch-test', { [CHECKOUT]: REPO, [PACKAGE]: installed });
     } catch (error) {
       if (!(error instanceof ContainerUnavailable) || process.env.CI === 'true') throw error;
       unavailable = `no live systemd here: ${error.message}`;
@@ -83,6 +93,7 @@ describe('README "Install as a service", under a live systemd', () => {
 
   afterAll(async () => {
     await container?.stop();
+    if (packageWork) rmSync(packageWork, { recursive: true, force: true });
   }, 120_000);
 
   it('systemd in the container is Debian 12\'s (the version the README names)', ({ skip }) => {
@@ -233,6 +244,19 @@ describe('README "Install as a service", under a live systemd', () => {
     // Everything on the root file system changed since, but what the system itself keeps changing (logs, /tmp, /run).
     const touched = ok('find / -xdev \\( -path /tmp -o -path /proc -o -path /sys -o -path /run -o -path /dev -o -path /var/log -o -path /var/tmp \\) -prune -o -newer /root/before-staging -print');
     expect(touched.split('\n').filter((path) => path !== '')).toEqual([]);
+  });
+
+  it('from the npm package (npm install -g): its installer sets up a service that starts healthy, and removes it again', ({ skip }) => {
+    box(skip);
+    ok(`sudo ${PACKAGE}/systemd/install.sh --api-key-file /root/api-key`);
+    ok('cat /tmp/config.yaml > /etc/cryomix-watch/config.yaml');
+    ok(`sudo ${PACKAGE}/systemd/install.sh`);
+    ok('sudo systemctl start cryomix-watch');
+    expect(show('ActiveState')).toBe('active');
+    expect(ok(healthy).split('\n')[0]).toBe('200');
+    expect(ok('/usr/local/bin/cryomix-watch --version').trim()).toBe(VERSION);
+    ok(`sudo ${PACKAGE}/systemd/install.sh --uninstall --purge`);
+    ok('test ! -e /usr/local/lib/cryomix-watch && test ! -e /etc/cryomix-watch && test ! -e /var/lib/cryomix-watch');
   });
 });
 

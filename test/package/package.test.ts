@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
+import { packAndInstall } from '../helpers/npmPackage.js';
 
 /**
  * `npm run test:package`: what `npm pack` makes, installed as a user installs
  * it (`npm install -g`, into a prefix of its own), then used: the command,
  * the native SQLite binding, an upload to the embedded sandbox, and the
- * systemd installer run from the installed package into a DESTDIR. Dependencies
- * come from npm's cache or its registry, as for `npm ci`.
+ * systemd installer run from the installed package into a DESTDIR
+ * (`npm run test:systemd` runs it under a live systemd).
  */
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
@@ -32,15 +33,7 @@ describe('the npm package', () => {
 
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'cryomix-package-'));
-    prefix = join(work, 'prefix');
-    const packed = run('npm', ['pack', '--pack-destination', work, '--loglevel=error']);
-    if (packed.status !== 0) throw new Error(`npm pack failed:\n${packed.stderr}`);
-    const tarball = readdirSync(work).find((name) => name.endsWith('.tgz'));
-    if (tarball === undefined) throw new Error(`npm pack made no tarball: ${packed.stdout}`);
-    // npm 11 runs no dependency's install script unless allowed; npm 10 (Node 20's) runs them and ignores the setting.
-    const install = run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--allow-scripts=better-sqlite3,koffi', '--no-audit', '--no-fund', '--loglevel=error', join(work, tarball)], { cwd: work });
-    if (install.status !== 0) throw new Error(`npm install -g failed:\n${install.stderr}`);
-    installed = join(prefix, 'lib', 'node_modules', 'cryomix-watch');
+    ({ prefix, installed } = packAndInstall(work));
   }, 900_000);
 
   it('holds the built code, the example config and the systemd files, and no tests or sources', () => {
