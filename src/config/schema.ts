@@ -84,6 +84,8 @@ const mastering = z.strictObject(
       .refine((files) => new Set(files).size === files.length, { error: 'expected each file name once' })
       .default((): MasterFile[] => ['FinalMaster.wav', 'MasteringReport.json']),
     pollIntervalSeconds: positiveNumber().default(5),
+    // A job the API keeps pending or processing longer fails (src/pipeline/master.ts); fractions allowed for tests.
+    timeoutMinutes: positiveNumber().default(240),
     /** A program and its arguments, run without a shell once the masters are in place; the masters folder is appended. */
     onDone: z
       .array(z.string().min(1, { error: 'expected a non-empty argument' }), { error: 'expected a list: a program and its arguments' })

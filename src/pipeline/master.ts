@@ -31,6 +31,8 @@ export interface MasteringPlan {
   outputDir: string;
   files: readonly string[];
   pollIntervalMs: number;
+  /** A job still pending or processing this long after it was started fails; past half, it is said to be slow. */
+  timeoutMs: number;
   /** Runs once the masters are in place (see runDoneHook). */
   onDone?: readonly string[];
 }
@@ -57,6 +59,7 @@ export function masteringPlan(folders: readonly FolderConfig[], job: Pick<Job, '
     outputDir: mastersDirectory(folder),
     files: folder.mastering.files,
     pollIntervalMs: folder.mastering.pollIntervalSeconds * 1000,
+    timeoutMs: folder.mastering.timeoutMinutes * 60_000,
     ...(folder.mastering.onDone ? { onDone: folder.mastering.onDone } : {}),
   };
 }
@@ -138,14 +141,34 @@ async function stepMastering(job: Job, plan: MasteringPlan, context: MasteringCo
     });
     return;
   }
-  const slow = Date.now() - job.updatedAt > SLOW_JOB_MS;
+  // The row became `mastering` when its upload was stored; steps do not move updated_at.
+  const runningMs = Date.now() - job.updatedAt;
+  const lasted = `${progress.status} for ${inMinutes(runningMs)} min`;
+  const limit = `mastering.timeoutMinutes, ${inMinutes(plan.timeoutMs)} min`;
+  if (runningMs > plan.timeoutMs) {
+    // Started afresh by `retry`: the API's job is left to its fate, and a new start is asked for (a refused one is polled again).
+    store.transition(job.id, 'failed', { masteringStatus: progress.status, masteringRequested: false, error: `the Cryo-mix API kept the mastering job ${lasted}, past ${limit}; run "cryomix-watch retry" to ask for it again` });
+    context.logger.warn({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: mastering ${lasted}, past ${limit}: marked failed`);
+    return;
+  }
+  const late = runningMs > plan.timeoutMs / 2;
+  const lateNote = `mastering is slow: ${lasted}; it is marked failed at ${limit}`;
+  // Said once in the log; the row's note (list, status page) keeps it current.
+  if (late && !job.error?.startsWith('mastering is slow')) context.logger.warn({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: ${lateNote}`);
+  const slow = runningMs > SLOW_JOB_MS;
   store.updateStep(job.id, {
     masteringStatus: progress.status,
     masteringPercent: Math.round(progress.percentComplete),
     stepFailures: 0,
-    error: null,
+    error: late ? lateNote : null,
     nextAttemptAt: Date.now() + (slow ? Math.max(SLOW_POLL_MS, plan.pollIntervalMs) : plan.pollIntervalMs),
   });
+}
+
+/** Minutes, to a tenth under ten. */
+function inMinutes(ms: number): string {
+  const minutes = ms / 60_000;
+  return minutes < 10 ? minutes.toFixed(1) : String(Math.round(minutes));
 }
 
 /** A start the API refuses because the job exists already is the one this version asked for before a crash. */

@@ -34,6 +34,8 @@ export class NotUploadableError extends CryomixWatchError {
 /** `upload --master` of a file outside every folder with a `mastering:` block: the block's defaults (and the API's default settings). */
 export const DEFAULT_MASTER_FILES: readonly string[] = ['FinalMaster.wav', 'MasteringReport.json'];
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
+/** As the config's mastering.timeoutMinutes default. */
+const DEFAULT_MASTERING_TIMEOUT_MS = 240 * 60_000;
 
 /** Where `upload --master` takes its mastering plan from. */
 export interface OneShotPlan {
@@ -56,7 +58,7 @@ export function oneShotPlan(config: Config, file: string, outDir: string | undef
   const path = resolve(file);
   const folder = config.folders.find((f) => isInside(f.path, path));
   const fromFolder = folder?.mastering ? masteringPlan(config.folders, { folder: folder.path }) : undefined;
-  const defaults = { settings: {}, outputDir: resolve(outDir ?? process.cwd()), files: DEFAULT_MASTER_FILES, pollIntervalMs: DEFAULT_POLL_INTERVAL_MS };
+  const defaults = { settings: {}, outputDir: resolve(outDir ?? process.cwd()), files: DEFAULT_MASTER_FILES, pollIntervalMs: DEFAULT_POLL_INTERVAL_MS, timeoutMs: DEFAULT_MASTERING_TIMEOUT_MS };
   const plan = fromFolder === undefined ? defaults : { ...fromFolder, ...(outDir === undefined ? {} : { outputDir: resolve(outDir) }) };
   // The config refuses such an outputDir; --out and the current directory are only known here.
   const masters = mixMastersDirectory(plan.outputDir, path);

@@ -176,4 +176,25 @@ describe('mastering after upload', () => {
     const warning = await daemon.waitForLog((r) => String(r.msg).includes('the onDone hook exited with 3'));
     expect(warning.output).toEqual(['no space on the backup disk']);
   });
+
+  it('fails a job the API keeps pending past mastering.timeoutMinutes, saying so in the log once past half of it, and retry asks for it again', async () => {
+    sandbox = await startSandbox({ masteringSeconds: 0.5 });
+    const dir = tempDir();
+    const workspace = createWorkspace(dir, sandbox, {
+      // 0.05 min: slow after 1.5 s, failed after 3 s.
+      folder: { mastering: { outputDir: join(dir, 'masters'), pollIntervalSeconds: 0.2, timeoutMinutes: 0.05 } },
+    });
+    sandbox.faults.add({ target: 'mastering', kind: 'stuck-pending', times: 1 });
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const mix = join(workspace.inbox, 'Stuck.wav');
+    writeFileSync(mix, pcmWav(50_000));
+    const failed = await waitForState(workspace, mix, 'failed', 20_000, () => daemon.output.slice(-2000));
+    expect(failed.error).toMatch(/^the Cryo-mix API kept the mastering job pending for \d\.\d min, past mastering\.timeoutMinutes, 0\.1 min; run "cryomix-watch retry" to ask for it again$/);
+    expect(daemon.logs.filter((r) => String(r.msg).includes('mastering is slow'))).toHaveLength(1);
+
+    expect(runCli(workspace, ['retry', mix]).status).toBe(0);
+    // A new start is asked for; this sandbox refuses a second job for the same Session-Id, and the first is polled again.
+    await waitUntil(() => sandbox.requests().filter((r) => r.endpoint === 'mastering' && r.sessionId === failed.sessionId).length === 2, 20_000, () => daemon.output.slice(-2000));
+  });
 });

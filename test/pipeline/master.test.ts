@@ -77,7 +77,7 @@ describe('the onDone hook', () => {
     const started = join(outputDir, 'hook started');
     const finished = join(outputDir, 'hook finished');
     const hook = [process.execPath, '-e', `const fs = require('fs'); fs.writeFileSync(${JSON.stringify(started)}, ''); setTimeout(() => fs.writeFileSync(${JSON.stringify(finished)}, ''), 300)`];
-    const context = quietContext(store, () => ({ settings: {}, outputDir, files: ['FinalMaster.wav'], pollIntervalMs: 1000, onDone: hook }));
+    const context = quietContext(store, () => ({ settings: {}, outputDir, files: ['FinalMaster.wav'], pollIntervalMs: 1000, timeoutMs: 3_600_000, onDone: hook }));
     // Only the claim's renewal timer is faked, so that renewals come due while the real hook runs.
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {
