@@ -71,6 +71,7 @@ http: { listen: 127.0.0.1:9464 }
       outputDir: '/srv/masters',
       files: ['FinalMaster.wav', 'MasteringReport.json'],
       pollIntervalSeconds: 5,
+      timeoutMinutes: 240,
     });
     expect(config.http).toEqual({ listen: { host: '127.0.0.1', port: 9464 } });
     expect(config.log.level).toBe('debug');
