@@ -23,8 +23,8 @@ export interface FolderGateOptions {
   maxInFlight: number;
   /** An operation running longer than this marks the folder not answering. */
   timeoutMs: number;
-  /** The folder stopped answering, or answers again. */
-  onChange(answering: boolean): void;
+  /** The folder stopped answering, or answers again; `since` is when it stopped (Date.now()), either way. */
+  onChange(answering: boolean, since: number): void;
 }
 
 interface Waiter {
@@ -103,7 +103,7 @@ export class FolderGate {
       if (this.#closed || this.#notAnsweringSince !== undefined) return;
       this.#notAnsweringSince = Date.now();
       this.#letGo();
-      this.#options.onChange(false);
+      this.#options.onChange(false, this.#notAnsweringSince);
     }, this.#options.timeoutMs);
     // A stuck operation must not keep a stopping process alive; the CLI exits past it.
     timer.unref();
@@ -112,8 +112,9 @@ export class FolderGate {
       this.#callers.delete(reject);
       this.#running--;
       if (this.#notAnsweringSince !== undefined && this.#running === 0 && !this.#closed) {
+        const since = this.#notAnsweringSince;
         this.#notAnsweringSince = undefined;
-        this.#options.onChange(true);
+        this.#options.onChange(true, since);
       }
       if (this.#running < this.#options.maxInFlight) this.#queue.shift()?.start();
     };

@@ -146,8 +146,6 @@ export class WatchedFolder {
   private rootEvent = false;
   /** The folder answers again after a hang: the next root check rebuilds the watcher and rescans, as after any absence. */
   private rescanDue = false;
-  /** When the gate last said the folder stopped answering. */
-  private silentSince = 0;
   /** Mount points below the root when last looked, for an inotify folder: a mount or unmount there leaves deaf watches. */
   private mountsBelow = new Set<string>();
   private monitor: NodeJS.Timeout | undefined;
@@ -166,7 +164,7 @@ export class WatchedFolder {
       folder: config.path,
       maxInFlight: OPERATIONS_AT_ONCE,
       timeoutMs: config.answerTimeoutSeconds * 1000,
-      onChange: (answering) => this.answeringChanged(answering),
+      onChange: (answering, since) => this.answeringChanged(answering, since),
     });
     this.intake = new Intake({
       ...intakeDeps,
@@ -409,18 +407,17 @@ export class WatchedFolder {
   }
 
   /** The gate's word on the folder, said once each way. */
-  private answeringChanged(answering: boolean): void {
+  private answeringChanged(answering: boolean, since: number): void {
     const folder = this.config.path;
     this.onProblemChange();
     if (!answering) {
-      this.silentSince = Date.now();
       this.logger.error(
         { folder },
         `${folder} is not answering: a file operation there took over ${this.config.answerTimeoutSeconds} s (a hung network share?). Its files keep their state, other folders carry on, and it is rescanned once it answers`,
       );
       return;
     }
-    const seconds = Math.round((Date.now() - this.silentSince) / 1000);
+    const seconds = Math.round((Date.now() - since) / 1000);
     this.logger.warn({ folder, silentSeconds: seconds }, `${folder} answers again after ${seconds} s: rescanning it`);
     this.rescanDue = true;
   }
