@@ -160,10 +160,10 @@ describe('mastering after upload', () => {
     const path = join(workspace.inbox, 'hooked; rm -rf ~.wav');
     writeFileSync(path, pcmWav(30_000));
     await waitForState(workspace, path, 'done', 20_000);
-    const marker = join(masters, 'hooked; rm -rf ~', 'hook-ran.txt');
-    await waitUntil(() => existsSync(marker));
-    expect(readFileSync(marker, 'utf8')).toBe(join(masters, 'hooked; rm -rf ~'));
+    // The hook has finished writing its marker only once the daemon has seen it exit.
     await daemon.waitForLog((r) => String(r.msg).includes('the onDone hook ran') && r.exitCode === 0);
+    const marker = join(masters, 'hooked; rm -rf ~', 'hook-ran.txt');
+    expect(readFileSync(marker, 'utf8')).toBe(join(masters, 'hooked; rm -rf ~'));
   });
 
   it('logs a failing hook with its exit status and output, and keeps the job done', async () => {
