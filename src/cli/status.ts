@@ -4,6 +4,7 @@ import { STATES } from '../store/states.js';
 import { configFrom, withStore, type GlobalOptions } from './context.js';
 import { relativeTime, table } from '../report/format.js';
 import { folderProblemLine } from '../ops/health.js';
+import { followUpNote } from '../report/jobView.js';
 
 export interface StatusReport {
   database: string;
@@ -16,7 +17,12 @@ export interface StatusReport {
   mastering: { path: string; percent: number }[];
   /** What keeps the running daemon from watching a folder (a hung or unmounted share), one line each, as /healthz says it. */
   folderProblems: string[];
+  /** After-upload steps and hooks whose last run failed, tried again by the daemon. */
+  followUpsFailing: { path: string; kind: string; error: string | null; dueAt: string }[];
 }
+
+/** Enough to see the pattern (a full disk, a read-only target); `list` has every file. */
+const FAILING_SHOWN = 10;
 
 export function statusReport(options: GlobalOptions): StatusReport {
   const config = configFrom(options);
@@ -31,6 +37,7 @@ export function statusReport(options: GlobalOptions): StatusReport {
       downloadsWaitingOverADay: store.downloadsWaitingSince(Date.now() - DOWNLOAD_WARNING_MS),
       mastering: store.inState('mastering').map((job) => ({ path: job.path, percent: job.masteringPercent ?? 0 })),
       folderProblems: store.folderStates().flatMap(({ path, problem }) => (problem ? [folderProblemLine(path, problem)] : [])),
+      followUpsFailing: store.failingFollowUps(FAILING_SHOWN).map(({ path, kind, error, dueAt }) => ({ path, kind, error, dueAt: new Date(dueAt).toISOString() })),
     };
   });
 }
@@ -55,6 +62,9 @@ export function statusCommand(options: GlobalOptions & { json?: boolean }): void
   }
   if (report.downloadsWaitingOverADay > 0) {
     lines.push('', `WARNING: the masters of ${report.downloadsWaitingOverADay} file(s) have waited more than a day to be downloaded; Cryo-mix deletes results 7 days after mastering. See "cryomix-watch list --state downloading".`);
+  }
+  if (report.followUpsFailing.length > 0) {
+    lines.push('', 'Uploaded, but not yet finished (tried again by the daemon):', ...report.followUpsFailing.map((followUp) => `  ${followUp.path}: ${followUpNote(followUp)}`));
   }
   if (report.oldestPending) {
     const { path, state, since } = report.oldestPending;

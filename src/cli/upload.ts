@@ -1,9 +1,9 @@
 import { basename, dirname } from 'node:path';
-import { mastersDirectory } from '../config/index.js';
 import { CryomixWatchError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
 import { ShutdownAbort } from '../pipeline/aborts.js';
-import { NotUploadableError, oneShotPlan, uploadOnce, type OneShotPlan } from '../pipeline/oneShot.js';
+import { mixMastersDirectory, storedPlan, type MasteringPlan } from '../pipeline/master.js';
+import { NotUploadableError, oneShotPlan, uploadOnce } from '../pipeline/oneShot.js';
 import type { UploadParts } from '../pipeline/uploadContext.js';
 import type { Job } from '../store/job.js';
 import { openDatabase } from '../store/db.js';
@@ -17,7 +17,7 @@ export interface UploadOptions extends GlobalOptions {
   sandbox?: boolean;
   /** Master each file once uploaded, and bring the masters back. */
   master?: boolean;
-  /** Where masters go (`<out>/<mix name>/`); default: the folder's outputDir, else the current directory. */
+  /** Where masters go (`<out>/<mix file name>/`); default: the folder's outputDir, else the current directory. */
   out?: string;
 }
 
@@ -38,53 +38,27 @@ function mastersOf(store: JobStore, jobId: number): string | undefined {
   return first && dirname(first.path);
 }
 
-/** Who finishes a job this command leaves unfinished. */
-function leftOver({ folder, plan }: OneShotPlan, stage: 'upload' | 'mastering'): string {
-  if (folder) {
-    const elsewhere = mastersDirectory(folder) === plan.outputDir ? '' : ` (its masters then go to ${mastersDirectory(folder)})`;
-    return `the daemon will finish it${elsewhere}, or run this command again`;
-  }
-  // No mastering block the daemon could follow: only another `upload --master` finishes the masters.
-  return stage === 'upload'
-    ? 'run this command again to upload and master it (the daemon would upload it, but not master it)'
-    : 'run this command again to finish it (same Session-Id; the mastering job is not started twice)';
+/** Who finishes a job this command leaves unfinished: the plan is on the row (an earlier run's, once its mastering started), so the daemon can. */
+function leftOver(plan: MasteringPlan, job: Job): string {
+  const { outputDir } = storedPlan(job) ?? plan;
+  return `the daemon will finish it (masters to ${mixMastersDirectory(outputDir, job)}), or run this command again (same Session-Id; nothing is sent or started twice)`;
 }
 
 /** The last line about a file `upload --master` worked on, and whether it ended with its masters. */
-function masteredOutcome(job: Job, store: JobStore, startedAt: number, resolved: OneShotPlan, interrupted: boolean): { text: string; ok: boolean } {
+function masteredOutcome(job: Job, store: JobStore, startedAt: number, plan: MasteringPlan, interrupted: boolean): { text: string; ok: boolean } {
   const detail = job.error ? `: ${job.error}` : '';
   if (job.state === 'done') {
     const masters = mastersOf(store, job.id);
-    if (masters !== undefined) {
-      return job.updatedAt < startedAt
-        ? { text: `already mastered earlier (session ${job.sessionId}): masters in ${masters}; nothing started again`, ok: true }
-        : { text: `done, masters in ${masters}`, ok: true };
-    }
-    if (job.duplicateOf !== null) {
-      const original = store.get(job.duplicateOf);
-      if (original.state === 'mastering' || original.state === 'downloading') {
-        return { text: `the same bytes as ${original.path}, not sent again; its masters are still being made (${original.state}): run this command again once they are, to see where`, ok: false };
-      }
-      const originalMasters = mastersOf(store, original.id);
-      return originalMasters !== undefined
-        ? { text: `the same bytes as ${original.path}, not sent again: its masters are in ${originalMasters}`, ok: true }
-        : { text: `the same bytes as ${original.path}, which was uploaded without mastering; not sent again, no masters made`, ok: false };
-    }
-    return {
-      text:
-        `uploaded earlier without mastering (session ${job.sessionId}), so it is not mastered now; ` +
-        'to get masters, export or save the mix again (or touch the file) so it is a new version, then run this command again',
-      ok: false,
-    };
+    if (masters === undefined) return { text: `done without masters${detail}`, ok: false };
+    const same = job.duplicateOf === null ? '' : `the same bytes as ${store.get(job.duplicateOf).path}, not sent again; `;
+    return job.updatedAt < startedAt
+      ? { text: `already mastered earlier (session ${job.sessionId}): masters in ${masters}; nothing started again`, ok: true }
+      : { text: `${same}done, masters in ${masters}`, ok: true };
   }
-  if (job.state === 'failed') {
-    const instead = resolved.folder ? '' : '; for a file outside a mastering folder, run this command again instead (same Session-Id)';
-    return { text: `failed${detail}${instead}`, ok: false };
-  }
-  const stage = job.state === 'mastering' || job.state === 'downloading' ? 'mastering' : 'upload';
-  const where = stage === 'upload' ? 'during the upload' : `while ${job.state}`;
-  if (interrupted) return { text: `interrupted ${where}; ${leftOver(resolved, stage)}`, ok: false };
-  if (job.state === 'retrying' || stage === 'mastering') return { text: `not yet${detail}; ${leftOver(resolved, stage)}`, ok: false };
+  if (job.state === 'failed') return { text: `failed${detail}`, ok: false };
+  const where = job.state === 'mastering' || job.state === 'downloading' ? `while ${job.state}` : 'during the upload';
+  if (interrupted) return { text: `interrupted ${where}; ${leftOver(plan, job)}`, ok: false };
+  if (['retrying', 'mastering', 'downloading'].includes(job.state)) return { text: `not yet${detail}; ${leftOver(plan, job)}`, ok: false };
   return { text: `${job.state}${detail}`, ok: false };
 }
 
@@ -98,14 +72,14 @@ async function uploadAndMaster(file: string, parts: UploadParts, signal: AbortSi
   }
   const startedAt = Date.now();
   try {
-    const resolved = oneShotPlan(parts.config, file, out);
+    const plan = oneShotPlan(parts.config, file, out);
     const job = await uploadOnce(file, parts, signal, {
-      master: resolved.plan,
+      master: plan,
       onWait: (waiting, delayMs) => progress.note(`${waiting.error}; trying again ${relativeTime(Date.now() + delayMs)}`),
       onProgress: (row) => progress.update(row),
       onHeld: (row) => progress.note(`another cryomix-watch process (pid ${row.ownerPid}) is working on it; following its progress`),
     });
-    const { text, ok } = masteredOutcome(job, parts.store, startedAt, resolved, signal.aborted);
+    const { text, ok } = masteredOutcome(job, parts.store, startedAt, plan, signal.aborted);
     progress.finish(text);
     return ok;
   } catch (error) {

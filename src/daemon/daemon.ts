@@ -79,6 +79,7 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
     paused: () => store.paused() !== null,
     oldestWaitingSince: () => store.oldestPending()?.createdAt,
     folders: () => pipeline.folderStates(),
+    followUpCounts: () => store.followUpCounts(),
   });
   const page = (): StatusPageData => ({
     now: Date.now(),

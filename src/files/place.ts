@@ -8,9 +8,11 @@ import { errnoCode } from './errno.js';
  * Makes `source` appear at `target`, or at `name (2).ext`, `name (3).ext`…
  * when that name is taken, and returns the name used. Never replaces a
  * file: `link` and COPYFILE_EXCL fail on an existing name, so a file that
- * appears there meanwhile is safe too. `source` stays; the caller removes it.
+ * appears there meanwhile is safe too. A name `isAlreadyThere` judges to
+ * hold the source already (placed before a crash) is taken as it is.
+ * `source` stays; the caller removes it.
  */
-export async function placeAtFreeName(source: string, target: string): Promise<string> {
+export async function placeAtFreeName(source: string, target: string, isAlreadyThere?: (candidate: string) => Promise<boolean>): Promise<string> {
   await ensureSharedDirectory(dirname(target));
   const ext = extname(target);
   const stem = basename(target, ext);
@@ -21,6 +23,7 @@ export async function placeAtFreeName(source: string, target: string): Promise<s
       return candidate;
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw error;
+      if (await isAlreadyThere?.(candidate)) return candidate;
     }
   }
 }

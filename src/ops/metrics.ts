@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ApiAnswer } from '../cryomix/client.js';
 import type { RetryReason } from '../pipeline/upload.js';
-import { activityOf, FOLDER_PROBLEMS, type FolderState, type TransitionEvent } from '../store/job.js';
+import { activityOf, FOLDER_PROBLEMS, FOLLOW_UP_KINDS, type FolderState, type FollowUpKind, type TransitionEvent } from '../store/job.js';
 import { STATES, type State } from '../store/states.js';
 
 const PREFIX = 'cryomix_watch_';
@@ -13,6 +13,7 @@ export interface MetricsSource {
   /** When the oldest file still waiting to be uploaded was first seen (epoch ms). */
   oldestWaitingSince(): number | undefined;
   folders(): FolderState[];
+  followUpCounts(): { kind: FollowUpKind; pending: number; failing: number }[];
 }
 
 /**
@@ -84,6 +85,20 @@ export class DaemonMetrics {
           for (const kind of FOLDER_PROBLEMS) {
             this.set({ folder: path, problem: kind }, problem?.problem === kind ? Math.max(0, (Date.now() - problem.since) / 1000) : 0);
           }
+        }
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}follow_ups_pending`,
+      help: 'After-upload moves or deletes and onDone hooks still due, by kind; failing="true": their last run failed',
+      labelNames: ['kind', 'failing'],
+      registers,
+      collect() {
+        const counts = metrics.source?.followUpCounts() ?? [];
+        for (const kind of FOLLOW_UP_KINDS) {
+          const { pending = 0, failing = 0 } = counts.find((count) => count.kind === kind) ?? {};
+          this.set({ kind, failing: 'true' }, failing);
+          this.set({ kind, failing: 'false' }, pending - failing);
         }
       },
     });

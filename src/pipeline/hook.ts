@@ -6,29 +6,46 @@ import type { Logger } from 'pino';
 const HOOK_TIMEOUT_MS = 5 * 60_000;
 const OUTPUT_LINES_LOGGED = 5;
 
+/** What the onDone hook is run with, stored with its follow-up when the masters are in place. */
+export interface DoneHook {
+  argv: readonly string[];
+  /** The mix's masters folder: the hook's last argument. */
+  masters: string;
+  mix: string;
+  /** In the hook's environment as CRYOMIX_SESSION_ID: the same on a repeat, so the hook can tell. */
+  sessionId: string;
+}
+
 /**
- * Runs the folder's `mastering.onDone` program once the masters are in
- * place: no shell (the argv is used as written), the masters folder as the
- * last argument. Its exit status and first lines of output are logged; a
- * failing hook is reported, never turned into a failed job, since the
- * masters are already safe on disk.
+ * Runs the folder's `mastering.onDone` program: no shell (the argv is used
+ * as written), the masters folder as the last argument. Its exit status and
+ * first lines of output are logged; a failing hook is reported, never
+ * turned into a failed job or run again, since the masters are already
+ * safe on disk. Resolves false when the hook was stopped by `signal` (a
+ * shutdown): it has not had its run, and runs again at the next start.
  */
-export function runDoneHook(argv: readonly string[], mastersDirectory: string, mix: string, logger: Logger, signal: AbortSignal): Promise<void> {
-  const [program, ...args] = argv;
-  if (!program) return Promise.resolve();
+export function runDoneHook(hook: DoneHook, logger: Logger, signal: AbortSignal): Promise<boolean> {
+  const [program, ...args] = hook.argv;
+  if (!program) return Promise.resolve(true);
+  const env = { ...process.env, CRYOMIX_SESSION_ID: hook.sessionId, CRYOMIX_MIX: hook.mix };
   return new Promise((resolve) => {
-    // Stopped with the daemon: a shutdown must not wait minutes for someone's script.
-    execFile(program, [...args, mastersDirectory], { timeout: HOOK_TIMEOUT_MS, maxBuffer: 1024 * 1024, signal }, (error, stdout, stderr) => {
+    execFile(program, [...args, hook.masters], { timeout: HOOK_TIMEOUT_MS, maxBuffer: 1024 * 1024, signal, env }, (error, stdout, stderr) => {
       const output = `${stdout}${stderr}`.split('\n').filter((line) => line.trim() !== '').slice(0, OUTPUT_LINES_LOGGED);
       const exitCode = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      const fields = { file: mix, hook: argv, exitCode, output };
-      if (error) {
-        const why = signal.aborted ? 'was stopped because the daemon is stopping' : error.killed ? `was stopped after ${HOOK_TIMEOUT_MS / 1000} s` : typeof error.code === 'number' ? `exited with ${error.code}` : `could not run: ${error.message}`;
-        logger.warn(fields, `${basename(mix)}: the onDone hook ${why}; the masters are in ${mastersDirectory}`);
-      } else {
-        logger.info(fields, `${basename(mix)}: the onDone hook ran`);
+      const fields = { file: hook.mix, sessionId: hook.sessionId, hook: hook.argv, exitCode, output };
+      const name = basename(hook.mix);
+      if (signal.aborted) {
+        logger.warn(fields, `${name}: the onDone hook was stopped because the daemon is stopping; it runs again at the next start`);
+        resolve(false);
+        return;
       }
-      resolve();
+      if (error) {
+        const why = error.killed ? `was stopped after ${HOOK_TIMEOUT_MS / 1000} s` : typeof error.code === 'number' ? `exited with ${error.code}` : `could not run: ${error.message}`;
+        logger.warn(fields, `${name}: the onDone hook ${why}; the masters are in ${hook.masters}`);
+      } else {
+        logger.info(fields, `${name}: the onDone hook ran`);
+      }
+      resolve(true);
     });
   });
 }

@@ -1,20 +1,22 @@
-import { basename, extname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { mastersDirectory, type FolderConfig } from '../config/index.js';
 import { DOWNLOAD_WARNING_MS, type CryomixApi, type MasteringSettings, type SignedDownload } from '../cryomix/api.js';
 import { RejectedError, UnauthorizedError } from '../cryomix/errors.js';
 import { CryomixWatchError, TransientError } from '../errors.js';
 import { isStoreFailure } from '../store/db.js';
-import type { Job } from '../store/job.js';
+import type { Download, Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
-import { downloadFile, type DownloadRequest, type DownloadResult } from '../transfer/download.js';
+import { downloadFile, syncPlaced, type DownloadRequest, type DownloadResult } from '../transfer/download.js';
 import { StorageError } from '../transfer/errors.js';
 import { SupersededAbort } from './aborts.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { holdClaim } from './claim.js';
 import { claimAvailable } from './recovery.js';
-import { runDoneHook } from './hook.js';
+import { scheduleDoneHook } from './followUps.js';
 import { isFileSystemError } from './version.js';
+import { isGone } from '../files/errno.js';
 
 /** A job running this long is slow: poll once a minute rather than every few seconds. */
 const SLOW_JOB_MS = 5 * 60_000;
@@ -27,7 +29,7 @@ const MAX_URL_REFRESHES = 2;
 /** What a folder's `mastering:` block asks for. */
 export interface MasteringPlan {
   settings: MasteringSettings;
-  /** Results go to `<outputDir>/<mix name without extension>/`. */
+  /** Results go to `<outputDir>/<mix path in its folder>/` (mixMastersDirectory). */
   outputDir: string;
   files: readonly string[];
   pollIntervalMs: number;
@@ -44,7 +46,7 @@ export interface MasteringContext {
   backoff: BackoffPolicy;
   stallTimeoutMs: number;
   urlExpirySeconds: number;
-  /** The plan for a job's folder, or undefined when the folder no longer asks for mastering. */
+  /** What the job is mastered with (planFor), or undefined when nothing says. */
   plan(job: Job): MasteringPlan | undefined;
   onUnauthorized(error: UnauthorizedError): void;
   download?: (request: DownloadRequest) => Promise<DownloadResult>;
@@ -64,9 +66,33 @@ export function masteringPlan(folders: readonly FolderConfig[], job: Pick<Job, '
   };
 }
 
-/** Where one mix's masters go: a folder named after the mix, inside the outputDir. */
-export function mixMastersDirectory(outputDir: string, mix: string): string {
-  return join(outputDir, basename(mix, extname(mix)));
+/**
+ * Where one mix's masters go: a folder named after the mix's whole path in
+ * its watched folder (`clientA/Song.wav/`), inside the outputDir. Song.wav
+ * and Song.mp3, or two clients' Song.wav, never share one.
+ */
+export function mixMastersDirectory(outputDir: string, mix: Pick<Job, 'folder' | 'path'>): string {
+  return join(outputDir, relative(mix.folder, mix.path));
+}
+
+/**
+ * What a job is mastered with: the plan stored on its row (by `upload
+ * --master`, or when its upload was stored), else its folder's `mastering:`
+ * block as configured now (rows from before migration 008, a folder's file
+ * not yet stored).
+ */
+export function planFor(job: Job, folders: readonly FolderConfig[]): MasteringPlan | undefined {
+  return storedPlan(job) ?? masteringPlan(folders, job);
+}
+
+/** The plan stored on the row; only this program writes it. */
+export function storedPlan(job: Pick<Job, 'masteringPlan'>): MasteringPlan | undefined {
+  return (job.masteringPlan ?? undefined) as MasteringPlan | undefined;
+}
+
+/** The Session-Id the API masters: a duplicate's bytes are stored under its original's. */
+function masteredSession(job: Job, store: JobStore): string {
+  return job.duplicateOf === null ? job.sessionId : store.get(job.duplicateOf).sessionId;
 }
 
 /** A mastering step that cannot succeed by trying again: the job needs a person (`retry`). */
@@ -89,8 +115,6 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
   if (!store.claimStep(jobId, mine)) return;
   const job = store.get(jobId);
   const claim = holdClaim(() => store.claimStep(job.id, mine), signal);
-  /** The onDone hook of a job this step finished: it runs once the claim is let go. */
-  let hook: (() => Promise<void>) | undefined;
   try {
     const plan = context.plan(job);
     if (!plan) {
@@ -104,9 +128,7 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
     if (job.state === 'mastering') {
       await stepMastering(job, plan, context, claim.signal);
     } else {
-      const masters = await stepDownloading(job, plan, context, claim.signal);
-      const { onDone } = plan;
-      if (onDone) hook = () => runDoneHook(onDone, masters, job.path, context.logger, signal);
+      await stepDownloading(job, plan, context, claim.signal);
     }
   } catch (error) {
     fileStepFailure(job, claim.storeFailure ?? error, context, claim.signal);
@@ -114,18 +136,16 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
     claim.release();
   }
   if (claim.storeFailure !== undefined) throw claim.storeFailure;
-  // After the commit to done, so that a crash in between skips the hook rather than running it twice. After the claim
-  // too: a done job's claim cannot be renewed, and losing it would stop the hook within seconds; only a shutdown may.
-  await hook?.();
 }
 
 async function stepMastering(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
   const { store, api } = context;
+  const session = masteredSession(job, store);
   // Asked first when a start may already have been sent: a crash between the call and its commit must not start a second job.
-  const progress = job.masteringRequested ? await api.masteringProgress(job.sessionId) : null;
+  const progress = job.masteringRequested ? await api.masteringProgress(session) : null;
   if (progress === null) {
     store.updateStep(job.id, { masteringRequested: true });
-    await startOnce(job, plan, context, signal);
+    await startOnce(session, plan, context, signal);
     store.updateStep(job.id, { masteringStatus: 'pending', masteringPercent: 0, stepFailures: 0, error: null, nextAttemptAt: Date.now() + plan.pollIntervalMs });
     context.logger.info({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: mastering started`);
     return;
@@ -171,25 +191,38 @@ function inMinutes(ms: number): string {
   return minutes < 10 ? minutes.toFixed(1) : String(Math.round(minutes));
 }
 
-/** A start the API refuses because the job exists already is the one this version asked for before a crash. */
-async function startOnce(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
+/**
+ * A start the API refuses because the job exists already is the one asked
+ * for before a crash, or, for a duplicate, its original's: it is followed.
+ */
+async function startOnce(session: string, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
   try {
-    await context.api.startMastering(job.sessionId, plan.settings, signal);
+    await context.api.startMastering(session, plan.settings, signal);
   } catch (error) {
-    if (error instanceof RejectedError && (await context.api.masteringProgress(job.sessionId)) !== null) return;
+    if (error instanceof RejectedError && (await context.api.masteringProgress(session)) !== null) return;
     throw error;
   }
 }
 
-/** Fetches the results still missing, then the job is done; returns the folder they are in. */
-async function stepDownloading(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<string> {
+/**
+ * Fetches the results still missing, then the job is done, and its onDone
+ * hook due, in one commit. Each result is recorded as soon as it is in
+ * place; one recorded but no longer on disk is fetched again. Their names
+ * are made durable before `done`, and a failed sync is retried without a
+ * second download.
+ */
+async function stepDownloading(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
   const { store, api } = context;
   const download = context.download ?? downloadFile;
+  for (const recorded of store.downloads(job.id)) {
+    if (!(await holdsResult(recorded))) store.forgetDownload(job.id, recorded.name);
+  }
   const fetched = new Set(store.downloads(job.id).map((d) => d.name));
   const missing = plan.files.filter((name) => !fetched.has(name));
-  const directory = mixMastersDirectory(plan.outputDir, job.path);
+  const directory = mixMastersDirectory(plan.outputDir, job);
+  const session = masteredSession(job, store);
   // Requested just before use: the URLs expire.
-  let urls = missing.length > 0 ? await api.requestDownloadUrls(job.sessionId, context.urlExpirySeconds, signal) : new Map<string, SignedDownload>();
+  let urls = missing.length > 0 ? await api.requestDownloadUrls(session, context.urlExpirySeconds, signal) : new Map<string, SignedDownload>();
   let refreshes = 0;
   for (const name of missing) {
     for (;;) {
@@ -203,13 +236,26 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
         const expired = error instanceof StorageError && (error.storageCode === 'ExpiredToken' || error.statusCode === 403);
         if (!expired || refreshes >= MAX_URL_REFRESHES) throw error;
         refreshes++;
-        urls = await api.requestDownloadUrls(job.sessionId, context.urlExpirySeconds, signal);
+        urls = await api.requestDownloadUrls(session, context.urlExpirySeconds, signal);
       }
     }
   }
-  store.transition(job.id, 'done', { stepFailures: 0, error: null });
+  await syncPlaced(store.downloads(job.id).map((d) => d.path));
+  store.atomically(() => {
+    store.transition(job.id, 'done', { stepFailures: 0, error: null });
+    if (plan.onDone) scheduleDoneHook(store, job, { argv: plan.onDone, masters: directory, mix: job.path, sessionId: job.sessionId });
+  });
   context.logger.info({ file: job.path, masters: directory }, `${basename(job.path)}: masters are in ${directory}`);
-  return directory;
+}
+
+/** The recorded result is still where it was put, whole. */
+async function holdsResult(recorded: Download): Promise<boolean> {
+  try {
+    return (await stat(recorded.path)).size === recorded.bytes;
+  } catch (error) {
+    if (isGone(error)) return false;
+    throw error;
+  }
 }
 
 /** Transient trouble waits and tries the same step again; a refusal fails the job; a broken state DB stops the daemon. */

@@ -1,5 +1,5 @@
 import { basename, dirname, join, resolve } from 'node:path';
-import { isInside, type Config, type FolderConfig } from '../config/index.js';
+import { isInside, type Config } from '../config/index.js';
 import { CryomixWatchError } from '../errors.js';
 import type { Job } from '../store/job.js';
 import { FINAL_STATES } from '../store/states.js';
@@ -8,10 +8,11 @@ import { statFile, type FileStat } from '../watch/settle.js';
 import { admit, type Admission } from './admit.js';
 import { holdClaim } from './claim.js';
 import { folderFilter } from './folder.js';
-import { masteringPlan, mixMastersDirectory, runMasteringStep, type MasteringContext, type MasteringPlan } from './master.js';
+import { masteringPlan, mixMastersDirectory, runMasteringStep, storedPlan, type MasteringContext, type MasteringPlan } from './master.js';
 import { rearm } from './rearm.js';
 import { claimAvailable, recoverOrphanedUploads } from './recovery.js';
-import { completeAfterUpload, finishStored, uploadJob, type UploadContext } from './upload.js';
+import { finishStored, uploadJob, type UploadContext } from './upload.js';
+import { runDueFollowUps } from './followUps.js';
 import { createMasteringContext, createUploadContext, type UploadParts } from './uploadContext.js';
 import { errnoCode } from '../files/errno.js';
 import { sameVersion, unreadableReason } from './version.js';
@@ -37,31 +38,21 @@ export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 /** As the config's mastering.timeoutMinutes default. */
 const DEFAULT_MASTERING_TIMEOUT_MS = 240 * 60_000;
 
-/** Where `upload --master` takes its mastering plan from. */
-export interface OneShotPlan {
-  plan: MasteringPlan;
-  /**
-   * The configured folder whose `mastering:` block the plan comes from, or
-   * undefined for the defaults. Only then can the daemon carry on with the
-   * job (into that folder's outputDir, whatever `--out` said).
-   */
-  folder: FolderConfig | undefined;
-}
-
 /**
  * The plan for `upload FILE --master`: the `mastering:` block of the
  * configured folder holding the file, else default settings; `outDir`
  * (default: the current directory for the defaults) overrides the folder's
- * outputDir.
+ * outputDir. It is stored on the row, so the daemon finishes the job with
+ * it if this command cannot.
  */
-export function oneShotPlan(config: Config, file: string, outDir: string | undefined): OneShotPlan {
+export function oneShotPlan(config: Config, file: string, outDir: string | undefined): MasteringPlan {
   const path = resolve(file);
   const folder = config.folders.find((f) => isInside(f.path, path));
   const fromFolder = folder?.mastering ? masteringPlan(config.folders, { folder: folder.path }) : undefined;
   const defaults = { settings: {}, outputDir: resolve(outDir ?? process.cwd()), files: DEFAULT_MASTER_FILES, pollIntervalMs: DEFAULT_POLL_INTERVAL_MS, timeoutMs: DEFAULT_MASTERING_TIMEOUT_MS };
   const plan = fromFolder === undefined ? defaults : { ...fromFolder, ...(outDir === undefined ? {} : { outputDir: resolve(outDir) }) };
   // The config refuses such an outputDir; --out and the current directory are only known here.
-  const masters = mixMastersDirectory(plan.outputDir, path);
+  const masters = mixMastersDirectory(plan.outputDir, { folder: folder?.path ?? dirname(path), path });
   const watcher = config.folders.find((f) => {
     if (!isInside(f.path, masters)) return false;
     const filter = folderFilter(f);
@@ -70,7 +61,7 @@ export function oneShotPlan(config: Config, file: string, outDir: string | undef
   if (watcher) {
     throw new NotUploadableError(path, `its masters would go to ${masters}, which the daemon watches (in ${watcher.path}) and would upload again: choose a folder outside it with --out`);
   }
-  return { plan, folder: fromFolder ? folder : undefined };
+  return plan;
 }
 
 export interface OneShotOptions {
@@ -111,6 +102,12 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
     const folder = config.folders.find((f) => isInside(f.path, path))?.path ?? dirname(path);
     job = store.createVersion({ folder, path, size, mtimeMs });
   }
+  if (master && !job.masteringRequested && job.masteringStatus === null && store.downloads(job.id).length === 0) {
+    // Stored first: whoever finishes the job (the daemon, after this command is stopped) masters it with this plan.
+    store.updateStep(job.id, { masteringPlan: master });
+    // Uploaded earlier without masters: the API masters the bytes it holds, nothing is sent again.
+    if (job.state === 'done') job = store.transitionIf(job.id, 'done', 'mastering', () => ({ nextAttemptAt: Date.now(), stepFailures: 0, error: null })) ?? store.get(job.id);
+  }
   if (job.state === 'waiting') {
     const admission = await admitOrFile(parts, job, { size, mtimeMs });
     if (admission.outcome === 'incomplete') throw new NotUploadableError(path, `${admission.reason}; wait until the export has finished`);
@@ -125,7 +122,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
       throw error;
     },
   });
-  const context = master ? forcedMastering(daemonLike, job.id, options) : daemonLike;
+  const context = master ? forcedMastering(daemonLike, job.id, master, options) : daemonLike;
   // Counted on the row: waiting for an identical file's upload is no failed attempt.
   const attemptsBefore = job.attempts;
   let heldBy: number | null = null;
@@ -157,27 +154,29 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
       throw new NotUploadableError(path, `${basename(path)} changed while it was being uploaded; run the command again once it is finished`);
     }
   }
-  if (!master) return job;
-  // Stored by a run that stopped before the next step (a crash): on to mastering, as the daemon's start-up does.
-  if (job.state === 'uploaded') {
-    finishStored(job, context);
-    await completeAfterUpload(job, context);
-  }
+  // Stored by a run that stopped before the next step (a crash): on, as the daemon's start-up does.
+  if (job.state === 'uploaded') finishStored(job, context);
+  await runDueFollowUps(job.id, context, signal);
+  if (!master) return store.get(job.id);
   const mastering = createMasteringContext(parts, context, {
-    plan: () => master,
+    // A job whose mastering an earlier run started finishes with that run's plan (its --out), as the daemon would.
+    plan: (row) => storedPlan(row) ?? master,
     onUnauthorized: (error) => {
       throw error;
     },
   });
-  return followMastering(job.id, mastering, signal, options);
+  const mastered = await followMastering(job.id, mastering, signal, options);
+  // The onDone hook, due once the masters are in place.
+  await runDueFollowUps(job.id, context, signal);
+  return mastered.state === 'done' ? store.get(job.id) : mastered;
 }
 
 /** The daemon's upload context, except that a stored upload goes on to mastering, and upload progress is reported. */
-function forcedMastering(context: UploadContext, jobId: number, options: OneShotOptions): UploadContext {
+function forcedMastering(context: UploadContext, jobId: number, master: MasteringPlan, options: OneShotOptions): UploadContext {
   const { onProgress } = options;
   return {
     ...context,
-    mastersAfterUpload: () => true,
+    masteringPlan: (row) => storedPlan(row) ?? master,
     put: (request) =>
       putFile({
         ...request,

@@ -7,8 +7,9 @@ import type { JobStore } from '../store/jobs.js';
 import { WatchedFolder, type FolderDeps } from './folder.js';
 import { recoverOrphanedUploads } from './recovery.js';
 import { Scheduler } from './scheduler.js';
-import { masteringPlan, runMasteringStep, type MasteringContext } from './master.js';
-import { completeAfterUpload, finishStored, uploadJob, type UploadContext } from './upload.js';
+import { planFor, runMasteringStep, type MasteringContext } from './master.js';
+import { finishStored, uploadJob, type UploadContext } from './upload.js';
+import { runFollowUp } from './followUps.js';
 import { createMasteringContext, createUploadContext } from './uploadContext.js';
 
 export interface PipelineOptions {
@@ -49,6 +50,7 @@ export class Pipeline {
       authRecheckMs: config.api.authRecheckSeconds * 1000,
       upload: (job, signal) => uploadJob(job.id, this.uploadContext, signal),
       step: (job, signal) => runMasteringStep(job.id, this.masteringContext, signal),
+      followUp: (followUp, signal) => runFollowUp(followUp, this.uploadContext, signal),
       keyAccepted: () => keyAccepted(api),
       onFatal: (error) => this.fail(error),
     });
@@ -69,7 +71,7 @@ export class Pipeline {
       ...(options.onRetry ? { onRetry: options.onRetry } : {}),
     });
     this.masteringContext = createMasteringContext(options, this.uploadContext, {
-      plan: (job) => masteringPlan(this.options.config.folders, job),
+      plan: (job) => planFor(job, this.options.config.folders),
       onUnauthorized: (error) => this.scheduler.pause(error.message),
     });
   }
@@ -80,7 +82,7 @@ export class Pipeline {
    * or removed while the daemon was down are found by the scan.
    */
   async start(): Promise<void> {
-    await this.recoverInterrupted();
+    this.recoverInterrupted();
     for (const folder of this.folders) await folder.start();
     this.recordFolderStates();
     this.scheduler.start();
@@ -91,13 +93,10 @@ export class Pipeline {
    * Session-Id. Waiting rows outside every configured folder (the config
    * changed) have no settle rule left to finish them.
    */
-  private async recoverInterrupted(): Promise<void> {
+  private recoverInterrupted(): void {
     const { store } = this.options;
     recoverOrphanedUploads(store, () => false);
-    for (const job of store.inState('uploaded')) {
-      finishStored(job, this.uploadContext);
-      await completeAfterUpload(job, this.uploadContext);
-    }
+    for (const job of store.inState('uploaded')) finishStored(job, this.uploadContext);
     for (const job of store.inState('waiting')) {
       if (!this.folders.some((folder) => folder.config.path === job.folder)) {
         store.transition(job.id, 'removed', { error: `${job.folder} is no longer a watched folder` });

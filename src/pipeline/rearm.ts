@@ -10,7 +10,9 @@ import type { JobStore } from '../store/jobs.js';
  */
 export function rearm(store: JobStore, job: Job): Job | undefined {
   const now = Date.now();
-  if (job.md5 === null) return store.transitionIf(job.id, 'failed', 'queued', () => ({ error: null, nextAttemptAt: null }));
+  // Stored: sent by this row (storage's MD5 recorded), or the same bytes as an upload already stored.
+  const stored = job.md5 !== null || job.duplicateOf !== null;
+  if (!stored) return store.transitionIf(job.id, 'failed', 'queued', () => ({ error: null, nextAttemptAt: null }));
   if (job.masteringStatus === 'completed') {
     return store.transitionIf(job.id, 'failed', 'downloading', () => ({ error: null, nextAttemptAt: now, stepFailures: 0 }));
   }

@@ -12,17 +12,18 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** No other live process holds a fresh claim on the job or follow-up (the daemon and `upload FILE` share the DB). */
+export function claimAvailable(claim: Pick<Job, 'ownerPid' | 'leaseUntil'>, now = Date.now()): boolean {
+  const heldElsewhere = claim.ownerPid !== null && claim.ownerPid !== process.pid && (claim.leaseUntil ?? 0) > now && processAlive(claim.ownerPid);
+  return !heldElsewhere;
+}
+
 /**
  * Uploads whose uploader is gone (killed, crashed, the machine rebooted)
  * resume as `retrying`, due now, with their own Session-Id. A claim that a
  * live process keeps renewing (`upload FILE` beside the daemon) is left
  * alone; `isOurs` marks the caller's own running uploads.
  */
-/** No other live process holds a fresh claim on the job (the daemon and `upload FILE` share the DB). */
-export function claimAvailable(job: Job, now = Date.now()): boolean {
-  const heldElsewhere = job.ownerPid !== null && job.ownerPid !== process.pid && (job.leaseUntil ?? 0) > now && processAlive(job.ownerPid);
-  return !heldElsewhere;
-}
 
 export function recoverOrphanedUploads(store: JobStore, isOurs: (jobId: number) => boolean, now = Date.now()): void {
   const isOrphaned = (job: Job) => !isOurs(job.id) && claimAvailable(job, now);

@@ -1,6 +1,6 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import type { Job, PauseState } from '../store/job.js';
+import type { FollowUp, Job, PauseState } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { ShutdownAbort, SupersededAbort } from './aborts.js';
 import { claimAvailable, recoverOrphanedUploads } from './recovery.js';
@@ -16,10 +16,15 @@ export interface SchedulerOptions {
   upload(job: Job, signal: AbortSignal): Promise<void>;
   /** The next step of a `mastering` or `downloading` job (start, poll, download). */
   step(job: Job, signal: AbortSignal): Promise<void>;
+  /** A due follow-up (an after-upload move, an onDone hook). */
+  followUp(followUp: FollowUp, signal: AbortSignal): Promise<void>;
   /** Resolves true when the API accepts the key again. */
   keyAccepted(): Promise<boolean>;
   onFatal(error: unknown): void;
 }
+
+const jobKey = (jobId: number) => `job ${jobId}`;
+const followUpKey = (followUp: Pick<FollowUp, 'jobId' | 'kind'>) => `${followUp.kind} ${followUp.jobId}`;
 
 /** The soonest the due-time timer fires; new work is pumped at once by events anyway. */
 const MIN_TIMER_MS = 250;
@@ -37,8 +42,8 @@ function within(work: Promise<unknown>, ms: number): Promise<void> {
 
 /**
  * Feeds queued rows to p-queue, wakes `retrying` rows when they are due, and
- * runs due mastering and download steps on a queue of their own, so a long
- * download never takes an upload's slot. The DB is the queue: p-queue only
+ * runs due mastering and download steps, and follow-ups, on a queue of
+ * their own, so a long download never takes an upload's slot. The DB is the queue: p-queue only
  * holds the few jobs about to run, so a restart loses nothing and 10,000
  * queued files cost no memory.
  */
@@ -46,7 +51,8 @@ export class Scheduler {
   private readonly options: SchedulerOptions;
   private readonly queue: PQueue;
   private readonly steps: PQueue;
-  private readonly inFlight = new Map<number, AbortController>();
+  /** Work running or about to, by jobKey or followUpKey: a job's upload or step, and its follow-ups, may run side by side. */
+  private readonly inFlight = new Map<string, AbortController>();
   private pauseState: PauseState | null;
   private stopping = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -77,11 +83,6 @@ export class Scheduler {
     return this.pauseState;
   }
 
-  /** Jobs running or about to. */
-  get active(): number {
-    return this.inFlight.size;
-  }
-
   /** Moves due retries back to the queue and starts what fits. Cheap; call it whenever something may have changed. */
   pump(): void {
     if (this.stopping) return;
@@ -94,31 +95,35 @@ export class Scheduler {
 
   private fill(): void {
     const { store, concurrency } = this.options;
-    recoverOrphanedUploads(store, (id) => this.inFlight.has(id));
+    recoverOrphanedUploads(store, (id) => this.inFlight.has(jobKey(id)));
     // Conditional: `upload FILE` in another process may wake the same row.
     for (const job of store.dueRetries(Date.now())) store.transitionIf(job.id, 'retrying', 'queued');
     this.armRetryTimer();
+    // Steps and follow-ups another live process is working on are skipped, not retried in a loop.
+    // Follow-ups make no API call: a refused key does not keep a stored file from being moved.
+    const followUpRoom = concurrency - (this.steps.size + this.steps.pending);
+    const followUps = store.dueFollowUps(Date.now(), followUpRoom + this.inFlight.size).filter((due) => !this.inFlight.has(followUpKey(due)) && claimAvailable(due));
+    for (const due of followUps.slice(0, Math.max(0, followUpRoom))) this.enqueue(this.steps, followUpKey(due), { callsApi: false }, (signal) => this.options.followUp(due, signal));
     if (this.pauseState) return;
     const uploadRoom = concurrency * 2 - (this.queue.size + this.queue.pending);
-    const uploads = store.inState('queued', uploadRoom + this.inFlight.size).filter((job) => !this.inFlight.has(job.id));
-    for (const job of uploads.slice(0, Math.max(0, uploadRoom))) this.enqueue(this.queue, job, this.options.upload);
+    const uploads = store.inState('queued', uploadRoom + this.inFlight.size).filter((job) => !this.inFlight.has(jobKey(job.id)));
+    for (const job of uploads.slice(0, Math.max(0, uploadRoom))) this.enqueue(this.queue, jobKey(job.id), { callsApi: true }, (signal) => this.options.upload(job, signal));
     const stepRoom = concurrency - (this.steps.size + this.steps.pending);
-    // Steps another live process is working on are skipped, not retried in a loop.
-    const steps = store.dueSteps(Date.now(), stepRoom + this.inFlight.size).filter((job) => !this.inFlight.has(job.id) && claimAvailable(job));
-    for (const job of steps.slice(0, Math.max(0, stepRoom))) this.enqueue(this.steps, job, this.options.step);
+    const steps = store.dueSteps(Date.now(), stepRoom + this.inFlight.size).filter((job) => !this.inFlight.has(jobKey(job.id)) && claimAvailable(job));
+    for (const job of steps.slice(0, Math.max(0, stepRoom))) this.enqueue(this.steps, jobKey(job.id), { callsApi: true }, (signal) => this.options.step(job, signal));
   }
 
-  private enqueue(queue: PQueue, job: Job, run: (job: Job, signal: AbortSignal) => Promise<void>): void {
+  private enqueue(queue: PQueue, key: string, { callsApi }: { callsApi: boolean }, run: (signal: AbortSignal) => Promise<void>): void {
     const controller = new AbortController();
-    this.inFlight.set(job.id, controller);
+    this.inFlight.set(key, controller);
     queue
       .add(async () => {
-        if (this.pauseState || this.stopping) return;
-        await run(job, controller.signal);
+        if ((callsApi && this.pauseState) || this.stopping) return;
+        await run(controller.signal);
       })
       .catch((error: unknown) => this.options.onFatal(error))
       .finally(() => {
-        this.inFlight.delete(job.id);
+        this.inFlight.delete(key);
         this.pump();
       });
   }
@@ -133,7 +138,7 @@ export class Scheduler {
 
   /** Stops the upload of a version that changed or vanished. */
   supersede(jobId: number): void {
-    this.inFlight.get(jobId)?.abort(new SupersededAbort());
+    this.inFlight.get(jobKey(jobId))?.abort(new SupersededAbort());
   }
 
   /**

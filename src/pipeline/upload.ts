@@ -12,7 +12,9 @@ import { ChecksumMismatchError, FileChangedError, StorageError } from '../transf
 import { putFile, type PutRequest, type PutResult } from '../transfer/put.js';
 import { readHead, sha256File, sha256Hex } from '../transfer/hash.js';
 import { contentTypeForPath } from '../watch/sniff.js';
-import { applyAfterUpload, type AfterUpload } from './afterUpload.js';
+import type { AfterUpload } from './afterUpload.js';
+import { scheduleAfterUpload } from './followUps.js';
+import type { MasteringPlan } from './master.js';
 import { holdClaim } from './claim.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { TwinInFlightError } from './twins.js';
@@ -33,8 +35,8 @@ export interface UploadContext {
   stallTimeoutMs: number;
   throughput: ThroughputEstimate;
   afterUpload(job: Job): AfterUpload;
-  /** Whether the job's folder asks for masters once the upload is stored. */
-  mastersAfterUpload(job: Job): boolean;
+  /** What the job is mastered with once its upload is stored; undefined when its folder asks for no masters. */
+  masteringPlan(job: Job): MasteringPlan | undefined;
   /** The file changed under the upload: look at it again so the new version settles. */
   onStale(job: Job): void;
   /** The API refused the key: pause all API work. */
@@ -107,9 +109,9 @@ async function attempt(job: Job, held: Held | undefined, run: FileOperations, co
     if (reservation.kind === 'duplicate') {
       const { original } = reservation;
       const sha256 = hashBeforeUpload;
-      if (!stillMine(job, context, () => ({ sha256, headSha256, duplicateOf: original.id, error: null }), 'done')) return;
+      // Stored already, under the original's Session-Id: from here on like any stored upload (masters, after-upload step).
+      if (!fileStored(job, context, { sha256, headSha256, duplicateOf: original.id, error: null })) return;
       context.logger.info({ file: job.path, duplicateOf: original.path }, `${basename(job.path)}: same bytes as ${original.path}, not sent again`);
-      await completeAfterUpload(job, context);
       return;
     }
     // A big file takes a while to read twice: say why, to whoever reads debug logs.
@@ -126,31 +128,39 @@ async function attempt(job: Job, held: Held | undefined, run: FileOperations, co
   if (result.headSha256 !== headSha256 || (hashBeforeUpload !== undefined && hashBeforeUpload !== result.sha256)) {
     throw new FileChangedError(job.path, 'its content differs from the first read');
   }
-  const stored = { sha256: result.sha256, headSha256: result.headSha256, md5: result.md5, bytesSent: result.bytes, uploadFolder: target.uploadFolderName, error: null };
-  // Stored, and what comes next, in one commit: a crash finds either both or neither, and a burst pays one sync, not two.
-  const filed = context.store.atomically(() => {
-    if (!stillMine(job, context, () => stored, 'uploaded')) return false;
-    finishStored(job, context);
-    return true;
-  });
-  if (filed) await completeAfterUpload(job, context);
-}
-
-/** The bytes are stored: done, or on to mastering when the folder asks for masters. */
-export function finishStored(job: Job, context: Pick<UploadContext, 'store' | 'mastersAfterUpload'>): void {
-  if (context.mastersAfterUpload(job)) context.store.transition(job.id, 'mastering', { nextAttemptAt: Date.now() });
-  else context.store.transition(job.id, 'done');
+  fileStored(job, context, { sha256: result.sha256, headSha256: result.headSha256, md5: result.md5, bytesSent: result.bytes, uploadFolder: target.uploadFolderName, error: null });
 }
 
 /**
- * Files the outcome unless the row moved on meanwhile (the file changed or
- * vanished and another version took over): then this attempt's result no
- * longer describes the file, and it is dropped.
+ * Files the stored upload, and what comes next, in one commit: a crash
+ * finds either both or neither, and a burst pays one sync, not two. Unless
+ * the row moved on meanwhile (the file changed or vanished and another
+ * version took over): then this attempt's result no longer describes the
+ * file, and it is dropped.
  */
-function stillMine(job: Job, context: UploadContext, patch: () => TransitionPatch, to: 'uploaded' | 'done'): boolean {
-  if (context.store.fileOutcome(job.id, to, patch())) return true;
-  context.logger.debug({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: the version changed during the upload; its result is dropped`);
-  return false;
+function fileStored(job: Job, context: UploadContext, stored: TransitionPatch): boolean {
+  const filed = context.store.atomically(() => {
+    if (!context.store.fileOutcome(job.id, 'uploaded', stored)) return false;
+    finishStored(job, context);
+    return true;
+  });
+  if (!filed) context.logger.debug({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: the version changed during the upload; its result is dropped`);
+  return filed;
+}
+
+/**
+ * The bytes are stored: done, or on to mastering with the plan of the
+ * moment stored on the row; and the folder's after-upload step due. One
+ * commit (a savepoint within the caller's).
+ */
+export function finishStored(job: Job, context: Pick<UploadContext, 'store' | 'masteringPlan' | 'afterUpload'>): void {
+  const { store } = context;
+  store.atomically(() => {
+    const masteringPlan = context.masteringPlan(job);
+    if (masteringPlan) store.transition(job.id, 'mastering', { nextAttemptAt: Date.now(), masteringPlan });
+    else store.transition(job.id, 'done');
+    scheduleAfterUpload(store, job, context.afterUpload(job));
+  });
 }
 
 function contentTypeOf(path: string): string {
@@ -232,18 +242,6 @@ async function requestLongEnoughUrl(job: Job, contentType: string, context: Uplo
     );
   }
   return target;
-}
-
-/** Applies the folder's afterUpload; a failure there is noted on the row, the upload itself stands. */
-export async function completeAfterUpload(job: Job, context: Pick<UploadContext, 'store' | 'logger' | 'afterUpload'>): Promise<void> {
-  try {
-    const now = await applyAfterUpload(job.path, context.afterUpload(job), job);
-    if (now !== job.path) context.logger.info({ file: job.path, movedTo: now }, `${basename(job.path)}: ${now ? `moved to ${now}` : 'deleted after upload'}`);
-  } catch (error) {
-    const message = `uploaded, but the after-upload step failed: ${(error as Error).message}`;
-    context.store.annotate(job.id, message);
-    context.logger.warn({ err: error, file: job.path }, `${basename(job.path)}: ${message}`);
-  }
 }
 
 interface Outcome {

@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import type { CryomixApi } from '../cryomix/api.js';
 import type { JobStore } from '../store/jobs.js';
 import { afterUploadPlan } from './afterUpload.js';
-import { masteringPlan, type MasteringContext } from './master.js';
+import { planFor, type MasteringContext } from './master.js';
 import type { UploadContext } from './upload.js';
 import { ThroughputEstimate } from './urlLifetime.js';
 
@@ -35,7 +35,7 @@ export function createUploadContext(
     },
     throughput: new ThroughputEstimate(),
     afterUpload: (job) => afterUploadPlan(parts.config.folders, job),
-    mastersAfterUpload: (job) => masteringPlan(parts.config.folders, job) !== undefined,
+    masteringPlan: (job) => planFor(job, parts.config.folders),
     ...reactions,
   };
 }

@@ -1,4 +1,4 @@
-import type { Job } from '../store/job.js';
+import type { FollowUpKind, Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import type { State } from '../store/states.js';
 import { relativeTime } from './format.js';
@@ -18,6 +18,16 @@ export interface JobView {
   /** While mastering: the API's percentage. */
   masteringPercent: number | null;
   updatedAt: string;
+  /** Work still due on the file: its after-upload move or delete, its onDone hook. */
+  followUps: FollowUpView[];
+}
+
+export interface FollowUpView {
+  kind: FollowUpKind;
+  /** Why its last run failed ("move pending: EACCES …"); null before a failure. */
+  error: string | null;
+  /** When it runs (again). */
+  dueAt: string;
 }
 
 export function jobView(job: Job, store: JobStore): JobView {
@@ -34,7 +44,13 @@ export function jobView(job: Job, store: JobStore): JobView {
     duplicateOf: job.duplicateOf === null ? null : store.get(job.duplicateOf).path,
     masteringPercent: job.masteringPercent,
     updatedAt: new Date(job.updatedAt).toISOString(),
+    followUps: store.followUps(job.id).map(({ kind, error, dueAt }) => ({ kind, error, dueAt: new Date(dueAt).toISOString() })),
   };
+}
+
+/** A follow-up that failed, with its next try: "move pending: EACCES …, next try in 2 min". */
+export function followUpNote({ error, dueAt }: Pick<FollowUpView, 'error' | 'dueAt'>, now = Date.now()): string | undefined {
+  return error === null ? undefined : `${error}, next try ${relativeTime(Date.parse(dueAt), now)}`;
 }
 
 /** How far the running step is, 0-100: the upload's bytes sent, or the API's mastering percentage; undefined between steps. */
@@ -46,6 +62,10 @@ export function jobPercent(row: JobView): number | undefined {
 
 /** What is happening to the file, in one phrase: progress, the next try, the reason it stopped. */
 export function jobDetail(row: JobView, now = Date.now()): string {
+  return [stepDetail(row, now), ...row.followUps.map((followUp) => followUpNote(followUp, now))].filter((part) => part).join('; ');
+}
+
+function stepDetail(row: JobView, now: number): string {
   const percent = jobPercent(row);
   if (row.state === 'uploading' && percent !== undefined) return `${percent}% sent`;
   if (row.state === 'retrying' && row.nextAttemptAt) return `next try ${relativeTime(Date.parse(row.nextAttemptAt), now)}: ${row.error ?? ''}`;

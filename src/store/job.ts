@@ -29,6 +29,8 @@ export interface Job {
   masteringPercent: number | null;
   /** Consecutive transient failures of the current mastering or download step, for its backoff. */
   stepFailures: number;
+  /** What the row is mastered with, as stored when mastering was asked for (JSON, read by the pipeline); null before. */
+  masteringPlan: unknown;
   createdAt: number;
   updatedAt: number;
 }
@@ -54,6 +56,7 @@ export interface TransitionPatch {
   masteringStatus?: string;
   masteringPercent?: number;
   stepFailures?: number;
+  masteringPlan?: unknown;
 }
 
 export interface TransitionEvent {
@@ -64,9 +67,9 @@ export interface TransitionEvent {
   durationMs: number;
 }
 
-/** What a transition counts for, in the summary line and in /metrics alike: bytes stored, a file done, a file failed. */
+/** What a transition counts for, in the summary line and in /metrics alike: bytes stored (a duplicate's were not sent), a file done, a file failed. */
 export function activityOf({ job, from }: TransitionEvent): { stored: boolean; done: boolean; failed: boolean } {
-  return { stored: from === 'uploading' && job.state === 'uploaded', done: job.state === 'done', failed: job.state === 'failed' };
+  return { stored: from === 'uploading' && job.state === 'uploaded' && job.duplicateOf === null, done: job.state === 'done', failed: job.state === 'failed' };
 }
 
 /** What an upload attempt may do with its file's bytes (JobStore.reserveUpload). */
@@ -106,4 +109,24 @@ export interface Download {
   path: string;
   bytes: number;
   sha256: string;
+}
+
+/** Work due once a file is safe: the folder's after-upload move or delete, the mastering.onDone hook. */
+export const FOLLOW_UP_KINDS = ['after-upload', 'on-done'] as const;
+export type FollowUpKind = (typeof FOLLOW_UP_KINDS)[number];
+
+/** A pending follow-up (migration 008). Deleted once it has run. */
+export interface FollowUp {
+  jobId: number;
+  kind: FollowUpKind;
+  /** What to do, as the pipeline stored it (JSON). */
+  plan: unknown;
+  dueAt: number;
+  /** Consecutive failed runs, for the backoff. */
+  failures: number;
+  /** Why the last run failed. */
+  error: string | null;
+  /** The process running it, until `leaseUntil` unless renewed. */
+  ownerPid: number | null;
+  leaseUntil: number | null;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { Download, FolderState, Job, PauseState, TransitionEvent, TransitionPatch, UploadReservation } from './job.js';
+import type { Download, FolderState, FollowUp, FollowUpKind, Job, PauseState, TransitionEvent, TransitionPatch, UploadReservation } from './job.js';
 import { redactSignedUrls } from '../net/redact.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
 
@@ -28,6 +28,7 @@ export interface JobRow {
   mastering_status: string | null;
   mastering_percent: number | null;
   step_failures: number;
+  mastering_plan: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -55,6 +56,7 @@ const fromRow = (row: JobRow): Job => ({
   masteringStatus: row.mastering_status,
   masteringPercent: row.mastering_percent,
   stepFailures: row.step_failures,
+  masteringPlan: row.mastering_plan === null ? null : JSON.parse(row.mastering_plan),
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -75,7 +77,30 @@ const PATCH_COLUMNS: Record<keyof TransitionPatch, string> = {
   masteringStatus: 'mastering_status',
   masteringPercent: 'mastering_percent',
   stepFailures: 'step_failures',
+  masteringPlan: 'mastering_plan',
 };
+
+interface FollowUpRow {
+  job_id: number;
+  kind: FollowUpKind;
+  plan: string;
+  due_at: number;
+  failures: number;
+  error: string | null;
+  owner_pid: number | null;
+  lease_until: number | null;
+}
+
+const followUpFromRow = (row: FollowUpRow): FollowUp => ({
+  jobId: row.job_id,
+  kind: row.kind,
+  plan: JSON.parse(row.plan),
+  dueAt: row.due_at,
+  failures: row.failures,
+  error: row.error,
+  ownerPid: row.owner_pid,
+  leaseUntil: row.lease_until,
+});
 
 const PAUSE_KEY = 'paused';
 const FOLDERS_KEY = 'folders';
@@ -352,9 +377,12 @@ export class JobStore {
     return rows.map(fromRow);
   }
 
-  /** When the next retry, mastering poll or download is due. */
+  /** When the next retry, mastering poll, download or follow-up is due. */
   nextDueAt(): number | null {
-    const row = this.sql(`SELECT MIN(next_attempt_at) AS at FROM jobs WHERE state IN ('retrying', 'mastering', 'downloading')`)
+    const row = this.sql(
+        `SELECT MIN(at) AS at FROM (SELECT MIN(next_attempt_at) AS at FROM jobs WHERE state IN ('retrying', 'mastering', 'downloading')
+                                    UNION ALL SELECT MIN(due_at) FROM follow_ups)`,
+      )
       .get() as { at: number | null };
     return row.at;
   }
@@ -366,8 +394,8 @@ export class JobStore {
     return rows.map(fromRow);
   }
 
-  /** Schedules the next step of a mastering or downloading job; not a transition. */
-  updateStep(id: number, patch: Pick<TransitionPatch, 'nextAttemptAt' | 'masteringRequested' | 'masteringStatus' | 'masteringPercent' | 'stepFailures' | 'error'>): void {
+  /** Schedules the next step of a mastering or downloading job, or stores what a job is to be mastered with; not a transition. */
+  updateStep(id: number, patch: Pick<TransitionPatch, 'nextAttemptAt' | 'masteringRequested' | 'masteringStatus' | 'masteringPercent' | 'stepFailures' | 'error' | 'masteringPlan'>): void {
     this.update(id, {}, patch);
   }
 
@@ -377,7 +405,8 @@ export class JobStore {
     for (const [key, value] of Object.entries(patch) as [keyof TransitionPatch, unknown][]) {
       if (value === undefined) continue;
       // Errors quote storage's and the API's words; a signed URL among them must not be kept.
-      values[PATCH_COLUMNS[key]] = key === 'error' && typeof value === 'string' ? redactSignedUrls(value) : typeof value === 'boolean' ? Number(value) : value;
+      values[PATCH_COLUMNS[key]] =
+        key === 'error' && typeof value === 'string' ? redactSignedUrls(value) : key === 'masteringPlan' ? JSON.stringify(value) : typeof value === 'boolean' ? Number(value) : value;
     }
     const columnsToSet = Object.keys(values);
     if (columnsToSet.length === 0) return;
@@ -390,8 +419,78 @@ export class JobStore {
     return row.n;
   }
 
+  /**
+   * Makes a follow-up due (replacing one of the same kind): called in the
+   * same transaction as the transition that makes it due.
+   */
+  addFollowUp(jobId: number, kind: FollowUpKind, plan: unknown, dueAt = this.now()): void {
+    this.sql(
+        `INSERT INTO follow_ups (job_id, kind, plan, due_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (job_id, kind) DO UPDATE SET plan = excluded.plan, due_at = excluded.due_at, failures = 0, error = NULL, owner_pid = NULL, lease_until = NULL`,
+      )
+      .run(jobId, kind, JSON.stringify(plan), dueAt);
+  }
+
+  /** A job's pending follow-ups. */
+  followUps(jobId: number): FollowUp[] {
+    return (this.sql('SELECT * FROM follow_ups WHERE job_id = ? ORDER BY kind').all(jobId) as FollowUpRow[]).map(followUpFromRow);
+  }
+
+  /** Follow-ups that are due, oldest first. */
+  dueFollowUps(now: number, limit: number): FollowUp[] {
+    return (this.sql('SELECT * FROM follow_ups WHERE due_at <= ? ORDER BY due_at LIMIT ?').all(now, limit) as FollowUpRow[]).map(followUpFromRow);
+  }
+
+  /** Pending follow-ups by kind, and how many of them have failed at least once. */
+  followUpCounts(): { kind: FollowUpKind; pending: number; failing: number }[] {
+    return this.sql('SELECT kind, COUNT(*) AS pending, SUM(failures > 0) AS failing FROM follow_ups GROUP BY kind').all() as {
+      kind: FollowUpKind;
+      pending: number;
+      failing: number;
+    }[];
+  }
+
+  /** Follow-ups whose last run failed, with their file, oldest failure first. */
+  failingFollowUps(limit: number): (FollowUp & { path: string })[] {
+    const rows = this.sql('SELECT f.*, j.path FROM follow_ups f JOIN jobs j ON j.id = f.job_id WHERE f.failures > 0 ORDER BY f.job_id LIMIT ?').all(limit) as (FollowUpRow & { path: string })[];
+    return rows.map((row) => ({ ...followUpFromRow(row), path: row.path }));
+  }
+
+  /**
+   * Claims a follow-up for this process, or renews the claim, when it is
+   * still pending and `mayTake` judges it free; decided and written in one
+   * transaction. Undefined when it is not ours to run.
+   */
+  claimFollowUp(jobId: number, kind: FollowUpKind, mayTake: (followUp: FollowUp) => boolean): FollowUp | undefined {
+    return this.commit(() => {
+      const row = this.sql('SELECT * FROM follow_ups WHERE job_id = ? AND kind = ?').get(jobId, kind) as FollowUpRow | undefined;
+      if (!row || !mayTake(followUpFromRow(row))) return undefined;
+      this.sql('UPDATE follow_ups SET owner_pid = ?, lease_until = ? WHERE job_id = ? AND kind = ?').run(process.pid, this.now() + LEASE_MS, jobId, kind);
+      return followUpFromRow({ ...row, owner_pid: process.pid, lease_until: this.now() + LEASE_MS });
+    });
+  }
+
+  /** The follow-up has run: it is no longer pending. */
+  finishFollowUp(jobId: number, kind: FollowUpKind): void {
+    this.sql('DELETE FROM follow_ups WHERE job_id = ? AND kind = ?').run(jobId, kind);
+  }
+
+  /** A run that failed or was interrupted: due again at `dueAt`, free for any process. */
+  postponeFollowUp(jobId: number, kind: FollowUpKind, patch: { dueAt: number; failures?: number; error?: string }): void {
+    this.sql(
+        `UPDATE follow_ups SET due_at = ?, failures = coalesce(?, failures), error = coalesce(?, error), owner_pid = NULL, lease_until = NULL
+         WHERE job_id = ? AND kind = ?`,
+      )
+      .run(patch.dueAt, patch.failures ?? null, patch.error === undefined ? null : redactSignedUrls(patch.error), jobId, kind);
+  }
+
   downloads(jobId: number): Download[] {
     return this.sql('SELECT name, path, bytes, sha256 FROM downloads WHERE job_id = ? ORDER BY name').all(jobId) as Download[];
+  }
+
+  /** A recorded result that is no longer on disk: it is fetched again. */
+  forgetDownload(jobId: number, name: string): void {
+    this.sql('DELETE FROM downloads WHERE job_id = ? AND name = ?').run(jobId, name);
   }
 
   recordDownload(jobId: number, download: Download): void {

@@ -14,9 +14,9 @@ const ALLOWED: Readonly<Record<State, readonly State[]>> = {
   // settling on disk; leaves when complete, invalid, or gone
   waiting: ['queued', 'rejected', 'removed'],
   queued: ['uploading', 'removed'],
-  // done: the same bytes were already uploaded from this folder (dedupe);
+  // uploaded: stored now, or the same bytes were already stored from this folder (dedupe);
   // queued: the API key was refused, the job waits for the pause to lift
-  uploading: ['uploaded', 'done', 'retrying', 'failed', 'queued', 'rejected', 'removed'],
+  uploading: ['uploaded', 'retrying', 'failed', 'queued', 'rejected', 'removed'],
   retrying: ['queued', 'removed'],
   // mastering: the folder asks for masters
   uploaded: ['done', 'mastering'],
@@ -24,7 +24,8 @@ const ALLOWED: Readonly<Record<State, readonly State[]>> = {
   downloading: ['done', 'failed'],
   // `retry` re-arms the step that failed: the upload, the mastering or the download
   failed: ['queued', 'mastering', 'downloading', 'removed'],
-  done: [],
+  // `upload --master` on a stored upload: the API masters the bytes it already holds
+  done: ['mastering'],
   rejected: [],
   // the same version came back (moved out and in again, a share remounted)
   removed: ['waiting'],

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -11,6 +11,7 @@ import { readCapped } from '../net/http.js';
 import { redactUrl } from '../net/redact.js';
 import { undici } from '../net/undici.js';
 import { syncDirectory, syncFile } from './durable.js';
+import { sha256File } from './hash.js';
 import { MAX_ERROR_BODY, networkFailure, stallReason, storageRefusal, throttled, transferSignal } from './failures.js';
 import { isPlainFileName } from './fileName.js';
 import { StallWatchdog } from './watchdog.js';
@@ -18,14 +19,14 @@ import { StallWatchdog } from './watchdog.js';
 export interface DownloadRequest {
   /** A URL that passed `validateSignedUrl`; its query is a credential and is never logged. */
   url: URL;
-  /** `<outputDir>/<mix name without extension>`; created (0755) when missing. */
+  /** The mix's masters folder (mixMastersDirectory); created (0755) when missing. */
   directory: string;
   /** A plain name such as `FinalMaster.wav`; anything with a path in it is a TypeError. */
   fileName: string;
   /**
-   * Names this download's `.partial` (e.g. the job's Session-Id): two mixes
-   * with the same name (Song.wav, Song.mp3) share an output folder, and
-   * must never write into, or remove, each other's partial file.
+   * Names this download's `.partial` (e.g. the job's Session-Id): two
+   * downloads into one folder (two versions of one mix, one still
+   * finishing) must never write into, or remove, each other's partial file.
    */
   partialTag: string;
   /** No bytes arriving for this long aborts the GET as a TransientError. */
@@ -54,10 +55,14 @@ export const PARTIAL_SUFFIX = '.partial';
  *
  * The body streams into `<fileName>.<partialTag>.partial` (a stale one left by a crash is
  * replaced), counted and hashed on the way; a count that differs from
- * `Content-Length` is a TransientError. The file is fsynced, linked under
- * the first free name (` (2)`, ` (3)`…, see placeAtFreeName), and the
- * directory fsynced, so a name that exists after a crash always holds the
- * whole file. Whatever fails, the `.partial` is removed.
+ * `Content-Length` is a TransientError. The file is fsynced, then linked
+ * under the first free name (` (2)`, ` (3)`…, see placeAtFreeName), so a
+ * name that exists after a crash always holds the whole file. A name that
+ * already holds these very bytes (placed before a crash, never recorded)
+ * is taken as it is, not placed again beside itself. The caller records
+ * the result, then makes its name durable (syncPlaced): a sync that fails
+ * is retried without a second download. Whatever fails, the `.partial` is
+ * removed.
  *
  * Errors: TransientError (network, stall, 408/429/5xx, short body),
  * StorageError with `transfer: 'download'` (400 ExpiredToken, 403 and any
@@ -100,7 +105,7 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
       );
     }
     watchdog.stop();
-    const path = await onDisk(progress, () => place(partial, join(download.directory, download.fileName)));
+    const path = await onDisk(progress, () => place(partial, join(download.directory, download.fileName), progress.bytes, sha256));
     download.onProgress?.(progress.bytes, progress.total);
     return { path, bytes: progress.bytes, sha256 };
   } catch (error) {
@@ -162,14 +167,18 @@ async function writeAll(file: FileHandle, chunk: Buffer): Promise<void> {
   }
 }
 
-/** Puts the complete `.partial` under the first free name, and makes that name durable. */
-async function place(partial: string, target: string): Promise<string> {
-  const placed = await placeAtFreeName(partial, target);
+/** Puts the complete `.partial` under the first free name, or finds it there already. */
+async function place(partial: string, target: string, bytes: number, sha256: string): Promise<string> {
+  const isAlreadyThere = async (candidate: string) => (await stat(candidate)).size === bytes && (await sha256File(candidate)) === sha256;
+  const placed = await placeAtFreeName(partial, target, isAlreadyThere);
   await rm(partial);
-  // A no-op for the hard link placeAtFreeName usually makes; needed when it had to copy.
-  await syncFile(placed);
-  await syncDirectory(dirname(target));
   return placed;
+}
+
+/** Makes placed results durable: their bytes (a no-op for a hard link; needed for a copy) and their names. */
+export async function syncPlaced(paths: readonly string[]): Promise<void> {
+  for (const path of paths) await syncFile(path);
+  for (const directory of new Set(paths.map((path) => dirname(path)))) await syncDirectory(directory);
 }
 
 async function onDisk<T>(progress: Progress, operation: () => Promise<T>): Promise<T> {

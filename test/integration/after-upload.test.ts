@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, jobFor, listJobs, useDaemons, waitUntil, waitForState } from '../helpers/daemon.js';
+import { createWorkspace, jobFor, listJobs, runCli, runCliAsync, useDaemons, waitUntil, waitForState } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
@@ -96,5 +96,65 @@ describe('a file that changes during its upload', () => {
     expect(done.sessionId).not.toBe(first.sessionId);
     expect(done.sha256).toBe(sha256(final));
     expect(sandbox.objects().map((o) => o.sha256)).toEqual([sha256(final)]);
+  });
+
+  it('keeps a move that fails (an immutable target) pending with its reason in list, status and /metrics, and moves the file once it can, across a kill -9', async () => {
+    const sandbox = await startSandbox();
+    const dir = tempDir();
+    const moveTo = join(dir, 'uploaded');
+    const workspace = createWorkspace(dir, sandbox, { folder: { afterUpload: 'move', moveTo }, http: { listen: '127.0.0.1:0' } });
+    mkdirSync(moveTo);
+    // chattr +i: not even root may add a name to it, like a read-only or full target disk.
+    execFileSync('chattr', ['+i', moveTo]);
+    try {
+      const first = startDaemon(workspace);
+      const url = (await first.waitForLog((r) => typeof r.url === 'string')).url as string;
+      const mix = join(workspace.inbox, 'Final Mix.wav');
+      writeFileSync(mix, pcmWav(40_000));
+      await waitForState(workspace, mix, 'done', 20_000, () => first.output.slice(-2000));
+      const pending = await waitUntil(() => jobFor(workspace, mix)?.followUps.find((f) => f.kind === 'after-upload' && f.error !== null), 20_000);
+      expect(pending.error).toMatch(/^move pending: EPERM: operation not permitted/);
+      expect(runCli(workspace, ['list']).stdout).toMatch(/done\s.*move pending: EPERM.*, next try in \d+ s/);
+      expect(runCli(workspace, ['status']).stdout).toMatch(/Uploaded, but not yet finished[^\n]*\n\s+.*Final Mix\.wav: move pending: EPERM/);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toMatch(/^cryomix_watch_follow_ups_pending\{kind="after-upload",failing="true"\} 1$/m);
+      expect(existsSync(mix)).toBe(true);
+      // Tried again and again, and still pending after a crash.
+      await first.waitForLog((r) => String(r.msg).includes('move pending') && (r.failures as number) >= 2);
+      await first.stop('SIGKILL');
+
+      execFileSync('chattr', ['-i', moveTo]);
+      const second = startDaemon(workspace);
+      await second.ready();
+      await waitUntil(() => existsSync(join(moveTo, 'Final Mix.wav')) && !existsSync(mix), 20_000, () => second.output.slice(-2000));
+      expect(jobFor(workspace, mix)?.followUps).toEqual([]);
+      expect(sandbox.objects()).toHaveLength(1);
+    } finally {
+      spawnSync('chattr', ['-i', moveTo]);
+    }
+  });
+
+  it('moves a stored file while uploads are paused by a refused key: the move needs no API', async () => {
+    const sandbox = await startSandbox();
+    const dir = tempDir();
+    const moveTo = join(dir, 'uploaded');
+    const workspace = createWorkspace(dir, sandbox, { folder: { afterUpload: 'move', moveTo } });
+    mkdirSync(moveTo);
+    execFileSync('chattr', ['+i', moveTo]);
+    try {
+      const daemon = startDaemon(workspace);
+      await daemon.ready();
+      const stored = join(workspace.inbox, 'stored.wav');
+      writeFileSync(stored, pcmWav(40_000));
+      await waitUntil(() => jobFor(workspace, stored)?.followUps.some((f) => f.error !== null), 20_000, () => daemon.output.slice(-2000));
+      sandbox.faults.setUnauthorized(true);
+      writeFileSync(join(workspace.inbox, 'next.wav'), pcmWav(30_000));
+      await waitUntil(async () => JSON.parse((await runCliAsync(workspace, ['status', '--json'])).stdout).paused, 20_000);
+      execFileSync('chattr', ['-i', moveTo]);
+      await waitUntil(() => existsSync(join(moveTo, 'stored.wav')), 20_000, () => daemon.output.slice(-2000));
+      expect(JSON.parse(runCli(workspace, ['status', '--json']).stdout).paused).not.toBeNull();
+    } finally {
+      spawnSync('chattr', ['-i', moveTo]);
+    }
   });
 });

@@ -2,8 +2,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
+import { renderResult } from '../../src/sandbox/results.js';
+import type { Session } from '../../src/sandbox/state.js';
 import { mp3File, pcmWav } from '../helpers/audio.js';
-import { createWorkspace, runCli, runCliAsync, useDaemons, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, jobFor, runCli, runCliAsync, useDaemons, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-mastering-');
@@ -25,8 +27,8 @@ async function masteringWorkspace(masteringSeconds = 0.6, onDone?: string[]): Pr
 
 const startsFor = (sessionId: string) => sandbox.requests().filter((r) => r.endpoint === 'mastering' && r.sessionId === sessionId && r.status === 200);
 
-function expectMasters(masters: string, stem: string): void {
-  const dir = join(masters, stem);
+function expectMasters(masters: string, mix: string): void {
+  const dir = join(masters, mix);
   expect(readdirSync(dir).sort()).toEqual(['FinalMaster.wav', 'MasteringReport.json']);
   expect(readFileSync(join(dir, 'FinalMaster.wav')).subarray(0, 4).toString('latin1')).toBe('RIFF');
   expect(JSON.parse(readFileSync(join(dir, 'MasteringReport.json'), 'utf8'))).toBeTypeOf('object');
@@ -37,18 +39,19 @@ describe('mastering after upload', () => {
     const { workspace, masters } = await masteringWorkspace();
     const daemon = startDaemon(workspace);
     await daemon.ready();
-    const wav = join(workspace.inbox, 'Song A.wav');
-    const mp3 = join(workspace.inbox, 'Song B.mp3');
+    // One name, two formats: each gets a masters folder of its own.
+    const wav = join(workspace.inbox, 'Song.wav');
+    const mp3 = join(workspace.inbox, 'Song.mp3');
     writeFileSync(wav, pcmWav(50_000));
     writeFileSync(mp3, mp3File(40_000));
     const doneWav = await waitForState(workspace, wav, 'done', 20_000, () => daemon.output.slice(-2000));
     const doneMp3 = await waitForState(workspace, mp3, 'done', 20_000);
-    expectMasters(masters, 'Song A');
-    expectMasters(masters, 'Song B');
+    expectMasters(masters, 'Song.wav');
+    expectMasters(masters, 'Song.mp3');
     expect(startsFor(doneWav.sessionId)).toHaveLength(1);
     expect(startsFor(doneMp3.sessionId)).toHaveLength(1);
     // The masters folder is not watched: nothing but the two mixes was uploaded.
-    expect(sandbox.objects().map((o) => o.objectName).sort()).toEqual(['Song A.wav', 'Song B.mp3']);
+    expect(sandbox.objects().map((o) => o.objectName).sort()).toEqual(['Song.mp3', 'Song.wav']);
   });
 
   it.each([
@@ -66,7 +69,7 @@ describe('mastering after upload', () => {
     await second.ready();
     const done = await waitForState(workspace, path, 'done', 20_000, () => second.output.slice(-2000));
     expect(startsFor(done.sessionId)).toHaveLength(1);
-    expectMasters(masters, 'crash test');
+    expectMasters(masters, 'crash test.wav');
   });
 
   it('resumes a download interrupted by kill -9 mid-body, leaving no .partial and complete results', async () => {
@@ -76,7 +79,7 @@ describe('mastering after upload', () => {
     await first.ready();
     const path = join(workspace.inbox, 'download crash.wav');
     writeFileSync(path, pcmWav(30_000));
-    const dir = join(masters, 'download crash');
+    const dir = join(masters, 'download crash.wav');
     // Killed while the first result is half written.
     await waitUntil(() => existsSync(dir) && readdirSync(dir).some((name) => name.endsWith('.partial')), 20_000, () => first.output.slice(-2000));
     await first.stop('SIGKILL');
@@ -84,7 +87,7 @@ describe('mastering after upload', () => {
     await second.ready();
     const done = await waitForState(workspace, path, 'done', 20_000, () => second.output.slice(-2000));
     expect(startsFor(done.sessionId)).toHaveLength(1);
-    expectMasters(masters, 'download crash');
+    expectMasters(masters, 'download crash.wav');
   });
 
   it('fails the file when the API reports mastering failed, and `retry` runs it again on the same Session-Id', async () => {
@@ -101,7 +104,7 @@ describe('mastering after upload', () => {
     expect(done.sessionId).toBe(failed.sessionId);
     expect(startsFor(done.sessionId)).toHaveLength(2);
     expect(sandbox.objects()).toHaveLength(1);
-    expectMasters(masters, 'unlucky');
+    expectMasters(masters, 'unlucky.wav');
   });
 
   it('asks for fresh download URLs when storage refuses one', async () => {
@@ -113,7 +116,7 @@ describe('mastering after upload', () => {
     writeFileSync(path, pcmWav(30_000));
     const done = await waitForState(workspace, path, 'done', 20_000, () => daemon.output.slice(-2000));
     expect(sandbox.requests().filter((r) => r.endpoint === 'multi-download' && r.sessionId === done.sessionId)).toHaveLength(2);
-    expectMasters(masters, 'refused');
+    expectMasters(masters, 'refused.wav');
   });
 
   it('asks for fresh download URLs when the ones it got have expired', async () => {
@@ -126,20 +129,87 @@ describe('mastering after upload', () => {
     const done = await waitForState(workspace, path, 'done', 20_000, () => daemon.output.slice(-2000));
     expect(sandbox.requests().filter((r) => r.endpoint === 'multi-download' && r.sessionId === done.sessionId)).toHaveLength(2);
     expect(sandbox.requests().some((r) => r.endpoint === 'get' && r.status === 400)).toBe(true);
-    expectMasters(masters, 'late pickup');
+    expectMasters(masters, 'late pickup.wav');
   });
 
   it('never overwrites a file already in the output folder: the master becomes "FinalMaster (2).wav"', async () => {
     const { workspace, masters } = await masteringWorkspace(0.3);
-    mkdirSync(join(masters, 'taken'), { recursive: true });
-    writeFileSync(join(masters, 'taken', 'FinalMaster.wav'), 'the engineer kept an older master here');
+    mkdirSync(join(masters, 'taken.wav'), { recursive: true });
+    writeFileSync(join(masters, 'taken.wav', 'FinalMaster.wav'), 'the engineer kept an older master here');
     const daemon = startDaemon(workspace);
     await daemon.ready();
     const path = join(workspace.inbox, 'taken.wav');
     writeFileSync(path, pcmWav(30_000));
     await waitForState(workspace, path, 'done', 20_000, () => daemon.output.slice(-2000));
-    expect(readFileSync(join(masters, 'taken', 'FinalMaster.wav'), 'utf8')).toBe('the engineer kept an older master here');
-    expect(existsSync(join(masters, 'taken', 'FinalMaster (2).wav'))).toBe(true);
+    expect(readFileSync(join(masters, 'taken.wav', 'FinalMaster.wav'), 'utf8')).toBe('the engineer kept an older master here');
+    expect(existsSync(join(masters, 'taken.wav', 'FinalMaster (2).wav'))).toBe(true);
+  });
+
+  it('takes a master placed before a kill -9 but never recorded as it is: no "FinalMaster (2).wav"', async () => {
+    const { workspace, masters } = await masteringWorkspace(2);
+    const first = startDaemon(workspace);
+    await first.ready();
+    const path = join(workspace.inbox, 'placed.wav');
+    writeFileSync(path, pcmWav(30_000));
+    await first.waitForLog((r) => String(r.msg).includes('mastering started'));
+    await first.stop('SIGKILL');
+    // What a kill between placing the master and recording it leaves: the whole file at its name, no record.
+    const dir = join(masters, 'placed.wav');
+    mkdirSync(dir, { recursive: true });
+    // The sandbox's FinalMaster.wav is the same tone for every mix.
+    const master = renderResult('FinalMaster.wav', {} as Session).body;
+    writeFileSync(join(dir, 'FinalMaster.wav'), master);
+    const second = startDaemon(workspace);
+    await second.ready();
+    await waitForState(workspace, path, 'done', 20_000, () => second.output.slice(-2000));
+    expectMasters(masters, 'placed.wav');
+    expect(readFileSync(join(dir, 'FinalMaster.wav'))).toEqual(master);
+  });
+
+  it('gives a duplicate in a mastering folder masters of its own, from the original upload, without sending it again', async () => {
+    const { workspace, masters } = await masteringWorkspace(0.3);
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const bytes = pcmWav(30_000);
+    const original = join(workspace.inbox, 'Take 1.wav');
+    writeFileSync(original, bytes);
+    const first = await waitForState(workspace, original, 'done', 20_000, () => daemon.output.slice(-2000));
+    const copy = join(workspace.inbox, 'Take 1 (client copy).wav');
+    writeFileSync(copy, bytes);
+    const second = await waitForState(workspace, copy, 'done', 20_000, () => daemon.output.slice(-2000));
+    expect(second.duplicateOf).toBe(original);
+    expectMasters(masters, 'Take 1.wav');
+    expectMasters(masters, 'Take 1 (client copy).wav');
+    expect(sandbox.objects()).toHaveLength(1);
+    // Mastered once, under the original's Session-Id; the copy's own Session-Id never reached the API.
+    expect(startsFor(first.sessionId)).toHaveLength(1);
+    expect(sandbox.requests().filter((r) => r.sessionId === second.sessionId)).toEqual([]);
+  });
+
+  it('runs the onDone hook again after a kill -9 while it ran (at least once), and not again once it has run', async () => {
+    const runs = join(tempDir(), 'hook-runs.txt');
+    // The first run hangs until killed with the daemon; later runs return at once.
+    const script = `const fs = require('fs'); fs.appendFileSync(${JSON.stringify(runs)}, process.env.CRYOMIX_SESSION_ID + '\\n'); if (fs.readFileSync(${JSON.stringify(runs)}, 'utf8').split('\\n').length === 2) setTimeout(() => {}, 60_000);`;
+    const { workspace } = await masteringWorkspace(0.3, [process.execPath, '-e', script]);
+    const first = startDaemon(workspace);
+    await first.ready();
+    const path = join(workspace.inbox, 'announced.wav');
+    writeFileSync(path, pcmWav(30_000));
+    const done = await waitForState(workspace, path, 'done', 20_000, () => first.output.slice(-2000));
+    await waitUntil(() => existsSync(runs));
+    await first.stop('SIGKILL');
+    expect(jobFor(workspace, path)?.followUps.map((f) => f.kind)).toEqual(['on-done']);
+
+    const second = startDaemon(workspace);
+    await second.ready();
+    await second.waitForLog((r) => String(r.msg).includes('the onDone hook ran'));
+    await waitUntil(() => jobFor(workspace, path)?.followUps.length === 0);
+    await second.stop();
+    const third = startDaemon(workspace);
+    await third.ready();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await third.stop();
+    expect(readFileSync(runs, 'utf8')).toBe(`${done.sessionId}\n${done.sessionId}\n`);
   });
 
   it('shows mastering progress in list and status while the API works', async () => {
@@ -153,17 +223,17 @@ describe('mastering after upload', () => {
   });
 
   it('runs the onDone hook without a shell, with the masters folder as its last argument', async () => {
-    const script = "require('fs').writeFileSync(require('path').join(process.argv[1], 'hook-ran.txt'), process.argv[1])";
+    const script = "require('fs').writeFileSync(require('path').join(process.argv[1], 'hook-ran.txt'), process.argv[1] + ' ' + process.env.CRYOMIX_SESSION_ID)";
     const { workspace, masters } = await masteringWorkspace(0.3, [process.execPath, '-e', script]);
     const daemon = startDaemon(workspace);
     await daemon.ready();
     const path = join(workspace.inbox, 'hooked; rm -rf ~.wav');
     writeFileSync(path, pcmWav(30_000));
-    await waitForState(workspace, path, 'done', 20_000);
+    const done = await waitForState(workspace, path, 'done', 20_000);
     // The hook has finished writing its marker only once the daemon has seen it exit.
     await daemon.waitForLog((r) => String(r.msg).includes('the onDone hook ran') && r.exitCode === 0);
-    const marker = join(masters, 'hooked; rm -rf ~', 'hook-ran.txt');
-    expect(readFileSync(marker, 'utf8')).toBe(join(masters, 'hooked; rm -rf ~'));
+    const marker = join(masters, 'hooked; rm -rf ~.wav', 'hook-ran.txt');
+    expect(readFileSync(marker, 'utf8')).toBe(`${join(masters, 'hooked; rm -rf ~.wav')} ${done.sessionId}`);
   });
 
   it('logs a failing hook with its exit status and output, and keeps the job done', async () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +26,14 @@ function startsFor(sandbox: Sandbox, sessionId: string) {
   return sandbox.requests().filter((r) => r.endpoint === 'mastering' && r.sessionId === sessionId && r.status === 200);
 }
 
+/** Every request of one kind for one Session-Id, whatever its answer. */
+function requestsFor(sandbox: Sandbox, endpoint: string, sessionId: string) {
+  return sandbox.requests().filter((r) => r.endpoint === endpoint && r.sessionId === sessionId);
+}
+
+/** What `upload --master` says when it leaves a job for the daemon or a second run. */
+const leftOver = (masters: string) => `the daemon will finish it (masters to ${masters}), or run this command again (same Session-Id; nothing is sent or started twice)`;
+
 /** The masters of one mix; returns the report's settings, to tell which plan was used. */
 function expectMasters(dir: string): unknown {
   expect(readdirSync(dir).sort()).toEqual(['FinalMaster.wav', 'MasteringReport.json']);
@@ -45,7 +53,8 @@ describe('cryomix-watch upload FILE --master', () => {
     const result = await runCliAsync(workspace, ['upload', path, '--master', '--out', out]);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    const masters = join(out, 'Outside Song');
+    // Named after the whole file name, extension included.
+    const masters = join(out, 'Outside Song.wav');
     // Not a terminal: one plain line per stage, no redraw codes.
     expect(result.stdout).not.toMatch(/[\r\x1b]/);
     expect(result.stdout.trimEnd().split('\n')).toEqual([
@@ -76,10 +85,10 @@ describe('cryomix-watch upload FILE --master', () => {
     const out = join(workspace.dir, 'out');
     const result = await runCliAsync(workspace, ['upload', path, '--master', '--out', out]);
     expect(result.status).toBe(1);
-    expect(result.stdout).toMatch(/^unlucky\.wav: failed: the Cryo-mix API reports the mastering job failed; run "cryomix-watch retry" to start it again; .*run this command again/m);
+    expect(result.stdout).toMatch(/^unlucky\.wav: failed: the Cryo-mix API reports the mastering job failed; run "cryomix-watch retry" to start it again$/m);
     expect(result.stderr).toMatch(/1 of 1 file\(s\) not mastered/);
     expect(jobFor(workspace, path)).toMatchObject({ state: 'failed' });
-    expect(existsSync(join(out, 'unlucky'))).toBe(false);
+    expect(existsSync(join(out, 'unlucky.wav'))).toBe(false);
   });
 
   it('uses the mastering block and outputDir of the folder holding the file; --out overrides the outputDir', async () => {
@@ -93,58 +102,85 @@ describe('cryomix-watch upload FILE --master', () => {
 
     const first = await runCliAsync(workspace, ['upload', inFolder, '--master']);
     expect(first.status).toBe(0);
-    expect(first.stdout).toMatch(new RegExp(`In Folder\\.wav: done, masters in ${join(folderMasters, 'In Folder').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`));
-    expect(expectMasters(join(folderMasters, 'In Folder'))).toEqual({ meq: 6, mca: 1 });
+    expect(first.stdout).toMatch(new RegExp(`In Folder\\.wav: done, masters in ${join(folderMasters, 'In Folder.wav').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`));
+    expect(expectMasters(join(folderMasters, 'In Folder.wav'))).toEqual({ meq: 6, mca: 1 });
 
     const out = join(dir, 'elsewhere');
     const second = await runCliAsync(workspace, ['upload', redirected, '--master', '--out', out]);
     expect(second.status).toBe(0);
-    expect(expectMasters(join(out, 'Redirected'))).toEqual({ meq: 6, mca: 1 });
-    expect(existsSync(join(folderMasters, 'Redirected'))).toBe(false);
+    expect(expectMasters(join(out, 'Redirected.wav'))).toEqual({ meq: 6, mca: 1 });
+    expect(existsSync(join(folderMasters, 'Redirected.wav'))).toBe(false);
     for (const path of [inFolder, redirected]) expect(startsFor(sandbox, jobFor(workspace, path)!.sessionId)).toHaveLength(1);
   });
 
-  it('refuses to master a file uploaded earlier without mastering, saying how to get masters', async () => {
+  it('masters a file uploaded earlier without mastering, under the same Session-Id, sending it no second time', async () => {
     const { sandbox, workspace } = await setUp();
     const path = join(workspace.dir, 'plain.wav');
     writeFileSync(path, pcmWav(30_000));
-    expect((await runCliAsync(workspace, ['upload', path])).status).toBe(0);
-    const result = await runCliAsync(workspace, ['upload', path, '--master', '--out', join(workspace.dir, 'out')]);
-    expect(result.status).toBe(1);
-    expect(result.stdout).toMatch(/^plain\.wav: uploaded earlier without mastering .*touch the file.* new version/m);
+    const plain = await runCliAsync(workspace, ['upload', path]);
+    expect(plain.status).toBe(0);
+    const uploaded = jobFor(workspace, path)!;
+    expect(uploaded.state).toBe('done');
     expect(sandbox.requests().filter((r) => r.endpoint === 'mastering')).toHaveLength(0);
+
+    const out = join(workspace.dir, 'out');
+    const masters = join(out, 'plain.wav');
+    const result = await runCliAsync(workspace, ['upload', path, '--master', '--out', out]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout.trimEnd().split('\n').at(-1)).toBe(`plain.wav: done, masters in ${masters}`);
+    expect(expectMasters(masters)).toEqual({});
+    const mastered = jobFor(workspace, path)!;
+    expect(mastered).toMatchObject({ state: 'done', sessionId: uploaded.sessionId, sha256: uploaded.sha256 });
+    // The bytes the API already held were mastered: one upload, one start, all under the first Session-Id.
+    expect(requestsFor(sandbox, 'multi-upload', uploaded.sessionId)).toHaveLength(1);
+    expect(requestsFor(sandbox, 'put', uploaded.sessionId)).toHaveLength(1);
+    expect(sandbox.requests().filter((r) => r.endpoint === 'put')).toHaveLength(1);
+    expect(sandbox.objects()).toHaveLength(1);
+    expect(requestsFor(sandbox, 'mastering', uploaded.sessionId)).toHaveLength(1);
+    expect(startsFor(sandbox, uploaded.sessionId)).toHaveLength(1);
+    expect(sandbox.requests().filter((r) => r.sessionId !== uploaded.sessionId)).toEqual([]);
+
+    // Mastered now, so another run finds the masters and starts nothing.
+    const requestsBefore = sandbox.requests().length;
+    const again = await runCliAsync(workspace, ['upload', path, '--master', '--out', out]);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toBe(`plain.wav: already mastered earlier (session ${uploaded.sessionId}): masters in ${masters}; nothing started again\n`);
+    expect(sandbox.requests()).toHaveLength(requestsBefore);
   });
 
-  it('sends a copy of a mix whose masters are still being made no second time, and says so', async () => {
-    const { sandbox, workspace } = await setUp(masteringFolder(join(tempDir(), 'masters')), 60);
+  it("masters a copy of a mix whose masters are still being made under the original's Session-Id, sending no bytes again, into a directory of its own", async () => {
+    const masters = join(tempDir(), 'masters');
+    const { sandbox, workspace } = await setUp(masteringFolder(masters), 3);
     const daemon = startDaemon(workspace);
     await daemon.ready();
     const original = join(workspace.inbox, 'Song.wav');
     writeFileSync(original, pcmWav(40_000));
-    await waitUntil(() => jobFor(workspace, original)?.state === 'mastering');
+    const originalJob = await waitUntil(() => {
+      const job = jobFor(workspace, original);
+      return job?.state === 'mastering' && startsFor(sandbox, job.sessionId).length === 1 && job;
+    });
     const copy = join(workspace.inbox, 'Song copy.wav');
     copyFileSync(original, copy);
     const result = await runCliAsync(workspace, ['upload', copy, '--master']);
-    expect(result.status).toBe(1);
-    expect(result.stdout).toContain(`Song copy.wav: the same bytes as ${original}, not sent again; its masters are still being made (mastering)`);
-    expect(jobFor(workspace, copy)).toMatchObject({ state: 'done', duplicateOf: original });
-    expect(sandbox.objects()).toHaveLength(1);
-  });
-
-  it('keeps the job while a daemon runs beside it: the daemon neither takes nor fails a mix outside its folders', async () => {
-    const { sandbox, workspace } = await setUp();
-    const daemon = startDaemon(workspace);
-    await daemon.ready();
-    const path = join(workspace.dir, 'beside the daemon.wav');
-    writeFileSync(path, pcmWav(30_000));
-    const out = join(workspace.dir, 'out');
-    const result = await runCliAsync(workspace, ['upload', path, '--master', '--out', out]);
     expect(result.status).toBe(0);
-    expectMasters(join(out, 'beside the daemon'));
-    const job = jobFor(workspace, path)!;
-    expect(job.state).toBe('done');
-    expect(startsFor(sandbox, job.sessionId)).toHaveLength(1);
-    expect(daemon.logs.filter((r) => r.file === path && r.level !== undefined && r.level >= 40)).toEqual([]);
+    expect(result.stdout).toContain(`Song copy.wav: the same bytes as ${original}, not sent again; done, masters in ${join(masters, 'Song copy.wav')}\n`);
+    const copyJob = jobFor(workspace, copy)!;
+    expect(copyJob).toMatchObject({ state: 'done', duplicateOf: original });
+    expect(expectMasters(join(masters, 'Song copy.wav'))).toEqual({ meq: 6, mca: 1 });
+
+    // The original's own masters, by the daemon, in a directory of their own.
+    await waitUntil(() => jobFor(workspace, original)?.state === 'done', 30_000);
+    expect(expectMasters(join(masters, 'Song.wav'))).toEqual({ meq: 6, mca: 1 });
+    expect(readFileSync(join(masters, 'Song copy.wav', 'FinalMaster.wav'))).toEqual(readFileSync(join(masters, 'Song.wav', 'FinalMaster.wav')));
+
+    // One upload; the copy's start named the original's job, was refused as started already, and that job was followed.
+    expect(sandbox.objects()).toHaveLength(1);
+    expect(sandbox.requests().filter((r) => r.endpoint === 'put')).toHaveLength(1);
+    expect(requestsFor(sandbox, 'mastering', originalJob.sessionId).map((r) => r.status)).toEqual([200, 400]);
+    expect(requestsFor(sandbox, 'multi-download', originalJob.sessionId).filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(2);
+    expect(sandbox.requests().filter((r) => r.sessionId === copyJob.sessionId)).toEqual([]);
+    expect(daemon.logs.filter((r) => (r.file === original || r.file === copy) && r.level !== undefined && r.level >= 40)).toEqual([]);
   });
 
   it('refuses, before uploading, an --out where the daemon would find the masters and upload them again', async () => {
@@ -154,7 +190,7 @@ describe('cryomix-watch upload FILE --master', () => {
     const result = await runCliAsync(workspace, ['upload', path, '--master', '--out', join(workspace.inbox, 'masters')]);
     expect(result.status).toBe(1);
     expect(result.stdout).toContain(
-      `Outside Song.wav: its masters would go to ${join(workspace.inbox, 'masters', 'Outside Song')}, which the daemon watches (in ${workspace.inbox}) and would upload again: choose a folder outside it with --out`,
+      `Outside Song.wav: its masters would go to ${join(workspace.inbox, 'masters', 'Outside Song.wav')}, which the daemon watches (in ${workspace.inbox}) and would upload again: choose a folder outside it with --out`,
     );
     expect(jobFor(workspace, path)).toBeUndefined();
     expect(sandbox.requests()).toEqual([]);
@@ -169,7 +205,7 @@ describe('cryomix-watch upload FILE --master', () => {
 });
 
 describe('cryomix-watch upload FILE --master, interrupted', () => {
-  it('leaves the mastering row on Ctrl-C, says who finishes it, and a second run finishes without a second start', async () => {
+  it('leaves the mastering row on Ctrl-C, says who finishes it, and a second run, even with another --out, finishes it where it started without a second start', async () => {
     const dir = tempDir();
     const masters = join(dir, 'masters');
     const { sandbox, workspace } = await setUp(masteringFolder(masters), 3);
@@ -182,16 +218,74 @@ describe('cryomix-watch upload FILE --master, interrupted', () => {
     await waitUntil(() => sandbox.requests().some((r) => r.endpoint === 'percentage' && r.status === 200));
     child.kill('SIGINT');
     expect(await exited).toBe(1);
-    expect(stdout).toMatch(/^long master\.wav: interrupted while mastering; the daemon will finish it, or run this command again$/m);
+    expect(stdout.split('\n')).toContain(`long master.wav: interrupted while mastering; ${leftOver(join(masters, 'long master.wav'))}`);
     const interrupted = jobFor(workspace, path)!;
     expect(interrupted.state).toBe('mastering');
 
-    const resumed = await runCliAsync(workspace, ['upload', path, '--master']);
+    // The job is finished with the plan its mastering was started with, whatever --out says now.
+    const other = join(dir, 'other');
+    const resumed = await runCliAsync(workspace, ['upload', path, '--master', '--out', other]);
     expect(resumed.status).toBe(0);
-    expect(resumed.stdout).toMatch(/long master\.wav: done, masters in /);
+    expect(resumed.stdout).toContain(`long master.wav: done, masters in ${join(masters, 'long master.wav')}\n`);
+    expect(existsSync(join(other, 'long master.wav'))).toBe(false);
     expect(startsFor(sandbox, interrupted.sessionId)).toHaveLength(1);
     expect(sandbox.objects()).toHaveLength(1);
-    expectMasters(join(masters, 'long master'));
+    expectMasters(join(masters, 'long master.wav'));
+  });
+});
+
+describe('cryomix-watch upload FILE --master, interrupted beside the daemon', () => {
+  it.each([
+    { how: 'with --out', viaOut: true },
+    { how: 'in the current directory', viaOut: false },
+  ])('the daemon finishes the mastering of a mix outside its folders with the stored plan, masters $how', async ({ viaOut }) => {
+    const { sandbox, workspace } = await setUp({}, 3);
+    const daemon = startDaemon(workspace);
+    await daemon.ready();
+    const path = join(workspace.dir, 'beside the daemon.wav');
+    writeFileSync(path, pcmWav(30_000));
+    // The one-shot's directory, not the daemon's: the plan must hold it as an absolute path.
+    const out = join(workspace.dir, 'out');
+    const elsewhere = join(workspace.dir, 'elsewhere');
+    mkdirSync(out);
+    mkdirSync(elsewhere);
+    const masters = join(out, 'beside the daemon.wav');
+    const child = spawn(process.execPath, [CLI, 'upload', path, '--master', ...(viaOut ? ['--out', out] : []), '--config', workspace.configFile], {
+      // With --out, the current directory is another one, where nothing may land.
+      cwd: viaOut ? elsewhere : out,
+      env: workspace.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // Stopped once its mastering job is started: the default plan polls only every 5 s, so the masters are not in yet.
+    await waitUntil(() => sandbox.requests().some((r) => r.endpoint === 'mastering' && r.status === 200));
+    child.kill('SIGINT');
+    expect(await exited).toBe(1);
+    expect(stdout.split('\n')).toContain(`beside the daemon.wav: interrupted while mastering; ${leftOver(masters)}`);
+    const interrupted = jobFor(workspace, path)!;
+    expect(interrupted.state).toBe('mastering');
+    expect(existsSync(masters)).toBe(false);
+
+    // The daemon, whose folders hold no such file, takes the row and finishes it with the plan stored on it.
+    const done = await waitUntil(
+      () => {
+        const job = jobFor(workspace, path);
+        return job?.state === 'done' && job;
+      },
+      30_000,
+      () => `the row is ${JSON.stringify(jobFor(workspace, path))}`,
+    );
+    expect(done.sessionId).toBe(interrupted.sessionId);
+    expect(daemon.logs.some((r) => r.file === path && r.masters === masters)).toBe(true);
+    // Default settings (none sent), as the one-shot's plan said.
+    expect(expectMasters(masters)).toEqual({});
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(requestsFor(sandbox, 'mastering', interrupted.sessionId)).toHaveLength(1);
+    expect(startsFor(sandbox, interrupted.sessionId)).toHaveLength(1);
+    expect(sandbox.objects()).toHaveLength(1);
+    expect(daemon.logs.filter((r) => r.file === path && r.level !== undefined && r.level >= 40)).toEqual([]);
   });
 });
 

@@ -18,6 +18,7 @@ function file(overrides: Partial<JobView>): JobView {
     nextAttemptAt: null,
     duplicateOf: null,
     masteringPercent: null,
+    followUps: [],
     updatedAt: new Date(NOW - 60_000).toISOString(),
     ...overrides,
   };
@@ -36,12 +37,14 @@ describe('the status page', () => {
         file({ path: '/srv/exports/b.wav', state: 'retrying', error: 'storage could not take the upload now (503)', nextAttemptAt: new Date(NOW + 30_000).toISOString() }),
         file({ path: '/srv/exports/c.wav', state: 'mastering', masteringPercent: 40 }),
         file({ path: '/srv/exports/d.wav', state: 'failed', error: 'the API refused: file too large' }),
+        file({ path: '/srv/exports/e.wav', followUps: [{ kind: 'after-upload', error: 'move pending: ENOSPC: no space left on device', dueAt: new Date(NOW + 120_000).toISOString() }] }),
       ],
     });
     expect(html).toContain('<progress max="100" value="25">25%</progress>');
     expect(html).toMatch(/next try in \d+ s: storage could not take the upload now \(503\)/);
     expect(html).toContain('<progress max="100" value="40">');
     expect(html).toContain('the API refused: file too large');
+    expect(html).toContain('move pending: ENOSPC: no space left on device, next try in 2 min');
     expect(html).toContain('Working: watching for new mixes.');
   });
 

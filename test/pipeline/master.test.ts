@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import type { CryomixApi } from '../../src/cryomix/api.js';
+import { runFollowUp } from '../../src/pipeline/followUps.js';
 import { mixMastersDirectory, runMasteringStep, type MasteringContext } from '../../src/pipeline/master.js';
 import { rearm } from '../../src/pipeline/rearm.js';
 import { openDatabase } from '../../src/store/db.js';
@@ -51,6 +52,17 @@ describe('rearm after a mastering failure', () => {
     // A job may be running at the API: it is asked about before anything is started again.
     expect(rearm(store, store.get(other.id))).toMatchObject({ state: 'mastering', masteringRequested: true });
   });
+
+  it('sends a failed duplicate back to mastering, not to an upload: its bytes are stored already, as its original', () => {
+    const store = new JobStore(openDatabase(join(tempDir(), 'state.db')));
+    const original = uploadedJob(store);
+    const copy = store.createVersion({ folder: '/in', path: '/in/copy.wav', size: 1, mtimeMs: 1 });
+    for (const state of ['queued', 'uploading'] as const) store.transition(copy.id, state);
+    store.transition(copy.id, 'uploaded', { sha256: 'abc', duplicateOf: original.id });
+    store.transition(copy.id, 'mastering', { nextAttemptAt: Date.now(), masteringRequested: true });
+    store.transition(copy.id, 'failed', { masteringStatus: 'failed', error: 'the API says failed' });
+    expect(rearm(store, store.get(copy.id))).toMatchObject({ state: 'mastering', masteringRequested: false });
+  });
 });
 
 describe('a mastering job whose folder lost its mastering block', () => {
@@ -66,29 +78,37 @@ describe('a mastering job whose folder lost its mastering block', () => {
 });
 
 describe('the onDone hook', () => {
-  it('is not stopped when the finished job’s claim lapses: it runs to its end', async () => {
+  it('is due in the commit that makes the job done, keeps its claim while it runs, and is no longer due once it has run', async () => {
     const store = new JobStore(openDatabase(join(tempDir(), 'state.db')));
     const job = uploadedJob(store);
     store.transition(job.id, 'downloading', { nextAttemptAt: Date.now() });
     const outputDir = tempDir();
-    const masters = mixMastersDirectory(outputDir, job.path);
-    // Already downloaded: the step only finishes the job and runs the hook.
+    const masters = mixMastersDirectory(outputDir, job);
+    // Already downloaded: the step only makes it durable and finishes the job.
+    mkdirSync(masters, { recursive: true });
+    writeFileSync(join(masters, 'FinalMaster.wav'), 'x');
     store.recordDownload(job.id, { name: 'FinalMaster.wav', path: join(masters, 'FinalMaster.wav'), bytes: 1, sha256: 'abc' });
     const started = join(outputDir, 'hook started');
     const finished = join(outputDir, 'hook finished');
-    const hook = [process.execPath, '-e', `const fs = require('fs'); fs.writeFileSync(${JSON.stringify(started)}, ''); setTimeout(() => fs.writeFileSync(${JSON.stringify(finished)}, ''), 300)`];
+    const hook = [process.execPath, '-e', `const fs = require('fs'); fs.writeFileSync(${JSON.stringify(started)}, process.env.CRYOMIX_SESSION_ID); setTimeout(() => fs.writeFileSync(${JSON.stringify(finished)}, ''), 300)`];
     const context = quietContext(store, () => ({ settings: {}, outputDir, files: ['FinalMaster.wav'], pollIntervalMs: 1000, timeoutMs: 3_600_000, onDone: hook }));
+    await runMasteringStep(job.id, context, new AbortController().signal);
+    expect(store.get(job.id).state).toBe('done');
+    expect(store.followUps(job.id)).toMatchObject([{ kind: 'on-done', plan: { masters, sessionId: job.sessionId } }]);
+    expect(existsSync(started)).toBe(false);
     // Only the claim's renewal timer is faked, so that renewals come due while the real hook runs.
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {
-      const step = runMasteringStep(job.id, context, new AbortController().signal);
+      const run = runFollowUp({ jobId: job.id, kind: 'on-done' }, context, new AbortController().signal);
       await vi.waitFor(() => expect(existsSync(started)).toBe(true), { timeout: 15_000 });
       vi.advanceTimersByTime(LEASE_MS);
-      await step;
+      expect(store.followUps(job.id)[0]?.ownerPid).toBe(process.pid);
+      await run;
     } finally {
       vi.useRealTimers();
     }
-    expect(store.get(job.id).state).toBe('done');
     expect(existsSync(finished)).toBe(true);
+    expect(readFileSync(started, 'utf8')).toBe(job.sessionId);
+    expect(store.followUps(job.id)).toEqual([]);
   });
 });

@@ -83,6 +83,7 @@ describe('identical files ready at the same moment', () => {
       pollMs: 20,
       upload: (job, signal) => uploadJob(job.id, context, signal),
       step: () => Promise.resolve(),
+      followUp: () => Promise.resolve(),
       keyAccepted: () => Promise.resolve(true),
       onFatal: (error) => {
         failure = error;

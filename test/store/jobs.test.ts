@@ -327,6 +327,7 @@ describe('what the status page, STATUS= and the startup scan read', () => {
     now = 3_000;
     store.transition(first.id, 'queued');
     store.transition(first.id, 'uploading');
+    store.transition(first.id, 'uploaded');
     store.transition(first.id, 'done');
 
     expect(store.recent(2).map((job) => job.path)).toEqual(['/srv/in/a.wav', '/srv/other/c.wav']);

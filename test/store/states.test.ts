@@ -25,10 +25,10 @@ describe('transition table', () => {
     expect(() => assertTransition(7, from, to)).toThrow(IllegalTransitionError);
   });
 
-  it('leaves no way out of done and rejected', () => {
-    for (const from of ['done', 'rejected'] as const) {
-      for (const to of STATES) expect(() => assertTransition(1, from, to)).toThrow(IllegalTransitionError);
-    }
+  it('leaves done only for mastering (upload --master on a stored upload), and rejected never', () => {
+    for (const to of STATES) expect(() => assertTransition(1, 'rejected', to)).toThrow(IllegalTransitionError);
+    for (const to of STATES.filter((state) => state !== 'mastering')) expect(() => assertTransition(1, 'done', to)).toThrow(IllegalTransitionError);
+    expect(() => assertTransition(1, 'done', 'mastering')).not.toThrow();
     expect(FINAL_STATES).toEqual(['done', 'failed', 'rejected', 'removed']);
   });
 

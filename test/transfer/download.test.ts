@@ -88,17 +88,16 @@ describe('downloading results', () => {
     expect((await readdir(directory)).sort()).toEqual(['FinalMaster (2).wav', 'FinalMaster.wav']);
   });
 
-  it('keeps two downloads of one name into one folder apart (Song.wav and Song.mp3 share <out>/Song)', async () => {
-    const directory = join(tempDir(), 'Song');
-    const [first, second] = await Promise.all([
-      downloadFile(request('FinalMaster.wav', directory, { partialTag: 'session-a' })),
-      downloadFile(request('FinalMaster.wav', directory, { partialTag: 'session-b' })),
-    ]);
-    const expected = createHash('sha256').update(await direct('FinalMaster.wav')).digest('hex');
-    expect([first.sha256, second.sha256]).toEqual([expected, expected]);
-    expect(new Set([first.path, second.path]).size).toBe(2);
-    for (const result of [first, second]) expect(createHash('sha256').update(await readFile(result.path)).digest('hex')).toBe(expected);
-    expect((await readdir(directory)).filter((name) => name.endsWith('.partial'))).toEqual([]);
+  it('takes a file already at its name with the same bytes (placed before a crash, never recorded), and places beside one with other bytes', async () => {
+    const directory = tempDir();
+    const expected = await direct('FinalMaster.wav');
+    await writeFile(join(directory, 'FinalMaster.wav'), 'an older master the engineer kept');
+    await writeFile(join(directory, 'FinalMaster (2).wav'), expected);
+    const result = await downloadFile(request('FinalMaster.wav', directory));
+    expect(result.path).toBe(join(directory, 'FinalMaster (2).wav'));
+    expect(result.sha256).toBe(createHash('sha256').update(expected).digest('hex'));
+    expect((await readdir(directory)).sort()).toEqual(['FinalMaster (2).wav', 'FinalMaster.wav']);
+    expect(await readFile(join(directory, 'FinalMaster.wav'), 'utf8')).toBe('an older master the engineer kept');
   });
 
   it('replaces a stale .partial left by a crash', async () => {

@@ -6,6 +6,7 @@ import { recent } from './004-recent.js';
 import { dedupe } from './005-dedupe.js';
 import { queueOrder } from './006-queue-order.js';
 import { headHash } from './007-head-hash.js';
+import { followUps } from './008-follow-ups.js';
 
 /** Append-only: never edit a shipped migration, add the next number instead. */
 export interface Migration {
@@ -13,4 +14,4 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering, recent, dedupe, queueOrder, headHash];
+export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering, recent, dedupe, queueOrder, headHash, followUps];

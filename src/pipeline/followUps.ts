@@ -1,0 +1,90 @@
+import { basename } from 'node:path';
+import type { Logger } from 'pino';
+import { isStoreFailure } from '../store/db.js';
+import type { FollowUp, Job } from '../store/job.js';
+import type { JobStore } from '../store/jobs.js';
+import { applyAfterUpload, NotTheUploadedVersionError, type AfterUpload } from './afterUpload.js';
+import { retryDelayMs, type BackoffPolicy } from './backoff.js';
+import { holdClaim } from './claim.js';
+import { runDoneHook, type DoneHook } from './hook.js';
+import { claimAvailable } from './recovery.js';
+
+export interface FollowUpContext {
+  store: JobStore;
+  logger: Logger;
+  backoff: BackoffPolicy;
+}
+
+/** The after-upload step as stored: only a move or a delete is ever due. */
+export type DueAfterUpload = Exclude<AfterUpload, { action: 'keep' }>;
+
+/** Makes the folder's after-upload step due; in the caller's commit, with the state that makes it due. */
+export function scheduleAfterUpload(store: JobStore, job: Job, plan: AfterUpload): void {
+  if (plan.action !== 'keep') store.addFollowUp(job.id, 'after-upload', plan);
+}
+
+/** Makes the onDone hook due; in the caller's commit, with the move to done. */
+export function scheduleDoneHook(store: JobStore, job: Job, hook: DoneHook): void {
+  store.addFollowUp(job.id, 'on-done', hook);
+}
+
+/**
+ * Runs one due follow-up, unless another live process is running it. It
+ * stays pending until it has run: a failure is tried again with backoff,
+ * a shutdown or a crash leaves it due for the next start. So each runs at
+ * least once, and, short of a crash mid-run, exactly once.
+ */
+export async function runFollowUp(due: Pick<FollowUp, 'jobId' | 'kind'>, context: FollowUpContext, signal: AbortSignal): Promise<void> {
+  const { store } = context;
+  const mayTake = (followUp: FollowUp) => claimAvailable(followUp);
+  const followUp = store.claimFollowUp(due.jobId, due.kind, mayTake);
+  if (!followUp) return;
+  const job = store.get(followUp.jobId);
+  const claim = holdClaim(() => store.claimFollowUp(followUp.jobId, followUp.kind, mayTake) !== undefined, signal);
+  try {
+    const finished = followUp.kind === 'after-upload' ? await afterUpload(job, followUp, context) : await runDoneHook(followUp.plan as DoneHook, context.logger, claim.signal);
+    if (finished) store.finishFollowUp(job.id, followUp.kind);
+    else store.postponeFollowUp(job.id, followUp.kind, { dueAt: Date.now() });
+  } catch (error) {
+    if (isStoreFailure(error)) throw error;
+    fileFailure(job, followUp, error, context);
+  } finally {
+    claim.release();
+  }
+  if (claim.storeFailure !== undefined) throw claim.storeFailure;
+}
+
+/** Runs a job's follow-ups that are due now, in the foreground (`upload FILE`); those that fail stay pending for the daemon. */
+export async function runDueFollowUps(jobId: number, context: FollowUpContext, signal: AbortSignal): Promise<void> {
+  for (const followUp of context.store.followUps(jobId)) {
+    if (followUp.dueAt <= Date.now() && !signal.aborted) await runFollowUp(followUp, context, signal);
+  }
+}
+
+/** Moves or deletes the uploaded file; true once nothing is left to do. */
+async function afterUpload(job: Job, followUp: FollowUp, context: FollowUpContext): Promise<boolean> {
+  const plan = followUp.plan as DueAfterUpload;
+  try {
+    const now = await applyAfterUpload(job.path, plan, job);
+    if (now !== job.path) context.logger.info({ file: job.path, movedTo: now }, `${basename(job.path)}: ${now ? `moved to ${now}` : 'deleted after upload'}`);
+  } catch (error) {
+    if (!(error instanceof NotTheUploadedVersionError)) throw error;
+    // Nothing to retry: the file at the path is not the one uploaded, and is left for its own upload.
+    context.store.annotate(job.id, error.message);
+    context.logger.info({ file: job.path }, error.message);
+  }
+  return true;
+}
+
+/** Every failure is worth another try (a full disk, a lock, permissions being fixed); the step stays pending, with its reason. */
+function fileFailure(job: Job, followUp: FollowUp, error: unknown, context: FollowUpContext): void {
+  const failures = followUp.failures + 1;
+  const dueAt = Date.now() + retryDelayMs(context.backoff, failures);
+  const what = followUp.kind === 'after-upload' ? (followUp.plan as DueAfterUpload).action : 'onDone hook';
+  const message = `${what} pending: ${error instanceof Error ? error.message : String(error)}`;
+  context.store.postponeFollowUp(job.id, followUp.kind, { dueAt, failures, error: message });
+  context.logger.warn(
+    { err: error, file: job.path, sessionId: job.sessionId, failures, nextTryAt: new Date(dueAt).toISOString() },
+    `${basename(job.path)}: ${message}; tried again in ${Math.ceil((dueAt - Date.now()) / 1000)} s`,
+  );
+}
