@@ -65,7 +65,7 @@ function program(setExit: (code: number) => void): Command {
     .argument('<files...>', 'WAV or MP3 files')
     .option('--sandbox', 'use the embedded API emulator')
     .option('--master', "then master each file and download the masters (the folder's mastering: block, else default settings)")
-    .option('--out <dir>', "with --master: put the masters in <dir>/<mix file name>/ (default: the folder's outputDir, else the current directory)")
+    .option('--out <dir>', "with --master: put the masters in <dir>/<mix's path in its folder>/ (default: the folder's outputDir, else the current directory)")
     .action(async (files: string[], options) => {
       const { uploadCommand } = await import('./upload.js');
       await uploadCommand(files, options);

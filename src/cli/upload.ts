@@ -17,13 +17,16 @@ export interface UploadOptions extends GlobalOptions {
   sandbox?: boolean;
   /** Master each file once uploaded, and bring the masters back. */
   master?: boolean;
-  /** Where masters go (`<out>/<mix file name>/`); default: the folder's outputDir, else the current directory. */
+  /** Where masters go (`<out>/<mix's path in its folder>/`); default: the folder's outputDir, else the current directory. */
   out?: string;
 }
 
 function outcome(job: Job, startedAt: number): string {
   if (job.state === 'done' && job.updatedAt < startedAt) return `already uploaded earlier (session ${job.sessionId}), not sent again`;
-  if (job.state === 'done' && job.duplicateOf !== null) return 'done: the same bytes were already uploaded from this folder, not sent again';
+  if (job.duplicateOf !== null && ['done', 'mastering', 'downloading'].includes(job.state)) {
+    const masters = job.state === 'done' ? '' : '; its folder asks for masters, which the daemon fetches (or add --master to wait for them here)';
+    return `done: the same bytes were already uploaded from this folder, not sent again${masters}`;
+  }
   if (job.state === 'done') return `done, session ${job.sessionId}, sha256 ${job.sha256}`;
   if (job.state === 'mastering' || job.state === 'downloading') {
     return `uploaded, session ${job.sessionId}; its folder asks for masters, which the daemon fetches (or add --master to wait for them here)`;

@@ -10,6 +10,7 @@ import type { StatusPageData } from '../ops/statusPage.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { jobView } from '../report/jobView.js';
 import { openDatabase } from '../store/db.js';
+import type { Job } from '../store/job.js';
 import { JobStore } from '../store/jobs.js';
 import { ActivityCounter, type ActivityTotals } from './activity.js';
 import { logTransitions } from './transitionLog.js';
@@ -86,7 +87,7 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
     problems: health().map((problem) => problem.reason),
     folders: pipeline.watchedFolders,
     counts: store.counts(),
-    files: store.recent(PAGE_FILES).map((job) => jobView(job, store)),
+    files: pageFiles(store).map((job) => jobView(job, store)),
   });
 
   const stop = async () => {
@@ -141,4 +142,12 @@ function databaseProblem(database: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The status page's files: those whose after-upload step or hook keeps failing first, whatever changed since, then the latest. */
+function pageFiles(store: JobStore): Job[] {
+  const files = new Map<number, Job>();
+  for (const { jobId } of store.failingFollowUps(PAGE_FILES)) files.set(jobId, store.get(jobId));
+  for (const job of store.recent(PAGE_FILES)) files.set(job.id, job);
+  return [...files.values()].slice(0, PAGE_FILES);
 }

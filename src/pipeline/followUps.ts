@@ -3,20 +3,23 @@ import type { Logger } from 'pino';
 import { isStoreFailure } from '../store/db.js';
 import type { FollowUp, Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
-import { applyAfterUpload, NotTheUploadedVersionError, type AfterUpload } from './afterUpload.js';
+import { applyAfterUpload, NotTheUploadedVersionError, type AfterUpload, type DueAfterUpload } from './afterUpload.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { holdClaim } from './claim.js';
 import { runDoneHook, type DoneHook } from './hook.js';
 import { claimAvailable } from './recovery.js';
+import type { FolderAccess } from './upload.js';
+import { CryomixWatchError } from '../errors.js';
 
 export interface FollowUpContext {
   store: JobStore;
   logger: Logger;
   backoff: BackoffPolicy;
+  /** The folder's afterUpload setting now: for moves that failed before migration 008, stored without a plan. */
+  afterUpload(job: Job): AfterUpload;
+  /** The watched folder a job's file is in, as the daemon sees it; none for `upload FILE`. */
+  folderOf?(job: Job): FolderAccess | undefined;
 }
-
-/** The after-upload step as stored: only a move or a delete is ever due. */
-export type DueAfterUpload = Exclude<AfterUpload, { action: 'keep' }>;
 
 /** Makes the folder's after-upload step due; in the caller's commit, with the state that makes it due. */
 export function scheduleAfterUpload(store: JobStore, job: Job, plan: AfterUpload): void {
@@ -36,13 +39,13 @@ export function scheduleDoneHook(store: JobStore, job: Job, hook: DoneHook): voi
  */
 export async function runFollowUp(due: Pick<FollowUp, 'jobId' | 'kind'>, context: FollowUpContext, signal: AbortSignal): Promise<void> {
   const { store } = context;
-  const mayTake = (followUp: FollowUp) => claimAvailable(followUp);
-  const followUp = store.claimFollowUp(due.jobId, due.kind, mayTake);
+  // Due still: another process may have run it, or postponed it, since it was found due.
+  const followUp = store.claimFollowUp(due.jobId, due.kind, (pending) => pending.dueAt <= Date.now() && claimAvailable(pending));
   if (!followUp) return;
   const job = store.get(followUp.jobId);
-  const claim = holdClaim(() => store.claimFollowUp(followUp.jobId, followUp.kind, mayTake) !== undefined, signal);
+  const claim = holdClaim(() => store.claimFollowUp(followUp.jobId, followUp.kind, claimAvailable) !== undefined, signal);
   try {
-    const finished = followUp.kind === 'after-upload' ? await afterUpload(job, followUp, context) : await runDoneHook(followUp.plan as DoneHook, context.logger, claim.signal);
+    const finished = followUp.kind === 'after-upload' ? await afterUpload(job, followUp.plan as DueAfterUpload | null, context) : await runDoneHook(followUp.plan as DoneHook, context.logger, claim.signal);
     if (finished) store.finishFollowUp(job.id, followUp.kind);
     else store.postponeFollowUp(job.id, followUp.kind, { dueAt: Date.now() });
   } catch (error) {
@@ -62,11 +65,16 @@ export async function runDueFollowUps(jobId: number, context: FollowUpContext, s
 }
 
 /** Moves or deletes the uploaded file; true once nothing is left to do. */
-async function afterUpload(job: Job, followUp: FollowUp, context: FollowUpContext): Promise<boolean> {
-  const plan = followUp.plan as DueAfterUpload;
+async function afterUpload(job: Job, stored: DueAfterUpload | null, context: FollowUpContext): Promise<true> {
+  const plan = stored ?? context.afterUpload(job);
+  if (plan.action === 'keep') return true;
+  const folder = context.folderOf?.(job);
+  const name = basename(job.path);
   try {
-    const now = await applyAfterUpload(job.path, plan, job);
-    if (now !== job.path) context.logger.info({ file: job.path, movedTo: now }, `${basename(job.path)}: ${now ? `moved to ${now}` : 'deleted after upload'}`);
+    const outcome = await applyAfterUpload(job.path, plan, job, folder?.run);
+    if (outcome.kind === 'gone' && folder && !(await folder.rootPresent())) throw new FolderAwayError(job.folder);
+    if (outcome.kind === 'moved') context.logger.info({ file: job.path, movedTo: outcome.to }, `${name}: moved to ${outcome.to}`);
+    else context.logger.info({ file: job.path }, `${name}: ${outcome.kind === 'deleted' ? 'deleted after upload' : `no longer there, nothing to ${plan.action}`}`);
   } catch (error) {
     if (!(error instanceof NotTheUploadedVersionError)) throw error;
     // Nothing to retry: the file at the path is not the one uploaded, and is left for its own upload.
@@ -74,6 +82,13 @@ async function afterUpload(job: Job, followUp: FollowUp, context: FollowUpContex
     context.logger.info({ file: job.path }, error.message);
   }
   return true;
+}
+
+/** An unmounted share's files are not gone: the step waits for it. */
+class FolderAwayError extends CryomixWatchError {
+  constructor(folder: string) {
+    super('FOLDER_AWAY', `its folder ${folder} is not there (unmounted?)`);
+  }
 }
 
 /** Every failure is worth another try (a full disk, a lock, permissions being fixed); the step stays pending, with its reason. */

@@ -22,12 +22,15 @@ export interface DoneHook {
  * first lines of output are logged; a failing hook is reported, never
  * turned into a failed job or run again, since the masters are already
  * safe on disk. Resolves false when the hook was stopped by `signal` (a
- * shutdown): it has not had its run, and runs again at the next start.
+ * shutdown, a claim lost): it has not had its run, and runs again. It
+ * never sees the API key.
  */
 export function runDoneHook(hook: DoneHook, logger: Logger, signal: AbortSignal): Promise<boolean> {
   const [program, ...args] = hook.argv;
   if (!program) return Promise.resolve(true);
-  const env = { ...process.env, CRYOMIX_SESSION_ID: hook.sessionId, CRYOMIX_MIX: hook.mix };
+  // Not the key, nor where systemd put it: a notification script has no business with it.
+  const { CRYOMIX_API_KEY: _key, CREDENTIALS_DIRECTORY: _credentials, ...inherited } = process.env;
+  const env = { ...inherited, CRYOMIX_SESSION_ID: hook.sessionId, CRYOMIX_MIX: hook.mix };
   return new Promise((resolve) => {
     execFile(program, [...args, hook.masters], { timeout: HOOK_TIMEOUT_MS, maxBuffer: 1024 * 1024, signal, env }, (error, stdout, stderr) => {
       const output = `${stdout}${stderr}`.split('\n').filter((line) => line.trim() !== '').slice(0, OUTPUT_LINES_LOGGED);
@@ -35,7 +38,7 @@ export function runDoneHook(hook: DoneHook, logger: Logger, signal: AbortSignal)
       const fields = { file: hook.mix, sessionId: hook.sessionId, hook: hook.argv, exitCode, output };
       const name = basename(hook.mix);
       if (signal.aborted) {
-        logger.warn(fields, `${name}: the onDone hook was stopped because the daemon is stopping; it runs again at the next start`);
+        logger.warn(fields, `${name}: the onDone hook was stopped (cryomix-watch is stopping, or another process took it over); it runs again`);
         resolve(false);
         return;
       }

@@ -147,7 +147,8 @@ async function stepMastering(job: Job, plan: MasteringPlan, context: MasteringCo
     store.updateStep(job.id, { masteringRequested: true });
     await startOnce(session, plan, context, signal);
     store.updateStep(job.id, { masteringStatus: 'pending', masteringPercent: 0, stepFailures: 0, error: null, nextAttemptAt: Date.now() + plan.pollIntervalMs });
-    context.logger.info({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: mastering started`);
+    const original = session === job.sessionId ? '' : ` (the same bytes as an earlier upload: mastered as Session-Id ${session})`;
+    context.logger.info({ file: job.path, sessionId: job.sessionId, masteredSessionId: session }, `${basename(job.path)}: mastering started${original}`);
     return;
   }
   if (progress.status === 'completed') {

@@ -66,8 +66,9 @@ export function oneShotPlan(config: Config, file: string, outDir: string | undef
 
 export interface OneShotOptions {
   /**
-   * `upload --master`: once stored, the file is mastered with this plan,
-   * whatever its folder's config says, and the command follows the
+   * `upload --master`: once stored, the file is mastered with this plan
+   * (stored on the row; one an earlier run already started mastering with
+   * wins), whatever its folder's config says, and the command follows the
    * mastering and download steps to the end.
    */
   master?: MasteringPlan;

@@ -24,7 +24,6 @@ export function claimAvailable(claim: Pick<Job, 'ownerPid' | 'leaseUntil'>, now 
  * live process keeps renewing (`upload FILE` beside the daemon) is left
  * alone; `isOurs` marks the caller's own running uploads.
  */
-
 export function recoverOrphanedUploads(store: JobStore, isOurs: (jobId: number) => boolean, now = Date.now()): void {
   const isOrphaned = (job: Job) => !isOurs(job.id) && claimAvailable(job, now);
   for (const job of store.inState('uploading')) {

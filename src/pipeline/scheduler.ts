@@ -42,8 +42,9 @@ function within(work: Promise<unknown>, ms: number): Promise<void> {
 
 /**
  * Feeds queued rows to p-queue, wakes `retrying` rows when they are due, and
- * runs due mastering and download steps, and follow-ups, on a queue of
- * their own, so a long download never takes an upload's slot. The DB is the queue: p-queue only
+ * runs due mastering and download steps, and follow-ups, each on a queue
+ * of their own, so a long download never takes an upload's slot, nor a slow
+ * move or hook a mastering poll's. The DB is the queue: p-queue only
  * holds the few jobs about to run, so a restart loses nothing and 10,000
  * queued files cost no memory.
  */
@@ -51,6 +52,7 @@ export class Scheduler {
   private readonly options: SchedulerOptions;
   private readonly queue: PQueue;
   private readonly steps: PQueue;
+  private readonly followUps: PQueue;
   /** Work running or about to, by jobKey or followUpKey: a job's upload or step, and its follow-ups, may run side by side. */
   private readonly inFlight = new Map<string, AbortController>();
   private pauseState: PauseState | null;
@@ -63,6 +65,7 @@ export class Scheduler {
     this.options = options;
     this.queue = new PQueue({ concurrency: options.concurrency });
     this.steps = new PQueue({ concurrency: options.concurrency });
+    this.followUps = new PQueue({ concurrency: options.concurrency });
     this.pauseState = options.store.paused();
   }
 
@@ -76,6 +79,7 @@ export class Scheduler {
     this.options.concurrency = concurrency;
     this.queue.concurrency = concurrency;
     this.steps.concurrency = concurrency;
+    this.followUps.concurrency = concurrency;
     this.pump();
   }
 
@@ -101,9 +105,9 @@ export class Scheduler {
     this.armRetryTimer();
     // Steps and follow-ups another live process is working on are skipped, not retried in a loop.
     // Follow-ups make no API call: a refused key does not keep a stored file from being moved.
-    const followUpRoom = concurrency - (this.steps.size + this.steps.pending);
+    const followUpRoom = concurrency - (this.followUps.size + this.followUps.pending);
     const followUps = store.dueFollowUps(Date.now(), followUpRoom + this.inFlight.size).filter((due) => !this.inFlight.has(followUpKey(due)) && claimAvailable(due));
-    for (const due of followUps.slice(0, Math.max(0, followUpRoom))) this.enqueue(this.steps, followUpKey(due), { callsApi: false }, (signal) => this.options.followUp(due, signal));
+    for (const due of followUps.slice(0, Math.max(0, followUpRoom))) this.enqueue(this.followUps, followUpKey(due), { callsApi: false }, (signal) => this.options.followUp(due, signal));
     if (this.pauseState) return;
     const uploadRoom = concurrency * 2 - (this.queue.size + this.queue.pending);
     const uploads = store.inState('queued', uploadRoom + this.inFlight.size).filter((job) => !this.inFlight.has(jobKey(job.id)));
@@ -195,7 +199,8 @@ export class Scheduler {
     clearTimeout(this.probeTimer);
     this.queue.clear();
     this.steps.clear();
-    const idle = () => Promise.all([this.queue.onIdle(), this.steps.onIdle()]);
+    this.followUps.clear();
+    const idle = () => Promise.all([this.queue.onIdle(), this.steps.onIdle(), this.followUps.onIdle()]);
     await within(idle(), graceMs);
     for (const controller of this.inFlight.values()) controller.abort(new ShutdownAbort());
     await within(idle(), ABORT_SETTLE_MS);

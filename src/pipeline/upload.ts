@@ -151,15 +151,19 @@ function fileStored(job: Job, context: UploadContext, stored: TransitionPatch): 
 /**
  * The bytes are stored: done, or on to mastering with the plan of the
  * moment stored on the row; and the folder's after-upload step due. One
- * commit (a savepoint within the caller's).
+ * commit (a savepoint within the caller's). The row is read within it:
+ * `upload --master` in another process may have stored a plan since the
+ * attempt began, or another process finished the row already.
  */
-export function finishStored(job: Job, context: Pick<UploadContext, 'store' | 'masteringPlan' | 'afterUpload'>): void {
+export function finishStored(job: Pick<Job, 'id'>, context: Pick<UploadContext, 'store' | 'masteringPlan' | 'afterUpload'>): void {
   const { store } = context;
   store.atomically(() => {
-    const masteringPlan = context.masteringPlan(job);
-    if (masteringPlan) store.transition(job.id, 'mastering', { nextAttemptAt: Date.now(), masteringPlan });
-    else store.transition(job.id, 'done');
-    scheduleAfterUpload(store, job, context.afterUpload(job));
+    const stored = store.get(job.id);
+    if (stored.state !== 'uploaded') return;
+    const masteringPlan = context.masteringPlan(stored);
+    if (masteringPlan) store.transition(stored.id, 'mastering', { nextAttemptAt: Date.now(), masteringPlan });
+    else store.transition(stored.id, 'done');
+    scheduleAfterUpload(store, stored, context.afterUpload(stored));
   });
 }
 

@@ -348,7 +348,7 @@ export class JobStore {
     });
   }
 
-  /** A note on a finished row (e.g. "uploaded, but could not be moved"), without changing its state. */
+  /** A note on a row (e.g. why its file waits, or was left in place), without changing its state. */
   annotate(id: number, message: string): void {
     this.sql('UPDATE jobs SET error = ? WHERE id = ?').run(message, id);
   }
@@ -377,13 +377,13 @@ export class JobStore {
     return rows.map(fromRow);
   }
 
-  /** When the next retry, mastering poll, download or follow-up is due. */
-  nextDueAt(): number | null {
+  /** When the next retry, mastering poll, download or follow-up is due; a follow-up someone is running, not before its claim lapses. */
+  nextDueAt(now = this.now()): number | null {
     const row = this.sql(
         `SELECT MIN(at) AS at FROM (SELECT MIN(next_attempt_at) AS at FROM jobs WHERE state IN ('retrying', 'mastering', 'downloading')
-                                    UNION ALL SELECT MIN(due_at) FROM follow_ups)`,
+                                    UNION ALL SELECT MIN(CASE WHEN lease_until > ? THEN lease_until ELSE due_at END) FROM follow_ups)`,
       )
-      .get() as { at: number | null };
+      .get(now) as { at: number | null };
     return row.at;
   }
 
@@ -470,18 +470,18 @@ export class JobStore {
     });
   }
 
-  /** The follow-up has run: it is no longer pending. */
+  /** This process's run of the follow-up is over: it is no longer pending. A claim lost meanwhile leaves it to its new holder. */
   finishFollowUp(jobId: number, kind: FollowUpKind): void {
-    this.sql('DELETE FROM follow_ups WHERE job_id = ? AND kind = ?').run(jobId, kind);
+    this.sql('DELETE FROM follow_ups WHERE job_id = ? AND kind = ? AND owner_pid = ?').run(jobId, kind, process.pid);
   }
 
-  /** A run that failed or was interrupted: due again at `dueAt`, free for any process. */
+  /** This process's run failed or was interrupted: due again at `dueAt`, free for any process. */
   postponeFollowUp(jobId: number, kind: FollowUpKind, patch: { dueAt: number; failures?: number; error?: string }): void {
     this.sql(
         `UPDATE follow_ups SET due_at = ?, failures = coalesce(?, failures), error = coalesce(?, error), owner_pid = NULL, lease_until = NULL
-         WHERE job_id = ? AND kind = ?`,
+         WHERE job_id = ? AND kind = ? AND owner_pid = ?`,
       )
-      .run(patch.dueAt, patch.failures ?? null, patch.error === undefined ? null : redactSignedUrls(patch.error), jobId, kind);
+      .run(patch.dueAt, patch.failures ?? null, patch.error === undefined ? null : redactSignedUrls(patch.error), jobId, kind, process.pid);
   }
 
   downloads(jobId: number): Download[] {

@@ -118,6 +118,13 @@ describe('a file that changes during its upload', () => {
       expect(runCli(workspace, ['status']).stdout).toMatch(/Uploaded, but not yet finished[^\n]*\n\s+.*Final Mix\.wav: move pending: EPERM/);
       const metrics = await (await fetch(`${url}/metrics`)).text();
       expect(metrics).toMatch(/^cryomix_watch_follow_ups_pending\{kind="after-upload",failing="true"\} 1$/m);
+      // The status page lists the latest 50 files; a stuck one stays in view after 50 newer ones.
+      const newer = Array.from({ length: 50 }, (_, i) => join(workspace.inbox, `newer ${i}.wav`));
+      newer.forEach((path, i) => writeFileSync(path, pcmWav(20_000 + i)));
+      await waitUntil(() => listJobs(workspace).filter((job) => job.state === 'done').length === 51, 60_000, () => first.output.slice(-2000));
+      const page = await (await fetch(`${url}/`)).text();
+      expect(page).toContain('Final Mix.wav');
+      expect(page).toMatch(/move pending: EPERM[^<]*, next try in \d+ s/);
       expect(existsSync(mix)).toBe(true);
       // Tried again and again, and still pending after a crash.
       await first.waitForLog((r) => String(r.msg).includes('move pending') && (r.failures as number) >= 2);
@@ -128,7 +135,7 @@ describe('a file that changes during its upload', () => {
       await second.ready();
       await waitUntil(() => existsSync(join(moveTo, 'Final Mix.wav')) && !existsSync(mix), 20_000, () => second.output.slice(-2000));
       expect(jobFor(workspace, mix)?.followUps).toEqual([]);
-      expect(sandbox.objects()).toHaveLength(1);
+      expect(sandbox.objects()).toHaveLength(51);
     } finally {
       spawnSync('chattr', ['-i', moveTo]);
     }

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { applyAfterUpload, NotTheUploadedVersionError } from '../../src/pipeline/afterUpload.js';
@@ -16,7 +17,7 @@ function uploadedFile(dir: string, name = 'mix.wav', content = 'uploaded bytes')
 describe('applyAfterUpload', () => {
   it('deletes the uploaded version', async () => {
     const { path, version } = uploadedFile(tempDir());
-    expect(await applyAfterUpload(path, { action: 'delete' }, version)).toBeNull();
+    expect(await applyAfterUpload(path, { action: 'delete' }, version)).toEqual({ kind: 'deleted' });
     expect(existsSync(path)).toBe(false);
   });
 
@@ -38,14 +39,39 @@ describe('applyAfterUpload', () => {
     writeFileSync(join(dir, 'out', 'album', 'mix (2).wav'), 'older 2');
     const { path, version } = uploadedFile(join(dir, 'in', 'album'));
     const moved = await applyAfterUpload(path, { action: 'move', folder: join(dir, 'in'), moveTo: join(dir, 'out') }, version);
-    expect(moved).toBe(join(dir, 'out', 'album', 'mix (3).wav'));
-    expect(readFileSync(moved!, 'utf8')).toBe('uploaded bytes');
+    expect(moved).toEqual({ kind: 'moved', to: join(dir, 'out', 'album', 'mix (3).wav') });
+    expect(readFileSync(join(dir, 'out', 'album', 'mix (3).wav'), 'utf8')).toBe('uploaded bytes');
     expect(readFileSync(join(dir, 'out', 'album', 'mix.wav'), 'utf8')).toBe('older 1');
     expect(existsSync(path)).toBe(false);
   });
 
   it('treats an already vanished file as nothing to do', async () => {
     const dir = tempDir();
-    expect(await applyAfterUpload(join(dir, 'gone.wav'), { action: 'delete' }, { size: 1, mtimeMs: 1 })).toBeNull();
+    expect(await applyAfterUpload(join(dir, 'gone.wav'), { action: 'delete' }, { size: 1, mtimeMs: 1 })).toEqual({ kind: 'gone' });
+  });
+
+  it('leaves no copy behind when the original cannot be removed (an immutable folder), however often it is tried', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    const { path, version } = uploadedFile(join(dir, 'in'));
+    const plan = { action: 'move', folder: join(dir, 'in'), moveTo: join(dir, 'out') } as const;
+    execFileSync('chattr', ['+i', join(dir, 'in')]);
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) await expect(applyAfterUpload(path, plan, version)).rejects.toThrow(/EPERM/);
+      expect(readdirSync(join(dir, 'out'))).toEqual([]);
+    } finally {
+      execFileSync('chattr', ['-i', join(dir, 'in')]);
+    }
+    expect(await applyAfterUpload(path, plan, version)).toEqual({ kind: 'moved', to: join(dir, 'out', 'mix.wav') });
+  });
+
+  it('takes the link a run stopped before removing the original left, instead of adding "mix (2).wav"', async () => {
+    const dir = tempDir();
+    const { path, version } = uploadedFile(dir);
+    mkdirSync(join(dir, 'out'));
+    linkSync(path, join(dir, 'out', 'mix.wav'));
+    expect(await applyAfterUpload(path, { action: 'move', folder: dir, moveTo: join(dir, 'out') }, version)).toEqual({ kind: 'moved', to: join(dir, 'out', 'mix.wav') });
+    expect(readdirSync(join(dir, 'out'))).toEqual(['mix.wav']);
+    expect(existsSync(path)).toBe(false);
   });
 });

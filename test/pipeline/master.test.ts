@@ -99,7 +99,7 @@ describe('the onDone hook', () => {
     // Only the claim's renewal timer is faked, so that renewals come due while the real hook runs.
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {
-      const run = runFollowUp({ jobId: job.id, kind: 'on-done' }, context, new AbortController().signal);
+      const run = runFollowUp({ jobId: job.id, kind: 'on-done' }, { ...context, afterUpload: () => ({ action: 'keep' }) }, new AbortController().signal);
       await vi.waitFor(() => expect(existsSync(started)).toBe(true), { timeout: 15_000 });
       vi.advanceTimersByTime(LEASE_MS);
       expect(store.followUps(job.id)[0]?.ownerPid).toBe(process.pid);

@@ -54,6 +54,20 @@ describe('state database', () => {
     db.close();
   });
 
+  it('makes a move that failed before migration 008 due again, with no plan (the folder setting decides), instead of a note', () => {
+    const file = join(tempDir(), 'v7.db');
+    const db = new Database(file);
+    migrate(db, file, MIGRATIONS.slice(0, 7));
+    const insert = db.prepare(`INSERT INTO jobs (session_id, folder, path, size, mtime_ms, state, error, created_at, updated_at) VALUES (?, '/f', ?, 1, 1, 'done', ?, 1, 1)`);
+    insert.run('s1', '/f/stuck.wav', 'uploaded, but the after-upload step failed: EACCES: permission denied');
+    insert.run('s2', '/f/fine.wav', null);
+    migrate(db, file);
+    expect(db.prepare('SELECT j.path, j.error, f.kind, f.plan, f.due_at FROM follow_ups f JOIN jobs j ON j.id = f.job_id').all()).toEqual([
+      { path: '/f/stuck.wav', error: null, kind: 'after-upload', plan: 'null', due_at: 0 },
+    ]);
+    db.close();
+  });
+
   it('keeps a half-applied migration from sticking', () => {
     const file = join(tempDir(), 'y.db');
     const db = new Database(file);

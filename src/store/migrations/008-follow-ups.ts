@@ -12,6 +12,11 @@ import type { Migration } from './index.js';
  * mastered with, stored when mastering is asked for, so that any process
  * finishes any row, whoever started it (`upload --master`, a folder since
  * reconfigured).
+ *
+ * Moves that failed before this version were only noted on their `done`
+ * row, and never tried again: they become follow-ups now, with no plan
+ * (JSON null), which means the folder's `afterUpload` setting at the time
+ * they run. The note goes; the follow-up carries the reason from now on.
  */
 export const followUps: Migration = {
   version: 8,
@@ -30,6 +35,9 @@ export const followUps: Migration = {
       );
       CREATE INDEX follow_ups_due ON follow_ups(due_at);
       ALTER TABLE jobs ADD COLUMN mastering_plan TEXT;
+      INSERT INTO follow_ups (job_id, kind, plan, due_at)
+        SELECT id, 'after-upload', 'null', 0 FROM jobs WHERE current = 1 AND state = 'done' AND error LIKE 'uploaded, but the after-upload step failed:%';
+      UPDATE jobs SET error = NULL WHERE current = 1 AND state = 'done' AND error LIKE 'uploaded, but the after-upload step failed:%';
     `);
   },
 };
