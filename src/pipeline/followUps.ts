@@ -45,7 +45,7 @@ export async function runFollowUp(due: Pick<FollowUp, 'jobId' | 'kind'>, context
   const job = store.get(followUp.jobId);
   const claim = holdClaim(() => store.claimFollowUp(followUp.jobId, followUp.kind, claimAvailable) !== undefined, signal);
   try {
-    const finished = followUp.kind === 'after-upload' ? await afterUpload(job, followUp.plan as DueAfterUpload | null, context) : await runDoneHook(followUp.plan as DoneHook, context.logger, claim.signal);
+    const finished = followUp.kind === 'after-upload' ? await afterUpload(job, afterUploadOf(followUp, job, context), context) : await runDoneHook(followUp.plan as DoneHook, context.logger, claim.signal);
     if (finished) store.finishFollowUp(job.id, followUp.kind);
     else store.postponeFollowUp(job.id, followUp.kind, { dueAt: Date.now() });
   } catch (error) {
@@ -64,9 +64,13 @@ export async function runDueFollowUps(jobId: number, context: FollowUpContext, s
   }
 }
 
+/** What an after-upload follow-up does: its stored plan, or, stored without one (before migration 008), the folder's setting now. */
+function afterUploadOf(followUp: FollowUp, job: Job, context: FollowUpContext): AfterUpload {
+  return (followUp.plan as DueAfterUpload | null) ?? context.afterUpload(job);
+}
+
 /** Moves or deletes the uploaded file; true once nothing is left to do. */
-async function afterUpload(job: Job, stored: DueAfterUpload | null, context: FollowUpContext): Promise<true> {
-  const plan = stored ?? context.afterUpload(job);
+async function afterUpload(job: Job, plan: AfterUpload, context: FollowUpContext): Promise<true> {
   if (plan.action === 'keep') return true;
   const folder = context.folderOf?.(job);
   const name = basename(job.path);
@@ -95,7 +99,7 @@ class FolderAwayError extends CryomixWatchError {
 function fileFailure(job: Job, followUp: FollowUp, error: unknown, context: FollowUpContext): void {
   const failures = followUp.failures + 1;
   const dueAt = Date.now() + retryDelayMs(context.backoff, failures);
-  const what = followUp.kind === 'after-upload' ? (followUp.plan as DueAfterUpload).action : 'onDone hook';
+  const what = followUp.kind === 'after-upload' ? afterUploadOf(followUp, job, context).action : 'onDone hook';
   const message = `${what} pending: ${error instanceof Error ? error.message : String(error)}`;
   context.store.postponeFollowUp(job.id, followUp.kind, { dueAt, failures, error: message });
   context.logger.warn(

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -37,6 +38,19 @@ describe('an after-upload follow-up', () => {
     expect(existsSync(join(moveTo, 'mix.wav'))).toBe(true);
     expect(existsSync(path)).toBe(false);
     expect(store.followUps(job.id)).toEqual([]);
+  });
+
+  it('without a plan, says what the folder setting tried when it fails', async () => {
+    const { dir, inbox, store, job } = storedMix(null);
+    const moveTo = join(dir, 'uploaded');
+    mkdirSync(moveTo);
+    execFileSync('chattr', ['+i', moveTo]);
+    try {
+      await runFollowUp({ jobId: job.id, kind: 'after-upload' }, context(store, { afterUpload: () => ({ action: 'move', folder: inbox, moveTo }) }), new AbortController().signal);
+    } finally {
+      execFileSync('chattr', ['-i', moveTo]);
+    }
+    expect(store.followUps(job.id)).toMatchObject([{ failures: 1, error: expect.stringMatching(/^move pending: EPERM/) }]);
   });
 
   it('waits for an unmounted folder instead of taking its file for gone', async () => {
