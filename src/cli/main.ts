@@ -66,6 +66,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--sandbox', 'use the embedded API emulator')
     .option('--master', "then master each file and download the masters (the folder's mastering: block, else default settings)")
     .option('--out <dir>', "with --master: put the masters in <dir>/<mix's path in its folder>/ (default: the folder's outputDir, else the current directory)")
+    .option('--limit <rate>', 'upload cap for this command, e.g. "4 MB/s", "20 Mbit/s" or "off" (default: uploads.maxBytesPerSecond and uploads.schedule now)')
     .action(async (files: string[], options) => {
       const { uploadCommand } = await import('./upload.js');
       await uploadCommand(files, options);

@@ -5,6 +5,7 @@ import { configFrom, withStore, type GlobalOptions } from './context.js';
 import { relativeTime, table } from '../report/format.js';
 import { folderProblemLine } from '../ops/health.js';
 import { followUpNote } from '../report/jobView.js';
+import { bandwidthLine, type BandwidthState } from '../pipeline/bandwidth.js';
 
 export interface StatusReport {
   database: string;
@@ -19,6 +20,8 @@ export interface StatusReport {
   folderProblems: string[];
   /** After-upload steps and hooks whose last run failed, tried again by the daemon. */
   followUpsFailing: { path: string; kind: string; error: string | null; dueAt: string }[];
+  /** The running daemon's caps in force, and why; null when no daemon runs. */
+  bandwidth: BandwidthState | null;
 }
 
 /** Enough to see the pattern (a full disk, a read-only target); `list` has every file. */
@@ -38,6 +41,7 @@ export function statusReport(options: GlobalOptions): StatusReport {
       mastering: store.inState('mastering').map((job) => ({ path: job.path, percent: job.masteringPercent ?? 0 })),
       folderProblems: store.folderStates().flatMap(({ path, problem }) => (problem ? [folderProblemLine(path, problem)] : [])),
       followUpsFailing: store.failingFollowUps(FAILING_SHOWN).map(({ path, kind, error, dueAt }) => ({ path, kind, error, dueAt: new Date(dueAt).toISOString() })),
+      bandwidth: store.bandwidth() as BandwidthState | null,
     };
   });
 }
@@ -53,6 +57,7 @@ export function statusCommand(options: GlobalOptions & { json?: boolean }): void
       ? `Uploads: PAUSED since ${report.paused.since} (${relativeTime(Date.parse(report.paused.since))}): ${report.paused.reason}`
       : 'Uploads: not paused',
     ...report.folderProblems.map((line) => `Folder: ${line}`),
+    ...(report.bandwidth ? [bandwidthLine(report.bandwidth)] : []),
     '',
     table(['STATE', 'FILES'], STATES.filter((state) => report.counts[state]).map((state) => [state, String(report.counts[state])])),
   ];

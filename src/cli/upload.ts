@@ -1,5 +1,7 @@
 import { basename, dirname } from 'node:path';
 import { CryomixWatchError } from '../errors.js';
+import { parseRate } from '../config/rate.js';
+import type { ByteRate } from '../transfer/throttle.js';
 import { createLogger } from '../log/logger.js';
 import { ShutdownAbort } from '../pipeline/aborts.js';
 import { mixMastersDirectory, storedPlan, type MasteringPlan } from '../pipeline/master.js';
@@ -19,6 +21,16 @@ export interface UploadOptions extends GlobalOptions {
   master?: boolean;
   /** Where masters go (`<out>/<mix's path in its folder>/`); default: the folder's outputDir, else the current directory. */
   out?: string;
+  /** `--limit`: the upload cap for this command, as written ("4 MB/s", "off"). */
+  limit?: string;
+}
+
+/** `--limit` as a cap, or undefined when not given; a rate that does not parse is a usage error naming the forms. */
+function limitOption(text: string | undefined): ByteRate | undefined {
+  if (text === undefined) return undefined;
+  const parsed = parseRate(text);
+  if (!parsed.ok) throw new CryomixWatchError('USAGE', `--limit ${JSON.stringify(text)}: ${parsed.error}`);
+  return parsed.bytesPerSecond;
 }
 
 function outcome(job: Job, startedAt: number): string {
@@ -66,7 +78,7 @@ function masteredOutcome(job: Job, store: JobStore, startedAt: number, plan: Mas
 }
 
 /** `upload FILE --master`: one file through upload, mastering and download, with its progress on one line. */
-async function uploadAndMaster(file: string, parts: UploadParts, signal: AbortSignal, out: string | undefined): Promise<boolean> {
+async function uploadAndMaster(file: string, parts: UploadParts, signal: AbortSignal, out: string | undefined, limit: ByteRate | undefined): Promise<boolean> {
   const name = basename(file);
   const progress = progressLine(name);
   if (signal.aborted) {
@@ -78,6 +90,7 @@ async function uploadAndMaster(file: string, parts: UploadParts, signal: AbortSi
     const plan = oneShotPlan(parts.config, file, out);
     const job = await uploadOnce(file, parts, signal, {
       master: plan,
+      ...(limit === undefined ? {} : { limit }),
       onWait: (waiting, delayMs) => progress.note(`${waiting.error}; trying again ${relativeTime(Date.now() + delayMs)}`),
       onProgress: (row) => progress.update(row),
       onHeld: (row) => progress.note(`another cryomix-watch process (pid ${row.ownerPid}) is working on it; following its progress`),
@@ -100,6 +113,7 @@ async function uploadAndMaster(file: string, parts: UploadParts, signal: AbortSi
  */
 export async function uploadCommand(files: string[], options: UploadOptions): Promise<void> {
   if (options.out !== undefined && !options.master) throw new CryomixWatchError('USAGE', '--out is where masters go: it needs --master');
+  const limit = limitOption(options.limit);
   const target = await apiTarget(configFrom(options), Boolean(options.sandbox));
   const { config, api } = target;
   // Human lines go to stdout; the structured log only matters for warnings here.
@@ -114,13 +128,14 @@ export async function uploadCommand(files: string[], options: UploadOptions): Pr
   try {
     for (const file of files) {
       if (options.master) {
-        if (!(await uploadAndMaster(file, { config, store, api, logger }, abort.signal, options.out))) notDone.push(file);
+        if (!(await uploadAndMaster(file, { config, store, api, logger }, abort.signal, options.out, limit))) notDone.push(file);
         continue;
       }
       const name = basename(file);
       const startedAt = Date.now();
       try {
         const job = await uploadOnce(file, { config, store, api, logger }, abort.signal, {
+          ...(limit === undefined ? {} : { limit }),
           onWait: (waiting, delayMs) => process.stdout.write(`${name}: ${waiting.error}; trying again ${relativeTime(Date.now() + delayMs)}\n`),
           onHeld: (row) => process.stdout.write(`${name}: another cryomix-watch process (pid ${row.ownerPid}) is uploading it; following it\n`),
         });

@@ -11,6 +11,8 @@ import {
   positiveNumber,
   serviceUrl,
 } from './fields.js';
+import { rate } from './rate.js';
+import { schedule } from './schedule.js';
 
 /*
  * The YAML file of SPEC "Configuration", key for key. Every object is strict
@@ -57,8 +59,17 @@ const uploads = z
     retry: orEmpty(retry),
     /** How long SIGTERM lets running PUTs finish before aborting them. */
     shutdownGraceSeconds: nonNegativeNumber().default(20),
+    /** One cap shared by every upload in flight (src/transfer/throttle.ts); `off`: none. */
+    maxBytesPerSecond: rate().default(null),
+    /** Weekly windows with their own cap, or `pause`; outside them, maxBytesPerSecond (src/transfer/timetable.ts). */
+    schedule: schedule.optional(),
   })
   .superRefine(notAbove('minBytes', 'maxBytes', 'uploads.maxBytes'));
+
+const downloads = z.strictObject({
+  /** One cap shared by every download of masters; `off`: none. Not scheduled. */
+  maxBytesPerSecond: rate().default(null),
+});
 
 export const MASTER_FILES = ['FinalMaster.wav', 'FinalMaster.mp3', 'MasteringReport.json', 'OriginalMix.mp3'] as const;
 export type MasterFile = (typeof MASTER_FILES)[number];
@@ -142,6 +153,7 @@ export const configSchema = z.strictObject({
     }),
   ),
   uploads: orEmpty(uploads),
+  downloads: orEmpty(downloads),
   folders: z
     .array(folder, { error: 'expected a list of folders to watch' })
     .min(1, { error: 'expected at least one folder to watch' }),

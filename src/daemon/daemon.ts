@@ -81,6 +81,7 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
     oldestWaitingSince: () => store.oldestPending()?.createdAt,
     folders: () => pipeline.folderStates(),
     followUpCounts: () => store.followUpCounts(),
+    bandwidth: () => pipeline.bandwidthState,
   });
   const page = (): StatusPageData => ({
     now: Date.now(),
@@ -88,6 +89,7 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
     folders: pipeline.watchedFolders,
     counts: store.counts(),
     files: pageFiles(store).map((job) => jobView(job, store)),
+    bandwidth: pipeline.bandwidthState,
   });
 
   const stop = async () => {

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ApiAnswer } from '../cryomix/client.js';
+import type { BandwidthState } from '../pipeline/bandwidth.js';
 import type { RetryReason } from '../pipeline/upload.js';
 import { activityOf, FOLDER_PROBLEMS, FOLLOW_UP_KINDS, type FolderState, type FollowUpKind, type TransitionEvent } from '../store/job.js';
 import { STATES, type State } from '../store/states.js';
@@ -14,6 +15,7 @@ export interface MetricsSource {
   oldestWaitingSince(): number | undefined;
   folders(): FolderState[];
   followUpCounts(): { kind: FollowUpKind; pending: number; failing: number }[];
+  bandwidth(): BandwidthState;
 }
 
 /**
@@ -100,6 +102,33 @@ export class DaemonMetrics {
           this.set({ kind, failing: 'true' }, failing);
           this.set({ kind, failing: 'false' }, pending - failing);
         }
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}upload_limit_bytes_per_second`,
+      help: 'The upload cap in force (+Inf: none, 0: paused), with why: base or the uploads.schedule window',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        const state = metrics.source?.bandwidth();
+        if (state) this.set({ reason: state.reason }, state.limit === 'pause' ? 0 : (state.limit ?? Infinity));
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}upload_limit_next_change_timestamp_seconds`,
+      help: 'When the upload cap next changes by uploads.schedule (Unix time; 0: never)',
+      registers,
+      collect() {
+        this.set((metrics.source?.bandwidth().nextChangeAt ?? 0) / 1000);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}download_limit_bytes_per_second`,
+      help: "The masters' download cap (+Inf: none)",
+      registers,
+      collect() {
+        this.set(metrics.source?.bandwidth().downloadLimit ?? Infinity);
       },
     });
     this.lastUpload = new Gauge({

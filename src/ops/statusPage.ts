@@ -2,6 +2,7 @@ import { basename, dirname } from 'node:path';
 import { formatBytes, relativeTime } from '../report/format.js';
 import { jobDetail, jobPercent, type JobView } from '../report/jobView.js';
 import { STATES, type State } from '../store/states.js';
+import { bandwidthLine, type BandwidthState } from '../pipeline/bandwidth.js';
 
 export interface StatusPageData {
   now: number;
@@ -11,6 +12,8 @@ export interface StatusPageData {
   counts: Record<State, number>;
   /** Most recently changed first. */
   files: JobView[];
+  /** The caps in force; absent outside the daemon. */
+  bandwidth?: BandwidthState;
 }
 
 /** How often the page reloads itself: often enough to watch an upload move, rarely enough to cost nothing. */
@@ -83,6 +86,7 @@ progress{width:100%}
 <h1>cryomix-watch</h1>
 ${health}
 <p class="folders">Watching: ${data.folders.map(escape).join(', ')}</p>
+${data.bandwidth ? `<p class="folders">${escape(bandwidthLine(data.bandwidth, data.now))}</p>` : ''}
 <ul class="counts">${counts}</ul>
 ${files}
 <p class="meta">Updated ${new Date(data.now).toLocaleString('en-GB', { timeZoneName: 'short' })}; refreshes every ${REFRESH_SECONDS} s.</p>

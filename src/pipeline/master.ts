@@ -10,6 +10,7 @@ import type { Download, Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import { downloadFile, syncPlaced, type DownloadRequest, type DownloadResult } from '../transfer/download.js';
 import { StorageError } from '../transfer/errors.js';
+import type { Throttle } from '../transfer/throttle.js';
 import { SupersededAbort } from './aborts.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { holdClaim } from './claim.js';
@@ -50,6 +51,8 @@ export interface MasteringContext {
   plan(job: Job): MasteringPlan | undefined;
   onUnauthorized(error: UnauthorizedError): void;
   download?: (request: DownloadRequest) => Promise<DownloadResult>;
+  /** The masters' download cap, shared by every download of this process. */
+  throttle?: Throttle;
 }
 
 /** The mastering plan of a job's folder; undefined when the folder (or `upload FILE` outside any folder) asks for none. */
@@ -230,7 +233,7 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
       const target = urls.get(name);
       if (!target) throw new MasteringError(`the Cryo-mix API offered no ${name} for this mix (it offered ${[...urls.keys()].join(', ') || 'nothing'})`);
       try {
-        const result = await download({ url: target.url, directory, fileName: name, partialTag: job.sessionId, stallTimeoutMs: context.stallTimeoutMs, signal });
+        const result = await download({ url: target.url, directory, fileName: name, partialTag: job.sessionId, stallTimeoutMs: context.stallTimeoutMs, signal, ...(context.throttle ? { throttle: context.throttle } : {}) });
         store.recordDownload(job.id, { name, path: result.path, bytes: result.bytes, sha256: result.sha256 });
         break;
       } catch (error) {

@@ -13,7 +13,9 @@ import { rearm } from './rearm.js';
 import { claimAvailable, recoverOrphanedUploads } from './recovery.js';
 import { finishStored, uploadJob, type UploadContext } from './upload.js';
 import { runDueFollowUps } from './followUps.js';
-import { createMasteringContext, createUploadContext, type UploadParts } from './uploadContext.js';
+import { createMasteringContext, createUploadContext, type Throttles, type UploadParts } from './uploadContext.js';
+import { Throttle, type ByteRate } from '../transfer/throttle.js';
+import { limitAt } from '../transfer/timetable.js';
 import { errnoCode } from '../files/errno.js';
 import { sameVersion, unreadableReason } from './version.js';
 
@@ -65,6 +67,8 @@ export function oneShotPlan(config: Config, file: string, outDir: string | undef
 }
 
 export interface OneShotOptions {
+  /** `upload --limit`: the upload cap for this command, instead of the configured one in force now (see oneShotThrottles). */
+  limit?: ByteRate;
   /**
    * `upload --master`: once stored, the file is mastered with this plan
    * (stored on the row; one an earlier run already started mastering with
@@ -92,6 +96,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
   const { store, config } = parts;
   const { master, onWait } = options;
   const path = resolve(file);
+  const throttles = oneShotThrottles(config, path, options.limit);
   const found = await statFile(path);
   if (!found) throw new NotUploadableError(path, 'no such file (or not a regular file)');
   const { size, mtimeMs } = found;
@@ -122,7 +127,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
     onUnauthorized: (error) => {
       throw error;
     },
-  });
+  }, throttles);
   const context = master ? forcedMastering(daemonLike, job.id, master, options) : daemonLike;
   // Counted on the row: waiting for an identical file's upload is no failed attempt.
   const attemptsBefore = job.attempts;
@@ -165,11 +170,27 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
     onUnauthorized: (error) => {
       throw error;
     },
-  });
+  }, throttles);
   const mastered = await followMastering(job.id, mastering, signal, options);
   // The onDone hook, due once the masters are in place.
   await runDueFollowUps(job.id, context, signal);
   return mastered.state === 'done' ? store.get(job.id) : mastered;
+}
+
+/**
+ * The caps for one command: `--limit`, else the upload cap in force as it
+ * starts (base or schedule window; a command is short, so it does not follow
+ * later boundaries). A pause window refuses to send: the daemon sends the
+ * file when it ends, or `--limit` sends it now.
+ */
+function oneShotThrottles(config: Config, path: string, limit: ByteRate | undefined): Throttles {
+  const inForce = limitAt(config.uploads.maxBytesPerSecond, config.uploads.schedule, Date.now());
+  if (limit === undefined && inForce.limit === 'pause') {
+    const until = inForce.nextChangeAt === null ? '' : ` until ${new Date(inForce.nextChangeAt).toISOString()}`;
+    throw new NotUploadableError(path, `uploads are paused (${inForce.reason})${until}; the daemon sends it then, or add --limit to send it now`);
+  }
+  const uploads = limit !== undefined ? limit : inForce.limit === 'pause' ? null : inForce.limit;
+  return { uploads: new Throttle(uploads), downloads: new Throttle(config.downloads.maxBytesPerSecond) };
 }
 
 /** The daemon's upload context, except that a stored upload goes on to mastering, and upload progress is reported. */

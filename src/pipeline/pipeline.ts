@@ -10,6 +10,7 @@ import { Scheduler } from './scheduler.js';
 import { planFor, runMasteringStep, type MasteringContext } from './master.js';
 import { finishStored, uploadJob, type UploadContext } from './upload.js';
 import { runFollowUp } from './followUps.js';
+import { Bandwidth, describeLimit, type BandwidthState } from './bandwidth.js';
 import { createMasteringContext, createUploadContext } from './uploadContext.js';
 
 export interface PipelineOptions {
@@ -35,6 +36,7 @@ export class Pipeline {
   private readonly folderDeps: FolderDeps;
   private readonly uploadContext: UploadContext;
   private readonly masteringContext: MasteringContext;
+  private readonly bandwidth: Bandwidth;
   private fail!: (error: unknown) => void;
 
   constructor(options: PipelineOptions) {
@@ -43,6 +45,7 @@ export class Pipeline {
       this.fail = resolve;
     });
     const { config, store, api, logger } = options;
+    this.bandwidth = new Bandwidth(config, (state) => this.onBandwidthChange(state));
     this.scheduler = new Scheduler({
       store,
       logger,
@@ -69,11 +72,11 @@ export class Pipeline {
       onUnauthorized: (error) => this.scheduler.pause(error.message),
       folderOf: (job) => this.folders.find((folder) => folder.config.path === job.folder),
       ...(options.onRetry ? { onRetry: options.onRetry } : {}),
-    });
+    }, this.bandwidth);
     this.masteringContext = createMasteringContext(options, this.uploadContext, {
       plan: (job) => planFor(job, this.options.config.folders),
       onUnauthorized: (error) => this.scheduler.pause(error.message),
-    });
+    }, this.bandwidth);
   }
 
   /**
@@ -85,6 +88,7 @@ export class Pipeline {
     this.recoverInterrupted();
     for (const folder of this.folders) await folder.start();
     this.recordFolderStates();
+    this.bandwidth.start();
     this.scheduler.start();
   }
 
@@ -109,10 +113,12 @@ export class Pipeline {
    * Then the folders, whose gates let go of whatever waits on a hung share.
    */
   async stop(): Promise<void> {
+    this.bandwidth.stop();
     await this.scheduler.stop(this.options.config.uploads.shutdownGraceSeconds * 1000);
     for (const folder of this.folders) await folder.stop();
-    // No daemon, no word on the folders: `status` must not show a stopped daemon's last view as current.
+    // No daemon, no word on the folders or caps: `status` must not show a stopped daemon's last view as current.
     this.options.store.setFolderStates([]);
+    this.options.store.setBandwidth(null);
   }
 
   /**
@@ -148,12 +154,35 @@ export class Pipeline {
     this.folders = kept;
     this.recordFolderStates();
     if (next.uploads.concurrency !== previous.uploads.concurrency) this.scheduler.setConcurrency(next.uploads.concurrency);
+    this.bandwidth.reload(next);
+    if (JSON.stringify(next.downloads) !== JSON.stringify(previous.downloads)) changes.push(`downloads.maxBytesPerSecond is now ${JSON.stringify(next.downloads.maxBytesPerSecond)}`);
     // The rest of `uploads` is read where it is used, so the new values already apply.
     for (const key of Object.keys(next.uploads) as (keyof Config['uploads'])[]) {
       const value = JSON.stringify(next.uploads[key]);
       if (value !== JSON.stringify(previous.uploads[key])) changes.push(`uploads.${key} is now ${value}`);
     }
     return changes;
+  }
+
+  /** The upload and download caps in force, and why. */
+  get bandwidthState(): BandwidthState {
+    return this.bandwidth.state;
+  }
+
+  /**
+   * A new cap reached the throttles already; a pause window parks the
+   * uploads. Said in the log and recorded for `status` in another process.
+   */
+  private onBandwidthChange(state: BandwidthState): void {
+    if (state.limit === 'pause') this.scheduler.park(state.reason, state.nextChangeAt);
+    else this.scheduler.resume();
+    const until = state.nextChangeAt === null ? '' : ` until ${new Date(state.nextChangeAt).toISOString()}`;
+    this.options.logger.info({ uploadLimit: state.limit, reason: state.reason, nextChangeAt: state.nextChangeAt, downloadLimit: state.downloadLimit }, `upload limit: ${describeLimit(state)}${until}`);
+    try {
+      this.options.store.setBandwidth(state);
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   get watchedFolders(): string[] {

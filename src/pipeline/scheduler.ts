@@ -2,7 +2,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { FollowUp, Job, PauseState } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
-import { ShutdownAbort, SupersededAbort } from './aborts.js';
+import { ParkedAbort, ShutdownAbort, SupersededAbort } from './aborts.js';
 import { claimAvailable, recoverOrphanedUploads } from './recovery.js';
 
 export interface SchedulerOptions {
@@ -23,7 +23,9 @@ export interface SchedulerOptions {
   onFatal(error: unknown): void;
 }
 
-const jobKey = (jobId: number) => `job ${jobId}`;
+type Work = 'upload' | 'step' | 'follow-up';
+const uploadKey = (jobId: number) => `upload ${jobId}`;
+const stepKey = (jobId: number) => `step ${jobId}`;
 const followUpKey = (followUp: Pick<FollowUp, 'jobId' | 'kind'>) => `${followUp.kind} ${followUp.jobId}`;
 
 /** The soonest the due-time timer fires; new work is pumped at once by events anyway. */
@@ -53,8 +55,10 @@ export class Scheduler {
   private readonly queue: PQueue;
   private readonly steps: PQueue;
   private readonly followUps: PQueue;
-  /** Work running or about to, by jobKey or followUpKey: a job's upload or step, and its follow-ups, may run side by side. */
-  private readonly inFlight = new Map<string, AbortController>();
+  /** Work running or about to, by uploadKey, stepKey or followUpKey: a job's step and its follow-ups may run side by side. */
+  private readonly inFlight = new Map<string, { work: Work; controller: AbortController }>();
+  /** Set during a `pause` window of uploads.schedule: no upload runs. */
+  private parkedBy: ParkedAbort | undefined;
   private pauseState: PauseState | null;
   private stopping = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -99,7 +103,7 @@ export class Scheduler {
 
   private fill(): void {
     const { store, concurrency } = this.options;
-    recoverOrphanedUploads(store, (id) => this.inFlight.has(jobKey(id)));
+    recoverOrphanedUploads(store, (id) => this.inFlight.has(uploadKey(id)));
     // Conditional: `upload FILE` in another process may wake the same row.
     for (const job of store.dueRetries(Date.now())) store.transitionIf(job.id, 'retrying', 'queued');
     this.armRetryTimer();
@@ -107,22 +111,31 @@ export class Scheduler {
     // Follow-ups make no API call: a refused key does not keep a stored file from being moved.
     const followUpRoom = concurrency - (this.followUps.size + this.followUps.pending);
     const followUps = store.dueFollowUps(Date.now(), followUpRoom + this.inFlight.size).filter((due) => !this.inFlight.has(followUpKey(due)) && claimAvailable(due));
-    for (const due of followUps.slice(0, Math.max(0, followUpRoom))) this.enqueue(this.followUps, followUpKey(due), { callsApi: false }, (signal) => this.options.followUp(due, signal));
+    for (const due of followUps.slice(0, Math.max(0, followUpRoom))) this.enqueue(this.followUps, 'follow-up', followUpKey(due), (signal) => this.options.followUp(due, signal));
     if (this.pauseState) return;
-    const uploadRoom = concurrency * 2 - (this.queue.size + this.queue.pending);
-    const uploads = store.inState('queued', uploadRoom + this.inFlight.size).filter((job) => !this.inFlight.has(jobKey(job.id)));
-    for (const job of uploads.slice(0, Math.max(0, uploadRoom))) this.enqueue(this.queue, jobKey(job.id), { callsApi: true }, (signal) => this.options.upload(job, signal));
+    if (!this.parkedBy) {
+      const uploadRoom = concurrency * 2 - (this.queue.size + this.queue.pending);
+      const uploads = store.inState('queued', uploadRoom + this.inFlight.size).filter((job) => !this.inFlight.has(uploadKey(job.id)));
+      for (const job of uploads.slice(0, Math.max(0, uploadRoom))) this.enqueue(this.queue, 'upload', uploadKey(job.id), (signal) => this.options.upload(job, signal));
+    }
     const stepRoom = concurrency - (this.steps.size + this.steps.pending);
-    const steps = store.dueSteps(Date.now(), stepRoom + this.inFlight.size).filter((job) => !this.inFlight.has(jobKey(job.id)) && claimAvailable(job));
-    for (const job of steps.slice(0, Math.max(0, stepRoom))) this.enqueue(this.steps, jobKey(job.id), { callsApi: true }, (signal) => this.options.step(job, signal));
+    const steps = store.dueSteps(Date.now(), stepRoom + this.inFlight.size).filter((job) => !this.inFlight.has(stepKey(job.id)) && claimAvailable(job));
+    for (const job of steps.slice(0, Math.max(0, stepRoom))) this.enqueue(this.steps, 'step', stepKey(job.id), (signal) => this.options.step(job, signal));
   }
 
-  private enqueue(queue: PQueue, key: string, { callsApi }: { callsApi: boolean }, run: (signal: AbortSignal) => Promise<void>): void {
+  /** Whether `work` may start now: follow-ups make no API call, so only a refused key or a pause window holds the rest. */
+  private mayRun(work: Work): boolean {
+    if (this.stopping) return false;
+    if (work === 'follow-up') return true;
+    return !this.pauseState && !(work === 'upload' && this.parkedBy);
+  }
+
+  private enqueue(queue: PQueue, work: Work, key: string, run: (signal: AbortSignal) => Promise<void>): void {
     const controller = new AbortController();
-    this.inFlight.set(key, controller);
+    this.inFlight.set(key, { work, controller });
     queue
       .add(async () => {
-        if ((callsApi && this.pauseState) || this.stopping) return;
+        if (!this.mayRun(work)) return;
         await run(controller.signal);
       })
       .catch((error: unknown) => this.options.onFatal(error))
@@ -142,7 +155,22 @@ export class Scheduler {
 
   /** Stops the upload of a version that changed or vanished. */
   supersede(jobId: number): void {
-    this.inFlight.get(jobKey(jobId))?.abort(new SupersededAbort());
+    this.inFlight.get(uploadKey(jobId))?.controller.abort(new SupersededAbort());
+  }
+
+  /**
+   * A `pause` window began: uploads in flight stop and wait for `until`,
+   * not counted as attempts, and none starts until `resume`.
+   */
+  park(why: string, until: number | null): void {
+    this.parkedBy = new ParkedAbort(why, until);
+    for (const { work, controller } of this.inFlight.values()) if (work === 'upload') controller.abort(this.parkedBy);
+  }
+
+  resume(): void {
+    if (!this.parkedBy) return;
+    this.parkedBy = undefined;
+    this.pump();
   }
 
   /**
@@ -202,7 +230,7 @@ export class Scheduler {
     this.followUps.clear();
     const idle = () => Promise.all([this.queue.onIdle(), this.steps.onIdle(), this.followUps.onIdle()]);
     await within(idle(), graceMs);
-    for (const controller of this.inFlight.values()) controller.abort(new ShutdownAbort());
+    for (const { controller } of this.inFlight.values()) controller.abort(new ShutdownAbort());
     await within(idle(), ABORT_SETTLE_MS);
   }
 }

@@ -10,12 +10,14 @@ import type { State } from '../store/states.js';
 import type { JobStore } from '../store/jobs.js';
 import { ChecksumMismatchError, FileChangedError, StorageError } from '../transfer/errors.js';
 import { putFile, type PutRequest, type PutResult } from '../transfer/put.js';
+import type { Throttle } from '../transfer/throttle.js';
 import { readHead, sha256File, sha256Hex } from '../transfer/hash.js';
 import { contentTypeForPath } from '../watch/sniff.js';
 import type { AfterUpload } from './afterUpload.js';
 import { scheduleAfterUpload } from './followUps.js';
 import type { MasteringPlan } from './master.js';
 import { holdClaim } from './claim.js';
+import { ParkedAbort } from './aborts.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { TwinInFlightError } from './twins.js';
 import { lifetimeSuffices, requestedExpirySeconds, type ThroughputEstimate } from './urlLifetime.js';
@@ -34,6 +36,10 @@ export interface UploadContext {
   urlExpirySeconds: number;
   stallTimeoutMs: number;
   throughput: ThroughputEstimate;
+  /** The upload cap, shared by every upload of this process. */
+  throttle: Throttle;
+  /** How many uploads may run at once: each gets at least its share of the cap. */
+  concurrency: number;
   afterUpload(job: Job): AfterUpload;
   /** What the job is mastered with once its upload is stored; undefined when its folder asks for no masters. */
   masteringPlan(job: Job): MasteringPlan | undefined;
@@ -204,6 +210,7 @@ async function putWithFreshUrl(
         stallTimeoutMs: context.stallTimeoutMs,
         signal,
         run,
+        throttle: context.throttle,
         onProgress: (bytesSent) => context.store.recordProgress(job.id, bytesSent),
       });
       return { result, target };
@@ -230,7 +237,9 @@ async function putWithFreshUrl(
  * URL does expire, storage's ExpiredToken asks for a fresh one.
  */
 async function requestLongEnoughUrl(job: Job, contentType: string, context: UploadContext, signal: AbortSignal): Promise<SignedUpload> {
-  const expectedMs = context.throughput.expectedMs(job.size);
+  // Under a cap, each of the uploads that may run at once gets its share.
+  const cap = context.throttle.rate;
+  const expectedMs = context.throughput.expectedMs(job.size, cap === null ? null : cap / context.concurrency);
   const askedAt = performance.now();
   const target = await context.api.requestUploadUrl({
     sessionId: job.sessionId,
@@ -287,6 +296,12 @@ function classifyFailure(job: Job, error: unknown, context: UploadContext, signa
   const readError = readErrorOf(error);
   const retry = (reason: RetryReason, patch: TransitionPatch): Outcome => ({ to: 'retrying', patch, then: () => context.onRetry?.(job, reason) });
   const later = () => Date.now() + retryDelayMs(context.backoff, job.attempts);
+  // A pause window of uploads.schedule: it waits for the window's end, and was no attempt.
+  if (signal.reason instanceof ParkedAbort) {
+    const { why, until } = signal.reason;
+    const resumes = until === null ? 'when it ends' : `at ${new Date(until).toISOString()}`;
+    return { to: 'retrying', patch: { nextAttemptAt: until ?? Date.now(), attempts: job.attempts - 1, error: `uploads are paused (${why}); resumes ${resumes}` } };
+  }
   // Someone stopped this attempt (shutdown, Ctrl-C): not a failure of the file.
   if (signal.aborted) return retry('shutdown', { nextAttemptAt: Date.now(), error: 'interrupted by shutdown; resumes on the next start' });
   if (isGone(readError) && !folderThere) {

@@ -6,6 +6,7 @@ import { afterUploadPlan } from './afterUpload.js';
 import { planFor, type MasteringContext } from './master.js';
 import type { UploadContext } from './upload.js';
 import { ThroughputEstimate } from './urlLifetime.js';
+import type { Throttle } from '../transfer/throttle.js';
 
 export interface UploadParts {
   config: Config;
@@ -14,10 +15,17 @@ export interface UploadParts {
   logger: Logger;
 }
 
-/** The daemon and `upload FILE` upload with the same settings; only their reactions differ. */
+/** The caps every transfer of a process draws on (see Bandwidth). */
+export interface Throttles {
+  uploads: Throttle;
+  downloads: Throttle;
+}
+
+/** The daemon and `upload FILE` upload with the same settings; only their reactions, and who sets their caps, differ. */
 export function createUploadContext(
   parts: UploadParts,
   reactions: Pick<UploadContext, 'onStale' | 'onUnauthorized' | 'onRetry' | 'folderOf'>,
+  throttles: Throttles,
 ): UploadContext {
   const { config, store, api, logger } = parts;
   // Settings are read at each use: a reload (SIGHUP) may change the folders and the upload settings.
@@ -34,6 +42,10 @@ export function createUploadContext(
       return parts.config.uploads.stallTimeoutSeconds * 1000;
     },
     throughput: new ThroughputEstimate(),
+    throttle: throttles.uploads,
+    get concurrency() {
+      return parts.config.uploads.concurrency;
+    },
     afterUpload: (job) => afterUploadPlan(parts.config.folders, job),
     masteringPlan: (job) => planFor(job, parts.config.folders),
     ...reactions,
@@ -45,11 +57,13 @@ export function createMasteringContext(
   { config, store, api, logger }: UploadParts,
   upload: Pick<UploadContext, 'backoff' | 'stallTimeoutMs'>,
   reactions: Pick<MasteringContext, 'plan' | 'onUnauthorized'>,
+  throttles: Throttles,
 ): MasteringContext {
   return {
     store,
     api,
     logger,
+    throttle: throttles.downloads,
     get backoff() {
       return upload.backoff;
     },

@@ -21,8 +21,13 @@ export class ThroughputEstimate {
     this.bytesPerSecond = Math.max(SLOWEST_BYTES_PER_SECOND, (bytes * 1000) / durationMs);
   }
 
-  expectedMs(bytes: number): number {
-    return (bytes * 1000) / this.bytesPerSecond;
+  /**
+   * At the rate last measured, or at `capBytesPerSecond` (this upload's
+   * share of the upload cap) when that is slower: a 1 GiB mix under a
+   * 1 MB/s cap needs a URL that lives for hours, whatever the link could do.
+   */
+  expectedMs(bytes: number, capBytesPerSecond: number | null = null): number {
+    return (bytes * 1000) / Math.min(this.bytesPerSecond, capBytesPerSecond ?? Infinity);
   }
 }
 

@@ -104,6 +104,7 @@ const followUpFromRow = (row: FollowUpRow): FollowUp => ({
 
 const PAUSE_KEY = 'paused';
 const FOLDERS_KEY = 'folders';
+const BANDWIDTH_KEY = 'bandwidth';
 
 const AFTER_UPLOAD_STATES: readonly State[] = ['mastering', 'downloading'];
 
@@ -595,6 +596,16 @@ export class JobStore {
   /** As the daemon last wrote them; empty when no daemon ever did. */
   folderStates(): FolderState[] {
     return this.daemonValue<FolderState[]>(FOLDERS_KEY) ?? [];
+  }
+
+  /** The running daemon's caps in force (BandwidthState), for `status` in another process; null when it stops. */
+  setBandwidth(state: unknown): void {
+    if (state === null) this.sql('DELETE FROM daemon WHERE key = ?').run(BANDWIDTH_KEY);
+    else this.setDaemonValue(BANDWIDTH_KEY, state);
+  }
+
+  bandwidth(): unknown {
+    return this.daemonValue<unknown>(BANDWIDTH_KEY) ?? null;
   }
 
   private setDaemonValue(key: string, value: unknown): void {

@@ -15,6 +15,7 @@ import { sha256File } from './hash.js';
 import { MAX_ERROR_BODY, networkFailure, stallReason, storageRefusal, throttled, transferSignal } from './failures.js';
 import { isPlainFileName } from './fileName.js';
 import { StallWatchdog } from './watchdog.js';
+import type { Throttle } from './throttle.js';
 
 export interface DownloadRequest {
   /** A URL that passed `validateSignedUrl`; its query is a credential and is never logged. */
@@ -34,6 +35,8 @@ export interface DownloadRequest {
   /** Shutdown: aborting rejects with the signal's reason (an AbortError by default), not a TransientError. */
   signal?: AbortSignal;
   dispatcher?: Dispatcher;
+  /** The masters' download cap, shared with the other downloads. */
+  throttle?: Throttle;
   /** Bytes written so far and the announced total, at most every 250 ms, and once at the end. Must not throw. */
   onProgress?(bytes: number, total: number | undefined): void;
 }
@@ -79,12 +82,13 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
   const watchdog = new StallWatchdog(download.stallTimeoutMs, stallReason('download', download.url));
   const reporter = throttled(download.onProgress);
   const progress: Progress = { bytes: 0, total: undefined, disk: undefined };
+  const signal = transferSignal(watchdog.signal, download.signal);
   let body: Readable | undefined;
   try {
     const { request } = undici();
     const response = await request(download.url, {
       method: 'GET',
-      signal: transferSignal(watchdog.signal, download.signal),
+      signal,
       // The stall watchdog covers the wait for headers and every gap in the body; undici's own timers would race it.
       headersTimeout: 0,
       bodyTimeout: 0,
@@ -97,7 +101,7 @@ export async function downloadFile(download: DownloadRequest): Promise<DownloadR
       throw storageRefusal('download', response.statusCode, response.headers, refusal.text);
     }
     progress.total = contentLength(response.headers['content-length']);
-    const sha256 = await receive(body, partial, progress, watchdog, reporter);
+    const sha256 = await receive(body, partial, progress, watchdog, reporter, download.throttle, signal);
     if (progress.total !== undefined && progress.bytes !== progress.total) {
       throw new TransientError(
         `short download from ${redactUrl(download.url)}: ${progress.bytes} of the ${progress.total} bytes storage announced`,
@@ -134,6 +138,8 @@ async function receive(
   progress: Progress,
   watchdog: StallWatchdog,
   report: (bytes: number, total: number | undefined) => void,
+  throttle: Throttle | undefined,
+  signal: AbortSignal,
 ): Promise<string> {
   const file = await onDisk(progress, async () => {
     // Removed, not truncated: a stale `.partial` could be a link to someone's file, and must not be written through.
@@ -147,6 +153,11 @@ async function receive(
     const hash = createHash('sha256');
     for await (const chunk of body as AsyncIterable<Buffer>) {
       watchdog.poke();
+      // Not reading on holds the sender back (TCP flow control); waiting for our own cap is not a stall.
+      if (throttle !== undefined && throttle.rate !== null) {
+        await throttle.take(chunk.length, signal);
+        watchdog.poke();
+      }
       await onDisk(progress, () => writeAll(file, chunk));
       progress.bytes += chunk.length;
       hash.update(chunk);

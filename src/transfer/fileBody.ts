@@ -27,7 +27,15 @@ const CHUNKS = 8;
  * with the counter's FileChangedError when the file is not the queued
  * version or could not be read; nothing past the queued size is sent.
  */
-export async function sendFile(file: FileHandle, run: FileOperations, request: ClientRequest, counter: HashingCounter, onWritten: (bytes: number) => void): Promise<void> {
+export async function sendFile(
+  file: FileHandle,
+  run: FileOperations,
+  request: ClientRequest,
+  counter: HashingCounter,
+  onWritten: (bytes: number) => void,
+  /** Waits for the upload cap before a chunk goes out; undefined (no wait) without one. */
+  pace?: (bytes: number) => Promise<void> | undefined,
+): Promise<void> {
   const buffers = new BufferPool(CHUNKS, CHUNK_BYTES);
   request.once('close', () => buffers.close());
   let position = 0;
@@ -44,6 +52,9 @@ export async function sendFile(file: FileHandle, run: FileOperations, request: C
     const chunk = buffer.subarray(0, bytesRead);
     counter.add(chunk);
     position += bytesRead;
+    const paced = pace?.(bytesRead);
+    if (paced !== undefined) await paced;
+    if (request.destroyed) return;
     request.write(chunk, (error) => {
       // A failed write fails the request, which reports it; this buffer is not lent again.
       if (error) return;

@@ -11,6 +11,7 @@ import { directly, FolderNotAnsweringError, type FileOperations } from '../files
 import { HashingCounter } from './hashingCounter.js';
 import { md5FromGoogHash } from './storageAnswer.js';
 import { StallWatchdog, drainAllowanceMs } from './watchdog.js';
+import type { Throttle } from './throttle.js';
 
 export interface PutRequest {
   /** A URL that passed `validateSignedUrl`; its query is a credential and is never logged. */
@@ -37,6 +38,8 @@ export interface PutRequest {
    * that a share that hangs mid-upload fails the PUT instead of holding it.
    */
   run?: FileOperations;
+  /** The upload cap, shared with the other uploads; time spent waiting for it is not a stall. */
+  throttle?: Throttle;
 }
 
 export interface PutResult {
@@ -73,12 +76,13 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   const watchdog = new StallWatchdog(put.stallTimeoutMs, stallReason('upload', put.url));
   const progress = throttled(put.onProgress);
   const hashing = new HashingCounter(put.path, put.size);
+  const signal = transferSignal(watchdog.signal, put.signal);
   let request: ClientRequest;
   try {
     request = (put.url.protocol === 'https:' ? httpsRequest : httpRequest)(put.url, {
       method: 'PUT',
       headers: { 'content-type': put.contentType, 'content-length': String(put.size) },
-      signal: transferSignal(watchdog.signal, put.signal),
+      signal,
       ...(put.agent === undefined ? {} : { agent: put.agent }),
     });
   } catch (error) {
@@ -90,10 +94,12 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   const answered = answerOf(request);
   // The last bytes may still sit in the kernel's send buffer, draining out of sight.
   request.once('finish', () => watchdog.restart(put.stallTimeoutMs + drainAllowanceMs(put.size)));
+  const { throttle } = put;
+  const pace = throttle && ((bytes: number) => (throttle.rate === null ? undefined : throttle.take(bytes, signal).then(() => watchdog.poke())));
   const sending = sendFile(file, run, request, hashing, (bytes) => {
     watchdog.poke();
     progress(bytes);
-  }).catch((error: Error) => {
+  }, pace).catch((error: Error) => {
     // The request reports it: its 'error' rejects `answered` unless storage had already answered.
     request.destroy(error);
   });

@@ -19,7 +19,9 @@ describe('config defaults', () => {
         stallTimeoutSeconds: 60,
         retry: { initialDelaySeconds: 2, maxDelaySeconds: 300 },
         shutdownGraceSeconds: 20,
+        maxBytesPerSecond: null,
       },
+      downloads: { maxBytesPerSecond: null },
       folders: [
         {
           path: '/srv/exports',

@@ -1,5 +1,5 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach } from 'vitest';
@@ -58,6 +58,13 @@ export function createWorkspace(dir: string, sandbox: Sandbox, options: Workspac
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   const env = { ...process.env, CRYOMIX_API_KEY: options.apiKey ?? sandbox.apiKey, CRYOMIX_WATCH_CONFIG: undefined, CREDENTIALS_DIRECTORY: undefined };
   return { dir, inbox, configFile, database, env };
+}
+
+/** Rewrites the workspace's config file (JSON is YAML) with `change` applied. */
+export function editConfig(workspace: Workspace, change: (config: { folders: Record<string, unknown>[] } & Record<string, unknown>) => void): void {
+  const config = JSON.parse(readFileSync(workspace.configFile, 'utf8'));
+  change(config);
+  writeFileSync(workspace.configFile, JSON.stringify(config, null, 2));
 }
 
 export type LogRecord = Record<string, unknown> & { msg?: string; level?: number };

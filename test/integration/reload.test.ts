@@ -2,18 +2,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, jobFor, useDaemons, waitForState, type Workspace } from '../helpers/daemon.js';
+import { createWorkspace, editConfig, jobFor, useDaemons, waitForState } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-reload-');
 const { startSandbox, startDaemon } = useDaemons();
 
-/** Rewrites the workspace's config file (JSON is YAML) with `change` applied. */
-function editConfig(workspace: Workspace, change: (config: { folders: Record<string, unknown>[] } & Record<string, unknown>) => void): void {
-  const config = JSON.parse(readFileSync(workspace.configFile, 'utf8'));
-  change(config);
-  writeFileSync(workspace.configFile, JSON.stringify(config, null, 2));
-}
 
 describe('SIGHUP reloads the configuration', () => {
   it('starts and stops watching folders, and keeps the running config when the new one is invalid', async () => {

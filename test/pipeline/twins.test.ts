@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { Throttle } from '../../src/transfer/throttle.js';
 import { parseConfig } from '../../src/config/index.js';
 import { Scheduler } from '../../src/pipeline/scheduler.js';
 import { uploadJob } from '../../src/pipeline/upload.js';
@@ -73,7 +74,7 @@ describe('identical files ready at the same moment', () => {
     const db = openDatabase(config.state.database);
     const store = new JobStore(db);
     const logger = pino({ level: 'silent' });
-    const context = createUploadContext({ config, store, api: sandboxClient(sandbox), logger }, { onStale: () => {}, onUnauthorized: () => {} });
+    const context = createUploadContext({ config, store, api: sandboxClient(sandbox), logger }, { onStale: () => {}, onUnauthorized: () => {} }, { uploads: new Throttle(), downloads: new Throttle() });
     let failure: unknown;
     const scheduler = new Scheduler({
       store,

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { Throttle } from '../../src/transfer/throttle.js';
 import { parseConfig } from '../../src/config/index.js';
 import type { CryomixApi } from '../../src/cryomix/api.js';
 import { createMasteringContext, createUploadContext, type UploadParts } from '../../src/pipeline/uploadContext.js';
@@ -21,13 +22,15 @@ describe('upload and mastering contexts', () => {
       api: {} as CryomixApi,
       logger: pino({ level: 'silent' }),
     };
-    const upload = createUploadContext(parts, { onStale: () => {}, onUnauthorized: () => {} });
-    const mastering = createMasteringContext(parts, upload, { plan: () => undefined, onUnauthorized: () => {} });
+    const throttles = { uploads: new Throttle(), downloads: new Throttle() };
+    const upload = createUploadContext(parts, { onStale: () => {}, onUnauthorized: () => {} }, throttles);
+    const mastering = createMasteringContext(parts, upload, { plan: () => undefined, onUnauthorized: () => {} }, throttles);
 
     parts.config = parseConfig(uploads(90, 5), '/');
     expect(upload.stallTimeoutMs).toBe(90_000);
     expect(upload.backoff).toEqual({ initialDelayMs: 5_000, maxDelayMs: 60_000 });
     expect(mastering.stallTimeoutMs).toBe(90_000);
     expect(mastering.backoff).toEqual({ initialDelayMs: 5_000, maxDelayMs: 60_000 });
+    expect(upload.concurrency).toBe(2);
   });
 });
