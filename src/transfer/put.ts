@@ -95,7 +95,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   // The last bytes may still sit in the kernel's send buffer, draining out of sight.
   request.once('finish', () => watchdog.restart(put.stallTimeoutMs + drainAllowanceMs(put.size)));
   const { throttle } = put;
-  const pace = throttle && ((bytes: number) => (throttle.rate === null ? undefined : throttle.take(bytes, signal).then(() => watchdog.poke())));
+  const pace = throttle && ((bytes: number) => (throttle.rate === null ? undefined : watchdog.excuse(throttle.take(bytes, signal))));
   const sending = sendFile(file, run, request, hashing, (bytes) => {
     watchdog.poke();
     progress(bytes);

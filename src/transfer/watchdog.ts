@@ -6,10 +6,14 @@ export class StallWatchdog {
   readonly #controller = new AbortController();
   readonly #reason: (windowMs: number) => Error;
   #timer: NodeJS.Timeout;
+  #windowMs: number;
   #stopped = false;
+  /** While we hold the transfer back ourselves (excuse), nothing moving is no stall. */
+  #excused = false;
 
   constructor(windowMs: number, reason: (windowMs: number) => Error) {
     this.#reason = reason;
+    this.#windowMs = windowMs;
     this.#timer = this.#arm(windowMs);
   }
 
@@ -18,14 +22,30 @@ export class StallWatchdog {
   }
 
   poke(): void {
-    this.#timer.refresh();
+    if (!this.#excused) this.#timer.refresh();
   }
 
   /** Ignored once stopped: stream events can still arrive after the transfer settled. */
   restart(windowMs: number): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
-    this.#timer = this.#arm(windowMs);
+    this.#windowMs = windowMs;
+    if (!this.#excused) this.#timer = this.#arm(windowMs);
+  }
+
+  /**
+   * Time spent waiting for `held` (our own bandwidth cap) is not a stall,
+   * however long: the window starts again once it is over.
+   */
+  async excuse<T>(held: Promise<T>): Promise<T> {
+    clearTimeout(this.#timer);
+    this.#excused = true;
+    try {
+      return await held;
+    } finally {
+      this.#excused = false;
+      if (!this.#stopped) this.#timer = this.#arm(this.#windowMs);
+    }
   }
 
   stop(): void {

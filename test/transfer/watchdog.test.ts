@@ -19,6 +19,20 @@ describe('StallWatchdog', () => {
     expect((watchdog.signal.reason as Error).message).toBe('stalled 300');
   });
 
+  it('does not count time spent on an excused wait (our own cap), and starts the window again after it', async () => {
+    vi.useFakeTimers();
+    const watchdog = new StallWatchdog(300, (ms) => new Error(`stalled ${ms}`));
+    const capped = watchdog.excuse(new Promise((resolve) => setTimeout(resolve, 10_000)));
+    watchdog.poke();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await capped;
+    expect(watchdog.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(299);
+    expect(watchdog.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(watchdog.signal.aborted).toBe(true);
+  });
+
   it('uses the new window after a restart, and stays quiet once stopped', () => {
     vi.useFakeTimers();
     const watchdog = new StallWatchdog(300, (ms) => new Error(`stalled ${ms}`));
