@@ -10,6 +10,12 @@ export interface BandwidthState extends LimitInForce {
   downloadLimit: number | null;
 }
 
+/** The keys the caps come from. */
+export interface BandwidthSettings {
+  uploads: Pick<Config['uploads'], 'maxBytesPerSecond' | 'schedule'>;
+  downloads: Config['downloads'];
+}
+
 /** setTimeout's longest delay; a change further off is looked at again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -23,13 +29,13 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class Bandwidth {
   readonly uploads = new Throttle();
   readonly downloads = new Throttle();
-  #settings: Pick<Config, 'uploads' | 'downloads'>;
+  #settings: BandwidthSettings;
   #state: BandwidthState;
   #timer: NodeJS.Timeout | undefined;
   readonly #onChange: (state: BandwidthState) => void;
   readonly #now: () => number;
 
-  constructor(settings: Pick<Config, 'uploads' | 'downloads'>, onChange: (state: BandwidthState) => void, now: () => number = Date.now) {
+  constructor(settings: BandwidthSettings, onChange: (state: BandwidthState) => void, now: () => number = Date.now) {
     this.#settings = settings;
     this.#onChange = onChange;
     this.#now = now;
@@ -46,7 +52,7 @@ export class Bandwidth {
   }
 
   /** New settings (SIGHUP). */
-  reload(settings: Pick<Config, 'uploads' | 'downloads'>): void {
+  reload(settings: BandwidthSettings): void {
     this.#settings = settings;
     this.#apply();
   }

@@ -23,6 +23,7 @@ describe('bandwidth limits', () => {
     const url = (await daemon.waitForLog((r) => typeof r.url === 'string')).url as string;
     expect(runCli(workspace, ['status']).stdout).toContain("Upload limit: 64 kB/s (base); masters' downloads: off");
     expect(await metricsOf(url)).toMatch(/^cryomix_watch_upload_limit_bytes_per_second\{reason="base"\} 64000$/m);
+    expect(await (await fetch(`${url}/`)).text()).toContain('Upload limit: 64 kB/s (base)');
 
     // About 30 s at the cap: still uploading when the window begins.
     const mix = join(workspace.inbox, 'long bounce.wav');
