@@ -78,7 +78,7 @@ h1{font-size:1.3rem;margin:0 0 .5rem}
 .ok{border-left-color:#3a3}.bad{border-left-color:#c33}.warn{border-left-color:#d90}.busy{border-left-color:#38c}
 .top{display:flex;justify-content:space-between;gap:.5rem}
 .name{font-weight:600;overflow-wrap:anywhere}.state{white-space:nowrap}
-.meta,.folders{color:#666;font-size:.85rem;overflow-wrap:anywhere}.detail{overflow-wrap:anywhere}
+.meta,.folders,.limit{color:#666;font-size:.85rem;overflow-wrap:anywhere}.detail{overflow-wrap:anywhere}
 progress{width:100%}
 </style>
 </head>
@@ -86,7 +86,7 @@ progress{width:100%}
 <h1>cryomix-watch</h1>
 ${health}
 <p class="folders">Watching: ${data.folders.map(escape).join(', ')}</p>
-${data.bandwidth ? `<p class="folders">${escape(bandwidthLine(data.bandwidth, data.now))}</p>` : ''}
+${data.bandwidth ? `<p class="limit">${escape(bandwidthLine(data.bandwidth, data.now))}</p>` : ''}
 <ul class="counts">${counts}</ul>
 ${files}
 <p class="meta">Updated ${new Date(data.now).toLocaleString('en-GB', { timeZoneName: 'short' })}; refreshes every ${REFRESH_SECONDS} s.</p>

@@ -16,8 +16,8 @@ export interface BandwidthSettings {
   downloads: Config['downloads'];
 }
 
-/** setTimeout's longest delay; a change further off is looked at again then. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The schedule is looked at again at least this often. */
+const RECHECK_MS = 60_000;
 
 /**
  * The caps in force: the upload cap from `uploads.maxBytesPerSecond` and
@@ -72,11 +72,12 @@ export class Bandwidth {
     const previous = this.#state;
     this.#state = this.#evaluate();
     const { limit, nextChangeAt, downloadLimit } = this.#state;
-    // While paused no upload runs: the cap is whatever comes next.
-    this.uploads.setRate(limit === 'pause' ? null : limit);
+    // While paused no upload runs (the scheduler parks them): the throttle keeps the cap it had.
+    if (limit !== 'pause') this.uploads.setRate(limit);
     this.downloads.setRate(downloadLimit);
-    if (nextChangeAt !== null) this.#timer = setTimeout(() => this.#apply(), Math.min(MAX_TIMER_MS, Math.max(0, nextChangeAt - this.#now()))).unref();
-    const changed = describe(previous) !== describe(this.#state);
+    // Boundaries are wall-clock times and setTimeout runs on the monotonic clock: after a suspend or a clock step, look again soon.
+    if (nextChangeAt !== null) this.#timer = setTimeout(() => this.#apply(), Math.min(RECHECK_MS, Math.max(0, nextChangeAt - this.#now()))).unref();
+    const changed = fingerprint(previous) !== fingerprint(this.#state);
     if (changed) this.#onChange(this.#state);
     return changed;
   }
@@ -89,8 +90,16 @@ export function describeLimit({ limit, reason }: Pick<LimitInForce, 'limit' | 'r
 
 /** One line for people (status, the status page): "Upload limit: 4 MB/s (schedule: Mon-Fri 09:00-19:00), changes in 3 h; downloads: off". */
 export function bandwidthLine(state: BandwidthState, now = Date.now()): string {
-  const next = state.nextChangeAt === null ? '' : `, changes ${relativeTime(state.nextChangeAt, now)} (${new Date(state.nextChangeAt).toISOString()})`;
+  const next = state.nextChangeAt === null ? '' : `, changes ${relativeTime(state.nextChangeAt, now)} (${isoTime(state.nextChangeAt)})`;
   return `Upload limit: ${describeLimit(state)}${next}; masters' downloads: ${formatRate(state.downloadLimit)}`;
 }
 
-const describe = (state: BandwidthState) => `${describeLimit(state)} ${state.downloadLimit} ${state.nextChangeAt}`;
+/** Same text, same caps in force: a re-evaluation that finds it is not a change. */
+const fingerprint = (state: BandwidthState) => `${describeLimit(state)} ${state.downloadLimit} ${state.nextChangeAt}`;
+
+const isoTime = (at: number) => new Date(at).toISOString();
+
+/** " until 2026-12-07T06:00:00.000Z", or nothing for a cap that does not change. */
+export function untilText(nextChangeAt: number | null): string {
+  return nextChangeAt === null ? '' : ` until ${isoTime(nextChangeAt)}`;
+}

@@ -15,7 +15,8 @@ import { finishStored, uploadJob, type UploadContext } from './upload.js';
 import { runDueFollowUps } from './followUps.js';
 import { createMasteringContext, createUploadContext, type Throttles, type UploadParts } from './uploadContext.js';
 import { Throttle, type ByteRate } from '../transfer/throttle.js';
-import { limitAt } from '../transfer/timetable.js';
+import { limitAt, type LimitInForce } from '../transfer/timetable.js';
+import { untilText } from './bandwidth.js';
 import { errnoCode } from '../files/errno.js';
 import { sameVersion, unreadableReason } from './version.js';
 
@@ -96,7 +97,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
   const { store, config } = parts;
   const { master, onWait } = options;
   const path = resolve(file);
-  const throttles = oneShotThrottles(config, path, options.limit);
+  const throttles = oneShotThrottles(config, options.limit);
   const found = await statFile(path);
   if (!found) throw new NotUploadableError(path, 'no such file (or not a regular file)');
   const { size, mtimeMs } = found;
@@ -118,6 +119,11 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
     const admission = await admitOrFile(parts, job, { size, mtimeMs });
     if (admission.outcome === 'incomplete') throw new NotUploadableError(path, `${admission.reason}; wait until the export has finished`);
     if (admission.outcome === 'rejected') throw new NotUploadableError(path, admission.reason);
+  }
+  // Only sending waits for the pause to end: a stored file's mastering and downloads go on.
+  const { pausedBy } = throttles;
+  if (pausedBy && ['queued', 'retrying'].includes(store.get(job.id).state)) {
+    throw new NotUploadableError(path, `uploads are paused (${pausedBy.reason})${untilText(pausedBy.nextChangeAt)}; a running daemon sends it then, or add --limit to send it now`);
   }
   let changedDuringUpload = false;
   const daemonLike = createUploadContext(parts, {
@@ -180,17 +186,14 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
 /**
  * The caps for one command: `--limit`, else the upload cap in force as it
  * starts (base or schedule window; a command is short, so it does not follow
- * later boundaries). A pause window refuses to send: the daemon sends the
- * file when it ends, or `--limit` sends it now.
+ * later boundaries, and caps only itself, not a daemon beside it).
+ * `pausedBy`: a pause window is in force and no `--limit` overrides it.
  */
-function oneShotThrottles(config: Config, path: string, limit: ByteRate | undefined): Throttles {
+function oneShotThrottles(config: Config, limit: ByteRate | undefined): Throttles & { pausedBy: LimitInForce | undefined } {
   const inForce = limitAt(config.uploads.maxBytesPerSecond, config.uploads.schedule, Date.now());
-  if (limit === undefined && inForce.limit === 'pause') {
-    const until = inForce.nextChangeAt === null ? '' : ` until ${new Date(inForce.nextChangeAt).toISOString()}`;
-    throw new NotUploadableError(path, `uploads are paused (${inForce.reason})${until}; the daemon sends it then, or add --limit to send it now`);
-  }
+  const pausedBy = limit === undefined && inForce.limit === 'pause' ? inForce : undefined;
   const uploads = limit !== undefined ? limit : inForce.limit === 'pause' ? null : inForce.limit;
-  return { uploads: new Throttle(uploads), downloads: new Throttle(config.downloads.maxBytesPerSecond) };
+  return { uploads: new Throttle(uploads), downloads: new Throttle(config.downloads.maxBytesPerSecond), pausedBy };
 }
 
 /** The daemon's upload context, except that a stored upload goes on to mastering, and upload progress is reported. */

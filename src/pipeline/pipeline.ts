@@ -10,7 +10,8 @@ import { Scheduler } from './scheduler.js';
 import { planFor, runMasteringStep, type MasteringContext } from './master.js';
 import { finishStored, uploadJob, type UploadContext } from './upload.js';
 import { runFollowUp } from './followUps.js';
-import { Bandwidth, describeLimit, type BandwidthState } from './bandwidth.js';
+import { Bandwidth, describeLimit, untilText, type BandwidthState } from './bandwidth.js';
+import { formatRate } from '../config/rate.js';
 import { createMasteringContext, createUploadContext } from './uploadContext.js';
 
 export interface PipelineOptions {
@@ -155,11 +156,10 @@ export class Pipeline {
     this.recordFolderStates();
     if (next.uploads.concurrency !== previous.uploads.concurrency) this.scheduler.setConcurrency(next.uploads.concurrency);
     this.bandwidth.reload(next);
-    if (JSON.stringify(next.downloads) !== JSON.stringify(previous.downloads)) changes.push(`downloads.maxBytesPerSecond is now ${JSON.stringify(next.downloads.maxBytesPerSecond)}`);
-    // The rest of `uploads` is read where it is used, so the new values already apply.
-    for (const key of Object.keys(next.uploads) as (keyof Config['uploads'])[]) {
-      const value = JSON.stringify(next.uploads[key]);
-      if (value !== JSON.stringify(previous.uploads[key])) changes.push(`uploads.${key} is now ${value}`);
+    if (next.downloads.maxBytesPerSecond !== previous.downloads.maxBytesPerSecond) changes.push(`downloads.maxBytesPerSecond is now ${formatRate(next.downloads.maxBytesPerSecond)}`);
+    // The rest of `uploads` is read where it is used, so the new values already apply. A key may be there before and not now (a schedule).
+    for (const key of new Set([...Object.keys(next.uploads), ...Object.keys(previous.uploads)]) as Set<keyof Config['uploads']>) {
+      if (JSON.stringify(next.uploads[key]) !== JSON.stringify(previous.uploads[key])) changes.push(`uploads.${key} is now ${uploadSettingText(next.uploads, key)}`);
     }
     return changes;
   }
@@ -176,8 +176,7 @@ export class Pipeline {
   private onBandwidthChange(state: BandwidthState): void {
     if (state.limit === 'pause') this.scheduler.park(state.reason, state.nextChangeAt);
     else this.scheduler.resume();
-    const until = state.nextChangeAt === null ? '' : ` until ${new Date(state.nextChangeAt).toISOString()}`;
-    this.options.logger.info({ uploadLimit: state.limit, reason: state.reason, nextChangeAt: state.nextChangeAt, downloadLimit: state.downloadLimit }, `upload limit: ${describeLimit(state)}${until}`);
+    this.options.logger.info({ uploadLimit: state.limit, reason: state.reason, nextChangeAt: state.nextChangeAt, downloadLimit: state.downloadLimit }, `upload limit: ${describeLimit(state)}${untilText(state.nextChangeAt)}`);
     try {
       this.options.store.setBandwidth(state);
     } catch (error) {
@@ -211,4 +210,11 @@ export class Pipeline {
   get callsMayBeStuck(): boolean {
     return this.folders.some(({ gate }) => gate.inKernel > 0 || gate.notAnsweringSince !== undefined);
   }
+}
+
+/** An upload setting as its config would say it: rates in units, a schedule by its windows. */
+function uploadSettingText(uploads: Config['uploads'], key: keyof Config['uploads']): string {
+  if (key === 'maxBytesPerSecond') return formatRate(uploads.maxBytesPerSecond);
+  if (key === 'schedule') return uploads.schedule ? `${uploads.schedule.windows.map((window) => `${window.label} ${window.limit === 'pause' ? 'pause' : formatRate(window.limit)}`).join(', ')} (${uploads.schedule.timezone})` : 'none';
+  return JSON.stringify(uploads[key]);
 }

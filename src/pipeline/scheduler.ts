@@ -55,7 +55,11 @@ export class Scheduler {
   private readonly queue: PQueue;
   private readonly steps: PQueue;
   private readonly followUps: PQueue;
-  /** Work running or about to, by uploadKey, stepKey or followUpKey: a job's step and its follow-ups may run side by side. */
+  /**
+   * Work running or about to, by uploadKey, stepKey or followUpKey. Keyed by
+   * kind of work, so that a pause can park the uploads alone; a row is in
+   * one state at a time, so its upload and its step never both run.
+   */
   private readonly inFlight = new Map<string, { work: Work; controller: AbortController }>();
   /** Set during a `pause` window of uploads.schedule: no upload runs. */
   private parkedBy: ParkedAbort | undefined;

@@ -18,6 +18,7 @@ import { scheduleAfterUpload } from './followUps.js';
 import type { MasteringPlan } from './master.js';
 import { holdClaim } from './claim.js';
 import { ParkedAbort } from './aborts.js';
+import { untilText } from './bandwidth.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { TwinInFlightError } from './twins.js';
 import { lifetimeSuffices, requestedExpirySeconds, type ThroughputEstimate } from './urlLifetime.js';
@@ -296,11 +297,10 @@ function classifyFailure(job: Job, error: unknown, context: UploadContext, signa
   const readError = readErrorOf(error);
   const retry = (reason: RetryReason, patch: TransitionPatch): Outcome => ({ to: 'retrying', patch, then: () => context.onRetry?.(job, reason) });
   const later = () => Date.now() + retryDelayMs(context.backoff, job.attempts);
-  // A pause window of uploads.schedule: it waits for the window's end, and was no attempt.
+  // A pause window of uploads.schedule: queued again, not counted as an attempt; it starts (from the first byte) when the pause ends,
+  // whether at the window's end, on a reload that removes it, or with `upload FILE --limit`.
   if (signal.reason instanceof ParkedAbort) {
-    const { why, until } = signal.reason;
-    const resumes = until === null ? 'when it ends' : `at ${new Date(until).toISOString()}`;
-    return { to: 'retrying', patch: { nextAttemptAt: until ?? Date.now(), attempts: job.attempts - 1, error: `uploads are paused (${why}); resumes ${resumes}` } };
+    return { to: 'queued', patch: { attempts: job.attempts - 1, error: `uploads are paused (${signal.reason.why})${untilText(signal.reason.until)}` } };
   }
   // Someone stopped this attempt (shutdown, Ctrl-C): not a failure of the file.
   if (signal.aborted) return retry('shutdown', { nextAttemptAt: Date.now(), error: 'interrupted by shutdown; resumes on the next start' });

@@ -154,7 +154,7 @@ async function receive(
     for await (const chunk of body as AsyncIterable<Buffer>) {
       watchdog.poke();
       // Not reading on holds the sender back (TCP flow control); waiting for our own cap is not a stall.
-      if (throttle !== undefined && throttle.rate !== null) await watchdog.excuse(throttle.take(chunk.length, signal));
+      if (throttle !== undefined && !throttle.tryTake(chunk.length)) await watchdog.excuse(throttle.take(chunk.length, signal));
       await onDisk(progress, () => writeAll(file, chunk));
       progress.bytes += chunk.length;
       hash.update(chunk);

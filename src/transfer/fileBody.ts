@@ -33,7 +33,7 @@ export async function sendFile(
   request: ClientRequest,
   counter: HashingCounter,
   onWritten: (bytes: number) => void,
-  /** Waits for the upload cap before a chunk goes out; undefined (no wait) without one. */
+  /** Waits for the upload cap before a chunk goes out; undefined when it may go at once. */
   pace?: (bytes: number) => Promise<void> | undefined,
 ): Promise<void> {
   const buffers = new BufferPool(CHUNKS, CHUNK_BYTES);

@@ -95,7 +95,11 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   // The last bytes may still sit in the kernel's send buffer, draining out of sight.
   request.once('finish', () => watchdog.restart(put.stallTimeoutMs + drainAllowanceMs(put.size)));
   const { throttle } = put;
-  const pace = throttle && ((bytes: number) => (throttle.rate === null ? undefined : watchdog.excuse(throttle.take(bytes, signal))));
+  // A request that is over (answered early, failed) gives up its turn at once, and is charged nothing.
+  const requestOver = new AbortController();
+  request.once('close', () => requestOver.abort(new Error('the request is over')));
+  const turn = AbortSignal.any([signal, requestOver.signal]);
+  const pace = throttle && ((bytes: number) => (throttle.tryTake(bytes) ? undefined : watchdog.excuse(throttle.take(bytes, turn))));
   const sending = sendFile(file, run, request, hashing, (bytes) => {
     watchdog.poke();
     progress(bytes);

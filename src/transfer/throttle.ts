@@ -39,19 +39,32 @@ export class Throttle {
 
   setRate(rate: ByteRate): void {
     this.#settle();
+    // Debt run up under one cap is not owed under another after a time without any.
+    this.#balance = rate === null || this.#rate === null ? 0 : Math.min(this.#balance, rate * BURST_SECONDS);
     this.#rate = rate;
-    if (rate !== null) this.#balance = Math.min(this.#balance, rate * BURST_SECONDS);
     this.#serve();
   }
 
   /**
-   * Resolves once `bytes` may be sent. Without a cap, and nobody waiting,
-   * at once. Aborting `signal` rejects with its reason and gives the turn to
-   * the next transfer.
+   * Lets `bytes` through now if it can (no cap, or credit and nobody
+   * waiting), charging them: the common case, with nothing allocated.
+   * False means: wait with `take`.
+   */
+  tryTake(bytes: number): boolean {
+    if (this.#waiters.length > 0) return false;
+    if (this.#rate === null) return true;
+    this.#settle();
+    if (this.#balance < 0) return false;
+    this.#balance -= bytes;
+    return true;
+  }
+
+  /**
+   * Resolves once `bytes` may be sent, in turn. Aborting `signal` rejects
+   * with its reason and gives the turn to the next transfer.
    */
   take(bytes: number, signal?: AbortSignal): Promise<void> {
-    if (this.#rate === null && this.#waiters.length === 0) return Promise.resolve();
-    signal?.throwIfAborted();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.#waiters.splice(this.#waiters.indexOf(waiter), 1);

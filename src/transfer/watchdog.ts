@@ -7,8 +7,10 @@ export class StallWatchdog {
   readonly #reason: (windowMs: number) => Error;
   #timer: NodeJS.Timeout;
   #windowMs: number;
+  /** When something last moved (performance.now()), with excused time added back. */
+  #movedAt = performance.now();
   #stopped = false;
-  /** While we hold the transfer back ourselves (excuse), nothing moving is no stall. */
+  /** While we hold the transfer back ourselves (excuse), the clock does not run. */
   #excused = false;
 
   constructor(windowMs: number, reason: (windowMs: number) => Error) {
@@ -22,6 +24,7 @@ export class StallWatchdog {
   }
 
   poke(): void {
+    this.#movedAt = performance.now();
     if (!this.#excused) this.#timer.refresh();
   }
 
@@ -30,21 +33,25 @@ export class StallWatchdog {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
     this.#windowMs = windowMs;
+    this.#movedAt = performance.now();
     if (!this.#excused) this.#timer = this.#arm(windowMs);
   }
 
   /**
-   * Time spent waiting for `held` (our own bandwidth cap) is not a stall,
-   * however long: the window starts again once it is over.
+   * Time spent waiting for `held` (our own bandwidth cap) does not count
+   * towards a stall, however long; what was left of the window before it
+   * still does, so a transfer stuck on the network is noticed in time.
    */
   async excuse<T>(held: Promise<T>): Promise<T> {
     clearTimeout(this.#timer);
     this.#excused = true;
+    const from = performance.now();
     try {
       return await held;
     } finally {
       this.#excused = false;
-      if (!this.#stopped) this.#timer = this.#arm(this.#windowMs);
+      this.#movedAt += performance.now() - from;
+      if (!this.#stopped) this.#timer = this.#arm(this.#windowMs, Math.max(0, this.#windowMs - (performance.now() - this.#movedAt)));
     }
   }
 
@@ -53,8 +60,8 @@ export class StallWatchdog {
     clearTimeout(this.#timer);
   }
 
-  #arm(windowMs: number): NodeJS.Timeout {
-    return setTimeout(() => this.#controller.abort(this.#reason(windowMs)), windowMs);
+  #arm(windowMs: number, delayMs = windowMs): NodeJS.Timeout {
+    return setTimeout(() => this.#controller.abort(this.#reason(windowMs)), delayMs);
   }
 }
 

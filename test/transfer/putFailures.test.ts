@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors.js';
 import { FileChangedError, StorageError } from '../../src/transfer/errors.js';
 import { putFile, type PutRequest } from '../../src/transfer/put.js';
+import { Throttle } from '../../src/transfer/throttle.js';
 import { drainAllowanceMs } from '../../src/transfer/watchdog.js';
 import { readBody, startLocalServer } from '../cryomix/localServer.js';
 import { useLocalServer } from '../helpers/servers.js';
@@ -61,6 +62,16 @@ describe('storage refusals', () => {
     const error = await failure(putRequest());
     expect(error).toBeInstanceOf(StorageError);
     expect(error).toMatchObject({ statusCode: 403, storageCode: 'SignatureDoesNotMatch' });
+  });
+
+  it('reports a refusal at once while waiting for a low upload cap, giving up its turn', async () => {
+    storage.handle((_request, response) => {
+      response.writeHead(403, { 'content-type': 'application/xml' }).end(storageXml('SignatureDoesNotMatch', 'Access denied.'));
+    });
+    // 64 KiB at 1 kB/s: a minute per chunk, far beyond this test's time, if the refused PUT kept waiting for its turn.
+    const throttle = new Throttle(1_000);
+    const error = await failure(putRequest({ throttle }));
+    expect(error).toMatchObject({ statusCode: 403 });
   });
 
   it('keeps a refusal without XML readable', async () => {

@@ -71,6 +71,24 @@ describe('Throttle', () => {
     expect(one.granted).toBe(2);
   });
 
+  it('lets a chunk through without waiting while there is credit, and charges it', async () => {
+    const throttle = new Throttle(1_000);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(throttle.tryTake(100)).toBe(true);
+    expect(throttle.tryTake(100)).toBe(true);
+    expect(throttle.tryTake(100)).toBe(false);
+    expect(new Throttle(null).tryTake(1e9)).toBe(true);
+  });
+
+  it('forgets what was owed under a cap after a time without one', async () => {
+    const throttle = new Throttle(1_000);
+    expect(throttle.tryTake(65_536)).toBe(true);
+    throttle.setRate(null);
+    await vi.advanceTimersByTimeAsync(1_000);
+    throttle.setRate(1_000);
+    expect(throttle.tryTake(100)).toBe(true);
+  });
+
   it('gives up the turn of an aborted transfer to the next one', async () => {
     const throttle = new Throttle(100);
     const controller = new AbortController();

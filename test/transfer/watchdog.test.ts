@@ -20,7 +20,7 @@ describe('StallWatchdog', () => {
   });
 
   it('does not count time spent on an excused wait (our own cap), and starts the window again after it', async () => {
-    vi.useFakeTimers();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const watchdog = new StallWatchdog(300, (ms) => new Error(`stalled ${ms}`));
     const capped = watchdog.excuse(new Promise((resolve) => setTimeout(resolve, 10_000)));
     watchdog.poke();
@@ -28,6 +28,19 @@ describe('StallWatchdog', () => {
     await capped;
     expect(watchdog.signal.aborted).toBe(false);
     await vi.advanceTimersByTimeAsync(299);
+    expect(watchdog.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(watchdog.signal.aborted).toBe(true);
+  });
+
+  it('still counts the part of the window that had passed before an excused wait', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const watchdog = new StallWatchdog(300, (ms) => new Error(`stalled ${ms}`));
+    await vi.advanceTimersByTimeAsync(200);
+    const capped = watchdog.excuse(new Promise((resolve) => setTimeout(resolve, 10_000)));
+    await vi.advanceTimersByTimeAsync(10_000);
+    await capped;
+    await vi.advanceTimersByTimeAsync(99);
     expect(watchdog.signal.aborted).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     expect(watchdog.signal.aborted).toBe(true);
