@@ -88,7 +88,7 @@ export function describeLimit({ limit, reason }: Pick<LimitInForce, 'limit' | 'r
   return `${limit === 'pause' ? 'paused' : formatRate(limit)} (${reason})`;
 }
 
-/** One line for people (status, the status page): "Upload limit: 4 MB/s (schedule: Mon-Fri 09:00-19:00), changes in 3 h; downloads: off". */
+/** One line for people (status, the status page): "Upload limit: 4 MB/s (schedule: Mon-Fri 09:00-19:00), changes in 3 h (…); masters' downloads: off". */
 export function bandwidthLine(state: BandwidthState, now = Date.now()): string {
   const next = state.nextChangeAt === null ? '' : `, changes ${relativeTime(state.nextChangeAt, now)} (${isoTime(state.nextChangeAt)})`;
   return `Upload limit: ${describeLimit(state)}${next}; masters' downloads: ${formatRate(state.downloadLimit)}`;

@@ -163,8 +163,9 @@ export class Scheduler {
   }
 
   /**
-   * A `pause` window began: uploads in flight stop and wait for `until`,
-   * not counted as attempts, and none starts until `resume`.
+   * A `pause` window began (until `until`, if it ends): uploads in flight
+   * stop and are queued again, not counted as attempts, and none starts
+   * until `resume`.
    */
   park(why: string, until: number | null): void {
     this.parkedBy = new ParkedAbort(why, until);
