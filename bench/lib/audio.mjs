@@ -6,7 +6,7 @@
  * wait for a "twin" in flight, src/pipeline/twins.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 
 const HEADER_BYTES = 44;
 
@@ -54,6 +54,24 @@ export function writeBigWav(path, totalBytes) {
       offset += length;
     }
     fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A big WAV written in no time and taking no disk: the header and a random
+ * 32-byte tag, then a hole up to `totalBytes` (reads as zeros). Two such
+ * files differ in their first 64 KiB and as wholes, so the daemon neither
+ * dedupes them nor waits for a twin. For benchmarks that need bytes to keep
+ * flowing, not particular bytes (the sandbox hashes zeros as fast as any).
+ */
+export function writeSparseWav(path, totalBytes) {
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, wavHeader(totalBytes), 0, HEADER_BYTES, 0);
+    writeSync(fd, randomBytes(32), 0, 32, HEADER_BYTES);
+    ftruncateSync(fd, totalBytes);
   } finally {
     closeSync(fd);
   }

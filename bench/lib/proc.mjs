@@ -212,6 +212,8 @@ export class Daemon {
     this.problems = [];
     this.tail = [];
     this.waiters = new Set();
+    /** Callbacks that see every raw stdout line (a benchmark looking for a message of its own). */
+    this.lineListeners = new Set();
     this.exit = exited(child);
     this.exit.then(() => this.notify());
     lines(child.stdout, (line) => this.onLine(line));
@@ -225,6 +227,7 @@ export class Daemon {
 
   onLine(line) {
     this.keep(line);
+    for (const listener of this.lineListeners) listener(line);
     // Parse only what is needed: a 20,000-file soak writes 100,000 lines, and this process shares two cores with the daemon.
     if (line.includes('"event":"transition"')) {
       const record = JSON.parse(line);

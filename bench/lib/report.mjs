@@ -10,9 +10,11 @@ import { round } from './util.mjs';
 /** Whether `value` is a number on the right side of the one limit given. */
 const meets = (value, atLeast, atMost) => Number.isFinite(value) && (atLeast !== undefined ? value >= atLeast : value <= atMost);
 
-export function relative({ benchmark, figure, unit, ours, baseline, atLeast, atMost, note, details }) {
+/** `between: [low, high]` instead of one limit: the ratio must lie in that band (a rate held to a cap). */
+export function relative({ benchmark, figure, unit, ours, baseline, atLeast, atMost, between, note, details }) {
   const ratio = ours / baseline;
   const limit = atLeast ?? atMost;
+  const passes = between ? Number.isFinite(ratio) && ratio >= between[0] && ratio <= between[1] : meets(ratio, atLeast, atMost);
   return {
     benchmark,
     figure,
@@ -20,8 +22,8 @@ export function relative({ benchmark, figure, unit, ours, baseline, atLeast, atM
     ours: round(ours, 3),
     baseline: round(baseline, 3),
     ratio: round(ratio, 3),
-    target: `ratio ${atLeast !== undefined ? '≥' : '≤'} ${limit}`,
-    result: meets(ratio, atLeast, atMost) ? 'PASS' : 'FAIL',
+    target: between ? `ratio ${between[0]}–${between[1]}` : `ratio ${atLeast !== undefined ? '≥' : '≤'} ${limit}`,
+    result: passes ? 'PASS' : 'FAIL',
     ...(note ? { note } : {}),
     ...(details ? { details } : {}),
   };

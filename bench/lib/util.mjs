@@ -58,4 +58,17 @@ export function procCpuTicks(pid) {
   }
 }
 
+/**
+ * Bytes a process has read through read(2) and its kin (`rchar` of
+ * /proc/<pid>/io): for the sandbox, the request bodies it took off its
+ * sockets. null once it is gone.
+ */
+export function procReadBytes(pid) {
+  try {
+    return Number(/^rchar:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
+  } catch {
+    return null;
+  }
+}
+
 export const kbToMb = (kb) => (kb * 1024) / 1e6;
