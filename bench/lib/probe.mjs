@@ -2,7 +2,9 @@
  * Preloaded into every measured Node process with `node --import` (nothing
  * else is changed in the process). It reports memory from /proc/self/status,
  * which is what the targets are about:
- * - on exit: VmHWM, the peak resident set over the whole life of the process;
+ * - on exit: VmHWM, the peak resident set over the whole life of the process,
+ *   and the CPU time it used, user and sys, from /proc/self/stat (all its
+ *   threads; seconds, in clock ticks of 10 ms);
  * - on SIGUSR2: VmRSS now, then a full GC (when started with --expose-gc)
  *   and VmRSS again half a second later, so two quiet points compare
  *   retained memory rather than garbage not yet collected.
@@ -25,8 +27,15 @@ function write(record) {
   appendFileSync(out, `${JSON.stringify({ pid: process.pid, t: Date.now(), ...record })}\n`);
 }
 
+/** utime and stime of this process so far, in seconds (USER_HZ = 100). */
+function cpu() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { cpuUserS: Number(fields[11]) / 100, cpuSysS: Number(fields[12]) / 100 };
+}
+
 if (out) {
-  process.on('exit', () => write({ event: 'exit', ...memory() }));
+  process.on('exit', () => write({ event: 'exit', ...memory(), ...cpu() }));
   process.on('SIGUSR2', () => {
     const before = memory();
     const gc = globalThis.gc;

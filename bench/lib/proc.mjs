@@ -16,6 +16,7 @@ export function useCli(path) {
   CLI = path;
 }
 const PROBE = new URL('./probe.mjs', import.meta.url).href;
+const SINK = fileURLToPath(new URL('./sink.mjs', import.meta.url));
 
 /** Children still running, with whether they lead their own process group. */
 const live = new Map();
@@ -110,24 +111,47 @@ export function probeRecord(file, event, pid) {
   return records.at(-1);
 }
 
+/** Spawns a loopback server (`… listening on http://…` on stdout) and resolves with it and its URL. */
+async function startServer(command, args, env, what) {
+  const child = register(spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }), false);
+  let output = '';
+  const url = await within(
+    new Promise((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (data) => {
+        output += data;
+        const found = /listening on (http:\/\/\S+)/.exec(output);
+        if (found) resolve(found[1]);
+      });
+      child.stderr.setEncoding('utf8').on('data', (data) => (output += data));
+      child.once('exit', (code) => reject(new Error(`${what} exited (${code}) before listening: ${output}`)));
+    }),
+    30_000,
+    `${what} to listen`,
+  );
+  return { child, url };
+}
+
+/** A signed PUT URL, asked exactly as the daemon asks (src/cryomix/client.ts). */
+async function askSignedUrl(baseUrl, apiKey, name, contentType) {
+  const response = await fetch(`${baseUrl}/api/signed-url/multi-upload`, {
+    method: 'POST',
+    headers: {
+      'X-Api-Key': apiKey,
+      'Session-Id': crypto.randomUUID(),
+      Source: 'Mastering API',
+      'Content-Type': 'application/json',
+    },
+    body: JSON.stringify({ object_names: [name], content_type: contentType, expiration_seconds: 3600 }),
+  });
+  const body = await response.json();
+  const url = body?.data?.upload_object_names?.[name];
+  if (response.status !== 200 || typeof url !== 'string') throw new Error(`multi-upload answered ${response.status}: ${JSON.stringify(body)}`);
+  return url;
+}
+
 export class Sandbox {
   static async start(env = process.env) {
-    const [command, args] = [process.execPath, [CLI, 'sandbox', '--port', '0']];
-    const child = register(spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }), false);
-    let output = '';
-    const url = await within(
-      new Promise((resolve, reject) => {
-        child.stdout.setEncoding('utf8').on('data', (data) => {
-          output += data;
-          const found = /listening on (http:\/\/\S+)/.exec(output);
-          if (found) resolve(found[1]);
-        });
-        child.stderr.setEncoding('utf8').on('data', (data) => (output += data));
-        child.once('exit', (code) => reject(new Error(`sandbox exited (${code}) before listening: ${output}`)));
-      }),
-      30_000,
-      'the sandbox to listen',
-    );
+    const { child, url } = await startServer(process.execPath, [CLI, 'sandbox', '--port', '0'], env, 'the sandbox');
     return new Sandbox(child, url);
   }
 
@@ -143,21 +167,8 @@ export class Sandbox {
   }
 
   /** A signed PUT URL, asked exactly as the daemon asks (src/cryomix/client.ts). */
-  async signedUrl(name, contentType = 'audio/wav') {
-    const response = await fetch(`${this.url}/api/signed-url/multi-upload`, {
-      method: 'POST',
-      headers: {
-        'X-Api-Key': this.apiKey,
-        'Session-Id': crypto.randomUUID(),
-        Source: 'Mastering API',
-        'Content-Type': 'application/json',
-      },
-      body: JSON.stringify({ object_names: [name], content_type: contentType, expiration_seconds: 3600 }),
-    });
-    const body = await response.json();
-    const url = body?.data?.upload_object_names?.[name];
-    if (response.status !== 200 || typeof url !== 'string') throw new Error(`multi-upload answered ${response.status}: ${JSON.stringify(body)}`);
-    return url;
+  signedUrl(name, contentType = 'audio/wav') {
+    return askSignedUrl(this.url, this.apiKey, name, contentType);
   }
 
   async requests() {
@@ -171,6 +182,61 @@ export class Sandbox {
   async stop() {
     signal(this.child.pid, 'SIGTERM', false);
     await within(exited(this.child), 10_000, 'the sandbox to stop').catch(() => signal(this.child.pid, 'SIGKILL', false));
+  }
+}
+
+/**
+ * The storage sink (sink.mjs) in its own process, in front of a sandbox:
+ * API calls go through it to the sandbox, PUTs stop at it. It has the
+ * sandbox's shape where a workspace needs one (url, storageOrigin, apiKey),
+ * so a daemon configured with it asks the sandbox for its URLs and sends
+ * its bytes here.
+ */
+export class Sink {
+  static async start(sandbox, env = process.env) {
+    const { child, url } = await startServer(process.execPath, [SINK, sandbox.url], env, 'the sink');
+    return new Sink(child, url, sandbox);
+  }
+
+  constructor(child, url, sandbox) {
+    this.child = child;
+    this.url = url;
+    this.storageOrigin = `${url}/storage/`;
+    this.apiKey = sandbox.apiKey;
+  }
+
+  get pid() {
+    return this.child.pid;
+  }
+
+  signedUrl(name, contentType = 'audio/wav') {
+    return askSignedUrl(this.url, this.apiKey, name, contentType);
+  }
+
+  async #control(method, path, body) {
+    const response = await fetch(`${this.url}/_sink/${path}`, { method, ...(body ? { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {}) });
+    if (response.status !== 200) throw new Error(`sink ${method} ${path} answered ${response.status}: ${await response.text()}`);
+    return response.json();
+  }
+
+  /** The MD5 (base64) to answer for an object of this name and size when not verifying. */
+  expect(name, size, md5) {
+    return this.#control('POST', 'expect', { name, size, md5 });
+  }
+
+  /** On: hash what arrives (MD5, node:crypto) and answer that; off: discard, answer the expected MD5. */
+  verify(on) {
+    return this.#control('POST', 'verify', { on });
+  }
+
+  /** Every PUT it took: name, size, md5 answered, md5 computed (verifying) and registered. */
+  objects() {
+    return this.#control('GET', 'objects');
+  }
+
+  async stop() {
+    signal(this.child.pid, 'SIGTERM', false);
+    await within(exited(this.child), 10_000, 'the sink to stop').catch(() => signal(this.child.pid, 'SIGKILL', false));
   }
 }
 

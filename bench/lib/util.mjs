@@ -58,6 +58,19 @@ export function procCpuTicks(pid) {
   }
 }
 
+/** utime and stime of a process in seconds (USER_HZ = 100); null once it is gone. */
+export function procCpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(fields[11]) / 100, sys: Number(fields[12]) / 100 };
+  } catch {
+    return null;
+  }
+}
+
+export const GiB = 1024 * MiB;
+
 /**
  * Bytes a process has read through read(2) and its kin (`rchar` of
  * /proc/<pid>/io): for the sandbox, the request bodies it took off its
