@@ -4,7 +4,7 @@ import { STATES } from '../store/states.js';
 import { configFrom, withStore, type GlobalOptions } from './context.js';
 import { relativeTime, table } from '../report/format.js';
 import { folderProblemLine } from '../ops/health.js';
-import { followUpNote } from '../report/jobView.js';
+import { followUpNote, followUpView, type FollowUpView } from '../report/jobView.js';
 import { bandwidthLine, type BandwidthState } from '../pipeline/bandwidth.js';
 
 export interface StatusReport {
@@ -19,7 +19,7 @@ export interface StatusReport {
   /** What keeps the running daemon from watching a folder (a hung or unmounted share), one line each, as /healthz says it. */
   folderProblems: string[];
   /** After-upload steps and hooks whose last run failed, tried again by the daemon. */
-  followUpsFailing: { path: string; kind: string; error: string | null; dueAt: string }[];
+  followUpsFailing: (FollowUpView & { path: string })[];
   /** The running daemon's caps in force, and why; null when no daemon runs. */
   bandwidth: BandwidthState | null;
 }
@@ -40,7 +40,7 @@ export function statusReport(options: GlobalOptions): StatusReport {
       downloadsWaitingOverADay: store.downloadsWaitingSince(Date.now() - DOWNLOAD_WARNING_MS),
       mastering: store.inState('mastering').map((job) => ({ path: job.path, percent: job.masteringPercent ?? 0 })),
       folderProblems: store.folderStates().flatMap(({ path, problem }) => (problem ? [folderProblemLine(path, problem)] : [])),
-      followUpsFailing: store.failingFollowUps(FAILING_SHOWN).map(({ path, kind, error, dueAt }) => ({ path, kind, error, dueAt: new Date(dueAt).toISOString() })),
+      followUpsFailing: store.failingFollowUps(FAILING_SHOWN).map((followUp) => ({ path: followUp.path, ...followUpView(followUp) })),
       bandwidth: store.bandwidth() as BandwidthState | null,
     };
   });

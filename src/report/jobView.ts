@@ -1,4 +1,4 @@
-import type { FollowUpKind, Job } from '../store/job.js';
+import type { FollowUp, FollowUpKind, Job } from '../store/job.js';
 import type { JobStore } from '../store/jobs.js';
 import type { State } from '../store/states.js';
 import { relativeTime } from './format.js';
@@ -44,8 +44,12 @@ export function jobView(job: Job, store: JobStore): JobView {
     duplicateOf: job.duplicateOf === null ? null : store.get(job.duplicateOf).path,
     masteringPercent: job.masteringPercent,
     updatedAt: new Date(job.updatedAt).toISOString(),
-    followUps: store.followUps(job.id).map(({ kind, error, dueAt }) => ({ kind, error, dueAt: new Date(dueAt).toISOString() })),
+    followUps: store.followUps(job.id).map(followUpView),
   };
+}
+
+export function followUpView({ kind, error, dueAt }: Pick<FollowUp, 'kind' | 'error' | 'dueAt'>): FollowUpView {
+  return { kind, error, dueAt: new Date(dueAt).toISOString() };
 }
 
 /** A follow-up that failed, with its next try: "move pending: EACCES …, next try in 2 min". */

@@ -466,8 +466,9 @@ export class JobStore {
     return this.commit(() => {
       const row = this.sql('SELECT * FROM follow_ups WHERE job_id = ? AND kind = ?').get(jobId, kind) as FollowUpRow | undefined;
       if (!row || !mayTake(followUpFromRow(row))) return undefined;
-      this.sql('UPDATE follow_ups SET owner_pid = ?, lease_until = ? WHERE job_id = ? AND kind = ?').run(process.pid, this.now() + LEASE_MS, jobId, kind);
-      return followUpFromRow({ ...row, owner_pid: process.pid, lease_until: this.now() + LEASE_MS });
+      const leaseUntil = this.now() + LEASE_MS;
+      this.sql('UPDATE follow_ups SET owner_pid = ?, lease_until = ? WHERE job_id = ? AND kind = ?').run(process.pid, leaseUntil, jobId, kind);
+      return followUpFromRow({ ...row, owner_pid: process.pid, lease_until: leaseUntil });
     });
   }
 
@@ -580,8 +581,7 @@ export class JobStore {
   }
 
   setPaused(pause: PauseState | null): void {
-    if (pause) this.setDaemonValue(PAUSE_KEY, pause);
-    else this.sql('DELETE FROM daemon WHERE key = ?').run(PAUSE_KEY);
+    this.setDaemonValue(PAUSE_KEY, pause);
   }
 
   paused(): PauseState | null {
@@ -600,15 +600,19 @@ export class JobStore {
 
   /** The running daemon's caps in force (BandwidthState), for `status` in another process; null when it stops. */
   setBandwidth(state: unknown): void {
-    if (state === null) this.sql('DELETE FROM daemon WHERE key = ?').run(BANDWIDTH_KEY);
-    else this.setDaemonValue(BANDWIDTH_KEY, state);
+    this.setDaemonValue(BANDWIDTH_KEY, state);
   }
 
   bandwidth(): unknown {
     return this.daemonValue<unknown>(BANDWIDTH_KEY) ?? null;
   }
 
+  /** null removes the key: nothing to say. */
   private setDaemonValue(key: string, value: unknown): void {
+    if (value === null) {
+      this.sql('DELETE FROM daemon WHERE key = ?').run(key);
+      return;
+    }
     this.sql('INSERT INTO daemon (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, JSON.stringify(value));
   }
 
