@@ -43,6 +43,8 @@ export async function runFollowUp(due: Pick<FollowUp, 'jobId' | 'kind'>, context
   const followUp = store.claimFollowUp(due.jobId, due.kind, (pending) => pending.dueAt <= Date.now() && claimAvailable(pending));
   if (!followUp) return;
   const job = store.get(followUp.jobId);
+  // What made it due (the upload stored, the masters placed) is on disk before the file is moved or the hook told.
+  await store.durable();
   const claim = holdClaim(() => store.claimFollowUp(followUp.jobId, followUp.kind, claimAvailable) !== undefined, signal);
   try {
     const finished = followUp.kind === 'after-upload' ? await afterUpload(job, afterUploadOf(followUp, job, context), context) : await runDoneHook(followUp.plan as DoneHook, context.logger, claim.signal);

@@ -148,6 +148,7 @@ async function stepMastering(job: Job, plan: MasteringPlan, context: MasteringCo
   const progress = job.masteringRequested ? await api.masteringProgress(session) : null;
   if (progress === null) {
     store.updateStep(job.id, { masteringRequested: true });
+    await store.durable();
     await startOnce(session, plan, context, signal);
     store.updateStep(job.id, { masteringStatus: 'pending', masteringPercent: 0, stepFailures: 0, error: null, nextAttemptAt: Date.now() + plan.pollIntervalMs });
     const original = session === job.sessionId ? '' : ` (the same bytes as an earlier upload: mastered as Session-Id ${session})`;
@@ -249,6 +250,7 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
     store.transition(job.id, 'done', { stepFailures: 0, error: null });
     if (plan.onDone) scheduleDoneHook(store, job, { argv: plan.onDone, masters: directory, mix: job.path, sessionId: job.sessionId });
   });
+  await store.durable();
   context.logger.info({ file: job.path, masters: directory }, `${basename(job.path)}: masters are in ${directory}`);
 }
 

@@ -118,6 +118,7 @@ async function attempt(job: Job, held: Held | undefined, run: FileOperations, co
       const sha256 = hashBeforeUpload;
       // Stored already, under the original's Session-Id: from here on like any stored upload (masters, after-upload step).
       if (!fileStored(job, context, { sha256, headSha256, duplicateOf: original.id, error: null })) return;
+      await store.durable();
       context.logger.info({ file: job.path, duplicateOf: original.path }, `${basename(job.path)}: same bytes as ${original.path}, not sent again`);
       return;
     }
@@ -201,6 +202,8 @@ async function putWithFreshUrl(
   let expiredRenewals = 0;
   let refusedOnce = false;
   for (;;) {
+    // The claim and the reservation that allow this upload are on disk before the API hears of it.
+    await context.store.durable();
     const target = await requestLongEnoughUrl(job, contentType, context, signal);
     try {
       const result = await put({
@@ -286,7 +289,9 @@ async function fileFailure(job: Job, error: unknown, context: UploadContext, sig
   // A file is only gone if its folder is there: an unmounted share's files wait for it. Asked now, not at the last root check.
   const folderThere = isGone(readErrorOf(error)) ? ((await context.folderOf?.(job)?.rootPresent()) ?? true) : true;
   const outcome = classifyFailure(job, error, context, signal, folderThere);
-  if (context.store.fileOutcome(job.id, outcome.to, outcome.patch)) outcome.then?.();
+  if (!context.store.fileOutcome(job.id, outcome.to, outcome.patch)) return;
+  await context.store.durable();
+  outcome.then?.();
 }
 
 /** A file that could not be read has not necessarily changed: it is judged by the read error. */

@@ -2,6 +2,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { CryomixWatchError } from '../errors.js';
+import { StoreSyncError } from './groupCommit.js';
 import { assertSchemaCurrent, migrate } from './migrate.js';
 
 export class DatabaseOpenError extends CryomixWatchError {
@@ -23,7 +24,8 @@ const PAGE_CACHE_KIB = -2000;
 /**
  * Opens (creating if needed) the state database. WAL lets `status` and `list`
  * read while the daemon writes; synchronous=FULL makes every commit durable
- * before we act on it, which the Session-Id guarantee depends on. The
+ * before we act on it, which the Session-Id guarantee depends on (the
+ * daemon's JobStore turns that into group commit: see GroupCommit). The
  * directory is created 0700 and the file 0600: it names the studio's files.
  */
 export function openDatabase(file: string): Database.Database {
@@ -83,5 +85,5 @@ export function openExistingDatabase(file: string, options: { readonly: boolean 
  * carry on.
  */
 export function isStoreFailure(error: unknown): boolean {
-  return error instanceof Database.SqliteError;
+  return error instanceof Database.SqliteError || error instanceof StoreSyncError;
 }

@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import type { Download, FolderState, FollowUp, FollowUpKind, Job, PauseState, TransitionEvent, TransitionPatch, UploadReservation } from './job.js';
 import { redactSignedUrls } from '../net/redact.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
+import { callEach, GroupCommit } from './groupCommit.js';
 
 /** A jobs row as stored (snake_case columns); the rest of the program sees `Job`. */
 export interface JobRow {
@@ -138,6 +139,7 @@ export class JobStore {
   private readonly db: Database.Database;
   private readonly onTransition: ((event: TransitionEvent) => void) | undefined;
   private readonly now: () => number;
+  private readonly group: GroupCommit | undefined;
 
   /**
    * Transitions written by the transaction in progress. They are announced
@@ -162,10 +164,11 @@ export class JobStore {
 
   /**
    * Runs `work` as a transaction (a savepoint when one is already open) and,
-   * at the outermost commit, announces the transitions it wrote. Work that
-   * throws takes its transitions with it.
+   * once the outermost commit is durable, announces the transitions it
+   * wrote. Work that throws takes its transitions with it.
    */
   private commit<T>(work: () => T): T {
+    if (this.group?.failure) throw this.group.failure;
     const mark = this.unannounced.length;
     let result: T;
     this.depth++;
@@ -177,30 +180,48 @@ export class JobStore {
     } finally {
       this.depth--;
     }
-    if (this.depth === 0) this.announce();
+    if (this.depth === 0) {
+      const events = this.unannounced.splice(0);
+      if (this.group) this.group.whenDurable(() => this.announce(events));
+      else this.announce(events);
+    }
     return result;
   }
 
   /** Every committed event reaches the listener, even after one throws; the errors surface afterwards (the rows are committed either way). */
-  private announce(): void {
-    const events = this.unannounced.splice(0);
-    const errors: unknown[] = [];
-    for (const event of events) {
-      try {
-        this.onTransition?.(event);
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length === 1) throw errors[0];
-    if (errors.length > 1) throw new AggregateError(errors, `${errors.length} transition listeners failed`);
+  private announce(events: readonly TransitionEvent[]): void {
+    const listener = this.onTransition;
+    if (listener) callEach(events.map((event) => () => listener(event)));
   }
 
-  /** `onTransition` observes (logs, counters): it must not write to the store. */
-  constructor(db: Database.Database, options: { onTransition?: (event: TransitionEvent) => void; now?: () => number } = {}) {
+  /**
+   * Resolves once every commit so far is on disk. Call it between a commit
+   * and whatever must not happen before that commit is durable (an API call,
+   * moving a file, reporting the state): with group commit, commits share
+   * their syncs; otherwise each commit was durable when it returned.
+   */
+  durable(): Promise<void> {
+    return this.group?.durable() ?? Promise.resolve();
+  }
+
+  /**
+   * `onTransition` observes (logs, counters): it must not write to the store.
+   * With `groupCommit`, commits share their syncs (see GroupCommit), and the
+   * listener hears of a transition only once it is on disk; without it,
+   * every commit syncs before it returns.
+   */
+  constructor(
+    db: Database.Database,
+    options: { onTransition?: (event: TransitionEvent) => void; now?: () => number; groupCommit?: { windowMs: number; announceWithinMs: number } } = {},
+  ) {
     this.db = db;
     this.onTransition = options.onTransition;
     this.now = options.now ?? Date.now;
+    if (options.groupCommit !== undefined) {
+      db.pragma('synchronous = NORMAL');
+      const changes = db.prepare('SELECT total_changes()').pluck();
+      this.group = new GroupCommit({ ...options.groupCommit, walFile: `${db.name}-wal`, changes: () => changes.get() as number });
+    }
   }
 
   get(id: number): Job {
