@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * npm run bench [-- --quick] [--only=large,burst,startup,latency,soak,limit] [--keep] [--tmp=DIR] [--dist=DIR]
+ * npm run bench [-- --quick] [--only=large,burst,drop,startup,idle,latency,soak,limit] [--keep] [--tmp=DIR] [--dist=DIR]
  *
  * Compiles src/ into a private directory, runs each benchmark against its
  * baseline in the same run, prints one table and writes
@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as burst from './burst.mjs';
+import * as drop from './drop.mjs';
+import * as idle from './idle.mjs';
 import * as large from './large.mjs';
 import * as latency from './latency.mjs';
 import * as limit from './limit.mjs';
@@ -24,7 +26,7 @@ import { sleep } from './lib/util.mjs';
 import * as soak from './soak.mjs';
 import * as startup from './startup.mjs';
 
-const BENCHMARKS = { large, burst, startup, latency, soak, limit };
+const BENCHMARKS = { large, burst, drop, startup, idle, latency, soak, limit };
 const RESULTS = fileURLToPath(new URL('./results', import.meta.url));
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 
@@ -85,7 +87,7 @@ function parseArgs(argv) {
     else if (key === '--tmp' && value) options.tmp = value;
     else if (key === '--dist' && value) options.dist = resolve(value);
     else if (key === '--help' || key === '-h') {
-      console.log('usage: npm run bench -- [--quick] [--only=large,burst,startup,latency,soak,limit] [--keep] [--tmp=DIR] [--dist=DIR (an existing build instead of compiling src/)]');
+      console.log('usage: npm run bench -- [--quick] [--only=large,burst,drop,startup,idle,latency,soak,limit] [--keep] [--tmp=DIR] [--dist=DIR (an existing build instead of compiling src/)]');
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (try --help)`);
   }

@@ -166,9 +166,9 @@ export async function run({ quick, work, log }) {
       const touched = Math.max(...results[mode].map((r) => r.oldTouched));
       const uploads = results[mode].map((r) => r.puts);
       rows.push(
-        relative({ benchmark: title, figure: `${label}: spawn → ready (${count / 1000}k done files)`, unit: 's', ours: ready, baseline: find / 1000, atMost: 5, details }),
-        relative({ benchmark: title, figure: `${label}: spawn → ${NEW_FILES} new queued, minus settle`, unit: 's', ours: queued, baseline: find / 1000, atMost: 5 }),
-        absolute({ benchmark: title, figure: `${label}: peak RSS (VmHWM)`, unit: 'MB', ours: kbToMb(Math.max(...results[mode].map((r) => r.hwmKb ?? NaN))), atMost: 250 }),
+        relative({ benchmark: title, figure: `${label}: spawn → ready (${count / 1000}k done files)`, unit: 's', ours: ready, baseline: find / 1000, atMost: 3, details }),
+        relative({ benchmark: title, figure: `${label}: spawn → ${NEW_FILES} new queued, minus settle`, unit: 's', ours: queued, baseline: find / 1000, atMost: 3 }),
+        absolute({ benchmark: title, figure: `${label}: peak RSS (VmHWM)`, unit: 'MB', ours: kbToMb(Math.max(...results[mode].map((r) => r.hwmKb ?? NaN))), atMost: 150 }),
         absolute({
           benchmark: title,
           figure: `${label}: old files re-uploaded`,

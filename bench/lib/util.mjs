@@ -37,11 +37,11 @@ function statusKb(text, key) {
   return Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
 }
 
-/** VmRSS and VmHWM (kB) of a process; null once it is gone. */
+/** VmRSS and VmHWM (kB) of a process, and VmRSS split into RssAnon (its own memory) and RssFile (mapped code); null once it is gone. */
 export function procMemory(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return { rssKb: statusKb(status, 'VmRSS'), hwmKb: statusKb(status, 'VmHWM') };
+    return { rssKb: statusKb(status, 'VmRSS'), hwmKb: statusKb(status, 'VmHWM'), anonKb: statusKb(status, 'RssAnon'), fileKb: statusKb(status, 'RssFile') };
   } catch {
     return null;
   }

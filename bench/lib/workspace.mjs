@@ -6,17 +6,19 @@ import { join } from 'node:path';
  * written as test/helpers/daemon.ts does (JSON is YAML). Everything the
  * benchmark does not vary keeps the product's defaults, except minBytes
  * (small files in the soak and startup trees) and the summary line (noise).
+ * `moreFolders` are further folder entries (each with its `path`), after the inbox.
  */
-export function createWorkspace(dir, sandbox, { folder = {}, uploads = {}, inbox: inboxPath } = {}) {
+export function createWorkspace(dir, sandbox, { folder = {}, uploads = {}, inbox: inboxPath, moreFolders = [] } = {}) {
   const inbox = inboxPath ?? join(dir, 'inbox');
   mkdirSync(dir, { recursive: true });
   mkdirSync(inbox, { recursive: true });
+  for (const more of moreFolders) mkdirSync(more.path, { recursive: true });
   const database = join(dir, 'state', 'state.db');
   const config = {
     api: { baseUrl: sandbox.url, uploadOrigins: [sandbox.storageOrigin] },
     state: { database },
     uploads: { minBytes: 1000, ...uploads },
-    folders: [{ path: inbox, ...folder }],
+    folders: [{ path: inbox, ...folder }, ...moreFolders],
     log: { level: 'info', summaryMinutes: 0 },
   };
   const configFile = join(dir, 'config.yaml');

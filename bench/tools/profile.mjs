@@ -4,7 +4,8 @@
  * CPU time went, by package or source file, by function (self), and by our
  * own functions including what they call (inclusive).
  *
- *   node bench/tools/profile.mjs FILE.cpuprofile [--top=25]
+ *   node bench/tools/profile.mjs FILE.cpuprofile [--top=25] [--until=MS]
+ * (--until: only the first MS ms of the profile, e.g. a startup's spawn → ready)
  *
  * Get profiles from any benchmark with
  *   BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' node bench/run.mjs --quick --only=startup
@@ -75,9 +76,10 @@ function original(url, line, column) {
 
 const args = process.argv.slice(2);
 const top = Number(args.find((a) => a.startsWith('--top='))?.slice(6) ?? 25);
+const until = Number(args.find((a) => a.startsWith('--until='))?.slice(8) ?? Infinity);
 const files = args.filter((a) => !a.startsWith('--'));
 if (files.length === 0) {
-  console.error('usage: node bench/tools/profile.mjs FILE.cpuprofile… [--top=N]');
+  console.error('usage: node bench/tools/profile.mjs FILE.cpuprofile… [--top=N] [--until=MS]');
   process.exit(2);
 }
 
@@ -113,8 +115,11 @@ function summarise(file) {
   const inclusive = new Map();
   let total = 0;
   let idle = 0;
+  let at = 0;
   profile.samples.forEach((id, i) => {
     const dt = (profile.timeDeltas[i] ?? 0) / 1000;
+    at += dt;
+    if (at > until) return;
     const node = nodes.get(id);
     if (node.callFrame.functionName === '(idle)') {
       idle += dt;
@@ -135,7 +140,7 @@ function summarise(file) {
       inclusive.set(k, (inclusive.get(k) ?? 0) + dt);
     }
   });
-  const wall = (profile.endTime - profile.startTime) / 1000;
+  const wall = Math.min((profile.endTime - profile.startTime) / 1000, until);
   const show = (title, map) => {
     console.log(`\n  ${title}`);
     for (const [key, ms] of [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)) {
