@@ -1,7 +1,8 @@
 import { chmod, open, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lookup } from 'mime-types';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { inspectFile, kindFromExtension, type Inspection } from '../../src/watch/sniff.js';
+import { CONTENT_TYPE, contentTypeForPath, inspectFile, kindFromExtension, type Inspection } from '../../src/watch/sniff.js';
 import { makeTempDir } from '../helpers/tempDir.js';
 import { chunk, ds64Chunk, fmtChunk, id3Tag, mp3Frames, wav } from '../helpers/audio.js';
 
@@ -9,6 +10,16 @@ let dir: string;
 let cleanup: () => Promise<void>;
 beforeEach(async () => ({ dir, cleanup } = await makeTempDir('cryomix-watch-')));
 afterEach(() => cleanup());
+
+describe('content types', () => {
+  // Written out in sniff.ts so that the daemon need not load mime-types' database; they must stay what it says.
+  it('are what mime-types gives for .wav and .mp3, whatever the case of the extension', () => {
+    expect(CONTENT_TYPE).toEqual({ wav: lookup('wav'), mp3: lookup('mp3') });
+    expect(contentTypeForPath('/in/Mix.WAVE')).toBe('audio/wav');
+    expect(contentTypeForPath('/in/mix.Mp3')).toBe('audio/mpeg');
+    expect(contentTypeForPath('/in/mix.flac')).toBeUndefined();
+  });
+});
 
 async function inspect(name: string, content: Buffer): Promise<Inspection> {
   const path = join(dir, name);
