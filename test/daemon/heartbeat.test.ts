@@ -45,6 +45,16 @@ describe('startHeartbeat', () => {
     vi.useRealTimers();
   });
 
+  it('does not read the status line without systemd to send it to (a start over a large history need not pay for it)', () => {
+    const statusLine = vi.fn(() => 'watching 1 folder');
+    const daemon = { statusLine } as unknown as Daemon;
+    const notifier: SystemdNotifier = { enabled: false, socketPath: undefined, watchdogIntervalMs: undefined, close: () => {}, notify: () => {} };
+    const heartbeat = startHeartbeat({ daemon, notifier, logger: pino({ level: 'silent' }), summaryMinutes: 0 });
+    vi.advanceTimersByTime(60_000);
+    expect(statusLine).not.toHaveBeenCalled();
+    heartbeat.stop();
+  });
+
   it('sends a STATUS line again when systemd missed it, instead of leaving the old one until the status changes', () => {
     const { link, notifier } = flakyNotifier(true);
     let status = 'watching 1 folder';
