@@ -174,7 +174,7 @@ export async function run({ quick, work, log }) {
         figure: 'daemon CPU per file',
         unit: 'ms',
         ours: perFile('daemonCpuS'),
-        note: `${median(results.ours.map((r) => r.transitionsPerFile)).toFixed(1)} state transitions (commits) per file`,
+        note: `${median(results.ours.map((r) => r.transitionsPerFile)).toFixed(1)} state transitions per file (group commit: not one commit each)`,
       }),
       info({
         benchmark: title,
