@@ -4,6 +4,7 @@ import type { Download, FolderState, FollowUp, FollowUpKind, Job, PauseState, Tr
 import { redactSignedUrls } from '../net/redact.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
 import { callEach, GroupCommit } from './groupCommit.js';
+import { UNRECORDED_HEAD } from './migrations/009-unrecorded-heads.js';
 
 /** A jobs row as stored (snake_case columns); the rest of the program sees `Job`. */
 export interface JobRow {
@@ -551,8 +552,8 @@ export class JobStore {
   private hasUploadOfHead(folder: string, size: number, headSha256: string, excludeId: number): boolean {
     return (
       // `+`: use the folder, size and head index, a handful of rows, not the state or sha256 index, which walk every finished row.
-      this.sql(`SELECT 1 FROM jobs WHERE folder = ? AND size = ? AND (head_sha256 = ? OR head_sha256 IS NULL) AND id != ? AND +state IN (${STORED_STATES_SQL}) AND +sha256 IS NOT NULL LIMIT 1`)
-        .get(folder, size, headSha256, excludeId) !== undefined
+      this.sql(`SELECT 1 FROM jobs WHERE folder = ? AND size = ? AND head_sha256 IN (?, ?) AND id != ? AND +state IN (${STORED_STATES_SQL}) AND +sha256 IS NOT NULL LIMIT 1`)
+        .get(folder, size, headSha256, UNRECORDED_HEAD, excludeId) !== undefined
     );
   }
 

@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/store/db.js';
 import { FutureSchemaError, migrate } from '../../src/store/migrate.js';
 import { MIGRATIONS } from '../../src/store/migrations/index.js';
+import { unrecordedHeads } from '../../src/store/migrations/009-unrecorded-heads.js';
 import { JobStore } from '../../src/store/jobs.js';
 import type { Job, TransitionEvent } from '../../src/store/job.js';
 import { IllegalTransitionError } from '../../src/store/states.js';
@@ -303,10 +304,15 @@ describe('JobStore', () => {
     });
 
     it('takes an upload from before migration 007, with no recorded beginning, as possibly the same bytes', () => {
-      const { store } = openStore();
+      const { db, store } = openStore();
       const original = claimed(store, 'original.wav');
       store.fileOutcome(original.id, 'uploaded', { sha256: 'abc' });
       store.transition(original.id, 'done');
+      const waiting = store.createVersion({ ...version, path: '/srv/in/not yet.wav' });
+      // As migration 009 finds such a row: its head NULL, like every row not uploaded yet, which must stay NULL.
+      db.prepare('UPDATE jobs SET head_sha256 = NULL').run();
+      unrecordedHeads.up(db);
+      expect(db.prepare('SELECT head_sha256 FROM jobs WHERE id = ?').pluck().get(waiting.id)).toBeNull();
       expect(store.reserveUpload(claimed(store, 'copy.wav'), 'any head')).toEqual({ kind: 'hash' });
     });
   });

@@ -7,6 +7,7 @@ import { dedupe } from './005-dedupe.js';
 import { queueOrder } from './006-queue-order.js';
 import { headHash } from './007-head-hash.js';
 import { followUps } from './008-follow-ups.js';
+import { unrecordedHeads } from './009-unrecorded-heads.js';
 
 /** Append-only: never edit a shipped migration, add the next number instead. */
 export interface Migration {
@@ -14,4 +15,4 @@ export interface Migration {
   up(db: Database.Database): void;
 }
 
-export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering, recent, dedupe, queueOrder, headHash, followUps];
+export const MIGRATIONS: readonly Migration[] = [jobs, uploadLease, mastering, recent, dedupe, queueOrder, headHash, followUps, unrecordedHeads];
