@@ -52,7 +52,7 @@ export class Pipeline {
       logger,
       concurrency: config.uploads.concurrency,
       authRecheckMs: config.api.authRecheckSeconds * 1000,
-      upload: (job, signal) => uploadJob(job.id, this.uploadContext, signal),
+      upload: (jobId, signal) => uploadJob(jobId, this.uploadContext, signal),
       step: (job, signal) => runMasteringStep(job.id, this.masteringContext, signal),
       followUp: (followUp, signal) => runFollowUp(followUp, this.uploadContext, signal),
       keyAccepted: () => keyAccepted(api),

@@ -26,7 +26,8 @@ export function claimAvailable(claim: Pick<Job, 'ownerPid' | 'leaseUntil'>, now 
  */
 export function recoverOrphanedUploads(store: JobStore, isOurs: (jobId: number) => boolean, now = Date.now()): void {
   const isOrphaned = (job: Job) => !isOurs(job.id) && claimAvailable(job, now);
-  for (const job of store.inState('uploading')) {
+  // Judged again within releaseOrphan's transaction; the scheduler asks at every pump, and its own uploads need none.
+  for (const job of store.inState('uploading').filter(isOrphaned)) {
     store.releaseOrphan(job.id, isOrphaned, { nextAttemptAt: now, error: 'interrupted while uploading (its uploader stopped); resuming' });
   }
 }

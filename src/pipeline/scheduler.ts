@@ -13,7 +13,7 @@ export interface SchedulerOptions {
   authRecheckMs: number;
   /** Picks up rows other processes changed (`retry`, `upload FILE`): the DB, not memory, is the queue. */
   pollMs?: number;
-  upload(job: Job, signal: AbortSignal): Promise<void>;
+  upload(jobId: number, signal: AbortSignal): Promise<void>;
   /** The next step of a `mastering` or `downloading` job (start, poll, download). */
   step(job: Job, signal: AbortSignal): Promise<void>;
   /** A due follow-up (an after-upload move, an onDone hook). */
@@ -131,8 +131,8 @@ export class Scheduler {
     if (this.pauseState) return;
     if (!this.parkedBy) {
       const uploadRoom = concurrency * 2 - (this.queue.size + this.queue.pending);
-      const uploads = store.inState('queued', uploadRoom + this.inFlight.size).filter((job) => !this.inFlight.has(uploadKey(job.id)));
-      for (const job of uploads.slice(0, Math.max(0, uploadRoom))) this.enqueue(this.queue, 'upload', uploadKey(job.id), (signal) => this.options.upload(job, signal));
+      const uploads = store.queuedIds(uploadRoom + this.inFlight.size).filter((id) => !this.inFlight.has(uploadKey(id)));
+      for (const id of uploads.slice(0, Math.max(0, uploadRoom))) this.enqueue(this.queue, 'upload', uploadKey(id), (signal) => this.options.upload(id, signal));
     }
     const stepRoom = concurrency - (this.steps.size + this.steps.pending);
     const steps = store.dueSteps(Date.now(), stepRoom + this.inFlight.size).filter((job) => !this.inFlight.has(stepKey(job.id)) && claimAvailable(job));

@@ -381,6 +381,11 @@ export class JobStore {
     this.sql('UPDATE jobs SET bytes_sent = ? WHERE id = ?').run(bytesSent, id);
   }
 
+  /** The first queued rows, oldest first: all the scheduler needs of them is which. */
+  queuedIds(limit: number): number[] {
+    return this.sql(`SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT ?`).pluck().all(limit) as number[];
+  }
+
   inState(state: State, limit = -1): Job[] {
     const rows = this.sql('SELECT * FROM jobs WHERE state = ? ORDER BY id LIMIT ?').all(state, limit) as JobRow[];
     return rows.map(fromRow);

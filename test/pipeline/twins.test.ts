@@ -82,7 +82,7 @@ describe('identical files ready at the same moment', () => {
       concurrency: config.uploads.concurrency,
       authRecheckMs: 60_000,
       pollMs: 20,
-      upload: (job, signal) => uploadJob(job.id, context, signal),
+      upload: (jobId, signal) => uploadJob(jobId, context, signal),
       step: () => Promise.resolve(),
       followUp: () => Promise.resolve(),
       keyAccepted: () => Promise.resolve(true),
