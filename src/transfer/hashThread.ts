@@ -1,0 +1,204 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import { TransientError } from '../errors.js';
+import type { HashReply, HashRequest, HashSpec } from './hashProtocol.js';
+
+/** Long enough for a burst of files to share one thread, short enough that an idle daemon does not carry its isolate. */
+const IDLE_MS = 10_000;
+
+/** Memory kept for the next streams: about as many as uploads run at once. */
+const SPARE_MEMORIES = 4;
+
+/**
+ * One worker thread that hashes for every transfer of the process, so the
+ * main thread only reads and writes: each transfer is one HashStream over
+ * memory it shares with the thread. Started at the first stream, ended
+ * `idleMs` after the last one closed. It keeps the process alive only while
+ * a stream is open. A thread that dies fails the streams it had (a
+ * TransientError: the transfer is repeated) and the next stream starts a
+ * fresh one.
+ */
+export class HashThread {
+  readonly #idleMs: number;
+  #worker: Worker | undefined;
+  /** Open streams, with the thread each one hashes on: one that dies fails its own. */
+  readonly #streams = new Map<number, { stream: HashStream; worker: Worker }>();
+  #lastId = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  /**
+   * Memory of closed streams, for the next ones. A stream's memory is freed
+   * only once both threads collected it, and this one allocates so little
+   * that its collector seldom runs: memory for every transfer would pile up.
+   */
+  #spareMemory: SharedArrayBuffer[] = [];
+
+  constructor(options: { idleMs?: number } = {}) {
+    this.#idleMs = options.idleMs ?? IDLE_MS;
+  }
+
+  /** Whether a thread is up (or starting): false before the first stream, after the idle time, and once one died. */
+  get running(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  /**
+   * A stream hashing ranges of its `memory` (`bytes` long), with each of
+   * `hashes`; the caller must close it, and not touch the memory after.
+   */
+  open(bytes: number, hashes: HashSpec[]): HashStream {
+    clearTimeout(this.#idleTimer);
+    const worker = this.#worker ?? this.#start();
+    worker.ref();
+    const id = ++this.#lastId;
+    const spare = this.#spareMemory.findIndex((memory) => memory.byteLength === bytes);
+    // Reused at once: whatever the thread still hashes of a closed stream is for nobody, and the new stream's updates come after it.
+    const memory = spare === -1 ? new SharedArrayBuffer(bytes) : this.#spareMemory.splice(spare, 1)[0]!;
+    const stream = new HashStream(id, memory, (request) => worker.postMessage(request), () => this.#closed(id, memory));
+    this.#streams.set(id, { stream, worker });
+    worker.postMessage({ kind: 'open', stream: id, memory, hashes } satisfies HashRequest);
+    return stream;
+  }
+
+  /** Ends the thread now; its open streams fail as if it had died. */
+  async terminate(): Promise<void> {
+    clearTimeout(this.#idleTimer);
+    this.#spareMemory = [];
+    const worker = this.#worker;
+    this.#worker = undefined;
+    await worker?.terminate();
+  }
+
+  #start(): Worker {
+    const worker = new Worker(workerScript(), {
+      // The process's flags and preloads (an --import, say) are for the daemon, not for a thread that only hashes.
+      execArgv: [],
+      // Its heap holds a few small messages at a time.
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
+    });
+    this.#worker = worker;
+    worker.on('message', (reply: HashReply) => this.#streams.get(reply.stream)?.stream.receive(reply));
+    worker.on('error', (error) => this.#stopped(worker, error.message));
+    worker.on('exit', (code) => this.#stopped(worker, `it exited with code ${code}`));
+    return worker;
+  }
+
+  #stopped(worker: Worker, why: string): void {
+    if (this.#worker === worker) this.#worker = undefined;
+    const failure = new TransientError(`the hashing thread stopped (${why}); the transfer will be repeated`);
+    for (const open of this.#streams.values()) if (open.worker === worker) open.stream.fail(failure);
+  }
+
+  #closed(id: number, memory: SharedArrayBuffer): void {
+    this.#streams.delete(id);
+    if (this.#worker !== undefined && this.#spareMemory.length < SPARE_MEMORIES) this.#spareMemory.push(memory);
+    if (this.#worker === undefined || [...this.#streams.values()].some((open) => open.worker === this.#worker)) return;
+    this.#worker.unref();
+    this.#idleTimer = setTimeout(() => void this.terminate(), this.#idleMs).unref();
+  }
+}
+
+/** The thread every transfer of this process shares. */
+export const sharedHashThread = new HashThread();
+
+/**
+ * One transfer's hashing: ranges of the shared memory go in, in order, and
+ * each is called back once hashed (its bytes may then be reused), then the
+ * digests. `signal` aborts, with a TransientError, when the thread stopped
+ * before the stream was done: nothing more is called back then.
+ */
+export class HashStream {
+  /** Shared with the hashing thread: what is written here before `update` is what gets hashed. */
+  readonly memory: SharedArrayBuffer;
+  readonly #id: number;
+  readonly #post: (request: HashRequest) => void;
+  readonly #onClose: () => void;
+  /** One per update not yet answered, oldest first: the thread answers in order. */
+  readonly #hashed: (() => void)[] = [];
+  #digests: string[] | undefined;
+  #digestsWaiting: { resolve(digests: string[]): void; reject(error: TransientError): void } | undefined;
+  #closed = false;
+  readonly #failed = new AbortController();
+
+  constructor(id: number, memory: SharedArrayBuffer, post: (request: HashRequest) => void, onClose: () => void) {
+    this.memory = memory;
+    this.#id = id;
+    this.#post = post;
+    this.#onClose = onClose;
+  }
+
+  get signal(): AbortSignal {
+    return this.#failed.signal;
+  }
+
+  /** Hashes `length` bytes of the memory from `offset`; `hashed` runs once the thread no longer reads them. */
+  update(offset: number, length: number, hashed: () => void): void {
+    if (this.#closed || this.#failed.signal.aborted) return;
+    this.#hashed.push(hashed);
+    this.#post({ kind: 'update', stream: this.#id, offset, length });
+  }
+
+  /** No more updates: the thread computes the digests, which `digests()` waits for. */
+  finish(): void {
+    if (this.#closed || this.#failed.signal.aborted) return;
+    this.#post({ kind: 'finish', stream: this.#id });
+  }
+
+  /** One per HashSpec, in their order; only after `finish()`. */
+  digests(): Promise<string[]> {
+    if (this.#failed.signal.aborted) return Promise.reject(this.#failed.signal.reason);
+    if (this.#digests !== undefined) return Promise.resolve(this.#digests);
+    return new Promise((resolve, reject) => {
+      this.#digestsWaiting = { resolve, reject };
+    });
+  }
+
+  /** The transfer is over, done or abandoned: nothing is waited for. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#hashed.length = 0;
+    if (this.#digests === undefined) this.#post({ kind: 'close', stream: this.#id });
+    this.#onClose();
+  }
+
+  receive(reply: HashReply): void {
+    if (this.#closed) return;
+    if (reply.kind === 'hashed') {
+      this.#hashed.shift()?.();
+      return;
+    }
+    this.#digests = reply.digests;
+    this.#digestsWaiting?.resolve(reply.digests);
+    this.#digestsWaiting = undefined;
+  }
+
+  fail(failure: TransientError): void {
+    if (this.#closed || this.#failed.signal.aborted) return;
+    this.#hashed.length = 0;
+    this.#failed.abort(failure);
+    this.#digestsWaiting?.reject(failure);
+    this.#digestsWaiting = undefined;
+  }
+}
+
+let script: URL | undefined;
+
+/**
+ * The worker's script: the compiled hashWorker.js beside this module, in
+ * dist/ and in the installed package alike. Run from the TypeScript sources
+ * (the tests), there is no .js beside this file and Node 20 runs no
+ * TypeScript: the worker's source is compiled in memory with the project's
+ * compiler, a dev dependency that a build never reaches.
+ */
+function workerScript(): URL {
+  if (script !== undefined) return script;
+  if (!import.meta.url.endsWith('.ts')) return (script = new URL('./hashWorker.js', import.meta.url));
+  const require = createRequire(import.meta.url);
+  const ts = require('typescript') as typeof import('typescript');
+  const { readFileSync } = require('node:fs') as typeof import('node:fs');
+  const source = readFileSync(new URL('./hashWorker.ts', import.meta.url), 'utf8');
+  const { outputText } = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+  });
+  return (script = new URL(`data:text/javascript,${encodeURIComponent(outputText)}`));
+}
