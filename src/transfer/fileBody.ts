@@ -2,25 +2,64 @@ import type { FileHandle } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import type { FileOperations } from '../files/folderGate.js';
 import type { HashingCounter } from './hashingCounter.js';
+import { Pool } from './pool.js';
 
 /**
- * 512 KiB in all, whatever the file's size: one buffer is read into while the
- * others are being written. 64 KiB, as a read stream reads: storage that
- * answers before taking the body (a refusal) and closes has then read most
- * of what we sent, so its answer reaches us. With 256 KiB, on loopback, its
- * close more often came as a reset that discarded the answer unread.
+ * The file is read in blocks of 512 KiB: one read syscall and one message to
+ * the hashing thread for eight pieces written. Four of them, whatever the
+ * file's size: one is read into while others are hashed and written.
  */
-const CHUNK_BYTES = 64 * 1024;
-const CHUNKS = 8;
+const BLOCK_BYTES = 512 * 1024;
+const BLOCKS = 4;
 
 /**
- * Writes the file into the request body through a fixed set of buffers, and
+ * Each block goes to the request in pieces of 64 KiB, as a read stream
+ * reads, with at most 512 KiB of them not yet taken by the socket: storage
+ * that answers before taking the body (a refusal) and closes has then read
+ * most of what we sent, so its answer reaches us. With 256 KiB writes, on
+ * loopback, its close more often came as a reset that discarded the answer
+ * unread.
+ */
+const PIECE_BYTES = 64 * 1024;
+const PIECES_IN_FLIGHT = 8;
+
+interface FileBlock {
+  /** Where it starts in the shared memory. */
+  offset: number;
+  bytes: Buffer;
+  /** Its whole pieces, made once: a piece is written many times over. */
+  pieces: Buffer[];
+}
+
+/** How much memory FileBlocks takes. */
+export const FILE_BLOCKS_BYTES = BLOCKS * BLOCK_BYTES;
+
+/** What one upload reads its file into: memory shared with the hashing thread, so what it hashes is what is sent. */
+export class FileBlocks {
+  readonly pool: Pool<FileBlock>;
+
+  constructor(memory: SharedArrayBuffer) {
+    const offsets = Array.from({ length: BLOCKS }, (_, index) => index * BLOCK_BYTES);
+    this.pool = new Pool(offsets.map((offset) => FileBlocks.#block(memory, offset)));
+  }
+
+  static #block(memory: SharedArrayBuffer, offset: number): FileBlock {
+    const bytes = Buffer.from(memory, offset, BLOCK_BYTES);
+    const pieces = Array.from({ length: BLOCK_BYTES / PIECE_BYTES }, (_, index) => bytes.subarray(index * PIECE_BYTES, (index + 1) * PIECE_BYTES));
+    return { offset, bytes, pieces };
+  }
+}
+
+/**
+ * Writes the file into the request body through a fixed set of blocks, and
  * ends the request once the file ended at the queued size.
  *
- * A buffer is read into again only once its write called back, when the
- * socket is done with its bytes: what was hashed is what is sent. (A read stream allocates a fresh buffer for every read instead,
- * which V8 frees only at a young-generation GC, and it forces one only after
- * 32 MB of them: that was a third of the daemon's peak RSS during an upload.)
+ * A block is read into again only once the hashing thread is done with it
+ * and every write of it called back, when the socket is done with its
+ * bytes: what was hashed is what is sent. (A read stream allocates a fresh
+ * buffer for every read instead, which V8 frees only at a young-generation
+ * GC, and it forces one only after 32 MB of them: that was a third of the
+ * daemon's peak RSS during an upload.)
  *
  * Resolves once every byte was handed over, or early when the request is
  * over (answered, failed, aborted: the request itself says which). Rejects
@@ -31,72 +70,52 @@ export async function sendFile(
   file: FileHandle,
   run: FileOperations,
   request: ClientRequest,
+  blocks: FileBlocks,
   counter: HashingCounter,
   onWritten: (bytes: number) => void,
-  /** Waits for the upload cap before a chunk goes out; undefined when it may go at once. */
+  /** Waits for the upload cap before a piece goes out; undefined when it may go at once. */
   pace?: (bytes: number) => Promise<void> | undefined,
 ): Promise<void> {
-  const buffers = new BufferPool(CHUNKS, CHUNK_BYTES);
-  request.once('close', () => buffers.close());
+  const writeSlots = new Pool(Array.from({ length: PIECES_IN_FLIGHT }, (_, slot) => slot));
+  request.once('close', () => {
+    blocks.pool.close();
+    writeSlots.close();
+  });
   let position = 0;
   let written = 0;
   for (;;) {
-    const buffer = await buffers.take();
-    if (buffer === undefined) return;
-    const { bytesRead } = await run(() => file.read(buffer, 0, buffer.length, position)).catch((cause: Error) => {
+    const block = await blocks.pool.take();
+    if (block === undefined) return;
+    const { bytesRead } = await run(() => file.read(block.bytes, 0, BLOCK_BYTES, position)).catch((cause: Error) => {
       throw counter.fail(`reading it failed: ${cause.message}`, cause);
     });
     if (request.destroyed) return;
     // Reading on to the end of the file, not to the queued size, is what notices a file that grew.
     if (bytesRead === 0) break;
-    const chunk = buffer.subarray(0, bytesRead);
-    counter.add(chunk);
+    // The block comes back once the hashing thread and each piece's write are done with it.
+    let holders = 1 + Math.ceil(bytesRead / PIECE_BYTES);
+    const release = () => {
+      if (--holders === 0) blocks.pool.give(block);
+    };
+    counter.add(block.offset, bytesRead, release);
     position += bytesRead;
-    const paced = pace?.(bytesRead);
-    if (paced !== undefined) await paced;
-    if (request.destroyed) return;
-    request.write(chunk, (error) => {
-      // A failed write fails the request, which reports it; this buffer is not lent again.
-      if (error) return;
-      written += chunk.length;
-      onWritten(written);
-      buffers.give(buffer);
-    });
+    for (let start = 0; start < bytesRead; start += PIECE_BYTES) {
+      const slot = writeSlots.takeNow() ?? (await writeSlots.take());
+      if (slot === undefined) return;
+      const piece = start + PIECE_BYTES <= bytesRead ? block.pieces[start / PIECE_BYTES]! : block.bytes.subarray(start, bytesRead);
+      const paced = pace?.(piece.length);
+      if (paced !== undefined) await paced;
+      if (request.destroyed) return;
+      request.write(piece, (error) => {
+        // A failed write fails the request, which reports it; this block is not lent again.
+        if (error) return;
+        written += piece.length;
+        onWritten(written);
+        writeSlots.give(slot);
+        release();
+      });
+    }
   }
   counter.end();
   request.end();
-}
-
-/** Buffers lent to one borrower at a time; `take()` waits for one to come back, and yields undefined once closed. */
-class BufferPool {
-  readonly #free: Buffer[];
-  #waiting: ((buffer: Buffer | undefined) => void) | undefined;
-  #closed = false;
-
-  constructor(count: number, size: number) {
-    this.#free = Array.from({ length: count }, () => Buffer.allocUnsafeSlow(size));
-  }
-
-  take(): Promise<Buffer | undefined> {
-    if (this.#closed) return Promise.resolve(undefined);
-    const free = this.#free.pop();
-    if (free !== undefined) return Promise.resolve(free);
-    return new Promise((resolve) => {
-      this.#waiting = resolve;
-    });
-  }
-
-  give(buffer: Buffer): void {
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
-    if (waiting === undefined) this.#free.push(buffer);
-    else waiting(buffer);
-  }
-
-  close(): void {
-    this.#closed = true;
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
-    waiting?.(undefined);
-  }
 }

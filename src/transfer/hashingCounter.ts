@@ -1,55 +1,102 @@
-import { createHash } from 'node:crypto';
+import { TransientError } from '../errors.js';
 import { FileChangedError } from './errors.js';
 import { HEAD_BYTES } from './hash.js';
+import type { HashStream, HashThread } from './hashThread.js';
+
+export interface UploadDigests {
+  /** Hex. */
+  sha256: string;
+  /** Base64, as Google reports it. */
+  md5: string;
+  /** Hex, of the first HEAD_BYTES. */
+  headSha256: string;
+}
 
 /**
- * Sees every chunk between the file and the socket: hashes (SHA-256 and MD5)
- * and counts the very bytes that are sent, in the one read of the file (SPEC
- * guarantee 3). It refuses a chunk that would go beyond `expectedSize` and
- * `end()` fails if fewer came, so a file that changes under us never reaches
- * storage as a silently different object.
+ * Sees every block between the file and the socket: counts the very bytes
+ * that are sent and has the hashing thread hash them (SHA-256, MD5, and
+ * SHA-256 of the head), in the one read of the file (SPEC guarantee 3). It
+ * refuses a block that would go beyond `expectedSize` and `end()` fails if
+ * fewer came, so a file that changes under us never reaches storage as a
+ * silently different object.
  */
 export class HashingCounter {
   #bytes = 0;
-  readonly #sha256 = createHash('sha256');
-  readonly #md5 = createHash('md5');
-  readonly #head = createHash('sha256');
-  /** Set when the file did not match `expectedSize` or could not be read; the PUT reports this rather than the aborted request. */
-  failure: FileChangedError | undefined;
+  readonly #stream: HashStream;
+  #failure: FileChangedError | undefined;
 
+  /** Hashes ranges of its `memory` (`memoryBytes` long), where the file's blocks are to be read into. Must be closed. */
   constructor(
     private readonly path: string,
     private readonly expectedSize: number,
-  ) {}
+    thread: HashThread,
+    memoryBytes: number,
+  ) {
+    this.#stream = thread.open(memoryBytes, [
+      { algorithm: 'sha256', encoding: 'hex' },
+      { algorithm: 'md5', encoding: 'base64' },
+      { algorithm: 'sha256', encoding: 'hex', firstBytes: HEAD_BYTES },
+    ]);
+  }
+
+  /** Shared with the hashing thread; not to be touched once closed. */
+  get memory(): SharedArrayBuffer {
+    return this.#stream.memory;
+  }
 
   get bytes(): number {
     return this.#bytes;
   }
 
-  /** Called before the chunk is sent; throws, and sends nothing, if the file grew. */
-  add(chunk: Buffer): void {
-    if (this.#bytes + chunk.length > this.expectedSize) {
+  /** Aborts, with a TransientError, when the hashing thread stopped mid-transfer. */
+  get signal(): AbortSignal {
+    return this.#stream.signal;
+  }
+
+  /**
+   * Why the bytes could not go out as read: the file did not match the
+   * queued version or could not be read (FileChangedError), or the hashing
+   * thread stopped (TransientError). The PUT reports this rather than the
+   * aborted request.
+   */
+  get failure(): FileChangedError | TransientError | undefined {
+    return this.#failure ?? (this.#stream.signal.aborted ? (this.#stream.signal.reason as TransientError) : undefined);
+  }
+
+  /**
+   * Called before any of the block's bytes are sent; throws, and sends
+   * nothing, if the file grew. `hashed` runs once the hashing thread no
+   * longer reads them.
+   */
+  add(offset: number, length: number, hashed: () => void): void {
+    if (this.#bytes + length > this.expectedSize) {
       throw this.fail(`it grew beyond the ${this.expectedSize} bytes it had when queued`);
     }
-    if (this.#bytes < HEAD_BYTES) this.#head.update(chunk.subarray(0, HEAD_BYTES - this.#bytes));
-    this.#bytes += chunk.length;
-    this.#sha256.update(chunk);
-    this.#md5.update(chunk);
+    this.#bytes += length;
+    this.#stream.update(offset, length, hashed);
   }
 
   /** The file ended: throws if it yielded fewer bytes than when it was queued. */
   end(): void {
     if (this.#bytes !== this.expectedSize) throw this.fail(`it yielded ${this.#bytes} bytes, expected ${this.expectedSize}`);
+    this.#stream.finish();
   }
 
   /** Records why the file does not match, and returns that error to throw. */
   fail(problem: string, cause?: unknown): FileChangedError {
-    this.failure ??= new FileChangedError(this.path, problem, { cause });
-    return this.failure;
+    this.#failure ??= new FileChangedError(this.path, problem, { cause });
+    return this.#failure;
   }
 
-  /** Only meaningful once all bytes passed; a hash may be finalised once. */
-  digests(): { sha256: string; md5: string; headSha256: string } {
-    return { sha256: this.#sha256.digest('hex'), md5: this.#md5.digest('base64'), headSha256: this.#head.digest('hex') };
+  /** Only once all bytes passed (`end()`); rejects with a TransientError if the hashing thread stopped. */
+  async digests(): Promise<UploadDigests> {
+    const [sha256, md5, headSha256] = await this.#stream.digests();
+    if (sha256 === undefined || md5 === undefined || headSha256 === undefined) throw new Error('the hashing thread answered fewer digests than asked');
+    return { sha256, md5, headSha256 };
+  }
+
+  /** The upload is over, done or abandoned: the hashing thread drops what it still holds of it. */
+  close(): void {
+    this.#stream.close();
   }
 }

@@ -6,9 +6,10 @@ import { readCapped } from '../net/http.js';
 import { TransientError } from '../errors.js';
 import { ChecksumMismatchError, FileChangedError } from './errors.js';
 import { MAX_ERROR_BODY, networkFailure, stallReason, storageRefusal, throttled, transferSignal } from './failures.js';
-import { sendFile } from './fileBody.js';
+import { FILE_BLOCKS_BYTES, FileBlocks, sendFile } from './fileBody.js';
 import { directly, FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
 import { HashingCounter } from './hashingCounter.js';
+import { sharedHashThread, type HashThread } from './hashThread.js';
 import { md5FromGoogHash } from './storageAnswer.js';
 import { StallWatchdog, drainAllowanceMs } from './watchdog.js';
 import type { Throttle } from './throttle.js';
@@ -40,6 +41,8 @@ export interface PutRequest {
   run?: FileOperations;
   /** The upload cap, shared with the other uploads; time spent waiting for it is not a stall. */
   throttle?: Throttle;
+  /** Where the bytes are hashed: the process's shared thread by default. */
+  hashThread?: HashThread;
 }
 
 export interface PutResult {
@@ -55,7 +58,8 @@ export interface PutResult {
 /**
  * Sends a file with one PUT to a signed URL, reading it once from disk
  * through a fixed set of buffers (memory stays flat whatever the size, see
- * sendFile) and hashing what is sent.
+ * sendFile) and hashing what is sent, on the hashing thread: this one only
+ * reads and writes.
  *
  * Only `Content-Type` and `Content-Length` are set (with Node's `Host` and
  * `Connection`): a V4 signed URL fails on any `x-goog-*` or `Content-MD5` it
@@ -75,8 +79,10 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   const file = await openExactly(put.path, put.size, run);
   const watchdog = new StallWatchdog(put.stallTimeoutMs, stallReason('upload', put.url));
   const progress = throttled(put.onProgress);
-  const hashing = new HashingCounter(put.path, put.size);
-  const signal = transferSignal(watchdog.signal, put.signal);
+  const hashing = new HashingCounter(put.path, put.size, put.hashThread ?? sharedHashThread, FILE_BLOCKS_BYTES);
+  const blocks = new FileBlocks(hashing.memory);
+  // A hashing thread that stopped fails the PUT like a stall: its bytes would go out unhashed.
+  const signal = transferSignal(AbortSignal.any([watchdog.signal, hashing.signal]), put.signal);
   let request: ClientRequest;
   try {
     request = (put.url.protocol === 'https:' ? httpsRequest : httpRequest)(put.url, {
@@ -88,6 +94,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   } catch (error) {
     // Refused before anything was sent (an agent for the other protocol, say): nothing else is running yet to clean up after.
     watchdog.stop();
+    hashing.close();
     await closeAfterRead(file, run);
     throw error;
   }
@@ -100,7 +107,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   request.once('close', () => requestOver.abort(new Error('the request is over')));
   const turn = AbortSignal.any([signal, requestOver.signal]);
   const pace = throttle && ((bytes: number) => (throttle.tryTake(bytes) ? undefined : watchdog.excuse(throttle.take(bytes, turn))));
-  const sending = sendFile(file, run, request, hashing, (bytes) => {
+  const sending = sendFile(file, run, request, blocks, hashing, (bytes) => {
     watchdog.poke();
     progress(bytes);
   }, pace).catch((error: Error) => {
@@ -112,7 +119,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
     const response = await answered;
     watchdog.restart(put.stallTimeoutMs);
     const body = await readCapped(response, MAX_ERROR_BODY);
-    const result = judge(put, hashing, response.statusCode ?? 0, response.headers, body.text);
+    const result = await judge(put, hashing, response.statusCode ?? 0, response.headers, body.text);
     if (progress.failure !== undefined) throw progress.failure;
     return result;
   } catch (error) {
@@ -125,6 +132,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
     if (!request.writableFinished) request.destroy();
     // The file closes once nothing reads from it any more (or the folder stopped answering: then whenever it does).
     await sending;
+    hashing.close();
     await closeAfterRead(file, run);
   }
 }
@@ -172,19 +180,19 @@ async function openExactly(path: string, size: number, run: FileOperations): Pro
   }
 }
 
-function judge(
+async function judge(
   put: PutRequest,
   hashing: HashingCounter,
   statusCode: number,
   headers: Record<string, string | string[] | undefined>,
   body: string,
-): PutResult {
+): Promise<PutResult> {
   if (statusCode >= 200 && statusCode < 300) {
     // Every byte passes the counter before the socket, so an honest 2xx implies a full count.
     if (hashing.bytes !== put.size) {
       throw new TransientError(`storage answered ${statusCode} after ${hashing.bytes} of ${put.size} bytes`, { statusCode });
     }
-    const { sha256, md5, headSha256 } = hashing.digests();
+    const { sha256, md5, headSha256 } = await hashing.digests();
     const stored = md5FromGoogHash(headers['x-goog-hash']);
     // Composite objects carry no MD5; then storage's word that it got Content-Length bytes is all there is.
     if (stored !== undefined && stored !== md5) throw new ChecksumMismatchError(md5, stored);

@@ -201,7 +201,8 @@ describe('a file that is not the queued version', () => {
   });
 
   it.each([
-    ['shrinks', (path: string) => truncate(path, 1024 * 1024), /yielded 1048576 bytes/],
+    // What was read ahead before the file shrank counts too: it yields at least the new size, never the queued one.
+    ['shrinks', (path: string) => truncate(path, 1024 * 1024), /yielded \d+ bytes, expected 33554432/],
     ['grows', (path: string) => appendFile(path, Buffer.alloc(64 * 1024 * 1024)), /grew beyond/],
   ])('aborts when the file %s during the upload', async (_name, change, why) => {
     const big = await writeRandomFile(dir(), 'changing.wav', 32 * 1024 * 1024);

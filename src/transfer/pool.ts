@@ -1,0 +1,38 @@
+/** Items lent to one borrower at a time: `take()` waits for one to come back, and yields undefined once closed. */
+export class Pool<T> {
+  readonly #free: T[];
+  #waiting: ((item: T | undefined) => void) | undefined;
+  #closed = false;
+
+  constructor(items: T[]) {
+    this.#free = items;
+  }
+
+  /** One that is free now, without waiting (nor allocating): undefined if none is, or once closed. */
+  takeNow(): T | undefined {
+    return this.#closed ? undefined : this.#free.pop();
+  }
+
+  take(): Promise<T | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
+    const free = this.#free.pop();
+    if (free !== undefined) return Promise.resolve(free);
+    return new Promise((resolve) => {
+      this.#waiting = resolve;
+    });
+  }
+
+  give(item: T): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    if (waiting === undefined) this.#free.push(item);
+    else waiting(item);
+  }
+
+  close(): void {
+    this.#closed = true;
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.(undefined);
+  }
+}
