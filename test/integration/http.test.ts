@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, runCliAsync, useDaemons, waitForState, type DaemonProcess, type Workspace, type WorkspaceOptions } from '../helpers/daemon.js';
+import { createWorkspace, runCliAsync, useDaemons, type DaemonProcess, type Workspace, type WorkspaceOptions } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -33,14 +33,15 @@ function sample(metrics: string, series: string): number | undefined {
 
 describe('the HTTP listener', () => {
   it('serves health, metrics and the status page while files flow', async () => {
-    const { sandbox, workspace, url } = await start();
+    const { sandbox, daemon, workspace, url } = await start();
     expect(await get(`${url}/healthz`)).toMatchObject({ status: 200, text: 'ok\n' });
 
     sandbox.faults.add({ target: 'put', kind: 'status', status: 503 });
     const mix = join(workspace.inbox, 'Night <Drive> & "Co".wav');
     const bytes = pcmWav(50_000);
     writeFileSync(mix, bytes);
-    await waitForState(workspace, mix, 'done');
+    // Not the DB: metrics, like the log, hear of a transition once its commit is on disk (group commit), a few ms after `list` shows it.
+    await daemon.waitForLog((r) => r.event === 'transition' && r.file === mix && r.to === 'done');
 
     const metrics = await get(`${url}/metrics`);
     expect(metrics.type).toMatch(/^text\/plain; version=0\.0\.4/);
