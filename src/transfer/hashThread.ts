@@ -1,10 +1,15 @@
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { TransientError } from '../errors.js';
 import type { HashReply, HashRequest, HashSpec } from './hashProtocol.js';
 
 /** Long enough for a burst of files to share one thread, short enough that an idle daemon does not carry its isolate. */
 const IDLE_MS = 10_000;
+
+/**
+ * The worker's script: plain JavaScript beside this module, in src/ (run by
+ * the tests) as in dist/ and the installed package, where tsc emits it.
+ */
+const WORKER_SCRIPT = new URL('./hashWorker.js', import.meta.url);
 
 /** Memory kept for the next streams: about as many as uploads run at once. */
 const SPARE_MEMORIES = 4;
@@ -69,7 +74,7 @@ export class HashThread {
   }
 
   #start(): Worker {
-    const worker = new Worker(workerScript(), {
+    const worker = new Worker(WORKER_SCRIPT, {
       // The process's flags and preloads (an --import, say) are for the daemon, not for a thread that only hashes.
       execArgv: [],
       // Its heap holds a few small messages at a time.
@@ -179,26 +184,4 @@ export class HashStream {
     this.#digestsWaiting?.reject(failure);
     this.#digestsWaiting = undefined;
   }
-}
-
-let script: URL | undefined;
-
-/**
- * The worker's script: the compiled hashWorker.js beside this module, in
- * dist/ and in the installed package alike. Run from the TypeScript sources
- * (the tests), there is no .js beside this file and Node 20 runs no
- * TypeScript: the worker's source is compiled in memory with the project's
- * compiler, a dev dependency that a build never reaches.
- */
-function workerScript(): URL {
-  if (script !== undefined) return script;
-  if (!import.meta.url.endsWith('.ts')) return (script = new URL('./hashWorker.js', import.meta.url));
-  const require = createRequire(import.meta.url);
-  const ts = require('typescript') as typeof import('typescript');
-  const { readFileSync } = require('node:fs') as typeof import('node:fs');
-  const source = readFileSync(new URL('./hashWorker.ts', import.meta.url), 'utf8');
-  const { outputText } = ts.transpileModule(source, {
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
-  });
-  return (script = new URL(`data:text/javascript,${encodeURIComponent(outputText)}`));
 }

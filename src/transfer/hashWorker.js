@@ -1,25 +1,33 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import type { HashReply, HashRequest, HashSpec } from './hashProtocol.js';
 
 /**
  * The hashing thread's script (see hashThread.ts): hashes ranges of memory
  * it shares with the main thread, one stream per transfer, in the order the
- * ranges come. It must import nothing of ours at run time: from the sources
- * it runs as one module compiled in memory.
+ * ranges come. Plain JavaScript, type-checked through its JSDoc (checkJs),
+ * so that the same file runs beside hashThread.ts in src/ (the tests) and
+ * is emitted beside hashThread.js in dist/: Node 20 runs no TypeScript. It
+ * imports nothing of ours at run time, only types.
  */
 
-interface Stream {
-  memory: Uint8Array;
-  hashes: { spec: HashSpec; hash: Hash; hashed: number }[];
-}
+/** @typedef {import('./hashProtocol.js').HashRequest} HashRequest */
+/** @typedef {import('./hashProtocol.js').HashReply} HashReply */
+/** @typedef {import('./hashProtocol.js').HashSpec} HashSpec */
+/** @typedef {{ memory: Uint8Array; hashes: { spec: HashSpec; hash: import('node:crypto').Hash; hashed: number }[] }} Stream */
 
 const port = parentPort;
 if (port === null) throw new Error('hashWorker.js runs as a worker thread (see hashThread.ts)');
-const streams = new Map<number, Stream>();
-const reply = (message: HashReply) => port.postMessage(message);
+/** @type {Map<number, Stream>} */
+const streams = new Map();
+/** @param {HashReply} message */
+const reply = (message) => port.postMessage(message);
 
-port.on('message', (request: HashRequest) => {
+/**
+ * A request it cannot serve (a stream that is not open, an algorithm
+ * node:crypto does not know) is a bug on the main thread: it throws, which
+ * ends this thread and fails every stream it had, loudly.
+ */
+port.on('message', (/** @type {HashRequest} */ request) => {
   switch (request.kind) {
     case 'open': {
       const hashes = request.hashes.map((spec) => ({ spec, hash: createHash(spec.algorithm), hashed: 0 }));
@@ -49,8 +57,11 @@ port.on('message', (request: HashRequest) => {
   }
 });
 
-/** A request for a stream that is not open is a bug on the main thread: throwing ends this thread, which fails every stream loudly. */
-function streamOf(id: number): Stream {
+/**
+ * @param {number} id
+ * @returns {Stream}
+ */
+function streamOf(id) {
   const stream = streams.get(id);
   if (stream === undefined) throw new Error(`hash stream ${id} is not open`);
   return stream;
