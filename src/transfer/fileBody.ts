@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import type { FileOperations } from '../files/folderGate.js';
-import type { HashingCounter } from './hashingCounter.js';
+import type { UploadCounter } from './uploadCounter.js';
 import { Pool } from './pool.js';
 
 /**
@@ -71,7 +71,7 @@ export async function sendFile(
   run: FileOperations,
   request: ClientRequest,
   blocks: FileBlocks,
-  counter: HashingCounter,
+  counter: UploadCounter,
   onWritten: (bytes: number) => void,
   /** Waits for the upload cap before a piece goes out; undefined when it may go at once. */
   pace?: (bytes: number) => Promise<void> | undefined,

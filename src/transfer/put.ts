@@ -8,7 +8,7 @@ import { ChecksumMismatchError, FileChangedError } from './errors.js';
 import { MAX_ERROR_BODY, networkFailure, stallReason, storageRefusal, throttled, transferSignal } from './failures.js';
 import { FILE_BLOCKS_BYTES, FileBlocks, sendFile } from './fileBody.js';
 import { directly, FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
-import { HashingCounter } from './hashingCounter.js';
+import { UploadCounter } from './uploadCounter.js';
 import { sharedHashThread, type HashThread } from './hashThread.js';
 import { md5FromGoogHash } from './storageAnswer.js';
 import { StallWatchdog, drainAllowanceMs } from './watchdog.js';
@@ -79,10 +79,10 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   const file = await openExactly(put.path, put.size, run);
   const watchdog = new StallWatchdog(put.stallTimeoutMs, stallReason('upload', put.url));
   const progress = throttled(put.onProgress);
-  const hashing = new HashingCounter(put.path, put.size, put.hashThread ?? sharedHashThread, FILE_BLOCKS_BYTES);
-  const blocks = new FileBlocks(hashing.memory);
+  const counter = new UploadCounter(put.path, put.size, put.hashThread ?? sharedHashThread, FILE_BLOCKS_BYTES);
+  const blocks = new FileBlocks(counter.memory);
   // A hashing thread that stopped fails the PUT like a stall: its bytes would go out unhashed.
-  const signal = transferSignal(AbortSignal.any([watchdog.signal, hashing.signal]), put.signal);
+  const signal = transferSignal(AbortSignal.any([watchdog.signal, counter.signal]), put.signal);
   let request: ClientRequest;
   try {
     request = (put.url.protocol === 'https:' ? httpsRequest : httpRequest)(put.url, {
@@ -94,7 +94,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   } catch (error) {
     // Refused before anything was sent (an agent for the other protocol, say): nothing else is running yet to clean up after.
     watchdog.stop();
-    hashing.close();
+    counter.close();
     await closeAfterRead(file, run);
     throw error;
   }
@@ -107,7 +107,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   request.once('close', () => requestOver.abort(new Error('the request is over')));
   const turn = AbortSignal.any([signal, requestOver.signal]);
   const pace = throttle && ((bytes: number) => (throttle.tryTake(bytes) ? undefined : watchdog.excuse(throttle.take(bytes, turn))));
-  const sending = sendFile(file, run, request, blocks, hashing, (bytes) => {
+  const sending = sendFile(file, run, request, blocks, counter, (bytes) => {
     watchdog.poke();
     progress(bytes);
   }, pace).catch((error: Error) => {
@@ -119,12 +119,12 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
     const response = await answered;
     watchdog.restart(put.stallTimeoutMs);
     const body = await readCapped(response, MAX_ERROR_BODY);
-    const result = await judge(put, hashing, response.statusCode ?? 0, response.headers, body.text);
+    const result = await judge(put, counter, response.statusCode ?? 0, response.headers, body.text);
     if (progress.failure !== undefined) throw progress.failure;
     return result;
   } catch (error) {
     // Recording progress failed (the state DB): that, not what it led to, is what the caller must see.
-    throw progress.failure ?? explain(error, put, hashing, watchdog.signal);
+    throw progress.failure ?? explain(error, put, counter, watchdog.signal);
   } finally {
     progress.cancel();
     watchdog.stop();
@@ -132,7 +132,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
     if (!request.writableFinished) request.destroy();
     // The file closes once nothing reads from it any more (or the folder stopped answering: then whenever it does).
     await sending;
-    hashing.close();
+    counter.close();
     await closeAfterRead(file, run);
   }
 }
@@ -182,17 +182,17 @@ async function openExactly(path: string, size: number, run: FileOperations): Pro
 
 async function judge(
   put: PutRequest,
-  hashing: HashingCounter,
+  counter: UploadCounter,
   statusCode: number,
   headers: Record<string, string | string[] | undefined>,
   body: string,
 ): Promise<PutResult> {
   if (statusCode >= 200 && statusCode < 300) {
     // Every byte passes the counter before the socket, so an honest 2xx implies a full count.
-    if (hashing.bytes !== put.size) {
-      throw new TransientError(`storage answered ${statusCode} after ${hashing.bytes} of ${put.size} bytes`, { statusCode });
+    if (counter.bytes !== put.size) {
+      throw new TransientError(`storage answered ${statusCode} after ${counter.bytes} of ${put.size} bytes`, { statusCode });
     }
-    const { sha256, md5, headSha256 } = await hashing.digests();
+    const { sha256, md5, headSha256 } = await counter.digests();
     const stored = md5FromGoogHash(headers['x-goog-hash']);
     // Composite objects carry no MD5; then storage's word that it got Content-Length bytes is all there is.
     if (stored !== undefined && stored !== md5) throw new ChecksumMismatchError(md5, stored);
@@ -205,9 +205,9 @@ async function judge(
  * Why the PUT really failed, whatever the request reported: it fails with
  * whatever destroyed it, so our own reasons are checked first.
  */
-function explain(error: unknown, put: PutRequest, hashing: HashingCounter, stall: AbortSignal): unknown {
+function explain(error: unknown, put: PutRequest, counter: UploadCounter, stall: AbortSignal): unknown {
   if (put.signal?.aborted === true) return put.signal.reason;
-  if (hashing.failure !== undefined) return hashing.failure;
+  if (counter.failure !== undefined) return counter.failure;
   if (stall.aborted) return stall.reason;
   return networkFailure('upload', put.url, error);
 }

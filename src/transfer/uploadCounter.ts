@@ -2,15 +2,9 @@ import { TransientError } from '../errors.js';
 import { FileChangedError } from './errors.js';
 import { HEAD_BYTES } from './hash.js';
 import type { HashStream, HashThread } from './hashThread.js';
+import type { PutResult } from './put.js';
 
-export interface UploadDigests {
-  /** Hex. */
-  sha256: string;
-  /** Base64, as Google reports it. */
-  md5: string;
-  /** Hex, of the first HEAD_BYTES. */
-  headSha256: string;
-}
+export type UploadDigests = Pick<PutResult, 'sha256' | 'md5' | 'headSha256'>;
 
 /**
  * Sees every block between the file and the socket: counts the very bytes
@@ -20,7 +14,7 @@ export interface UploadDigests {
  * fewer came, so a file that changes under us never reaches storage as a
  * silently different object.
  */
-export class HashingCounter {
+export class UploadCounter {
   #bytes = 0;
   readonly #stream: HashStream;
   #failure: FileChangedError | undefined;
