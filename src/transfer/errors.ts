@@ -51,3 +51,14 @@ export class FileChangedError extends CryomixWatchError {
     this.path = path;
   }
 }
+
+/**
+ * The hashing thread and its caller disagree (a bug, not the file's nor the
+ * network's doing): fewer digests came than were asked, or they were asked
+ * of a stream that closed. Not retried: the upload is marked failed, loudly.
+ */
+export class HashProtocolError extends CryomixWatchError {
+  constructor(problem: string) {
+    super('HASH_PROTOCOL', `hashing the upload went wrong: ${problem}`);
+  }
+}

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { TransientError } from '../errors.js';
+import { HashProtocolError } from './errors.js';
 import type { HashReply, HashRequest, HashSpec } from './hashProtocol.js';
 
 /** Long enough for a burst of files to share one thread, short enough that an idle daemon does not carry its isolate. */
@@ -26,6 +27,8 @@ const SPARE_MEMORIES = 4;
 export class HashThread {
   readonly #idleMs: number;
   #worker: Worker | undefined;
+  /** Streams open on #worker: it idles once none is. Those of a thread that stopped do not count. */
+  #openOnWorker = 0;
   /** Open streams, with the thread each one hashes on: one that dies fails its own. */
   readonly #streams = new Map<number, { stream: HashStream; worker: Worker }>();
   #lastId = 0;
@@ -51,14 +54,15 @@ export class HashThread {
    * `hashes`; the caller must close it, and not touch the memory after.
    */
   open(bytes: number, hashes: HashSpec[]): HashStream {
-    clearTimeout(this.#idleTimer);
     const worker = this.#worker ?? this.#start();
+    clearTimeout(this.#idleTimer);
     worker.ref();
+    this.#openOnWorker++;
     const id = ++this.#lastId;
     const spare = this.#spareMemory.findIndex((memory) => memory.byteLength === bytes);
     // Reused at once: whatever the thread still hashes of a closed stream is for nobody, and the new stream's updates come after it.
     const memory = spare === -1 ? new SharedArrayBuffer(bytes) : this.#spareMemory.splice(spare, 1)[0]!;
-    const stream = new HashStream(id, memory, (request) => worker.postMessage(request), () => this.#closed(id, memory));
+    const stream = new HashStream(id, memory, (request) => worker.postMessage(request), () => this.#closed(id, worker, memory));
     this.#streams.set(id, { stream, worker });
     worker.postMessage({ kind: 'open', stream: id, memory, hashes } satisfies HashRequest);
     return stream;
@@ -81,6 +85,7 @@ export class HashThread {
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
     });
     this.#worker = worker;
+    this.#openOnWorker = 0;
     worker.on('message', (reply: HashReply) => this.#streams.get(reply.stream)?.stream.receive(reply));
     worker.on('error', (error) => this.#stopped(worker, error.message));
     worker.on('exit', (code) => this.#stopped(worker, `it exited with code ${code}`));
@@ -88,22 +93,32 @@ export class HashThread {
   }
 
   #stopped(worker: Worker, why: string): void {
-    if (this.#worker === worker) this.#worker = undefined;
+    if (this.#worker === worker) {
+      this.#worker = undefined;
+      clearTimeout(this.#idleTimer);
+    }
     const failure = new TransientError(`the hashing thread stopped (${why}); the transfer will be repeated`);
     for (const open of this.#streams.values()) if (open.worker === worker) open.stream.fail(failure);
   }
 
-  #closed(id: number, memory: SharedArrayBuffer): void {
+  #closed(id: number, worker: Worker, memory: SharedArrayBuffer): void {
     this.#streams.delete(id);
     if (this.#worker !== undefined && this.#spareMemory.length < SPARE_MEMORIES) this.#spareMemory.push(memory);
-    if (this.#worker === undefined || [...this.#streams.values()].some((open) => open.worker === this.#worker)) return;
-    this.#worker.unref();
+    // A stream of a thread that stopped: that thread is gone, and the idle time of the current one is not this stream's to start.
+    if (worker !== this.#worker || --this.#openOnWorker > 0) return;
+    worker.unref();
+    clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => void this.terminate(), this.#idleMs).unref();
   }
 }
 
 /** The thread every transfer of this process shares. */
 export const sharedHashThread = new HashThread();
+
+interface DigestsWaiter {
+  resolve(digests: string[]): void;
+  reject(error: unknown): void;
+}
 
 /**
  * One transfer's hashing: ranges of the shared memory go in, in order, and
@@ -120,7 +135,7 @@ export class HashStream {
   /** One per update not yet answered, oldest first: the thread answers in order. */
   readonly #hashed: (() => void)[] = [];
   #digests: string[] | undefined;
-  #digestsWaiting: { resolve(digests: string[]): void; reject(error: TransientError): void } | undefined;
+  readonly #waiting = new Set<DigestsWaiter>();
   #closed = false;
   readonly #failed = new AbortController();
 
@@ -148,22 +163,46 @@ export class HashStream {
     this.#post({ kind: 'finish', stream: this.#id });
   }
 
-  /** One per HashSpec, in their order; only after `finish()`. */
-  digests(): Promise<string[]> {
+  /**
+   * One per HashSpec, in their order, once `finish()` was called; any number
+   * of callers may wait. Rejects with the thread's TransientError if it
+   * stopped, with `signal`'s reason once it aborts (nothing else bounds the
+   * wait: a `finish()` that never comes is the caller's to give up on), and
+   * with a HashProtocolError if the stream closes first.
+   */
+  digests(signal?: AbortSignal): Promise<string[]> {
     if (this.#failed.signal.aborted) return Promise.reject(this.#failed.signal.reason);
     if (this.#digests !== undefined) return Promise.resolve(this.#digests);
+    if (this.#closed) return Promise.reject(new HashProtocolError('digests asked of a closed stream'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
-      this.#digestsWaiting = { resolve, reject };
+      const onAbort = () => waiter.reject(signal?.reason);
+      const waiter: DigestsWaiter = {
+        resolve: (digests) => {
+          signal?.removeEventListener('abort', onAbort);
+          this.#waiting.delete(waiter);
+          resolve(digests);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          this.#waiting.delete(waiter);
+          reject(error);
+        },
+      };
+      this.#waiting.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
-  /** The transfer is over, done or abandoned: nothing is waited for. */
+  /** The transfer is over, done or abandoned: nothing is waited for, and whoever still waits for digests is refused. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#hashed.length = 0;
     if (this.#digests === undefined) this.#post({ kind: 'close', stream: this.#id });
     this.#onClose();
+    const refusal = new HashProtocolError('the stream closed before its digests came');
+    for (const waiter of [...this.#waiting]) waiter.reject(refusal);
   }
 
   receive(reply: HashReply): void {
@@ -173,15 +212,13 @@ export class HashStream {
       return;
     }
     this.#digests = reply.digests;
-    this.#digestsWaiting?.resolve(reply.digests);
-    this.#digestsWaiting = undefined;
+    for (const waiter of [...this.#waiting]) waiter.resolve(reply.digests);
   }
 
   fail(failure: TransientError): void {
     if (this.#closed || this.#failed.signal.aborted) return;
     this.#hashed.length = 0;
     this.#failed.abort(failure);
-    this.#digestsWaiting?.reject(failure);
-    this.#digestsWaiting = undefined;
+    for (const waiter of [...this.#waiting]) waiter.reject(failure);
   }
 }

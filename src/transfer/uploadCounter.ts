@@ -1,5 +1,5 @@
 import { TransientError } from '../errors.js';
-import { FileChangedError } from './errors.js';
+import { FileChangedError, HashProtocolError } from './errors.js';
 import { HEAD_BYTES } from './hash.js';
 import type { HashStream, HashThread } from './hashThread.js';
 import type { PutResult } from './put.js';
@@ -85,7 +85,7 @@ export class UploadCounter {
   /** Only once all bytes passed (`end()`); rejects with a TransientError if the hashing thread stopped. */
   async digests(): Promise<UploadDigests> {
     const [sha256, md5, headSha256] = await this.#stream.digests();
-    if (sha256 === undefined || md5 === undefined || headSha256 === undefined) throw new Error('the hashing thread answered fewer digests than asked');
+    if (sha256 === undefined || md5 === undefined || headSha256 === undefined) throw new HashProtocolError('the hashing thread answered fewer digests than asked');
     return { sha256, md5, headSha256 };
   }
 

@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
+import type { HashSpec } from '../../src/transfer/hashProtocol.js';
+import type { HashThread } from '../../src/transfer/hashThread.js';
 import type { PutRequest } from '../../src/transfer/put.js';
 import { join } from 'node:path';
 
@@ -58,4 +60,15 @@ export function putRequestTo(origin: string, file: TestFile, agent: Agent, overr
     agent,
     ...overrides,
   };
+}
+
+/**
+ * Makes the hashing thread really die, as a bug on the main thread would: a
+ * stream asking for a hash node:crypto does not know makes it throw. Resolves
+ * once the streams it had were failed.
+ */
+export async function crashHashThread(thread: HashThread): Promise<void> {
+  const poisoned = thread.open(16, [{ algorithm: 'no-such-hash' as HashSpec['algorithm'], encoding: 'hex' }]);
+  await new Promise((failed) => poisoned.signal.addEventListener('abort', failed, { once: true }));
+  poisoned.close();
 }

@@ -9,7 +9,7 @@ import { putFile, type PutRequest } from '../../src/transfer/put.js';
 import { readBody } from '../cryomix/localServer.js';
 import { useLocalServer } from '../helpers/servers.js';
 import { useSharedTempDir } from '../helpers/tempDir.js';
-import { googHash, putRequestTo, SIGNED_QUERY, storageAgent, writeRandomFile, type TestFile } from './fixtures.js';
+import { crashHashThread, googHash, putRequestTo, SIGNED_QUERY, storageAgent, writeRandomFile, type TestFile } from './fixtures.js';
 
 /**
  * The PUT's hashing happens on a thread of its own, over the very memory the
@@ -106,9 +106,9 @@ describe('a file that changes during the PUT', () => {
 });
 
 describe('the hashing thread', () => {
-  it('stopping mid-PUT fails it with a TransientError, and the next PUT gets a fresh thread', async () => {
+  it('dying mid-PUT fails it with a TransientError, and the next PUT gets a fresh thread', async () => {
     const file = await writeRandomFile(dir(), 'interrupted.wav', 16 * MiB);
-    void countWhatArrives(() => thread.terminate());
+    void countWhatArrives(() => crashHashThread(thread));
     const error = await putFile(putRequest(file)).catch((reason: unknown) => reason);
     expect(error).toBeInstanceOf(TransientError);
     expect((error as Error).message).toMatch(/hashing thread stopped/);
