@@ -77,27 +77,16 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   put.signal?.throwIfAborted();
   const run = put.run ?? directly;
   const file = await openExactly(put.path, put.size, run);
-  const watchdog = new StallWatchdog(put.stallTimeoutMs, stallReason('upload', put.url));
-  const progress = throttled(put.onProgress);
-  const counter = new UploadCounter(put.path, put.size, put.hashThread ?? sharedHashThread, FILE_BLOCKS_BYTES);
-  const blocks = new FileBlocks(counter.memory);
-  // A hashing thread that stopped fails the PUT like a stall: its bytes would go out unhashed.
-  const signal = transferSignal(AbortSignal.any([watchdog.signal, counter.signal]), put.signal);
-  let request: ClientRequest;
+  let started: Started;
   try {
-    request = (put.url.protocol === 'https:' ? httpsRequest : httpRequest)(put.url, {
-      method: 'PUT',
-      headers: { 'content-type': put.contentType, 'content-length': String(put.size) },
-      signal,
-      ...(put.agent === undefined ? {} : { agent: put.agent }),
-    });
+    started = start(put);
   } catch (error) {
-    // Refused before anything was sent (an agent for the other protocol, say): nothing else is running yet to clean up after.
-    watchdog.stop();
-    counter.close();
+    // Refused before anything was read or sent (no hashing thread to be had, an agent for the other protocol).
     await closeAfterRead(file, run);
     throw error;
   }
+  const { blocks, counter, watchdog, signal, request } = started;
+  const progress = throttled(put.onProgress);
   const answered = answerOf(request);
   // The last bytes may still sit in the kernel's send buffer, draining out of sight.
   request.once('finish', () => watchdog.restart(put.stallTimeoutMs + drainAllowanceMs(put.size)));
@@ -134,6 +123,39 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
     await sending;
     counter.close();
     await closeAfterRead(file, run);
+  }
+}
+
+/** What a PUT holds besides its file. */
+interface Started {
+  blocks: FileBlocks;
+  counter: UploadCounter;
+  watchdog: StallWatchdog;
+  /** Aborts the transfer: a stall, the hashing thread stopping (its bytes would go out unhashed), or shutdown. */
+  signal: AbortSignal;
+  request: ClientRequest;
+}
+
+/** All of it, or none: whatever was had is given back if the rest cannot be. */
+function start(put: PutRequest): Started {
+  let counter: UploadCounter | undefined;
+  let watchdog: StallWatchdog | undefined;
+  try {
+    counter = new UploadCounter(put.path, put.size, put.hashThread ?? sharedHashThread, FILE_BLOCKS_BYTES);
+    const blocks = new FileBlocks(counter.memory);
+    watchdog = new StallWatchdog(put.stallTimeoutMs, stallReason('upload', put.url));
+    const signal = transferSignal(AbortSignal.any([watchdog.signal, counter.signal]), put.signal);
+    const request = (put.url.protocol === 'https:' ? httpsRequest : httpRequest)(put.url, {
+      method: 'PUT',
+      headers: { 'content-type': put.contentType, 'content-length': String(put.size) },
+      signal,
+      ...(put.agent === undefined ? {} : { agent: put.agent }),
+    });
+    return { blocks, counter, watchdog, signal, request };
+  } catch (error) {
+    watchdog?.stop();
+    counter?.close();
+    throw error;
   }
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFile, truncate } from 'node:fs/promises';
+import { appendFile, readdir, readlink, truncate } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors.js';
@@ -116,5 +116,26 @@ describe('the hashing thread', () => {
     storeWhatArrives();
     await expect(putFile(putRequest(file))).resolves.toMatchObject({ sha256: file.sha256, md5: file.md5 });
     expect(thread.running).toBe(true);
+  });
+});
+
+/** Descriptors of this process open on `path` (Linux). */
+async function descriptorsOf(path: string): Promise<number> {
+  const links = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+  return links.filter((target) => target === path).length;
+}
+
+describe('a hashing stream that cannot be opened', () => {
+  it('fails the PUT before anything is sent, and leaves no descriptor of the file open', async () => {
+    const file = await writeRandomFile(dir(), 'no-stream.wav', 100_000);
+    const broken = new (class extends HashThread {
+      override open(): never {
+        throw new Error('no hashing thread to be had');
+      }
+    })();
+    const before = storage.connections();
+    await expect(putFile(putRequest(file, { hashThread: broken }))).rejects.toThrow('no hashing thread to be had');
+    expect(await descriptorsOf(file.path)).toBe(0);
+    expect(storage.connections()).toBe(before);
   });
 });
