@@ -61,10 +61,11 @@ export class FileBlocks {
  * GC, and it forces one only after 32 MB of them: that was a third of the
  * daemon's peak RSS during an upload.)
  *
- * Resolves once every byte was handed over, or early when the request is
- * over (answered, failed, aborted: the request itself says which). Rejects
- * with the counter's FileChangedError when the file is not the queued
- * version or could not be read; nothing past the queued size is sent.
+ * Resolves true once every byte was handed over and the file proved to end
+ * there, false early when the request is over (answered, failed, aborted:
+ * the request itself says which). Rejects with the counter's
+ * FileChangedError when the file is not the queued version or could not be
+ * read; nothing past the queued size is sent.
  */
 export async function sendFile(
   file: FileHandle,
@@ -75,22 +76,25 @@ export async function sendFile(
   onWritten: (bytes: number) => void,
   /** Waits for the upload cap before a piece goes out; undefined when it may go at once. */
   pace?: (bytes: number) => Promise<void> | undefined,
-): Promise<void> {
+): Promise<boolean> {
+  const size = counter.expectedSize;
   const writeSlots = new Pool(Array.from({ length: PIECES_IN_FLIGHT }, (_, slot) => slot));
   request.once('close', () => {
     blocks.pool.close();
     writeSlots.close();
   });
+  const failed = (cause: Error): never => {
+    throw counter.fail(`reading it failed: ${cause.message}`, cause);
+  };
   let position = 0;
   let written = 0;
-  for (;;) {
+  while (position < size) {
     const block = await blocks.pool.take();
-    if (block === undefined) return;
-    const { bytesRead } = await run(() => file.read(block.bytes, 0, BLOCK_BYTES, position)).catch((cause: Error) => {
-      throw counter.fail(`reading it failed: ${cause.message}`, cause);
-    });
-    if (request.destroyed) return;
-    // Reading on to the end of the file, not to the queued size, is what notices a file that grew.
+    if (block === undefined) return false;
+    const length = Math.min(BLOCK_BYTES, size - position);
+    const { bytesRead } = await run(() => file.read(block.bytes, 0, length, position)).catch(failed);
+    if (request.destroyed) return false;
+    // It ended early: `end()` says by how much.
     if (bytesRead === 0) break;
     // The block comes back once the hashing thread and each piece's write are done with it.
     let holders = 1 + Math.ceil(bytesRead / PIECE_BYTES);
@@ -101,11 +105,11 @@ export async function sendFile(
     position += bytesRead;
     for (let start = 0; start < bytesRead; start += PIECE_BYTES) {
       const slot = writeSlots.takeNow() ?? (await writeSlots.take());
-      if (slot === undefined) return;
+      if (slot === undefined) return false;
       const piece = start + PIECE_BYTES <= bytesRead ? block.pieces[start / PIECE_BYTES]! : block.bytes.subarray(start, bytesRead);
       const paced = pace?.(piece.length);
       if (paced !== undefined) await paced;
-      if (request.destroyed) return;
+      if (request.destroyed) return false;
       request.write(piece, (error) => {
         // A failed write fails the request, which reports it; this block is not lent again.
         if (error) return;
@@ -116,6 +120,13 @@ export async function sendFile(
       });
     }
   }
+  if (position === size) {
+    // Reading past the queued size is what notices a file that grew. Into a byte of its own, not a block: storage may have
+    // answered (it has every byte) and the request closed before this read came back, and its outcome still counts.
+    const { bytesRead } = await run(() => file.read(Buffer.alloc(1), 0, 1, size)).catch(failed);
+    if (bytesRead > 0) throw counter.fail(`it grew beyond the ${size} bytes it had when queued`);
+  }
   counter.end();
-  request.end();
+  if (!request.destroyed) request.end();
+  return true;
 }

@@ -8,8 +8,8 @@ import { ChecksumMismatchError, FileChangedError } from './errors.js';
 import { MAX_ERROR_BODY, networkFailure, stallReason, storageRefusal, throttled, transferSignal } from './failures.js';
 import { FILE_BLOCKS_BYTES, FileBlocks, sendFile } from './fileBody.js';
 import { directly, FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
-import { UploadCounter } from './uploadCounter.js';
 import { sharedHashThread, type HashThread } from './hashThread.js';
+import { UploadCounter } from './uploadCounter.js';
 import { md5FromGoogHash } from './storageAnswer.js';
 import { StallWatchdog, drainAllowanceMs } from './watchdog.js';
 import type { Throttle } from './throttle.js';
@@ -96,19 +96,23 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   request.once('close', () => requestOver.abort(new Error('the request is over')));
   const turn = AbortSignal.any([signal, requestOver.signal]);
   const pace = throttle && ((bytes: number) => (throttle.tryTake(bytes) ? undefined : watchdog.excuse(throttle.take(bytes, turn))));
-  const sending = sendFile(file, run, request, blocks, counter, (bytes) => {
+  const sending: Promise<Sent> = sendFile(file, run, request, blocks, counter, (bytes) => {
     watchdog.poke();
     progress(bytes);
-  }, pace).catch((error: Error) => {
-    // The request reports it: its 'error' rejects `answered` unless storage had already answered.
-    request.destroy(error);
-  });
+  }, pace).then(
+    (ended) => ({ ended }),
+    (error: Error) => {
+      // The request reports it: its 'error' rejects `answered` unless storage had already answered (then judge does).
+      request.destroy(error);
+      return { ended: false, error };
+    },
+  );
 
   try {
     const response = await answered;
     watchdog.restart(put.stallTimeoutMs);
     const body = await readCapped(response, MAX_ERROR_BODY);
-    const result = await judge(put, counter, response.statusCode ?? 0, response.headers, body.text);
+    const result = await judge(put, counter, sending, signal, response.statusCode ?? 0, response.headers, body.text);
     if (progress.failure !== undefined) throw progress.failure;
     return result;
   } catch (error) {
@@ -116,13 +120,20 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
     throw progress.failure ?? explain(error, put, counter, watchdog.signal);
   } finally {
     progress.cancel();
-    watchdog.stop();
     // Storage answered before taking the whole body, or we gave up: stop sending. A sent request keeps its connection for the next PUT.
     if (!request.writableFinished) request.destroy();
-    // The file closes once nothing reads from it any more (or the folder stopped answering: then whenever it does).
-    await sending;
+    // sendFile stops at once now, unless a file operation is under way: waiting for that is bounded by the watchdog and shutdown.
+    const stopped = await untilAborted(sending, signal).then(
+      () => true,
+      () => false,
+    );
+    watchdog.stop();
+    // Now, whatever still runs: the hashing thread must not work, nor keep a stopping process alive, for an upload that is over.
     counter.close();
-    await closeAfterRead(file, run);
+    // The file closes once nothing reads from it any more (or the folder stopped answering: then whenever it does).
+    if (stopped) await closeAfterRead(file, run);
+    // The PUT failed already, with its own reason; closing a file that was only read has nothing to add to it.
+    else void sending.then(() => closeAfterRead(file, run)).catch(() => undefined);
   }
 }
 
@@ -157,6 +168,23 @@ function start(put: PutRequest): Started {
     counter?.close();
     throw error;
   }
+}
+
+/** How sendFile ended: `ended` once the file ended at the queued size and the request was ended (if still open). */
+interface Sent {
+  ended: boolean;
+  error?: unknown;
+}
+
+/** `work`'s outcome, or `signal`'s reason as soon as it aborts; `work` wins if both are there already. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort = () => undefined as void;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
 /** Storage's answer, or why there is none. Errors after the answer show on its body, which the caller reads. */
@@ -205,22 +233,28 @@ async function openExactly(path: string, size: number, run: FileOperations): Pro
 async function judge(
   put: PutRequest,
   counter: UploadCounter,
+  sending: Promise<Sent>,
+  signal: AbortSignal,
   statusCode: number,
   headers: Record<string, string | string[] | undefined>,
   body: string,
 ): Promise<PutResult> {
-  if (statusCode >= 200 && statusCode < 300) {
-    // Every byte passes the counter before the socket, so an honest 2xx implies a full count.
-    if (counter.bytes !== put.size) {
-      throw new TransientError(`storage answered ${statusCode} after ${counter.bytes} of ${put.size} bytes`, { statusCode });
-    }
-    const { sha256, md5, headSha256 } = await counter.digests();
-    const stored = md5FromGoogHash(headers['x-goog-hash']);
-    // Composite objects carry no MD5; then storage's word that it got Content-Length bytes is all there is.
-    if (stored !== undefined && stored !== md5) throw new ChecksumMismatchError(md5, stored);
-    return { bytes: put.size, sha256, md5, headSha256 };
+  if (statusCode < 200 || statusCode >= 300) throw storageRefusal('upload', statusCode, headers, body);
+  // Every byte passes the counter before the socket, so an honest 2xx implies a full count.
+  if (counter.bytes !== put.size) {
+    throw new TransientError(`storage answered ${statusCode} after ${counter.bytes} of ${put.size} bytes`, { statusCode });
   }
-  throw storageRefusal('upload', statusCode, headers, body);
+  // Storage answers once it has every byte, maybe before the read past the end came back: that read may yet find the file
+  // grown, or fail, and the digests come only after it.
+  const sent = await untilAborted(sending, signal);
+  if (counter.failure !== undefined) throw counter.failure;
+  if (sent.error !== undefined) throw sent.error;
+  if (!sent.ended) throw new TransientError(`storage answered ${statusCode} before the whole body was sent`, { statusCode });
+  const { sha256, md5, headSha256 } = await counter.digests(signal);
+  const stored = md5FromGoogHash(headers['x-goog-hash']);
+  // Composite objects carry no MD5; then storage's word that it got Content-Length bytes is all there is.
+  if (stored !== undefined && stored !== md5) throw new ChecksumMismatchError(md5, stored);
+  return { bytes: put.size, sha256, md5, headSha256 };
 }
 
 /**

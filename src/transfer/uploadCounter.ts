@@ -1,18 +1,26 @@
-import { TransientError } from '../errors.js';
+import type { TransientError } from '../errors.js';
 import { FileChangedError, HashProtocolError } from './errors.js';
 import { HEAD_BYTES } from './hash.js';
 import type { HashStream, HashThread } from './hashThread.js';
+import type { HashSpec } from './hashProtocol.js';
 import type { PutResult } from './put.js';
 
 export type UploadDigests = Pick<PutResult, 'sha256' | 'md5' | 'headSha256'>;
+
+/** In UploadDigests' order: SHA-256 (hex), MD5 (base64, as Google reports it), SHA-256 of the head (hex). */
+const UPLOAD_HASHES: HashSpec[] = [
+  { algorithm: 'sha256', encoding: 'hex' },
+  { algorithm: 'md5', encoding: 'base64' },
+  { algorithm: 'sha256', encoding: 'hex', firstBytes: HEAD_BYTES },
+];
 
 /**
  * Sees every block between the file and the socket: counts the very bytes
  * that are sent and has the hashing thread hash them (SHA-256, MD5, and
  * SHA-256 of the head), in the one read of the file (SPEC guarantee 3). It
- * refuses a block that would go beyond `expectedSize` and `end()` fails if
- * fewer came, so a file that changes under us never reaches storage as a
- * silently different object.
+ * records why the file is not the queued version (`fail`), and `end()` fails
+ * if fewer bytes came than when it was queued, so a file that changes under
+ * us never reaches storage as a silently different object.
  */
 export class UploadCounter {
   #bytes = 0;
@@ -22,15 +30,11 @@ export class UploadCounter {
   /** Hashes ranges of its `memory` (`memoryBytes` long), where the file's blocks are to be read into. Must be closed. */
   constructor(
     private readonly path: string,
-    private readonly expectedSize: number,
+    readonly expectedSize: number,
     thread: HashThread,
     memoryBytes: number,
   ) {
-    this.#stream = thread.open(memoryBytes, [
-      { algorithm: 'sha256', encoding: 'hex' },
-      { algorithm: 'md5', encoding: 'base64' },
-      { algorithm: 'sha256', encoding: 'hex', firstBytes: HEAD_BYTES },
-    ]);
+    this.#stream = thread.open(memoryBytes, UPLOAD_HASHES);
   }
 
   /** Shared with the hashing thread; not to be touched once closed. */
@@ -57,20 +61,13 @@ export class UploadCounter {
     return this.#failure ?? (this.#stream.signal.aborted ? (this.#stream.signal.reason as TransientError) : undefined);
   }
 
-  /**
-   * Called before any of the block's bytes are sent; throws, and sends
-   * nothing, if the file grew. `hashed` runs once the hashing thread no
-   * longer reads them.
-   */
+  /** Called before any of the block's bytes are sent. `hashed` runs once the hashing thread no longer reads them. */
   add(offset: number, length: number, hashed: () => void): void {
-    if (this.#bytes + length > this.expectedSize) {
-      throw this.fail(`it grew beyond the ${this.expectedSize} bytes it had when queued`);
-    }
     this.#bytes += length;
     this.#stream.update(offset, length, hashed);
   }
 
-  /** The file ended: throws if it yielded fewer bytes than when it was queued. */
+  /** The file ended: throws if it yielded other than the bytes it had when queued. */
   end(): void {
     if (this.#bytes !== this.expectedSize) throw this.fail(`it yielded ${this.#bytes} bytes, expected ${this.expectedSize}`);
     this.#stream.finish();
@@ -82,10 +79,10 @@ export class UploadCounter {
     return this.#failure;
   }
 
-  /** Only once all bytes passed (`end()`); rejects with a TransientError if the hashing thread stopped. */
-  async digests(): Promise<UploadDigests> {
-    const [sha256, md5, headSha256] = await this.#stream.digests();
-    if (sha256 === undefined || md5 === undefined || headSha256 === undefined) throw new HashProtocolError('the hashing thread answered fewer digests than asked');
+  /** Only once `end()` passed; rejects with a TransientError if the hashing thread stopped, with `signal`'s reason once it aborts. */
+  async digests(signal: AbortSignal): Promise<UploadDigests> {
+    const [sha256, md5, headSha256] = await this.#stream.digests(signal);
+    if (sha256 === undefined || md5 === undefined || headSha256 === undefined) throw new HashProtocolError(`${UPLOAD_HASHES.length} digests asked, fewer came`);
     return { sha256, md5, headSha256 };
   }
 
