@@ -3,6 +3,7 @@ import type { ClientRequest } from 'node:http';
 import type { FileOperations } from '../files/folderGate.js';
 import type { UploadCounter } from './uploadCounter.js';
 import { Pool } from './pool.js';
+import { Semaphore } from './semaphore.js';
 
 /**
  * The file is read in blocks of 512 KiB: one read syscall and one message to
@@ -78,7 +79,7 @@ export async function sendFile(
   pace?: (bytes: number) => Promise<void> | undefined,
 ): Promise<boolean> {
   const size = counter.expectedSize;
-  const writeSlots = new Pool(Array.from({ length: PIECES_IN_FLIGHT }, (_, slot) => slot));
+  const writeSlots = new Semaphore(PIECES_IN_FLIGHT);
   request.once('close', () => {
     blocks.pool.close();
     writeSlots.close();
@@ -104,8 +105,7 @@ export async function sendFile(
     counter.add(block.offset, bytesRead, release);
     position += bytesRead;
     for (let start = 0; start < bytesRead; start += PIECE_BYTES) {
-      const slot = writeSlots.takeNow() ?? (await writeSlots.take());
-      if (slot === undefined) return false;
+      if (!writeSlots.tryAcquire() && !(await writeSlots.acquire())) return false;
       const piece = start + PIECE_BYTES <= bytesRead ? block.pieces[start / PIECE_BYTES]! : block.bytes.subarray(start, bytesRead);
       const paced = pace?.(piece.length);
       if (paced !== undefined) await paced;
@@ -115,7 +115,7 @@ export async function sendFile(
         if (error) return;
         written += piece.length;
         onWritten(written);
-        writeSlots.give(slot);
+        writeSlots.release();
         release();
       });
     }

@@ -1,7 +1,10 @@
-/** Items lent to one borrower at a time: `take()` waits for one to come back, and yields undefined once closed. */
+/**
+ * Items lent to one borrower at a time: `take()` waits for one to come back,
+ * in the order the takers came, and yields undefined once closed.
+ */
 export class Pool<T> {
   readonly #free: T[];
-  #waiting: ((item: T | undefined) => void) | undefined;
+  readonly #waiting: ((item: T | undefined) => void)[] = [];
   #closed = false;
 
   constructor(items: T[]) {
@@ -17,22 +20,17 @@ export class Pool<T> {
     if (this.#closed) return Promise.resolve(undefined);
     const free = this.#free.pop();
     if (free !== undefined) return Promise.resolve(free);
-    return new Promise((resolve) => {
-      this.#waiting = resolve;
-    });
+    return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
   give(item: T): void {
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
+    const waiting = this.#waiting.shift();
     if (waiting === undefined) this.#free.push(item);
     else waiting(item);
   }
 
   close(): void {
     this.#closed = true;
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
-    waiting?.(undefined);
+    for (const waiting of this.#waiting.splice(0)) waiting(undefined);
   }
 }
