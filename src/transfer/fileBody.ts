@@ -1,59 +1,22 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import type { FileOperations } from '../files/folderGate.js';
-import type { UploadCounter } from './uploadCounter.js';
-import { Pool } from './pool.js';
+import { PIECE_BYTES, type FileBlocks } from './blockMemory.js';
 import { Semaphore } from './semaphore.js';
+import type { UploadCounter } from './uploadCounter.js';
 
 /**
- * The file is read in blocks of 512 KiB: one read syscall and one message to
- * the hashing thread for eight pieces written. Four of them, whatever the
- * file's size: one is read into while others are hashed and written.
- */
-const BLOCK_BYTES = 512 * 1024;
-const BLOCKS = 4;
-
-/**
- * Each block goes to the request in pieces of 64 KiB, as a read stream
- * reads, with at most 512 KiB of them not yet taken by the socket: storage
- * that answers before taking the body (a refusal) and closes has then read
- * most of what we sent, so its answer reaches us. With 256 KiB writes, on
+ * At most 512 KiB of pieces not yet taken by the socket: storage that
+ * answers before taking the body (a refusal) and closes has then read most
+ * of what we sent, so its answer reaches us. With 256 KiB writes, on
  * loopback, its close more often came as a reset that discarded the answer
  * unread.
  */
-const PIECE_BYTES = 64 * 1024;
 const PIECES_IN_FLIGHT = 8;
 
-interface FileBlock {
-  /** Where it starts in the shared memory. */
-  offset: number;
-  bytes: Buffer;
-  /** Its whole pieces, made once: a piece is written many times over. */
-  pieces: Buffer[];
-}
-
-/** How much memory FileBlocks takes. */
-export const FILE_BLOCKS_BYTES = BLOCKS * BLOCK_BYTES;
-
-/** What one upload reads its file into: memory shared with the hashing thread, so what it hashes is what is sent. */
-export class FileBlocks {
-  readonly pool: Pool<FileBlock>;
-
-  constructor(memory: SharedArrayBuffer) {
-    const offsets = Array.from({ length: BLOCKS }, (_, index) => index * BLOCK_BYTES);
-    this.pool = new Pool(offsets.map((offset) => FileBlocks.#block(memory, offset)));
-  }
-
-  static #block(memory: SharedArrayBuffer, offset: number): FileBlock {
-    const bytes = Buffer.from(memory, offset, BLOCK_BYTES);
-    const pieces = Array.from({ length: BLOCK_BYTES / PIECE_BYTES }, (_, index) => bytes.subarray(index * PIECE_BYTES, (index + 1) * PIECE_BYTES));
-    return { offset, bytes, pieces };
-  }
-}
-
 /**
- * Writes the file into the request body through a fixed set of blocks, and
- * ends the request once the file ended at the queued size.
+ * Writes the file into the request body through its blocks, and ends the
+ * request once the file ended at the queued size.
  *
  * A block is read into again only once the hashing thread is done with it
  * and every write of it called back, when the socket is done with its
@@ -92,8 +55,7 @@ export async function sendFile(
   while (position < size) {
     const block = await blocks.pool.take();
     if (block === undefined) return false;
-    const length = Math.min(BLOCK_BYTES, size - position);
-    const { bytesRead } = await run(() => file.read(block.bytes, 0, length, position)).catch(failed);
+    const { bytesRead } = await blocks.read(file, run, block, Math.min(block.bytes.length, size - position), position).catch(failed);
     if (request.destroyed) return false;
     // It ended early: `end()` says by how much.
     if (bytesRead === 0) break;

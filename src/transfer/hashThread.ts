@@ -12,9 +12,6 @@ const IDLE_MS = 10_000;
  */
 const WORKER_SCRIPT = new URL('./hashWorker.js', import.meta.url);
 
-/** Memory kept for the next streams: about as many as uploads run at once. */
-const SPARE_MEMORIES = 4;
-
 /**
  * One worker thread that hashes for every transfer of the process, so the
  * main thread only reads and writes: each transfer is one HashStream over
@@ -33,12 +30,6 @@ export class HashThread {
   readonly #streams = new Map<number, { stream: HashStream; worker: Worker }>();
   #lastId = 0;
   #idleTimer: NodeJS.Timeout | undefined;
-  /**
-   * Memory of closed streams, for the next ones. A stream's memory is freed
-   * only once both threads collected it, and this one allocates so little
-   * that its collector seldom runs: memory for every transfer would pile up.
-   */
-  #spareMemory: SharedArrayBuffer[] = [];
 
   constructor(options: { idleMs?: number } = {}) {
     this.#idleMs = options.idleMs ?? IDLE_MS;
@@ -50,19 +41,18 @@ export class HashThread {
   }
 
   /**
-   * A stream hashing ranges of its `memory` (`bytes` long), with each of
-   * `hashes`; the caller must close it, and not touch the memory after.
+   * A stream hashing ranges of `memory` with each of `hashes`; the caller
+   * must close it. The memory may be given to another stream once this one
+   * closed: what the thread still hashes of a closed stream is for nobody,
+   * and the next stream's updates come after it.
    */
-  open(bytes: number, hashes: HashSpec[]): HashStream {
+  open(memory: SharedArrayBuffer, hashes: HashSpec[]): HashStream {
     const worker = this.#worker ?? this.#start();
     clearTimeout(this.#idleTimer);
     worker.ref();
     this.#openOnWorker++;
     const id = ++this.#lastId;
-    const spare = this.#spareMemory.findIndex((memory) => memory.byteLength === bytes);
-    // Reused at once: whatever the thread still hashes of a closed stream is for nobody, and the new stream's updates come after it.
-    const memory = spare === -1 ? new SharedArrayBuffer(bytes) : this.#spareMemory.splice(spare, 1)[0]!;
-    const stream = new HashStream(id, memory, (request) => worker.postMessage(request), () => this.#closed(id, worker, memory));
+    const stream = new HashStream(id, memory, (request) => worker.postMessage(request), () => this.#closed(id, worker));
     this.#streams.set(id, { stream, worker });
     worker.postMessage({ kind: 'open', stream: id, memory, hashes } satisfies HashRequest);
     return stream;
@@ -71,7 +61,6 @@ export class HashThread {
   /** Ends the thread now; its open streams fail as if it had died. */
   async terminate(): Promise<void> {
     clearTimeout(this.#idleTimer);
-    this.#spareMemory = [];
     const worker = this.#worker;
     this.#worker = undefined;
     await worker?.terminate();
@@ -101,9 +90,8 @@ export class HashThread {
     for (const open of this.#streams.values()) if (open.worker === worker) open.stream.fail(failure);
   }
 
-  #closed(id: number, worker: Worker, memory: SharedArrayBuffer): void {
+  #closed(id: number, worker: Worker): void {
     this.#streams.delete(id);
-    if (this.#worker !== undefined && this.#spareMemory.length < SPARE_MEMORIES) this.#spareMemory.push(memory);
     // A stream of a thread that stopped: that thread is gone, and the idle time of the current one is not this stream's to start.
     if (worker !== this.#worker || --this.#openOnWorker > 0) return;
     worker.unref();

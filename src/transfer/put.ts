@@ -6,7 +6,8 @@ import { readCapped } from '../net/http.js';
 import { TransientError } from '../errors.js';
 import { ChecksumMismatchError, FileChangedError } from './errors.js';
 import { MAX_ERROR_BODY, networkFailure, stallReason, storageRefusal, throttled, transferSignal } from './failures.js';
-import { FILE_BLOCKS_BYTES, FileBlocks, sendFile } from './fileBody.js';
+import { sharedBlockMemory, type BlockMemory, type FileBlocks } from './blockMemory.js';
+import { sendFile } from './fileBody.js';
 import { directly, FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
 import { sharedHashThread, type HashThread } from './hashThread.js';
 import { UploadCounter } from './uploadCounter.js';
@@ -43,6 +44,8 @@ export interface PutRequest {
   throttle?: Throttle;
   /** Where the bytes are hashed: the process's shared thread by default. */
   hashThread?: HashThread;
+  /** What the file is read into: the process's by default. */
+  memory?: BlockMemory;
 }
 
 export interface PutResult {
@@ -81,7 +84,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   try {
     started = start(put);
   } catch (error) {
-    // Refused before anything was read or sent (no hashing thread to be had, an agent for the other protocol).
+    // Refused before anything was read or sent (no memory or hashing thread to be had, an agent for the other protocol).
     await closeAfterRead(file, run);
     throw error;
   }
@@ -130,6 +133,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
     watchdog.stop();
     // Now, whatever still runs: the hashing thread must not work, nor keep a stopping process alive, for an upload that is over.
     counter.close();
+    blocks.release();
     // The file closes once nothing reads from it any more (or the folder stopped answering: then whenever it does).
     if (stopped) await closeAfterRead(file, run);
     // The PUT failed already, with its own reason; closing a file that was only read has nothing to add to it.
@@ -149,11 +153,12 @@ interface Started {
 
 /** All of it, or none: whatever was had is given back if the rest cannot be. */
 function start(put: PutRequest): Started {
+  let blocks: FileBlocks | undefined;
   let counter: UploadCounter | undefined;
   let watchdog: StallWatchdog | undefined;
   try {
-    counter = new UploadCounter(put.path, put.size, put.hashThread ?? sharedHashThread, FILE_BLOCKS_BYTES);
-    const blocks = new FileBlocks(counter.memory);
+    blocks = (put.memory ?? sharedBlockMemory).lend(put.size);
+    counter = new UploadCounter(put.path, put.size, put.hashThread ?? sharedHashThread, blocks.memory);
     watchdog = new StallWatchdog(put.stallTimeoutMs, stallReason('upload', put.url));
     const signal = transferSignal(AbortSignal.any([watchdog.signal, counter.signal]), put.signal);
     const request = (put.url.protocol === 'https:' ? httpsRequest : httpRequest)(put.url, {
@@ -166,6 +171,7 @@ function start(put: PutRequest): Started {
   } catch (error) {
     watchdog?.stop();
     counter?.close();
+    blocks?.release();
     throw error;
   }
 }

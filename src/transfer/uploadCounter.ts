@@ -27,19 +27,14 @@ export class UploadCounter {
   readonly #stream: HashStream;
   #failure: FileChangedError | undefined;
 
-  /** Hashes ranges of its `memory` (`memoryBytes` long), where the file's blocks are to be read into. Must be closed. */
+  /** Has `thread` hash ranges of `memory`, where the file's blocks are read into. Must be closed. */
   constructor(
     private readonly path: string,
     readonly expectedSize: number,
     thread: HashThread,
-    memoryBytes: number,
+    memory: SharedArrayBuffer,
   ) {
-    this.#stream = thread.open(memoryBytes, UPLOAD_HASHES);
-  }
-
-  /** Shared with the hashing thread; not to be touched once closed. */
-  get memory(): SharedArrayBuffer {
-    return this.#stream.memory;
+    this.#stream = thread.open(memory, UPLOAD_HASHES);
   }
 
   get bytes(): number {

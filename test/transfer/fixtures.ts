@@ -68,7 +68,7 @@ export function putRequestTo(origin: string, file: TestFile, agent: Agent, overr
  * once the streams it had were failed.
  */
 export async function crashHashThread(thread: HashThread): Promise<void> {
-  const poisoned = thread.open(16, [{ algorithm: 'no-such-hash' as HashSpec['algorithm'], encoding: 'hex' }]);
+  const poisoned = thread.open(new SharedArrayBuffer(16), [{ algorithm: 'no-such-hash' as HashSpec['algorithm'], encoding: 'hex' }]);
   await new Promise((failed) => poisoned.signal.addEventListener('abort', failed, { once: true }));
   poisoned.close();
 }
