@@ -2,9 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import type { HashSpec } from '../../src/transfer/hashProtocol.js';
-import type { HashThread } from '../../src/transfer/hashThread.js';
+import { afterAll } from 'vitest';
+import { HashThread } from '../../src/transfer/hashThread.js';
 import type { PutRequest } from '../../src/transfer/put.js';
 import { join } from 'node:path';
+import { useLocalServer } from '../helpers/servers.js';
+import { useSharedTempDir } from '../helpers/tempDir.js';
 
 export interface TestFile {
   path: string;
@@ -47,6 +50,19 @@ export function storageXml(code: string, message: string): string {
  */
 export function storageAgent(): Agent {
   return new Agent({ keepAlive: true });
+}
+
+/** What the PUT tests of one file share: storage on loopback, a directory, a keep-alive agent and a hashing thread of their own, all closed after them. */
+export function usePutStorage(prefix: string) {
+  const storage = useLocalServer();
+  const dir = useSharedTempDir(prefix);
+  const agent = storageAgent();
+  const thread = new HashThread();
+  afterAll(async () => {
+    agent.destroy();
+    await thread.terminate();
+  });
+  return { storage, dir, agent, thread };
 }
 
 /** A PUT of `file` to a signed-looking URL on `origin`; tests override what they exercise. */

@@ -1,13 +1,10 @@
 import { appendFile } from 'node:fs/promises';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors.js';
 import type { FileOperations } from '../../src/files/folderGate.js';
 import { FileChangedError } from '../../src/transfer/errors.js';
-import { HashThread } from '../../src/transfer/hashThread.js';
 import { putFile, type PutRequest } from '../../src/transfer/put.js';
-import { useLocalServer } from '../helpers/servers.js';
-import { useSharedTempDir } from '../helpers/tempDir.js';
-import { putRequestTo, storageAgent, writeRandomFile, type TestFile } from './fixtures.js';
+import { putRequestTo, usePutStorage, writeRandomFile, type TestFile } from './fixtures.js';
 
 /**
  * Storage answers as soon as it has Content-Length bytes, which may be
@@ -16,14 +13,7 @@ import { putRequestTo, storageAgent, writeRandomFile, type TestFile } from './fi
  * wait for it past the stall timeout or a shutdown.
  */
 
-const storage = useLocalServer();
-const dir = useSharedTempDir('cryomix-put-early-');
-const agent = storageAgent();
-const thread = new HashThread();
-afterAll(async () => {
-  agent.destroy();
-  await thread.terminate();
-});
+const { storage, dir, agent, thread } = usePutStorage('cryomix-put-early-');
 
 /** Smaller than one block: open, stat, one read of the whole file, then the read past its end. */
 const SIZE = 300_000;

@@ -1,15 +1,13 @@
 import { createHash } from 'node:crypto';
 import { appendFile, readdir, readlink, truncate } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors.js';
 import { FileChangedError } from '../../src/transfer/errors.js';
 import { HashThread } from '../../src/transfer/hashThread.js';
 import { putFile, type PutRequest } from '../../src/transfer/put.js';
 import { readBody } from '../cryomix/localServer.js';
-import { useLocalServer } from '../helpers/servers.js';
-import { useSharedTempDir } from '../helpers/tempDir.js';
-import { crashHashThread, googHash, putRequestTo, SIGNED_QUERY, storageAgent, writeRandomFile, type TestFile } from './fixtures.js';
+import { crashHashThread, googHash, putRequestTo, usePutStorage, SIGNED_QUERY, writeRandomFile, type TestFile } from './fixtures.js';
 
 /**
  * The PUT's hashing happens on a thread of its own, over the very memory the
@@ -17,14 +15,7 @@ import { crashHashThread, googHash, putRequestTo, SIGNED_QUERY, storageAgent, wr
  * what the PUT says it sent.
  */
 
-const storage = useLocalServer();
-const dir = useSharedTempDir('cryomix-put-hashing-');
-const agent = storageAgent();
-const thread = new HashThread();
-afterAll(async () => {
-  agent.destroy();
-  await thread.terminate();
-});
+const { storage, dir, agent, thread } = usePutStorage('cryomix-put-hashing-');
 
 const putRequest = (file: TestFile, overrides: Partial<PutRequest> = {}): PutRequest =>
   putRequestTo(storage.origin, file, agent, { hashThread: thread, ...overrides });

@@ -1,15 +1,12 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FolderGate } from '../../src/files/folderGate.js';
 import { BlockMemory, memoryBytesFor, SPARE_LIMIT_BYTES } from '../../src/transfer/blockMemory.js';
 import { FileChangedError } from '../../src/transfer/errors.js';
-import { HashThread } from '../../src/transfer/hashThread.js';
 import { putFile, type PutRequest } from '../../src/transfer/put.js';
 import { readBody } from '../cryomix/localServer.js';
-import { useLocalServer } from '../helpers/servers.js';
-import { useSharedTempDir } from '../helpers/tempDir.js';
-import { googHash, putRequestTo, SIGNED_QUERY, storageAgent, writeRandomFile, type TestFile } from './fixtures.js';
+import { googHash, putRequestTo, usePutStorage, SIGNED_QUERY, writeRandomFile, type TestFile } from './fixtures.js';
 
 /**
  * The memory a PUT reads its file into is lent again to later PUTs: only
@@ -17,14 +14,7 @@ import { googHash, putRequestTo, SIGNED_QUERY, storageAgent, writeRandomFile, ty
  * needs, however many PUTs run.
  */
 
-const storage = useLocalServer();
-const dir = useSharedTempDir('cryomix-put-memory-');
-const agent = storageAgent();
-const thread = new HashThread();
-afterAll(async () => {
-  agent.destroy();
-  await thread.terminate();
-});
+const { storage, dir, agent, thread } = usePutStorage('cryomix-put-memory-');
 
 const putRequest = (file: TestFile, name: string, overrides: Partial<PutRequest>): PutRequest =>
   putRequestTo(storage.origin, file, agent, { hashThread: thread, url: new URL(`${storage.origin}/bucket/uploads/f/${name}?${SIGNED_QUERY}`), ...overrides });
