@@ -136,7 +136,11 @@ class Batch {
     this.promise.catch(() => undefined);
   }
 
-  /** Announces, then lets the waiters go; or, when the sync failed, lets them know. */
+  /**
+   * Lets the waiters go and announces; the announcements run first (waiters
+   * resume on the microtask queue), and one that throws cannot keep a
+   * waiter waiting. When the sync failed, the waiters learn why.
+   */
   settle(failure: StoreSyncError | undefined): void {
     if (failure !== undefined) {
       this.#reject(failure);
