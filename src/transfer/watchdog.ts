@@ -1,22 +1,25 @@
 /**
- * Aborts a transfer when nothing has moved for a while. Each `poke()` starts
- * the current window again; `restart(ms)` changes its length.
+ * Aborts a transfer when nothing has moved for a while. `poke()` says
+ * something moved; `restart(ms)` changes the window's length and starts it
+ * again. The timer checks a deadline when it fires instead of being reset at
+ * every poke, so the window is always the whole `windowMs` after the last
+ * movement, whatever came between.
  */
 export class StallWatchdog {
   readonly #controller = new AbortController();
   readonly #reason: (windowMs: number) => Error;
-  #timer: NodeJS.Timeout;
+  #timer: NodeJS.Timeout | undefined;
   #windowMs: number;
-  /** When something last moved (performance.now()), with excused time added back. */
+  /** When something last moved (performance.now()), moved on by the time excused since. */
   #movedAt = performance.now();
-  #stopped = false;
-  /** While we hold the transfer back ourselves (excuse), the clock does not run. */
+  /** While we hold the transfer back ourselves (excuse), the clock does not run. One wait at a time: a transfer waits for its cap piece by piece. */
   #excused = false;
+  #stopped = false;
 
   constructor(windowMs: number, reason: (windowMs: number) => Error) {
     this.#reason = reason;
     this.#windowMs = windowMs;
-    this.#timer = this.#arm(windowMs);
+    this.#arm(windowMs);
   }
 
   get signal(): AbortSignal {
@@ -25,16 +28,14 @@ export class StallWatchdog {
 
   poke(): void {
     this.#movedAt = performance.now();
-    if (!this.#excused) this.#timer.refresh();
   }
 
   /** Ignored once stopped: stream events can still arrive after the transfer settled. */
   restart(windowMs: number): void {
     if (this.#stopped) return;
-    clearTimeout(this.#timer);
     this.#windowMs = windowMs;
     this.#movedAt = performance.now();
-    if (!this.#excused) this.#timer = this.#arm(windowMs);
+    this.#arm(windowMs);
   }
 
   /**
@@ -43,15 +44,15 @@ export class StallWatchdog {
    * still does, so a transfer stuck on the network is noticed in time.
    */
   async excuse<T>(held: Promise<T>): Promise<T> {
-    clearTimeout(this.#timer);
     this.#excused = true;
     const from = performance.now();
     try {
       return await held;
     } finally {
       this.#excused = false;
-      this.#movedAt += performance.now() - from;
-      if (!this.#stopped) this.#timer = this.#arm(this.#windowMs, Math.max(0, this.#windowMs - (performance.now() - this.#movedAt)));
+      // Excused from when the wait began, or from a movement during it (a write of an earlier piece called back).
+      this.#movedAt += performance.now() - Math.max(from, this.#movedAt);
+      if (!this.#stopped) this.#check();
     }
   }
 
@@ -60,8 +61,17 @@ export class StallWatchdog {
     clearTimeout(this.#timer);
   }
 
-  #arm(windowMs: number, delayMs = windowMs): NodeJS.Timeout {
-    return setTimeout(() => this.#controller.abort(this.#reason(windowMs)), delayMs);
+  #arm(delayMs: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#check(), delayMs);
+  }
+
+  /** Aborts if the window has passed since the last movement; otherwise looks again when it would. During an excuse, the excuse's end looks. */
+  #check(): void {
+    if (this.#stopped || this.#excused) return;
+    const idleMs = performance.now() - this.#movedAt;
+    if (idleMs >= this.#windowMs) this.#controller.abort(this.#reason(this.#windowMs));
+    else this.#arm(this.#windowMs - idleMs);
   }
 }
 

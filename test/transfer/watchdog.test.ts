@@ -46,6 +46,36 @@ describe('StallWatchdog', () => {
     expect(watchdog.signal.aborted).toBe(true);
   });
 
+  it('gives the whole window after a movement that follows an excused wait, however little was left before it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const watchdog = new StallWatchdog(300, (ms) => new Error(`stalled ${ms}`));
+    // A slow read used most of the window, then the next piece waited for the cap.
+    await vi.advanceTimersByTimeAsync(290);
+    const capped = watchdog.excuse(new Promise((resolve) => setTimeout(resolve, 1_000)));
+    await vi.advanceTimersByTimeAsync(1_000);
+    await capped;
+    watchdog.poke();
+    await vi.advanceTimersByTimeAsync(299);
+    expect(watchdog.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(watchdog.signal.aborted).toBe(true);
+  });
+
+  it('does not count the excused time twice when something moved during the wait', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const watchdog = new StallWatchdog(300, (ms) => new Error(`stalled ${ms}`));
+    const capped = watchdog.excuse(new Promise((resolve) => setTimeout(resolve, 10_000)));
+    // An earlier piece's write called back late in the wait.
+    await vi.advanceTimersByTimeAsync(9_990);
+    watchdog.poke();
+    await vi.advanceTimersByTimeAsync(10);
+    await capped;
+    await vi.advanceTimersByTimeAsync(299);
+    expect(watchdog.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(watchdog.signal.aborted).toBe(true);
+  });
+
   it('uses the new window after a restart, and stays quiet once stopped', () => {
     vi.useFakeTimers();
     const watchdog = new StallWatchdog(300, (ms) => new Error(`stalled ${ms}`));
