@@ -29,7 +29,8 @@ const PIECES_IN_FLIGHT = 8;
  * there, false early when the request is over (answered, failed, aborted:
  * the request itself says which). Rejects with the counter's
  * FileChangedError when the file is not the queued version or could not be
- * read; nothing past the queued size is sent.
+ * read, and with the reason a wait for the upload cap ended (the request is
+ * over, a stall, shutdown); nothing past the queued size is sent.
  */
 export async function sendFile(
   file: FileHandle,

@@ -159,8 +159,8 @@ export class HashStream {
    * with a HashProtocolError if the stream closes first.
    */
   digests(signal?: AbortSignal): Promise<string[]> {
-    if (this.#failed.signal.aborted) return Promise.reject(this.#failed.signal.reason);
     if (this.#digests !== undefined) return Promise.resolve(this.#digests);
+    if (this.#failed.signal.aborted) return Promise.reject(this.#failed.signal.reason);
     if (this.#closed) return Promise.reject(new HashProtocolError('digests asked of a closed stream'));
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
@@ -204,7 +204,8 @@ export class HashStream {
   }
 
   fail(failure: TransientError): void {
-    if (this.#closed || this.#failed.signal.aborted) return;
+    // A thread that dies once this stream's digests are in (another stream killed it) takes nothing of this one's.
+    if (this.#closed || this.#failed.signal.aborted || this.#digests !== undefined) return;
     this.#hashed.length = 0;
     this.#failed.abort(failure);
     for (const waiter of [...this.#waiting]) waiter.reject(failure);

@@ -94,7 +94,7 @@ export async function putFile(put: PutRequest): Promise<PutResult> {
   // The last bytes may still sit in the kernel's send buffer, draining out of sight.
   request.once('finish', () => watchdog.restart(put.stallTimeoutMs + drainAllowanceMs(put.size)));
   const { throttle } = put;
-  // A request that is over (answered early, failed) gives up its turn at once, and is charged nothing.
+  // A request that is over (answered early, failed) gives up its wait for the cap at once.
   const requestOver = new AbortController();
   request.once('close', () => requestOver.abort(new Error('the request is over')));
   const turn = AbortSignal.any([signal, requestOver.signal]);

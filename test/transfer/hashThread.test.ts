@@ -129,6 +129,22 @@ describe('the thread', () => {
     }
   });
 
+  it('keeps the digests of a stream that had them when the thread dies for another stream', async () => {
+    const own = new HashThread();
+    const bytes = randomBytes(3000);
+    const done = own.open(memory(1024), SHA256_AND_MD5);
+    try {
+      const digests = await hashThrough(done, bytes, 1024);
+      // Its PUT is still waiting for storage's answer, say, when another stream kills the thread.
+      await crashHashThread(own);
+      expect(done.signal.aborted).toBe(false);
+      expect(await done.digests()).toEqual(digests);
+    } finally {
+      done.close();
+      await own.terminate();
+    }
+  });
+
   describe('when idle', () => {
     afterEach(() => {
       vi.useRealTimers();
