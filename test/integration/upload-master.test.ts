@@ -278,7 +278,8 @@ describe('cryomix-watch upload FILE --master, interrupted beside the daemon', ()
       () => `the row is ${JSON.stringify(jobFor(workspace, path))}`,
     );
     expect(done.sessionId).toBe(interrupted.sessionId);
-    expect(daemon.logs.some((r) => r.file === path && r.masters === masters)).toBe(true);
+    // Logged once `done` is on disk (group commit), a few ms after the DB shows it.
+    await daemon.waitForLog((r) => r.file === path && r.masters === masters);
     // Default settings (none sent), as the one-shot's plan said.
     expect(expectMasters(masters)).toEqual({});
     expect(readdirSync(elsewhere)).toEqual([]);
