@@ -11,11 +11,6 @@ export class Pool<T> {
     this.#free = items;
   }
 
-  /** One that is free now, without waiting (nor allocating): undefined if none is, or once closed. */
-  takeNow(): T | undefined {
-    return this.#closed ? undefined : this.#free.pop();
-  }
-
   take(): Promise<T | undefined> {
     if (this.#closed) return Promise.resolve(undefined);
     const free = this.#free.pop();

@@ -49,7 +49,7 @@ describe('a read into the memory', () => {
         late = operation;
         return Promise.reject(new Error('stopping'));
       };
-      await expect(blocks.read(handle, run, blocks.pool.takeNow()!, 10_000, 0)).rejects.toThrow('stopping');
+      await expect(blocks.read(handle, run, (await blocks.pool.take())!, 10_000, 0)).rejects.toThrow('stopping');
       blocks.release();
       expect(memory.stats).toMatchObject({ inUseBytes: 0, spareBytes: 16384 });
       await expect(late!()).rejects.toThrow(/given up on before it started/);
