@@ -1,6 +1,6 @@
 import { defaultConfigPath, loadConfig, type Config } from '../config/index.js';
-import { openExistingDatabase } from '../store/db.js';
-import { JobStore } from '../store/jobs.js';
+import { openStore } from '../store/open.js';
+import type { JobStore } from '../store/store.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -11,15 +11,15 @@ export function configFrom(options: GlobalOptions): Config {
 }
 
 /**
- * Runs `work` against the same state DB the daemon uses. WAL lets these
- * commands read and write while the daemon runs; the busy timeout covers its
- * short write transactions.
+ * Runs `work` against the same state the daemon uses. SQLite's WAL lets
+ * these commands read and write while the daemon runs (its busy timeout
+ * covers the daemon's short write transactions); PostgreSQL is shared anyway.
  */
-export function withStore<T>(database: string, access: 'read' | 'write', work: (store: JobStore) => T): T {
-  const db = openExistingDatabase(database, { readonly: access === 'read' });
+export async function withStore<T>(config: Config, access: 'read' | 'write', work: (store: JobStore, location: string) => Promise<T>): Promise<T> {
+  const opened = await openStore(config, { access });
   try {
-    return work(new JobStore(db));
+    return await work(opened.store, opened.location);
   } finally {
-    db.close();
+    await opened.close();
   }
 }

@@ -42,7 +42,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'machine-readable output')
     .action(async (options) => {
       const { statusCommand } = await import('./status.js');
-      statusCommand(options);
+      await statusCommand(options);
     });
 
   withConfig(cli.command('list').description('one row per file: path, state, session id, attempts, last error'))
@@ -50,7 +50,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'machine-readable output (a JSON array)')
     .action(async (options) => {
       const { listCommand } = await import('./list.js');
-      listCommand(options);
+      await listCommand(options);
     });
 
   withConfig(cli.command('retry').description('re-arm failed files (works while the daemon runs)'))
@@ -58,7 +58,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--failed', 'every failed file')
     .action(async (paths: string[], options) => {
       const { retryCommand } = await import('./retry.js');
-      retryCommand(paths, options);
+      await retryCommand(paths, options);
     });
 
   withConfig(cli.command('upload').description('upload files now, in the foreground, recorded in the same state database'))

@@ -78,8 +78,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
   };
   // Library timers never hold the process; the daemon does, even when nothing else is pending (every folder unmounted).
   const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
-  logger.info({ folders: daemon.pipeline.watchedFolders, database: config.state.database }, 'ready');
-  const heartbeat = startHeartbeat({ daemon, notifier, logger, summaryMinutes: config.log.summaryMinutes });
+  logger.info({ folders: daemon.pipeline.watchedFolders, database: daemon.stateLocation }, 'ready');
+  const heartbeat = await startHeartbeat({ daemon, notifier, logger, summaryMinutes: config.log.summaryMinutes });
   // For a person reading the pretty log at a terminal (npm start); a service's journal gets the JSON 'ready' line above.
   if (options.logFormat === 'pretty') process.stderr.write(`${welcomeLine(config.folders, options.config)}\n`);
 

@@ -27,27 +27,27 @@ export interface StatusReport {
 /** Enough to see the pattern (a full disk, a read-only target); `list` has every file. */
 const FAILING_SHOWN = 10;
 
-export function statusReport(options: GlobalOptions): StatusReport {
+export async function statusReport(options: GlobalOptions): Promise<StatusReport> {
   const config = configFrom(options);
-  return withStore(config.state.database, 'read', (store) => {
-    const pause = store.paused();
-    const oldest = store.oldestPending();
+  return withStore(config, 'read', async (store, location) => {
+    const pause = await store.paused();
+    const oldest = await store.oldestPending();
     return {
-      database: config.state.database,
-      counts: store.counts(),
+      database: location,
+      counts: await store.counts(),
       paused: pause && { reason: pause.reason, since: new Date(pause.since).toISOString() },
       oldestPending: oldest ? { path: oldest.path, state: oldest.state, since: new Date(oldest.createdAt).toISOString() } : null,
-      downloadsWaitingOverADay: store.downloadsWaitingSince(Date.now() - DOWNLOAD_WARNING_MS),
-      mastering: store.inState('mastering').map((job) => ({ path: job.path, percent: job.masteringPercent ?? 0 })),
-      folderProblems: store.folderStates().flatMap(({ path, problem }) => (problem ? [folderProblemLine(path, problem)] : [])),
-      followUpsFailing: store.failingFollowUps(FAILING_SHOWN).map((followUp) => ({ path: followUp.path, ...followUpView(followUp) })),
-      bandwidth: store.bandwidth() as BandwidthState | null,
+      downloadsWaitingOverADay: await store.downloadsWaitingSince(Date.now() - DOWNLOAD_WARNING_MS),
+      mastering: (await store.inState('mastering')).map((job) => ({ path: job.path, percent: job.masteringPercent ?? 0 })),
+      folderProblems: (await store.folderStates()).flatMap(({ path, problem }) => (problem ? [folderProblemLine(path, problem)] : [])),
+      followUpsFailing: (await store.failingFollowUps(FAILING_SHOWN)).map((followUp) => ({ path: followUp.path, ...followUpView(followUp) })),
+      bandwidth: (await store.bandwidth()) as BandwidthState | null,
     };
   });
 }
 
-export function statusCommand(options: GlobalOptions & { json?: boolean }): void {
-  const report = statusReport(options);
+export async function statusCommand(options: GlobalOptions & { json?: boolean }): Promise<void> {
+  const report = await statusReport(options);
   if (options.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return;

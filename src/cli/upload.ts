@@ -8,8 +8,8 @@ import { mixMastersDirectory, storedPlan, type MasteringPlan } from '../pipeline
 import { NotUploadableError, oneShotPlan, uploadOnce } from '../pipeline/oneShot.js';
 import type { UploadParts } from '../pipeline/uploadContext.js';
 import type { Job } from '../store/job.js';
-import { openDatabase } from '../store/db.js';
-import { JobStore } from '../store/jobs.js';
+import { openStore } from '../store/open.js';
+import type { JobStore } from '../store/store.js';
 import { apiTarget } from './api.js';
 import { configFrom, type GlobalOptions } from './context.js';
 import { relativeTime } from '../report/format.js';
@@ -48,8 +48,8 @@ function outcome(job: Job, startedAt: number): string {
 }
 
 /** The masters of a done job: where they are, or undefined when it was never mastered. */
-function mastersOf(store: JobStore, jobId: number): string | undefined {
-  const [first] = store.downloads(jobId);
+async function mastersOf(store: JobStore, jobId: number): Promise<string | undefined> {
+  const [first] = await store.downloads(jobId);
   return first && dirname(first.path);
 }
 
@@ -60,12 +60,12 @@ function leftOver(plan: MasteringPlan, job: Job): string {
 }
 
 /** The last line about a file `upload --master` worked on, and whether it ended with its masters. */
-function masteredOutcome(job: Job, store: JobStore, startedAt: number, plan: MasteringPlan, interrupted: boolean): { text: string; ok: boolean } {
+async function masteredOutcome(job: Job, store: JobStore, startedAt: number, plan: MasteringPlan, interrupted: boolean): Promise<{ text: string; ok: boolean }> {
   const detail = job.error ? `: ${job.error}` : '';
   if (job.state === 'done') {
-    const masters = mastersOf(store, job.id);
+    const masters = await mastersOf(store, job.id);
     if (masters === undefined) return { text: `done without masters${detail}`, ok: false };
-    const same = job.duplicateOf === null ? '' : `the same bytes as ${store.get(job.duplicateOf).path}, not sent again; `;
+    const same = job.duplicateOf === null ? '' : `the same bytes as ${(await store.get(job.duplicateOf)).path}, not sent again; `;
     return job.updatedAt < startedAt
       ? { text: `already mastered earlier (session ${job.sessionId}): masters in ${masters}; nothing started again`, ok: true }
       : { text: `${same}done, masters in ${masters}`, ok: true };
@@ -95,7 +95,7 @@ async function uploadAndMaster(file: string, parts: UploadParts, signal: AbortSi
       onProgress: (row) => progress.update(row),
       onHeld: (row) => progress.note(`another cryomix-watch process (pid ${row.ownerPid}) is working on it; following its progress`),
     });
-    const { text, ok } = masteredOutcome(job, parts.store, startedAt, plan, signal.aborted);
+    const { text, ok } = await masteredOutcome(job, parts.store, startedAt, plan, signal.aborted);
     progress.finish(text);
     return ok;
   } catch (error) {
@@ -118,8 +118,8 @@ export async function uploadCommand(files: string[], options: UploadOptions): Pr
   const { config, api } = target;
   // Human lines go to stdout; the structured log only matters for warnings here.
   const logger = createLogger({ level: 'warn', format: 'pretty', secrets: [target.apiKey], destination: process.stderr });
-  const db = openDatabase(config.state.database);
-  const store = new JobStore(db);
+  const opened = await openStore(config, { access: 'daemon' });
+  const { store } = opened;
   const abort = new AbortController();
   // A shutdown, not a failure: the file is parked as retrying for the daemon or the next run.
   const onSignal = () => abort.abort(new ShutdownAbort());
@@ -149,7 +149,7 @@ export async function uploadCommand(files: string[], options: UploadOptions): Pr
     }
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-    db.close();
+    await opened.close();
     await target.close();
   }
   if (notDone.length > 0) {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { Config, FolderConfig } from './schema.js';
+import type { Config, FolderConfig, PostgresTls } from './schema.js';
 
 /**
  * Relative paths are relative to the config file, not to the daemon's working
@@ -13,7 +13,7 @@ export function resolvePaths(config: Config, baseDir: string): Config {
   const resolved: Config = {
     ...config,
     api: { ...config.api, keyFile: atIfSet(config.api.keyFile) },
-    state: { database: at(config.state.database) },
+    state: { ...config.state, database: at(config.state.database), ...(config.state.postgres?.ssl === undefined ? {} : { postgres: { ...config.state.postgres, ssl: tlsFilesAt(config.state.postgres.ssl, at) } }) },
     folders: config.folders.map((folder) => ({
       ...folder,
       path: at(folder.path),
@@ -23,6 +23,13 @@ export function resolvePaths(config: Config, baseDir: string): Config {
   };
   checkFolders(resolved.folders);
   return resolved;
+}
+
+/** The TLS files are read relative to the config file too. */
+function tlsFilesAt(ssl: PostgresTls, at: (relative: string) => string): PostgresTls {
+  if (typeof ssl === 'boolean') return ssl;
+  const files = (['ca', 'cert', 'key'] as const).flatMap((name) => (ssl[name] === undefined ? [] : [[name, at(ssl[name])]]));
+  return { ...ssl, ...Object.fromEntries(files) };
 }
 
 /**

@@ -110,9 +110,15 @@ const mastering = z.strictObject(
   },
 );
 
+/** Names a folder across machines: rows in a shared queue are keyed by share and the path within it. */
+const shareName = z
+  .string({ error: 'expected a share name' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ".", "_" or "-", such as exports' });
+
 const folder = z
   .strictObject({
     path: pathString,
+    share: shareName.optional(),
     recursive: z.boolean().default(true),
     // Fractions allowed so tests can settle in 0.2 s.
     settleSeconds: positiveNumber().default(5),
@@ -143,14 +149,63 @@ const folder = z
     }
   });
 
+/**
+ * A PostgreSQL database several daemons share as their queue. The password
+ * never goes in the URL (the config file is readable by more people than
+ * the password should be): PGPASSWORD, a pgpass file or the systemd
+ * credential cryomix-postgres-password holds it.
+ */
+const postgres = z.strictObject({
+  url: z.string({ error: 'expected a postgres:// URL' }).superRefine((text, ctx) => {
+    const problem = postgresUrlProblem(text);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `expected ${problem}`, input: text });
+  }),
+  /** node-postgres's `ssl`: true for the system's CAs, or tls.connect options with `ca`, `cert` and `key` as files to read. */
+  ssl: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        rejectUnauthorized: z.boolean().optional(),
+        ca: pathString.optional(),
+        cert: pathString.optional(),
+        key: pathString.optional(),
+        servername: z.string().min(1).optional(),
+      }),
+    ])
+    .optional(),
+});
+
+function postgresUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'a URL such as postgres://cryomix@db.studio.lan:5432/cryomix';
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') return 'a postgres:// URL';
+  if (url.password !== '') return 'a URL without a password (set PGPASSWORD, a pgpass file or the credential cryomix-postgres-password)';
+  if (url.hostname === '' || url.username === '' || url.pathname.length <= 1) return 'a URL with a user, a host and a database, such as postgres://cryomix@db.studio.lan:5432/cryomix';
+  return undefined;
+}
+
+const DEFAULT_DATABASE = '/var/lib/cryomix-watch/state.db';
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const configSchema = z.strictObject({
   api: orEmpty(api),
   state: orEmpty(
-    z.strictObject({
-      database: pathString.default('/var/lib/cryomix-watch/state.db'),
-    }),
+    z
+      .strictObject({
+        database: pathString.optional(),
+        postgres: postgres.optional(),
+      })
+      .superRefine((value, ctx) => {
+        if (value.database !== undefined && value.postgres !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['postgres'], message: 'state.database and state.postgres exclude each other: keep state.postgres for a queue shared by several machines, state.database for one' });
+        }
+      })
+      .transform(({ database, postgres }) => ({ database: database ?? DEFAULT_DATABASE, ...(postgres === undefined ? {} : { postgres }) })),
   ),
   uploads: orEmpty(uploads),
   downloads: orEmpty(downloads),
@@ -181,9 +236,24 @@ export const configSchema = z.strictObject({
       }
     })
     .optional(),
+}).superRefine((config, ctx) => {
+  if (config.state.postgres === undefined) return;
+  // Several machines mount one share at different paths: only a name ties their rows together.
+  const seen = new Map<string, number>();
+  config.folders.forEach((folder, index) => {
+    if (folder.share === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['folders', index, 'share'], message: 'required with state.postgres: the name every machine gives this folder, such as exports' });
+    } else if (seen.has(folder.share)) {
+      ctx.addIssue({ code: 'custom', path: ['folders', index, 'share'], message: `already the share of folders[${seen.get(folder.share)}]: each folder needs its own name` });
+    } else {
+      seen.set(folder.share, index);
+    }
+  });
 });
 
 /** Fully defaulted; after `loadConfig`/`parseConfig` every path is absolute. */
 export type Config = z.output<typeof configSchema>;
 export type FolderConfig = Config['folders'][number];
 export type MasteringConfig = NonNullable<FolderConfig['mastering']>;
+export type PostgresConfig = NonNullable<Config['state']['postgres']>;
+export type PostgresTls = NonNullable<PostgresConfig['ssl']>;

@@ -9,9 +9,9 @@ import type { DaemonMetrics } from '../ops/metrics.js';
 import type { StatusPageData } from '../ops/statusPage.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { jobView } from '../report/jobView.js';
-import { openDatabase } from '../store/db.js';
 import type { Job } from '../store/job.js';
-import { JobStore } from '../store/jobs.js';
+import { openStore } from '../store/open.js';
+import type { JobStore } from '../store/store.js';
 import { ActivityCounter, type ActivityTotals } from './activity.js';
 import { logTransitions } from './transitionLog.js';
 
@@ -32,13 +32,15 @@ export interface DaemonOptions {
 
 export interface Daemon {
   readonly pipeline: Pipeline;
+  /** Where the state is kept, for the log: the SQLite file or the PostgreSQL database. */
+  readonly stateLocation: string;
   /** Settles with the error when the state DB fails; the daemon must then exit non-zero. */
   readonly failure: Promise<unknown>;
   health(): HealthProblem[];
   /** What moved since this start, for the summary line. */
   activity(): ActivityTotals;
   /** One line for systemd's STATUS= and `systemctl status`: "watching 3 folders, 2 uploading, 14 done today". */
-  statusLine(): string;
+  statusLine(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -53,10 +55,10 @@ const GROUP_COMMIT = { windowMs: 2, announceWithinMs: 50 };
 /** Opens the state DB and starts the pipeline against `api`; resolves once ready (initial reconcile done). */
 export async function startDaemon({ config, api, logger, metrics }: DaemonOptions): Promise<Daemon> {
   if (config.http !== undefined && metrics === undefined) throw new TypeError('startDaemon: config.http is set, so metrics are needed to serve /metrics');
-  const db = openDatabase(config.state.database);
   const log = logTransitions(logger);
   const activity = new ActivityCounter();
-  const store = new JobStore(db, {
+  const opened = await openStore(config, {
+    access: 'daemon',
     groupCommit: GROUP_COMMIT,
     onTransition: (event) => {
       log(event);
@@ -64,6 +66,7 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
       metrics?.recordTransition(event);
     },
   });
+  const { store } = opened;
   const pipeline = new Pipeline({ config, store, api, logger, ...(metrics === undefined ? {} : { onRetry: metrics.recordRetry }) });
   let failed: unknown;
   void pipeline.failure.then((error) => {
@@ -73,43 +76,40 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
   try {
     await pipeline.start();
   } catch (error) {
-    db.close();
+    await opened.close();
     throw error;
   }
 
   const health = () =>
     healthProblems({
       failure: () => failed,
-      paused: () => store.paused(),
+      paused: () => pipeline.paused,
       folders: () => pipeline.folderStates(),
-      databaseProblem: () => databaseProblem(config.state.database),
+      // A shared PostgreSQL is watched by the pipeline itself: it says when the database does not answer.
+      databaseProblem: () => (config.state.postgres === undefined ? databaseProblem(config.state.database) : undefined),
     });
   metrics?.attach({
     counts: () => store.counts(),
-    paused: () => store.paused() !== null,
-    oldestWaitingSince: () => store.oldestPending()?.createdAt,
+    paused: () => pipeline.paused !== null,
+    oldestWaitingSince: async () => (await store.oldestPending())?.createdAt,
     folders: () => pipeline.folderStates(),
     followUpCounts: () => store.followUpCounts(),
     bandwidth: () => pipeline.bandwidthState,
   });
-  const page = (): StatusPageData => ({
+  const page = async (): Promise<StatusPageData> => ({
     now: Date.now(),
     problems: health().map((problem) => problem.reason),
     folders: pipeline.watchedFolders,
-    counts: store.counts(),
-    files: pageFiles(store).map((job) => jobView(job, store)),
+    counts: await store.counts(),
+    files: await Promise.all((await pageFiles(store)).map((job) => jobView(job, store))),
     bandwidth: pipeline.bandwidthState,
   });
 
   const stop = async () => {
     await http?.close();
     await pipeline.stop();
-    try {
-      // The last transitions are announced (logged) once on disk.
-      await store.durable();
-    } finally {
-      db.close();
-    }
+    // The last transitions are announced (logged) once on disk.
+    await opened.close();
   };
   if (config.http && metrics) {
     try {
@@ -128,18 +128,19 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
 
   return {
     pipeline,
+    stateLocation: opened.location,
     failure: pipeline.failure,
     health,
     activity: () => activity.totals(),
-    statusLine() {
-      const counts = store.counts();
+    async statusLine() {
+      const counts = await store.counts();
       const midnight = new Date().setHours(0, 0, 0, 0);
       const folders = pipeline.watchedFolders.length;
       const parts = [`watching ${folders} folder${folders === 1 ? '' : 's'}`, `${counts.uploading} uploading`];
       const waiting = counts.waiting + counts.queued + counts.retrying;
       if (waiting > 0) parts.push(`${waiting} waiting`);
       if (counts.mastering + counts.downloading > 0) parts.push(`${counts.mastering + counts.downloading} mastering`);
-      parts.push(`${store.doneSince(midnight)} done today`);
+      parts.push(`${await store.doneSince(midnight)} done today`);
       if (counts.failed > 0) parts.push(`${counts.failed} failed`);
       const problems = health();
       return problems.length === 0 ? parts.join(', ') : `${problems.map((p) => p.reason).join('; ')} | ${parts.join(', ')}`;
@@ -161,9 +162,9 @@ function databaseProblem(database: string): string | undefined {
 }
 
 /** The status page's files: those whose after-upload step or hook keeps failing first, whatever changed since, then the latest. */
-function pageFiles(store: JobStore): Job[] {
+async function pageFiles(store: JobStore): Promise<Job[]> {
   const files = new Map<number, Job>();
-  for (const { jobId } of store.failingFollowUps(PAGE_FILES)) files.set(jobId, store.get(jobId));
-  for (const job of store.recent(PAGE_FILES)) files.set(job.id, job);
+  for (const { jobId } of await store.failingFollowUps(PAGE_FILES)) files.set(jobId, await store.get(jobId));
+  for (const job of await store.recent(PAGE_FILES)) files.set(job.id, job);
   return [...files.values()].slice(0, PAGE_FILES);
 }

@@ -54,7 +54,7 @@ export function announceStartup(notifier: SystemdNotifier, logger: Logger): { st
  * log line every few minutes while files move, so a busy day reads as a
  * dozen lines, not thousands.
  */
-export function startHeartbeat({ daemon, notifier, logger, summaryMinutes }: HeartbeatOptions): Heartbeat {
+export async function startHeartbeat({ daemon, notifier, logger, summaryMinutes }: HeartbeatOptions): Promise<Heartbeat> {
   let notifyFailing = false;
   /** False when systemd could not be told. */
   const notify = (state: Record<string, string>): boolean => {
@@ -70,28 +70,23 @@ export function startHeartbeat({ daemon, notifier, logger, summaryMinutes }: Hea
     }
   };
   // Read from timers: a state DB that fails meanwhile must not throw there (the daemon's own failure path stops it).
-  const statusLine = () => {
-    try {
-      return daemon.statusLine();
-    } catch (error) {
-      return `state database unreadable: ${(error as Error).message}`;
-    }
-  };
+  const statusLine = () => daemon.statusLine().catch((error: unknown) => `state database unreadable: ${(error as Error).message}`);
   // Not without systemd: the line costs two scans of the jobs table (~0.1 s over 100k rows), right as the first new files are queued.
-  const initial = notifier.enabled ? statusLine() : '';
+  const initial = notifier.enabled ? await statusLine() : '';
   let ready = notify({ READY: '1', STATUS: initial });
   let last = ready ? initial : '';
   const timers: NodeJS.Timeout[] = [];
   if (notifier.enabled) {
     timers.push(
       setInterval(() => {
-        const status = statusLine();
-        if (ready && status === last) return;
-        // Said again until systemd has it: without READY=1 it kills the daemon at its start timeout, and a missed STATUS stays stale.
-        if (notify(ready ? { STATUS: status } : { READY: '1', STATUS: status })) {
-          ready = true;
-          last = status;
-        }
+        void statusLine().then((status) => {
+          if (ready && status === last) return;
+          // Said again until systemd has it: without READY=1 it kills the daemon at its start timeout, and a missed STATUS stays stale.
+          if (notify(ready ? { STATUS: status } : { READY: '1', STATUS: status })) {
+            ready = true;
+            last = status;
+          }
+        });
       }, STATUS_INTERVAL_MS),
     );
   }
@@ -108,9 +103,12 @@ export function startHeartbeat({ daemon, notifier, logger, summaryMinutes }: Hea
     timers.push(
       setInterval(() => {
         const now = daemon.activity();
-        const line = summaryLine(previous, now, statusLine(), summaryMinutes);
+        const before = previous;
         previous = now;
-        if (line) logger.info({ event: 'summary' }, line);
+        void statusLine().then((status) => {
+          const line = summaryLine(before, now, status, summaryMinutes);
+          if (line) logger.info({ event: 'summary' }, line);
+        });
       }, summaryMinutes * 60_000),
     );
   }

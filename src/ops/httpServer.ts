@@ -11,7 +11,7 @@ import { renderStatusPage, type StatusPageData } from './statusPage.js';
 export interface StatusSource {
   health(): HealthProblem[];
   metrics: DaemonMetrics;
-  page(): StatusPageData;
+  page(): Promise<StatusPageData>;
 }
 
 export interface HttpListenerOptions {
@@ -102,7 +102,7 @@ async function answer(request: IncomingMessage, response: ServerResponse, option
   } else if (path === '/metrics') {
     send(response, 200, source.metrics.registry.contentType, await source.metrics.registry.metrics());
   } else if (path === '/') {
-    send(response, 200, 'text/html; charset=utf-8', renderStatusPage(source.page()), {
+    send(response, 200, 'text/html; charset=utf-8', renderStatusPage(await source.page()), {
       // No script, no outside resource: a file name crafted as markup can do nothing.
       'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
     });

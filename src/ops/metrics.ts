@@ -9,12 +9,12 @@ const PREFIX = 'cryomix_watch_';
 
 /** What the metrics read from the daemon when scraped: the DB holds the truth, so nothing is counted twice. */
 export interface MetricsSource {
-  counts(): Record<State, number>;
+  counts(): Promise<Record<State, number>>;
   paused(): boolean;
   /** When the oldest file still waiting to be uploaded was first seen (epoch ms). */
-  oldestWaitingSince(): number | undefined;
+  oldestWaitingSince(): Promise<number | undefined>;
   folders(): FolderState[];
-  followUpCounts(): { kind: FollowUpKind; pending: number; failing: number }[];
+  followUpCounts(): Promise<{ kind: FollowUpKind; pending: number; failing: number }[]>;
   bandwidth(): BandwidthState;
 }
 
@@ -45,8 +45,8 @@ export class DaemonMetrics {
       help: 'Files (current versions) by state',
       labelNames: ['state'],
       registers,
-      collect() {
-        const counts = metrics.source?.counts();
+      async collect() {
+        const counts = await metrics.source?.counts();
         for (const state of STATES) this.set({ state }, counts?.[state] ?? 0);
       },
     });
@@ -54,8 +54,8 @@ export class DaemonMetrics {
       name: `${PREFIX}queue_depth`,
       help: 'Files waiting for an upload slot (queued or retrying)',
       registers,
-      collect() {
-        const counts = metrics.source?.counts();
+      async collect() {
+        const counts = await metrics.source?.counts();
         this.set((counts?.queued ?? 0) + (counts?.retrying ?? 0));
       },
     });
@@ -71,8 +71,8 @@ export class DaemonMetrics {
       name: `${PREFIX}oldest_waiting_seconds`,
       help: 'Age of the oldest file not yet uploaded (0 when none)',
       registers,
-      collect() {
-        const since = metrics.source?.oldestWaitingSince();
+      async collect() {
+        const since = await metrics.source?.oldestWaitingSince();
         this.set(since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000));
       },
     });
@@ -95,8 +95,8 @@ export class DaemonMetrics {
       help: 'After-upload moves or deletes and onDone hooks still due, by kind; failing="true": their last run failed',
       labelNames: ['kind', 'failing'],
       registers,
-      collect() {
-        const counts = metrics.source?.followUpCounts() ?? [];
+      async collect() {
+        const counts = (await metrics.source?.followUpCounts()) ?? [];
         for (const kind of FOLLOW_UP_KINDS) {
           const { pending = 0, failing = 0 } = counts.find((count) => count.kind === kind) ?? {};
           this.set({ kind, failing: 'true' }, failing);

@@ -41,7 +41,7 @@ function fileRow(file: JobView, now: number): string {
   const bar = percent === undefined ? '' : `<progress max="100" value="${percent}">${percent}%</progress>`;
   return `<li class="file ${TONE[file.state] ?? ''}">
 <div class="top"><span class="name">${escape(basename(file.path))}</span><span class="state">${file.state}</span></div>
-<div class="meta">${escape(dirname(file.path))} · ${formatBytes(file.size)} · ${relativeTime(Date.parse(file.updatedAt), now)}</div>
+<div class="meta">${escape(dirname(file.path))} · ${formatBytes(file.size)} · ${relativeTime(Date.parse(file.updatedAt), now)}${file.host === null ? '' : ` · on ${escape(file.host)}`}</div>
 ${bar}<div class="detail">${escape(jobDetail(file, now))}</div>
 </li>`;
 }

@@ -1,6 +1,6 @@
 import { directly, type FileOperations } from '../files/folderGate.js';
 import type { Job } from '../store/job.js';
-import type { JobStore } from '../store/jobs.js';
+import type { JobStore } from '../store/store.js';
 import { inspectFile } from '../watch/sniff.js';
 import type { FileStat } from '../watch/settle.js';
 
@@ -25,9 +25,9 @@ export async function admit(store: JobStore, job: Job, fileStat: FileStat, limit
   const content = await run(() => contentRefusal(job.path, fileStat.size));
   if (content?.outcome === 'incomplete') return content;
   const refusal = sizeRefusal(fileStat.size, limits) ?? content;
-  if (refusal) return store.transitionIf(job.id, 'waiting', 'rejected', () => ({ error: refusal.reason })) ? refusal : { outcome: 'taken' };
+  if (refusal) return (await store.transitionIf(job.id, 'waiting', 'rejected', () => ({ error: refusal.reason }))) ? refusal : { outcome: 'taken' };
   // A note from while it could not be read (permission denied) no longer holds.
-  return store.transitionIf(job.id, 'waiting', 'queued', () => ({ error: null })) ? { outcome: 'queued' } : { outcome: 'taken' };
+  return (await store.transitionIf(job.id, 'waiting', 'queued', () => ({ error: null }))) ? { outcome: 'queued' } : { outcome: 'taken' };
 }
 
 function sizeRefusal(size: number, { minBytes, maxBytes }: SizeLimits): Refusal | undefined {

@@ -1,4 +1,4 @@
-import { LEASE_MS } from '../store/jobs.js';
+import { LEASE_MS } from '../store/store.js';
 import { SupersededAbort } from './aborts.js';
 
 export interface HeldClaim {
@@ -14,7 +14,7 @@ export interface HeldClaim {
  * that another process (the daemon and `upload FILE` share the DB) leaves it
  * alone, and ends the work at once if the claim is lost.
  */
-export function holdClaim(renew: () => boolean, signal: AbortSignal): HeldClaim {
+export function holdClaim(renew: () => Promise<boolean>, signal: AbortSignal): HeldClaim {
   const lost = new AbortController();
   const held: HeldClaim = {
     signal: AbortSignal.any([signal, lost.signal]),
@@ -22,12 +22,15 @@ export function holdClaim(renew: () => boolean, signal: AbortSignal): HeldClaim 
     release: () => clearInterval(timer),
   };
   const timer = setInterval(() => {
-    try {
-      if (!renew()) lost.abort(new SupersededAbort());
-    } catch (error) {
-      held.storeFailure ??= error;
-      lost.abort(error);
-    }
+    renew().then(
+      (kept) => {
+        if (!kept) lost.abort(new SupersededAbort());
+      },
+      (error: unknown) => {
+        held.storeFailure ??= error;
+        lost.abort(error);
+      },
+    );
   }, LEASE_MS / 3).unref();
   return held;
 }

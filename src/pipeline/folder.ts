@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { isInside, mastersDirectory, type FolderConfig } from '../config/index.js';
 import { isStoreFailure } from '../store/db.js';
 import type { FolderProblem } from '../store/job.js';
-import type { JobStore, KnownVersion } from '../store/jobs.js';
+import type { JobStore, KnownVersion } from '../store/store.js';
 import { fileSystemOf, parseMountInfo, systemSources, type FileSystem } from '../watch/fileSystem.js';
 import { createPathFilter, type PathFilter } from '../watch/junk.js';
 import { createPoller, type Poller } from '../watch/poller.js';
@@ -293,7 +293,7 @@ export class WatchedFolder {
         this.touchFilesIn(dir).catch((error: unknown) => this.onFatal(error));
       },
       onDirectoryRemoved: (dir) => {
-        for (const job of this.store.unfinished()) if (job.folder === root && isInside(dir, job.path)) this.intake.touch(job.path);
+        this.touchUnfinishedIn(dir).catch((error: unknown) => this.onFatal(error));
       },
       onOwnEvent: (dir) => {
         if (dir === root) this.rootEvent = true;
@@ -433,11 +433,8 @@ export class WatchedFolder {
    */
   private async reconcile(pass: Pass, signal?: AbortSignal): Promise<void> {
     const root = this.config.path;
-    const unfinished = this.store.unfinished().filter((job) => job.folder === root);
+    const unfinished = (await this.store.unfinished()).filter((job) => job.folder === root);
     const notSeen = new Set(unfinished.map((job) => job.path));
-    // With no complete poll pass to compare with (a full pass, the first poll after it, one after a pass cut short),
-    // every file is compared with the DB: one query per directory. Otherwise only files changed since are looked up.
-    const everyFile = pass !== 'poll' || !this.passMemory.remembers;
     try {
       for await (const { directory, files } of this.filesUnder(root)) {
         // A pass cut short proves nothing about the files it did not reach.
@@ -449,9 +446,12 @@ export class WatchedFolder {
         const audio = files.filter((path) => kindFromExtension(path) !== null);
         if (audio.length === 0) continue;
         for (const path of audio) notSeen.delete(path);
-        const known = everyFile ? this.store.versionsInDirectory(root, directory) : undefined;
-        const versionOf = (path: string) => (known ? known.get(path) : this.store.current(path));
-        await this.statEach(directory, audio, (path, found) => this.judge(path, found, pass, versionOf));
+        const compare: [string, FileStat][] = [];
+        await this.statEach(directory, audio, (path, found) => this.judge(path, found, pass, compare));
+        if (compare.length === 0) continue;
+        // One query for the directory's rows, not one per file.
+        const known = await this.store.versionsInDirectory(root, directory);
+        for (const [path, found] of compare) if (needsLook(known.get(path), found)) this.intake.touch(path);
       }
     } catch (error) {
       this.passMemory.reset();
@@ -519,6 +519,11 @@ export class WatchedFolder {
     this.logger.error(fields, `cannot read ${directory}: ${(error as Error).message}; files there are not found until it can be read (${then})`);
   }
 
+  /** A directory went away: its unfinished files are looked at, and those gone are filed so. */
+  private async touchUnfinishedIn(dir: string): Promise<void> {
+    for (const job of await this.store.unfinished()) if (job.folder === this.config.path && isInside(dir, job.path)) this.intake.touch(job.path);
+  }
+
   /** A directory created, moved or copied in: its files may have been there before its watch was, so no event named them. */
   private async touchFilesIn(dir: string): Promise<void> {
     if (this.closed) return;
@@ -530,13 +535,13 @@ export class WatchedFolder {
     }
   }
 
-  /** Hands one file found by a pass to the settle rule if it is new or changed. */
-  private judge(path: string, found: Found, pass: Pass, versionOf: (path: string) => KnownVersion | undefined): void {
+  /** Touches a file the settle rule must look at now; one to be compared with its row goes on `compare`. */
+  private judge(path: string, found: Found, pass: Pass, compare: [string, FileStat][]): void {
     // Gone since the walk listed it, or EIO, EACCES…: the settle rule's own stat decides, and reports an error with a retry.
     if (found === null || found === 'unreadable') return this.intake.touch(path);
     // Noted by poll passes only: a full pass compares every file with the DB anyway, and a startup need not pay for the memory.
     if (pass === 'poll' && this.passMemory.unchanged(path, found)) return;
-    if (needsLook(versionOf(path), found)) this.intake.touch(path);
+    compare.push([path, found]);
   }
 }
 

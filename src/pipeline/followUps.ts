@@ -2,12 +2,11 @@ import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import { isStoreFailure } from '../store/db.js';
 import type { FollowUp, Job } from '../store/job.js';
-import type { JobStore } from '../store/jobs.js';
+import type { JobStore, NewFollowUp } from '../store/store.js';
 import { applyAfterUpload, NotTheUploadedVersionError, type AfterUpload, type DueAfterUpload } from './afterUpload.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { holdClaim } from './claim.js';
 import { runDoneHook, type DoneHook } from './hook.js';
-import { claimAvailable } from './recovery.js';
 import type { FolderAccess } from './upload.js';
 import { CryomixWatchError } from '../errors.js';
 
@@ -21,14 +20,14 @@ export interface FollowUpContext {
   folderOf?(job: Job): FolderAccess | undefined;
 }
 
-/** Makes the folder's after-upload step due; in the caller's commit, with the state that makes it due. */
-export function scheduleAfterUpload(store: JobStore, job: Job, plan: AfterUpload): void {
-  if (plan.action !== 'keep') store.addFollowUp(job.id, 'after-upload', plan);
+/** The folder's after-upload step, made due by the move that stores the upload. */
+export function afterUploadFollowUps(plan: AfterUpload): NewFollowUp[] {
+  return plan.action === 'keep' ? [] : [{ kind: 'after-upload', plan }];
 }
 
-/** Makes the onDone hook due; in the caller's commit, with the move to done. */
-export function scheduleDoneHook(store: JobStore, job: Job, hook: DoneHook): void {
-  store.addFollowUp(job.id, 'on-done', hook);
+/** The onDone hook, made due by the move to done. */
+export function doneHookFollowUp(hook: DoneHook): NewFollowUp {
+  return { kind: 'on-done', plan: hook };
 }
 
 /**
@@ -40,19 +39,19 @@ export function scheduleDoneHook(store: JobStore, job: Job, hook: DoneHook): voi
 export async function runFollowUp(due: Pick<FollowUp, 'jobId' | 'kind'>, context: FollowUpContext, signal: AbortSignal): Promise<void> {
   const { store } = context;
   // Due still: another process may have run it, or postponed it, since it was found due.
-  const followUp = store.claimFollowUp(due.jobId, due.kind, (pending) => pending.dueAt <= Date.now() && claimAvailable(pending));
+  const followUp = await store.claimFollowUp(due.jobId, due.kind, { mustBeDue: true });
   if (!followUp) return;
-  const job = store.get(followUp.jobId);
+  const job = await store.get(followUp.jobId);
   // What made it due (the upload stored, the masters placed) is on disk before the file is moved or the hook told.
   await store.durable();
-  const claim = holdClaim(() => store.claimFollowUp(followUp.jobId, followUp.kind, claimAvailable) !== undefined, signal);
+  const claim = holdClaim(async () => (await store.claimFollowUp(followUp.jobId, followUp.kind, { mustBeDue: false })) !== undefined, signal);
   try {
     const finished = followUp.kind === 'after-upload' ? await afterUpload(job, afterUploadOf(followUp, job, context), context) : await runDoneHook(followUp.plan as DoneHook, context.logger, claim.signal);
-    if (finished) store.finishFollowUp(job.id, followUp.kind);
-    else store.postponeFollowUp(job.id, followUp.kind, { dueAt: Date.now() });
+    if (finished) await store.finishFollowUp(job.id, followUp.kind);
+    else await store.postponeFollowUp(job.id, followUp.kind, { dueAt: Date.now() });
   } catch (error) {
     if (isStoreFailure(error)) throw error;
-    fileFailure(job, followUp, error, context);
+    await fileFailure(job, followUp, error, context);
   } finally {
     claim.release();
   }
@@ -61,7 +60,7 @@ export async function runFollowUp(due: Pick<FollowUp, 'jobId' | 'kind'>, context
 
 /** Runs a job's follow-ups that are due now, in the foreground (`upload FILE`); those that fail stay pending for the daemon. */
 export async function runDueFollowUps(jobId: number, context: FollowUpContext, signal: AbortSignal): Promise<void> {
-  for (const followUp of context.store.followUps(jobId)) {
+  for (const followUp of await context.store.followUps(jobId)) {
     if (followUp.dueAt <= Date.now() && !signal.aborted) await runFollowUp(followUp, context, signal);
   }
 }
@@ -84,7 +83,7 @@ async function afterUpload(job: Job, plan: AfterUpload, context: FollowUpContext
   } catch (error) {
     if (!(error instanceof NotTheUploadedVersionError)) throw error;
     // Nothing to retry: the file at the path is not the one uploaded, and is left for its own upload.
-    context.store.annotate(job.id, error.message);
+    await context.store.annotate(job.id, error.message);
     context.logger.info({ file: job.path }, error.message);
   }
   return true;
@@ -98,12 +97,12 @@ class FolderAwayError extends CryomixWatchError {
 }
 
 /** Every failure is worth another try (a full disk, a lock, permissions being fixed); the step stays pending, with its reason. */
-function fileFailure(job: Job, followUp: FollowUp, error: unknown, context: FollowUpContext): void {
+async function fileFailure(job: Job, followUp: FollowUp, error: unknown, context: FollowUpContext): Promise<void> {
   const failures = followUp.failures + 1;
   const dueAt = Date.now() + retryDelayMs(context.backoff, failures);
   const what = followUp.kind === 'after-upload' ? afterUploadOf(followUp, job, context).action : 'onDone hook';
   const message = `${what} pending: ${error instanceof Error ? error.message : String(error)}`;
-  context.store.postponeFollowUp(job.id, followUp.kind, { dueAt, failures, error: message });
+  await context.store.postponeFollowUp(job.id, followUp.kind, { dueAt, failures, error: message });
   context.logger.warn(
     { err: error, file: job.path, sessionId: job.sessionId, failures, nextTryAt: new Date(dueAt).toISOString() },
     `${basename(job.path)}: ${message}; tried again in ${Math.ceil((dueAt - Date.now()) / 1000)} s`,

@@ -4,12 +4,16 @@ import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { isStoreFailure } from '../store/db.js';
 import type { Job } from '../store/job.js';
-import type { JobStore } from '../store/jobs.js';
+import type { JobStore, Move } from '../store/store.js';
+import type { State } from '../store/states.js';
 import { Settler, statFile, type FileStat } from '../watch/settle.js';
 import { admit, type SizeLimits } from './admit.js';
 import { isGone, isPermissionDenied } from '../files/errno.js';
 import { FolderNotAnsweringError, type FileOperations } from '../files/folderGate.js';
 import { sameVersion, unreadableReason } from './version.js';
+
+/** Versions not yet stored: a file that goes away in one of these is gone for good. */
+const ON_ITS_WAY: readonly State[] = ['waiting', 'queued', 'retrying', 'uploading'];
 
 /** How soon a file that could not be checked (EMFILE, EIO) is looked at again. */
 const MIN_RECHECK_MS = 5_000;
@@ -90,15 +94,16 @@ export class Intake {
       if (path.includes('\uFFFD')) await this.rejectUndecodableName(path);
       return null;
     }
-    const job = store.current(path);
+    const job = await store.current(path);
     if (job?.state === 'waiting') {
-      if (!sameVersion(job, fileStat)) store.updateWaiting(job.id, fileStat.size, fileStat.mtimeMs);
+      if (!sameVersion(job, fileStat)) await store.updateWaiting(job.id, fileStat.size, fileStat.mtimeMs);
     } else if (job?.state === 'removed' && sameVersion(job, fileStat)) {
       // The same version is back (moved out and in again, a share remounted): same row, same Session-Id.
-      store.transition(job.id, 'waiting', { error: null });
+      // Conditional, as every move here: another daemon sharing the queue may see the same file at the same moment.
+      await store.transitionIf(job.id, 'removed', 'waiting', () => ({ error: null }));
     } else if (!job || !sameVersion(job, fileStat)) {
       if (job?.state === 'uploading') this.options.onSuperseded(job);
-      store.createVersion({ folder, path, ...fileStat });
+      await store.createVersion({ folder, path, ...fileStat });
     }
     return fileStat;
   }
@@ -110,27 +115,27 @@ export class Intake {
    */
   private async rejectUndecodableName(path: string): Promise<void> {
     const { store, folder } = this.options;
-    if (store.current(path)?.state === 'rejected') return;
+    if ((await store.current(path))?.state === 'rejected') return;
     const names = await this.options.run(() => readdir(dirname(path), { encoding: 'buffer' })).catch(() => []);
     const raw = names.find((name) => !isUtf8(name) && name.toString('utf8') === basename(path));
     if (!raw) return;
     // Size and mtime cannot be read through the lossy name; the row records the rejection, not a version.
-    const job = store.createVersion({ folder, path, size: 0, mtimeMs: 0 });
-    store.transition(job.id, 'rejected', { error: `the file name is not valid UTF-8 (bytes ${raw.toString('hex')}); rename it so that it can be uploaded` });
+    const job = await store.createVersion({ folder, path, size: 0, mtimeMs: 0 });
+    await store.transitionIf(job.id, 'waiting', 'rejected', () => ({ error: `the file name is not valid UTF-8 (bytes ${raw.toString('hex')}); rename it so that it can be uploaded` }));
   }
 
   private async settled(path: string, fileStat: FileStat, stableForMs: number): Promise<'done' | 'wait'> {
     const { store } = this.options;
-    const job = store.current(path);
+    const job = await store.current(path);
     if (job?.state !== 'waiting') return 'done';
     const admission = await admit(store, job, fileStat, this.options.sizeLimits(), this.options.run);
     this.refused.delete(path);
     if (admission.outcome === 'queued') this.options.onQueued();
     if (admission.outcome !== 'incomplete') return 'done';
     if (stableForMs < HEADER_GIVE_UP_MS) return 'wait';
-    store.transition(job.id, 'rejected', {
+    await store.transitionIf(job.id, 'waiting', 'rejected', () => ({
       error: `${admission.reason}; unchanged for ${Math.round(stableForMs / 60_000)} minutes, so it will not be finished`,
-    });
+    }));
     return 'done';
   }
 
@@ -141,14 +146,15 @@ export class Intake {
    */
   private async gone(path: string): Promise<void> {
     const { store } = this.options;
-    const seen = store.current(path);
+    const seen = await store.current(path);
     if (!(await this.options.rootPresent())) return;
     this.refused.delete(path);
-    const job = store.current(path);
+    const job = await store.current(path);
     // A new version may have come and been queued while the root was looked at: only the version found missing is gone.
-    if (!job || job.id !== seen?.id || !['waiting', 'queued', 'retrying', 'uploading'].includes(job.state)) return;
+    if (!job || job.id !== seen?.id) return;
     if (job.state === 'uploading') this.options.onSuperseded(job);
-    store.transition(job.id, 'removed', { error: 'the file disappeared before it was uploaded' });
+    const gone: Move[] = [{ to: 'removed', patch: { error: 'the file disappeared before it was uploaded' } }];
+    await store.moveIf(job.id, (row) => (ON_ITS_WAY.includes(row.state) ? gone : []));
   }
 
   /**
@@ -157,10 +163,10 @@ export class Intake {
    * stays `waiting` with the reason and the fix (shown by `list`), the folder's
    * passes (each poll, each rescan) look at it again, and the log says so once.
    */
-  private refusedAccess(path: string, reason: string, error: unknown): void {
-    const job = this.options.store.current(path);
+  private async refusedAccess(path: string, reason: string, error: unknown): Promise<void> {
+    const job = await this.options.store.current(path);
     const note = `${reason}; looked at again at each poll or rescan`;
-    if (job?.state === 'waiting' && job.error !== note) this.options.store.annotate(job.id, note);
+    if (job?.state === 'waiting' && job.error !== note) await this.options.store.annotate(job.id, note);
     if (this.refused.has(path)) return;
     this.refused.add(path);
     this.options.logger.warn({ err: error, file: path }, `${path}: ${note}`);
@@ -180,8 +186,8 @@ export class Intake {
     const reason = unreadableReason(error);
     if (reason && isPermissionDenied(error)) return this.refusedAccess(path, reason, error);
     if (reason) {
-      const job = store.current(path);
-      if (job?.state === 'waiting') store.transition(job.id, 'rejected', { error: reason });
+      const job = await store.current(path);
+      if (job?.state === 'waiting') await store.transitionIf(job.id, 'waiting', 'rejected', () => ({ error: reason }));
       return;
     }
     // Out of file descriptors, an I/O error on a flaky share: these pass, so look again rather than leave the file waiting.

@@ -7,15 +7,14 @@ import { RejectedError, UnauthorizedError } from '../cryomix/errors.js';
 import { CryomixWatchError, TransientError } from '../errors.js';
 import { isStoreFailure } from '../store/db.js';
 import type { Download, Job } from '../store/job.js';
-import type { JobStore } from '../store/jobs.js';
+import type { JobStore } from '../store/store.js';
 import { downloadFile, syncPlaced, type DownloadRequest, type DownloadResult } from '../transfer/download.js';
 import { StorageError } from '../transfer/errors.js';
 import type { Throttle } from '../transfer/throttle.js';
 import { SupersededAbort } from './aborts.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { holdClaim } from './claim.js';
-import { claimAvailable } from './recovery.js';
-import { scheduleDoneHook } from './followUps.js';
+import { doneHookFollowUp } from './followUps.js';
 import { isFileSystemError } from './version.js';
 import { isGone } from '../files/errno.js';
 
@@ -94,8 +93,8 @@ export function storedPlan(job: Pick<Job, 'masteringPlan'>): MasteringPlan | und
 }
 
 /** The Session-Id the API masters: a duplicate's bytes are stored under its original's. */
-function masteredSession(job: Job, store: JobStore): string {
-  return job.duplicateOf === null ? job.sessionId : store.get(job.duplicateOf).sessionId;
+async function masteredSession(job: Job, store: JobStore): Promise<string> {
+  return job.duplicateOf === null ? job.sessionId : (await store.get(job.duplicateOf)).sessionId;
 }
 
 /** A mastering step that cannot succeed by trying again: the job needs a person (`retry`). */
@@ -114,15 +113,14 @@ export class MasteringError extends CryomixWatchError {
 export async function runMasteringStep(jobId: number, context: MasteringContext, signal: AbortSignal): Promise<void> {
   const { store } = context;
   // Another process (the daemon, `upload --master`) working on this job keeps it until its claim lapses.
-  const mine = (job: Job) => claimAvailable(job);
-  if (!store.claimStep(jobId, mine)) return;
-  const job = store.get(jobId);
-  const claim = holdClaim(() => store.claimStep(job.id, mine), signal);
+  if (!(await store.claimStep(jobId))) return;
+  const job = await store.get(jobId);
+  const claim = holdClaim(() => store.claimStep(job.id), signal);
   try {
     const plan = context.plan(job);
     if (!plan) {
       // Left for whoever knows the plan (an `upload --master` run, or the block added back), not failed.
-      store.updateStep(job.id, {
+      await store.updateStep(job.id, {
         nextAttemptAt: Date.now() + UNPLANNED_RECHECK_MS,
         error: `${job.folder} has no mastering block: run "cryomix-watch upload --master" on this file to finish it, or add the block back`,
       });
@@ -134,7 +132,7 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
       await stepDownloading(job, plan, context, claim.signal);
     }
   } catch (error) {
-    fileStepFailure(job, claim.storeFailure ?? error, context, claim.signal);
+    await fileStepFailure(job, claim.storeFailure ?? error, context, claim.signal);
   } finally {
     claim.release();
   }
@@ -143,24 +141,24 @@ export async function runMasteringStep(jobId: number, context: MasteringContext,
 
 async function stepMastering(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
   const { store, api } = context;
-  const session = masteredSession(job, store);
+  const session = await masteredSession(job, store);
   // Asked first when a start may already have been sent: a crash between the call and its commit must not start a second job.
   const progress = job.masteringRequested ? await api.masteringProgress(session) : null;
   if (progress === null) {
-    store.updateStep(job.id, { masteringRequested: true });
+    await store.updateStep(job.id, { masteringRequested: true });
     await store.durable();
     await startOnce(session, plan, context, signal);
-    store.updateStep(job.id, { masteringStatus: 'pending', masteringPercent: 0, stepFailures: 0, error: null, nextAttemptAt: Date.now() + plan.pollIntervalMs });
+    await store.updateStep(job.id, { masteringStatus: 'pending', masteringPercent: 0, stepFailures: 0, error: null, nextAttemptAt: Date.now() + plan.pollIntervalMs });
     const original = session === job.sessionId ? '' : ` (the same bytes as an earlier upload: mastered as Session-Id ${session})`;
     context.logger.info({ file: job.path, sessionId: job.sessionId, masteredSessionId: session }, `${basename(job.path)}: mastering started${original}`);
     return;
   }
   if (progress.status === 'completed') {
-    store.transition(job.id, 'downloading', { masteringStatus: 'completed', masteringPercent: 100, stepFailures: 0, error: null, nextAttemptAt: Date.now() });
+    await store.transition(job.id, 'downloading', { masteringStatus: 'completed', masteringPercent: 100, stepFailures: 0, error: null, nextAttemptAt: Date.now() });
     return;
   }
   if (progress.status === 'failed' || progress.status === 'cancelled') {
-    store.transition(job.id, 'failed', {
+    await store.transition(job.id, 'failed', {
       masteringStatus: progress.status,
       error: `the Cryo-mix API reports the mastering job ${progress.status}; run "cryomix-watch retry" to start it again`,
     });
@@ -172,7 +170,7 @@ async function stepMastering(job: Job, plan: MasteringPlan, context: MasteringCo
   const limit = `mastering.timeoutMinutes, ${inMinutes(plan.timeoutMs)} min`;
   if (runningMs > plan.timeoutMs) {
     // Started afresh by `retry`: the API's job is left to its fate, and a new start is asked for (a refused one is polled again).
-    store.transition(job.id, 'failed', { masteringStatus: progress.status, masteringRequested: false, error: `the Cryo-mix API kept the mastering job ${lasted}, past ${limit}; run "cryomix-watch retry" to ask for it again` });
+    await store.transition(job.id, 'failed', { masteringStatus: progress.status, masteringRequested: false, error: `the Cryo-mix API kept the mastering job ${lasted}, past ${limit}; run "cryomix-watch retry" to ask for it again` });
     context.logger.warn({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: mastering ${lasted}, past ${limit}: marked failed`);
     return;
   }
@@ -181,7 +179,7 @@ async function stepMastering(job: Job, plan: MasteringPlan, context: MasteringCo
   // Said once in the log; the row's note (list, status page) keeps it current.
   if (late && !job.error?.startsWith('mastering is slow')) context.logger.warn({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: ${lateNote}`);
   const slow = runningMs > SLOW_JOB_MS;
-  store.updateStep(job.id, {
+  await store.updateStep(job.id, {
     masteringStatus: progress.status,
     masteringPercent: Math.round(progress.percentComplete),
     stepFailures: 0,
@@ -219,13 +217,13 @@ async function startOnce(session: string, plan: MasteringPlan, context: Masterin
 async function stepDownloading(job: Job, plan: MasteringPlan, context: MasteringContext, signal: AbortSignal): Promise<void> {
   const { store, api } = context;
   const download = context.download ?? downloadFile;
-  for (const recorded of store.downloads(job.id)) {
-    if (!(await holdsResult(recorded))) store.forgetDownload(job.id, recorded.name);
+  for (const recorded of await store.downloads(job.id)) {
+    if (!(await holdsResult(recorded))) await store.forgetDownload(job.id, recorded.name);
   }
-  const fetched = new Set(store.downloads(job.id).map((d) => d.name));
+  const fetched = new Set((await store.downloads(job.id)).map((d) => d.name));
   const missing = plan.files.filter((name) => !fetched.has(name));
   const directory = mixMastersDirectory(plan.outputDir, job);
-  const session = masteredSession(job, store);
+  const session = await masteredSession(job, store);
   // Requested just before use: the URLs expire.
   let urls = missing.length > 0 ? await api.requestDownloadUrls(session, context.urlExpirySeconds, signal) : new Map<string, SignedDownload>();
   let refreshes = 0;
@@ -235,7 +233,7 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
       if (!target) throw new MasteringError(`the Cryo-mix API offered no ${name} for this mix (it offered ${[...urls.keys()].join(', ') || 'nothing'})`);
       try {
         const result = await download({ url: target.url, directory, fileName: name, partialTag: job.sessionId, stallTimeoutMs: context.stallTimeoutMs, signal, ...(context.throttle ? { throttle: context.throttle } : {}) });
-        store.recordDownload(job.id, { name, path: result.path, bytes: result.bytes, sha256: result.sha256 });
+        await store.recordDownload(job.id, { name, path: result.path, bytes: result.bytes, sha256: result.sha256 });
         break;
       } catch (error) {
         const expired = error instanceof StorageError && (error.storageCode === 'ExpiredToken' || error.statusCode === 403);
@@ -245,11 +243,9 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
       }
     }
   }
-  await syncPlaced(store.downloads(job.id).map((d) => d.path));
-  store.atomically(() => {
-    store.transition(job.id, 'done', { stepFailures: 0, error: null });
-    if (plan.onDone) scheduleDoneHook(store, job, { argv: plan.onDone, masters: directory, mix: job.path, sessionId: job.sessionId });
-  });
+  await syncPlaced((await store.downloads(job.id)).map((d) => d.path));
+  const onDone = plan.onDone ? [doneHookFollowUp({ argv: plan.onDone, masters: directory, mix: job.path, sessionId: job.sessionId })] : [];
+  await store.transition(job.id, 'done', { stepFailures: 0, error: null }, onDone);
   await store.durable();
   context.logger.info({ file: job.path, masters: directory }, `${basename(job.path)}: masters are in ${directory}`);
 }
@@ -265,25 +261,25 @@ async function holdsResult(recorded: Download): Promise<boolean> {
 }
 
 /** Transient trouble waits and tries the same step again; a refusal fails the job; a broken state DB stops the daemon. */
-function fileStepFailure(job: Job, error: unknown, context: MasteringContext, signal: AbortSignal): void {
+async function fileStepFailure(job: Job, error: unknown, context: MasteringContext, signal: AbortSignal): Promise<void> {
   const { store } = context;
   if (isStoreFailure(error)) throw error;
   const message = error instanceof Error ? error.message : String(error);
   if (signal.aborted) {
     // Taken over by another process: the row is theirs now. Otherwise a shutdown: due again at the next start.
-    if (!(signal.reason instanceof SupersededAbort)) store.updateStep(job.id, { nextAttemptAt: Date.now() });
+    if (!(signal.reason instanceof SupersededAbort)) await store.updateStep(job.id, { nextAttemptAt: Date.now() });
   } else if (error instanceof UnauthorizedError) {
-    store.updateStep(job.id, { nextAttemptAt: Date.now(), error: message });
+    await store.updateStep(job.id, { nextAttemptAt: Date.now(), error: message });
     context.onUnauthorized(error);
   } else if (error instanceof TransientError || isFileSystemError(error)) {
     const failures = job.stepFailures + 1;
     const retryAfterMs = error instanceof TransientError ? error.retryAfterMs : undefined;
-    store.updateStep(job.id, { stepFailures: failures, nextAttemptAt: Date.now() + retryDelayMs(context.backoff, failures, retryAfterMs), error: message });
+    await store.updateStep(job.id, { stepFailures: failures, nextAttemptAt: Date.now() + retryDelayMs(context.backoff, failures, retryAfterMs), error: message });
     if (job.state === 'downloading' && Date.now() - job.updatedAt > DOWNLOAD_WARNING_MS) {
       context.logger.warn({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: its masters have waited more than a day to be downloaded; Cryo-mix deletes them 7 days after mastering`);
     }
   } else {
     if (!(error instanceof CryomixWatchError)) context.logger.error({ err: error, file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: unexpected error while mastering`);
-    store.transition(job.id, 'failed', { error: message });
+    await store.transition(job.id, 'failed', { error: message });
   }
 }

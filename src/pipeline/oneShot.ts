@@ -10,7 +10,6 @@ import { holdClaim } from './claim.js';
 import { folderFilter } from './folder.js';
 import { masteringPlan, mixMastersDirectory, runMasteringStep, storedPlan, type MasteringContext, type MasteringPlan } from './master.js';
 import { rearm } from './rearm.js';
-import { claimAvailable, recoverOrphanedUploads } from './recovery.js';
 import { finishStored, uploadJob, type UploadContext } from './upload.js';
 import { runDueFollowUps } from './followUps.js';
 import { createMasteringContext, createUploadContext, type Throttles, type UploadParts } from './uploadContext.js';
@@ -101,19 +100,19 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
   const found = await statFile(path);
   if (!found) throw new NotUploadableError(path, 'no such file (or not a regular file)');
   const { size, mtimeMs } = found;
-  let job = store.current(path);
+  let job = await store.current(path);
   if (job?.state === 'failed' && sameVersion(job, { size, mtimeMs })) {
     // With masters asked for, the step that failed is re-armed (as `retry` does): a stored upload is not sent again.
-    job = rearm(store, job) ?? store.get(job.id);
+    job = (await rearm(store, job)) ?? (await store.get(job.id));
   } else if (!job || !sameVersion(job, { size, mtimeMs }) || (FINAL_STATES.includes(job.state) && job.state !== 'done')) {
     const folder = config.folders.find((f) => isInside(f.path, path))?.path ?? dirname(path);
-    job = store.createVersion({ folder, path, size, mtimeMs });
+    job = await store.createVersion({ folder, path, size, mtimeMs });
   }
-  if (master && !job.masteringRequested && job.masteringStatus === null && store.downloads(job.id).length === 0) {
+  if (master && !job.masteringRequested && job.masteringStatus === null && (await store.downloads(job.id)).length === 0) {
     // Stored first: whoever finishes the job (the daemon, after this command is stopped) masters it with this plan.
-    store.updateStep(job.id, { masteringPlan: master });
+    await store.updateStep(job.id, { masteringPlan: master });
     // Uploaded earlier without masters: the API masters the bytes it holds, nothing is sent again.
-    if (job.state === 'done') job = store.transitionIf(job.id, 'done', 'mastering', () => ({ nextAttemptAt: Date.now(), stepFailures: 0, error: null })) ?? store.get(job.id);
+    if (job.state === 'done') job = (await store.transitionIf(job.id, 'done', 'mastering', () => ({ nextAttemptAt: Date.now(), stepFailures: 0, error: null }))) ?? (await store.get(job.id));
   }
   if (job.state === 'waiting') {
     const admission = await admitOrFile(parts, job, { size, mtimeMs });
@@ -122,7 +121,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
   }
   // Only sending waits for the pause to end: a stored file's mastering and downloads go on.
   const { pausedBy } = throttles;
-  if (pausedBy && ['queued', 'retrying'].includes(store.get(job.id).state)) {
+  if (pausedBy && ['queued', 'retrying'].includes((await store.get(job.id)).state)) {
     throw new NotUploadableError(path, `uploads are paused (${pausedBy.reason})${untilText(pausedBy.nextChangeAt)}; a running daemon sends it then, or add --limit to send it now`);
   }
   let changedDuringUpload = false;
@@ -140,14 +139,14 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
   let heldBy: number | null = null;
   for (;;) {
     // An upload whose process died (this file's, or an identical file's holding its bytes) is released; no daemon may be running.
-    recoverOrphanedUploads(store, () => false);
-    job = store.get(job.id);
+    await store.releaseOrphanedUploads(() => false);
+    job = await store.get(job.id);
     if (job.state === 'uploading') {
       // Another live process (the daemon, which found the file too) is on this very attempt: its outcome is this command's.
       if (heldBy !== job.ownerPid) options.onHeld?.(job);
       heldBy = job.ownerPid;
       await sleep(FOLLOW_MS, signal);
-      if (signal.aborted) return store.get(job.id);
+      if (signal.aborted) return await store.get(job.id);
       continue;
     }
     if (job.state === 'retrying') {
@@ -156,20 +155,20 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
       onWait?.(job, delayMs);
       await sleep(delayMs, signal);
       if (signal.aborted) return job;
-      job = store.transitionIf(job.id, 'retrying', 'queued') ?? store.get(job.id);
+      job = (await store.transitionIf(job.id, 'retrying', 'queued')) ?? (await store.get(job.id));
     }
     if (job.state !== 'queued') break;
     if (master) options.onProgress?.(job);
     await uploadJob(job.id, context, signal);
-    if (signal.aborted) return store.get(job.id);
+    if (signal.aborted) return await store.get(job.id);
     if (changedDuringUpload) {
       throw new NotUploadableError(path, `${basename(path)} changed while it was being uploaded; run the command again once it is finished`);
     }
   }
   // Stored by a run that stopped before the next step (a crash): on, as the daemon's start-up does.
-  if (job.state === 'uploaded') finishStored(job, context);
+  if (job.state === 'uploaded') await finishStored(job, context);
   await runDueFollowUps(job.id, context, signal);
-  if (!master) return store.get(job.id);
+  if (!master) return await store.get(job.id);
   const mastering = createMasteringContext(parts, context, {
     // A job whose mastering an earlier run started finishes with that run's plan (its --out), as the daemon would.
     plan: (row) => storedPlan(row) ?? master,
@@ -180,7 +179,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
   const mastered = await followMastering(job.id, mastering, signal, options);
   // The onDone hook, due once the masters are in place.
   await runDueFollowUps(job.id, context, signal);
-  return mastered.state === 'done' ? store.get(job.id) : mastered;
+  return mastered.state === 'done' ? await store.get(job.id) : mastered;
 }
 
 /**
@@ -205,9 +204,9 @@ function forcedMastering(context: UploadContext, jobId: number, master: Masterin
     put: (request) =>
       putFile({
         ...request,
-        onProgress: (bytesSent) => {
-          request.onProgress?.(bytesSent);
-          onProgress?.(context.store.get(jobId));
+        onProgress: async (bytesSent) => {
+          await request.onProgress?.(bytesSent);
+          onProgress?.(await context.store.get(jobId));
         },
       }),
   };
@@ -223,17 +222,16 @@ function forcedMastering(context: UploadContext, jobId: number, master: Masterin
  */
 async function followMastering(jobId: number, context: MasteringContext, signal: AbortSignal, options: OneShotOptions): Promise<Job> {
   const { store } = context;
-  const mayTake = (job: Job) => claimAvailable(job);
   let heldBy: number | null = null;
   for (;;) {
-    const job = store.get(jobId);
+    const job = await store.get(jobId);
     if (job.state !== 'mastering' && job.state !== 'downloading') return job;
     options.onProgress?.(job);
-    if (!store.claimStep(jobId, mayTake)) {
+    if (!(await store.claimStep(jobId))) {
       if (heldBy !== job.ownerPid) options.onHeld?.(job);
       heldBy = job.ownerPid;
       await sleep(Math.min(FOLLOW_MS, Math.max(0, (job.leaseUntil ?? 0) - Date.now())), signal);
-      if (signal.aborted) return store.get(jobId);
+      if (signal.aborted) return await store.get(jobId);
       continue;
     }
     heldBy = null;
@@ -241,12 +239,12 @@ async function followMastering(jobId: number, context: MasteringContext, signal:
     const delayMs = Math.max(0, (job.nextAttemptAt ?? 0) - Date.now());
     if (job.stepFailures > 0) options.onWait?.(job, delayMs);
     // Held while waiting too: a slow job is polled less often than a lease lasts, and the daemon must not take it meanwhile.
-    const claim = holdClaim(() => store.claimStep(jobId, mayTake), signal);
+    const claim = holdClaim(() => store.claimStep(jobId), signal);
     await sleep(delayMs, claim.signal).finally(() => claim.release());
     if (claim.storeFailure !== undefined) throw claim.storeFailure;
-    if (signal.aborted) return store.get(jobId);
+    if (signal.aborted) return await store.get(jobId);
     await runMasteringStep(jobId, context, signal);
-    if (signal.aborted) return store.get(jobId);
+    if (signal.aborted) return await store.get(jobId);
   }
 }
 
@@ -257,7 +255,7 @@ async function admitOrFile(parts: UploadParts, job: Job, fileStat: FileStat): Pr
   } catch (error) {
     const reason = errnoCode(error) === 'ENOENT' ? 'the file disappeared before it was uploaded' : unreadableReason(error);
     if (reason === undefined) throw error;
-    parts.store.transitionIf(job.id, 'waiting', errnoCode(error) === 'ENOENT' ? 'removed' : 'rejected', () => ({ error: reason }));
+    await parts.store.transitionIf(job.id, 'waiting', errnoCode(error) === 'ENOENT' ? 'removed' : 'rejected', () => ({ error: reason }));
     return { outcome: 'rejected', reason };
   }
 }

@@ -2,13 +2,12 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { CryomixApi } from '../cryomix/api.js';
 import { keyAccepted } from '../cryomix/keyProbe.js';
-import type { FolderState, Job } from '../store/job.js';
-import type { JobStore } from '../store/jobs.js';
+import type { FolderState, Job, PauseState } from '../store/job.js';
+import type { JobStore } from '../store/store.js';
 import { WatchedFolder, type FolderDeps } from './folder.js';
-import { recoverOrphanedUploads } from './recovery.js';
 import { Scheduler } from './scheduler.js';
 import { planFor, runMasteringStep, type MasteringContext } from './master.js';
-import { finishStored, uploadJob, type UploadContext } from './upload.js';
+import { finishStored, uploadNextJob, type UploadContext } from './upload.js';
 import { runFollowUp } from './followUps.js';
 import { Bandwidth, describeLimit, untilText, type BandwidthState } from './bandwidth.js';
 import { formatRate } from '../config/rate.js';
@@ -52,7 +51,7 @@ export class Pipeline {
       logger,
       concurrency: config.uploads.concurrency,
       authRecheckMs: config.api.authRecheckSeconds * 1000,
-      upload: (jobId, signal) => uploadJob(jobId, this.uploadContext, signal),
+      upload: (signal, onClaimed) => uploadNextJob(this.uploadContext, signal, (job) => onClaimed(job.id)),
       step: (job, signal) => runMasteringStep(job.id, this.masteringContext, signal),
       followUp: (followUp, signal) => runFollowUp(followUp, this.uploadContext, signal),
       keyAccepted: () => keyAccepted(api),
@@ -86,11 +85,11 @@ export class Pipeline {
    * or removed while the daemon was down are found by the scan.
    */
   async start(): Promise<void> {
-    this.recoverInterrupted();
+    await this.recoverInterrupted();
     for (const folder of this.folders) await folder.start();
     this.recordFolderStates();
     this.bandwidth.start();
-    this.scheduler.start();
+    await this.scheduler.start();
   }
 
   /**
@@ -98,13 +97,13 @@ export class Pipeline {
    * Session-Id. Waiting rows outside every configured folder (the config
    * changed) have no settle rule left to finish them.
    */
-  private recoverInterrupted(): void {
+  private async recoverInterrupted(): Promise<void> {
     const { store } = this.options;
-    recoverOrphanedUploads(store, () => false);
-    for (const job of store.inState('uploaded')) finishStored(job, this.uploadContext);
-    for (const job of store.inState('waiting')) {
+    await store.releaseOrphanedUploads(() => false);
+    for (const job of await store.inState('uploaded')) await finishStored(job, this.uploadContext);
+    for (const job of await store.inState('waiting')) {
       if (!this.folders.some((folder) => folder.config.path === job.folder)) {
-        store.transition(job.id, 'removed', { error: `${job.folder} is no longer a watched folder` });
+        await store.transitionIf(job.id, 'waiting', 'removed', () => ({ error: `${job.folder} is no longer a watched folder` }));
       }
     }
   }
@@ -118,8 +117,8 @@ export class Pipeline {
     await this.scheduler.stop(this.options.config.uploads.shutdownGraceSeconds * 1000);
     for (const folder of this.folders) await folder.stop();
     // No daemon, no word on the folders or caps: `status` must not show a stopped daemon's last view as current.
-    this.options.store.setFolderStates([]);
-    this.options.store.setBandwidth(null);
+    await this.options.store.setFolderStates([]);
+    await this.options.store.setBandwidth(null);
   }
 
   /**
@@ -164,6 +163,11 @@ export class Pipeline {
     return changes;
   }
 
+  /** Why all API work waits (the API refused the key), as the scheduler keeps it; null when it does not. */
+  get paused(): PauseState | null {
+    return this.scheduler.paused;
+  }
+
   /** The upload and download caps in force, and why. */
   get bandwidthState(): BandwidthState {
     return this.bandwidth.state;
@@ -177,11 +181,7 @@ export class Pipeline {
     if (state.limit === 'pause') this.scheduler.park(state.reason, state.nextChangeAt);
     else this.scheduler.resume();
     this.options.logger.info({ uploadLimit: state.limit, reason: state.reason, nextChangeAt: state.nextChangeAt, downloadLimit: state.downloadLimit }, `upload limit: ${describeLimit(state)}${untilText(state.nextChangeAt)}`);
-    try {
-      this.options.store.setBandwidth(state);
-    } catch (error) {
-      this.fail(error);
-    }
+    this.options.store.setBandwidth(state).catch((error: unknown) => this.fail(error));
   }
 
   get watchedFolders(): string[] {
@@ -195,11 +195,7 @@ export class Pipeline {
 
   /** For `status`, which runs in another process. A failing DB here is the daemon's end, like anywhere else. */
   private recordFolderStates(): void {
-    try {
-      this.options.store.setFolderStates(this.folderStates());
-    } catch (error) {
-      this.fail(error);
-    }
+    this.options.store.setFolderStates(this.folderStates()).catch((error: unknown) => this.fail(error));
   }
 
   /**

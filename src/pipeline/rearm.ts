@@ -1,5 +1,5 @@
 import type { Job } from '../store/job.js';
-import type { JobStore } from '../store/jobs.js';
+import type { JobStore } from '../store/store.js';
 
 /**
  * `retry`: sends a failed version back to the step that failed, with the
@@ -8,7 +8,7 @@ import type { JobStore } from '../store/jobs.js';
  * the API reported the job failed or cancelled).
  * Conditional, because the daemon may file the row at the same moment.
  */
-export function rearm(store: JobStore, job: Job): Job | undefined {
+export async function rearm(store: JobStore, job: Job): Promise<Job | undefined> {
   const now = Date.now();
   // Stored: sent by this row (storage's MD5 recorded), or the same bytes as an upload already stored.
   const stored = job.md5 !== null || job.duplicateOf !== null;

@@ -1,9 +1,8 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { FollowUp, Job, PauseState } from '../store/job.js';
-import type { JobStore } from '../store/jobs.js';
+import type { JobStore } from '../store/store.js';
 import { ParkedAbort, ShutdownAbort, SupersededAbort } from './aborts.js';
-import { claimAvailable, recoverOrphanedUploads } from './recovery.js';
 
 export interface SchedulerOptions {
   store: JobStore;
@@ -13,7 +12,8 @@ export interface SchedulerOptions {
   authRecheckMs: number;
   /** Picks up rows other processes changed (`retry`, `upload FILE`): the DB, not memory, is the queue. */
   pollMs?: number;
-  upload(jobId: number, signal: AbortSignal): Promise<void>;
+  /** An upload slot: takes the next queued job, if any is left, telling `onClaimed` which. */
+  upload(signal: AbortSignal, onClaimed: (jobId: number) => void): Promise<void>;
   /** The next step of a `mastering` or `downloading` job (start, poll, download). */
   step(job: Job, signal: AbortSignal): Promise<void>;
   /** A due follow-up (an after-upload move, an onDone hook). */
@@ -24,6 +24,10 @@ export interface SchedulerOptions {
 }
 
 type Work = 'upload' | 'step' | 'follow-up';
+interface InFlight {
+  work: Work;
+  controller: AbortController;
+}
 const uploadKey = (jobId: number) => `upload ${jobId}`;
 const stepKey = (jobId: number) => `step ${jobId}`;
 const followUpKey = (followUp: Pick<FollowUp, 'jobId' | 'kind'>) => `${followUp.kind} ${followUp.jobId}`;
@@ -60,13 +64,17 @@ export class Scheduler {
    * kind of work, so that a pause can park the uploads alone; a row is in
    * one state at a time, so its upload and its step never both run.
    */
-  private readonly inFlight = new Map<string, { work: Work; controller: AbortController }>();
+  private readonly inFlight = new Map<string, InFlight>();
   /** Set during a `pause` window of uploads.schedule: no upload runs. */
   private parkedBy: ParkedAbort | undefined;
   private pauseState: PauseState | null;
   private stopping = false;
-  /** A pump is due at the end of this turn of the event loop. */
-  private pumping = false;
+  /** `due`: a pump runs at the end of this turn of the event loop; `filling`: one is running. */
+  private pumpState: 'idle' | 'due' | 'filling' = 'idle';
+  /** Something changed while a pump was running: it runs once more. */
+  private pumpAgain = false;
+  /** Names upload slots, which learn their job only once they claim it. */
+  private slots = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -76,10 +84,11 @@ export class Scheduler {
     this.queue = new PQueue({ concurrency: options.concurrency });
     this.steps = new PQueue({ concurrency: options.concurrency });
     this.followUps = new PQueue({ concurrency: options.concurrency });
-    this.pauseState = options.store.paused();
+    this.pauseState = null;
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    this.pauseState = await this.options.store.paused();
     this.pollTimer = setInterval(() => this.pump(), this.options.pollMs ?? 2000).unref();
     if (this.pauseState) this.scheduleProbe();
     this.pump();
@@ -104,38 +113,50 @@ export class Scheduler {
    * each pump asks the DB six questions.
    */
   pump(): void {
-    if (this.stopping || this.pumping) return;
-    this.pumping = true;
+    if (this.stopping) return;
+    if (this.pumpState === 'filling') this.pumpAgain = true;
+    if (this.pumpState !== 'idle') return;
+    this.pumpState = 'due';
     setImmediate(() => {
-      this.pumping = false;
-      if (this.stopping) return;
-      try {
-        this.fill();
-      } catch (error) {
-        this.options.onFatal(error);
-      }
+      this.fillOnce().catch((error: unknown) => this.options.onFatal(error));
     });
   }
 
-  private fill(): void {
+  /** One pump at a time: each reads the queue and starts what it finds, and two at once would start a row twice. */
+  private async fillOnce(): Promise<void> {
+    this.pumpState = 'filling';
+    try {
+      if (!this.stopping) await this.fill();
+    } finally {
+      this.pumpState = 'idle';
+      if (this.pumpAgain) {
+        this.pumpAgain = false;
+        this.pump();
+      }
+    }
+  }
+
+  private async fill(): Promise<void> {
     const { store, concurrency } = this.options;
-    recoverOrphanedUploads(store, (id) => this.inFlight.has(uploadKey(id)));
+    // Every upload this process holds runs in one of its slots: only other processes' can be orphaned.
+    await store.releaseOrphanedUploads(() => true);
     // Conditional: `upload FILE` in another process may wake the same row.
-    for (const job of store.dueRetries(Date.now())) store.transitionIf(job.id, 'retrying', 'queued');
-    this.armRetryTimer();
+    for (const job of await store.dueRetries(Date.now())) await store.transitionIf(job.id, 'retrying', 'queued');
+    await this.armRetryTimer();
     // Steps and follow-ups another live process is working on are skipped, not retried in a loop.
     // Follow-ups make no API call: a refused key does not keep a stored file from being moved.
     const followUpRoom = concurrency - (this.followUps.size + this.followUps.pending);
-    const followUps = store.dueFollowUps(Date.now(), followUpRoom + this.inFlight.size).filter((due) => !this.inFlight.has(followUpKey(due)) && claimAvailable(due));
+    const followUps = (await store.dueFollowUps(Date.now(), followUpRoom + this.inFlight.size)).filter((due) => !this.inFlight.has(followUpKey(due)));
     for (const due of followUps.slice(0, Math.max(0, followUpRoom))) this.enqueue(this.followUps, 'follow-up', followUpKey(due), (signal) => this.options.followUp(due, signal));
     if (this.pauseState) return;
     if (!this.parkedBy) {
+      // Slots not started yet will each take one of the queued jobs: as many more as there are jobs beyond those.
       const uploadRoom = concurrency * 2 - (this.queue.size + this.queue.pending);
-      const uploads = store.queuedIds(uploadRoom + this.inFlight.size).filter((id) => !this.inFlight.has(uploadKey(id)));
-      for (const id of uploads.slice(0, Math.max(0, uploadRoom))) this.enqueue(this.queue, 'upload', uploadKey(id), (signal) => this.options.upload(id, signal));
+      const unclaimed = uploadRoom > 0 ? (await store.queuedIds(uploadRoom + this.queue.size)).length - this.queue.size : 0;
+      for (let slot = 0; slot < Math.min(uploadRoom, unclaimed); slot++) this.enqueueUploadSlot();
     }
     const stepRoom = concurrency - (this.steps.size + this.steps.pending);
-    const steps = store.dueSteps(Date.now(), stepRoom + this.inFlight.size).filter((job) => !this.inFlight.has(stepKey(job.id)) && claimAvailable(job));
+    const steps = (await store.dueSteps(Date.now(), stepRoom + this.inFlight.size)).filter((job) => !this.inFlight.has(stepKey(job.id)));
     for (const job of steps.slice(0, Math.max(0, stepRoom))) this.enqueue(this.steps, 'step', stepKey(job.id), (signal) => this.options.step(job, signal));
   }
 
@@ -146,13 +167,28 @@ export class Scheduler {
     return !this.pauseState && !(work === 'upload' && this.parkedBy);
   }
 
-  private enqueue(queue: PQueue, work: Work, key: string, run: (signal: AbortSignal) => Promise<void>): void {
-    const controller = new AbortController();
-    this.inFlight.set(key, { work, controller });
+  /** Known by its job, once claimed, so that a changed file (supersede) or a pause can stop it. */
+  private enqueueUploadSlot(): void {
+    this.enqueue(this.queue, 'upload', `upload slot ${++this.slots}`, async (signal, running) => {
+      let key: string | undefined;
+      try {
+        await this.options.upload(signal, (jobId) => {
+          key = uploadKey(jobId);
+          this.inFlight.set(key, running);
+        });
+      } finally {
+        if (key !== undefined) this.inFlight.delete(key);
+      }
+    });
+  }
+
+  private enqueue(queue: PQueue, work: Work, key: string, run: (signal: AbortSignal, running: InFlight) => Promise<void>): void {
+    const running: InFlight = { work, controller: new AbortController() };
+    this.inFlight.set(key, running);
     queue
       .add(async () => {
         if (!this.mayRun(work)) return;
-        await run(controller.signal);
+        await run(running.controller.signal, running);
       })
       .catch((error: unknown) => this.options.onFatal(error))
       .finally(() => {
@@ -161,9 +197,9 @@ export class Scheduler {
       });
   }
 
-  private armRetryTimer(): void {
+  private async armRetryTimer(): Promise<void> {
     clearTimeout(this.retryTimer);
-    const next = this.options.store.nextDueAt();
+    const next = await this.options.store.nextDueAt();
     if (next === null) return;
     // Floored: a step that is due but cannot run yet (running, held elsewhere, paused) must not re-arm a 0 ms timer forever.
     this.retryTimer = setTimeout(() => this.pump(), Math.max(MIN_TIMER_MS, next - Date.now())).unref();
@@ -198,7 +234,7 @@ export class Scheduler {
   pause(reason: string): void {
     if (!this.pauseState) {
       this.pauseState = { reason, since: Date.now() };
-      this.options.store.setPaused(this.pauseState);
+      this.options.store.setPaused(this.pauseState).catch((error: unknown) => this.options.onFatal(error));
       this.options.logger.error({ paused: true, reason }, `uploads paused: ${reason}`);
     }
     this.scheduleProbe();
@@ -225,7 +261,7 @@ export class Scheduler {
       return;
     }
     this.pauseState = null;
-    this.options.store.setPaused(null);
+    await this.options.store.setPaused(null);
     this.options.logger.info({ paused: false }, 'the API accepts the key again; uploads resume');
     this.pump();
   }

@@ -7,14 +7,14 @@ import { TransientError } from '../errors.js';
 import { isStoreFailure } from '../store/db.js';
 import type { Job, TransitionPatch, UploadReservation } from '../store/job.js';
 import type { State } from '../store/states.js';
-import type { JobStore } from '../store/jobs.js';
+import type { JobStore, Move } from '../store/store.js';
 import { ChecksumMismatchError, FileChangedError, StorageError } from '../transfer/errors.js';
 import { putFile, type PutRequest, type PutResult } from '../transfer/put.js';
 import type { Throttle } from '../transfer/throttle.js';
 import { readHead, sha256File, sha256Hex } from '../transfer/hash.js';
 import { contentTypeForPath } from '../watch/sniff.js';
 import type { AfterUpload } from './afterUpload.js';
-import { scheduleAfterUpload } from './followUps.js';
+import { afterUploadFollowUps } from './followUps.js';
 import type { MasteringPlan } from './master.js';
 import { holdClaim } from './claim.js';
 import { ParkedAbort } from './aborts.js';
@@ -70,23 +70,36 @@ export interface FolderAccess {
 export async function uploadJob(jobId: number, context: UploadContext, signal: AbortSignal): Promise<void> {
   const { store } = context;
   if (signal.aborted) return;
-  const queued = store.get(jobId);
+  const queued = await store.get(jobId);
   const run = context.folderOf?.(queued)?.run ?? directly;
   // Read before the claim, so that taking the job and holding its beginning against identical files are one commit.
   // A read that fails here is made again, and its error filed, by the attempt.
   const headSha256 = await run(() => readHead(queued.path)).then(sha256Hex, () => undefined);
   if (signal.aborted) return;
-  const claimed = store.atomically(() => {
-    const job = store.claim(jobId);
-    if (!job) return undefined;
-    if (headSha256 === undefined) return { job, held: undefined };
-    return { job, held: { headSha256, reservation: store.reserveUpload(job, headSha256) } };
-  });
+  const claimed = await store.claimUpload(jobId, headSha256);
   if (!claimed) return;
-  const { job } = claimed;
-  const claim = holdClaim(() => store.renewLease(job.id), signal);
+  const { job, reservation } = claimed;
+  await runClaimed(job, headSha256 !== undefined && reservation !== undefined ? { headSha256, reservation } : undefined, run, context, signal);
+}
+
+/**
+ * The daemon's upload slot: takes the oldest queued job that no other
+ * process (another daemon sharing the queue) is taking, tells `onClaimed`
+ * which, and runs its attempt.
+ */
+export async function uploadNextJob(context: UploadContext, signal: AbortSignal, onClaimed: (job: Job) => void): Promise<void> {
+  if (signal.aborted) return;
+  const job = await context.store.claimNextUpload();
+  if (!job) return;
+  onClaimed(job);
+  await runClaimed(job, undefined, context.folderOf?.(job)?.run ?? directly, context, signal);
+}
+
+/** An attempt at a claimed job, holding the claim while it runs. */
+async function runClaimed(job: Job, held: Held | undefined, run: FileOperations, context: UploadContext, signal: AbortSignal): Promise<void> {
+  const claim = holdClaim(() => context.store.renewLease(job.id), signal);
   try {
-    await attempt(job, claimed.held, run, context, claim.signal);
+    await attempt(job, held, run, context, claim.signal);
   } catch (error) {
     await fileFailure(job, claim.storeFailure ?? error, context, claim.signal);
   } finally {
@@ -95,7 +108,7 @@ export async function uploadJob(jobId: number, context: UploadContext, signal: A
   if (claim.storeFailure !== undefined) throw claim.storeFailure;
 }
 
-/** The file's beginning as read before the claim, and what JobStore.reserveUpload made of it. */
+/** The file's beginning as read before the claim, and the reservation the claim made with it. */
 interface Held {
   headSha256: string;
   reservation: UploadReservation;
@@ -105,7 +118,7 @@ async function attempt(job: Job, held: Held | undefined, run: FileOperations, co
   const { store } = context;
   await assertUnchanged(job, run);
   const headSha256 = held?.headSha256 ?? sha256Hex(await run(() => readHead(job.path)));
-  let reservation = held?.reservation ?? store.reserveUpload(job, headSha256);
+  let reservation = held?.reservation ?? (await store.reserveUpload(job, headSha256));
   let hashBeforeUpload: string | undefined;
   while (reservation.kind !== 'send') {
     if (reservation.kind === 'lost') {
@@ -117,7 +130,7 @@ async function attempt(job: Job, held: Held | undefined, run: FileOperations, co
       const { original } = reservation;
       const sha256 = hashBeforeUpload;
       // Stored already, under the original's Session-Id: from here on like any stored upload (masters, after-upload step).
-      if (!fileStored(job, context, { sha256, headSha256, duplicateOf: original.id, error: null })) return;
+      if (!(await fileStored(job, context, { sha256, headSha256, duplicateOf: original.id, error: null }))) return;
       await store.durable();
       context.logger.info({ file: job.path, duplicateOf: original.path }, `${basename(job.path)}: same bytes as ${original.path}, not sent again`);
       return;
@@ -125,7 +138,7 @@ async function attempt(job: Job, held: Held | undefined, run: FileOperations, co
     // A big file takes a while to read twice: say why, to whoever reads debug logs.
     context.logger.debug({ file: job.path }, `${basename(job.path)}: same size and beginning as an earlier upload; hashing it whole first to rule out a duplicate`);
     hashBeforeUpload = await sha256File(job.path, signal);
-    reservation = store.reserveUpload(job, headSha256, hashBeforeUpload);
+    reservation = await store.reserveUpload(job, headSha256, hashBeforeUpload);
   }
   const started = Date.now();
   const { result, target } = await putWithFreshUrl(job, contentTypeOf(job.path), run, context, signal);
@@ -136,7 +149,7 @@ async function attempt(job: Job, held: Held | undefined, run: FileOperations, co
   if (result.headSha256 !== headSha256 || (hashBeforeUpload !== undefined && hashBeforeUpload !== result.sha256)) {
     throw new FileChangedError(job.path, 'its content differs from the first read');
   }
-  fileStored(job, context, { sha256: result.sha256, headSha256: result.headSha256, md5: result.md5, bytesSent: result.bytes, uploadFolder: target.uploadFolderName, error: null });
+  await fileStored(job, context, { sha256: result.sha256, headSha256: result.headSha256, md5: result.md5, bytesSent: result.bytes, uploadFolder: target.uploadFolderName, error: null });
 }
 
 /**
@@ -146,33 +159,29 @@ async function attempt(job: Job, held: Held | undefined, run: FileOperations, co
  * version took over): then this attempt's result no longer describes the
  * file, and it is dropped.
  */
-function fileStored(job: Job, context: UploadContext, stored: TransitionPatch): boolean {
-  const filed = context.store.atomically(() => {
-    if (!context.store.fileOutcome(job.id, 'uploaded', stored)) return false;
-    finishStored(job, context);
-    return true;
-  });
+async function fileStored(job: Job, context: UploadContext, stored: TransitionPatch): Promise<boolean> {
+  const filed = (await context.store.fileOutcome(job.id, 'uploaded', stored, (uploaded) => afterStored(uploaded, context))) !== undefined;
   if (!filed) context.logger.debug({ file: job.path, sessionId: job.sessionId }, `${basename(job.path)}: the version changed during the upload; its result is dropped`);
   return filed;
 }
 
+/** Finishes a row left `uploaded` (a crash between the two commits of an older version). */
+export async function finishStored(job: Pick<Job, 'id'>, context: Pick<UploadContext, 'store' | 'masteringPlan' | 'afterUpload'>): Promise<void> {
+  await context.store.moveIf(job.id, (stored) => afterStored(stored, context));
+}
+
 /**
  * The bytes are stored: done, or on to mastering with the plan of the
- * moment stored on the row; and the folder's after-upload step due. One
- * commit (a savepoint within the caller's). The row is read within it:
- * `upload --master` in another process may have stored a plan since the
- * attempt began, or another process finished the row already.
+ * moment stored on the row; and the folder's after-upload step due. Decided
+ * within the commit, from the row as it is then: `upload --master` in
+ * another process may have stored a plan since the attempt began, or
+ * another process finished the row already.
  */
-export function finishStored(job: Pick<Job, 'id'>, context: Pick<UploadContext, 'store' | 'masteringPlan' | 'afterUpload'>): void {
-  const { store } = context;
-  store.atomically(() => {
-    const stored = store.get(job.id);
-    if (stored.state !== 'uploaded') return;
-    const masteringPlan = context.masteringPlan(stored);
-    if (masteringPlan) store.transition(stored.id, 'mastering', { nextAttemptAt: Date.now(), masteringPlan });
-    else store.transition(stored.id, 'done');
-    scheduleAfterUpload(store, stored, context.afterUpload(stored));
-  });
+function afterStored(stored: Job, context: Pick<UploadContext, 'masteringPlan' | 'afterUpload'>): Move[] {
+  if (stored.state !== 'uploaded') return [];
+  const masteringPlan = context.masteringPlan(stored);
+  const followUps = afterUploadFollowUps(context.afterUpload(stored));
+  return [masteringPlan ? { to: 'mastering', patch: { nextAttemptAt: Date.now(), masteringPlan }, followUps } : { to: 'done', followUps }];
 }
 
 function contentTypeOf(path: string): string {
@@ -289,7 +298,7 @@ async function fileFailure(job: Job, error: unknown, context: UploadContext, sig
   // A file is only gone if its folder is there: an unmounted share's files wait for it. Asked now, not at the last root check.
   const folderThere = isGone(readErrorOf(error)) ? ((await context.folderOf?.(job)?.rootPresent()) ?? true) : true;
   const outcome = classifyFailure(job, error, context, signal, folderThere);
-  if (!context.store.fileOutcome(job.id, outcome.to, outcome.patch)) return;
+  if (!(await context.store.fileOutcome(job.id, outcome.to, outcome.patch))) return;
   await context.store.durable();
   outcome.then?.();
 }

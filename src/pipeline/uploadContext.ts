@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { CryomixApi } from '../cryomix/api.js';
-import type { JobStore } from '../store/jobs.js';
+import type { JobStore } from '../store/store.js';
 import { afterUploadPlan } from './afterUpload.js';
 import { planFor, type MasteringContext } from './master.js';
 import type { UploadContext } from './upload.js';

@@ -1,5 +1,5 @@
 import type { FollowUp, FollowUpKind, Job } from '../store/job.js';
-import type { JobStore } from '../store/jobs.js';
+import type { JobStore } from '../store/store.js';
 import type { State } from '../store/states.js';
 import { relativeTime } from './format.js';
 
@@ -20,6 +20,8 @@ export interface JobView {
   updatedAt: string;
   /** Work still due on the file: its after-upload move or delete, its onDone hook. */
   followUps: FollowUpView[];
+  /** With a queue several machines share (state.postgres): the machine that holds, or last held, the file's upload or mastering; null before any did. */
+  host: string | null;
 }
 
 export interface FollowUpView {
@@ -30,7 +32,7 @@ export interface FollowUpView {
   dueAt: string;
 }
 
-export function jobView(job: Job, store: JobStore): JobView {
+export async function jobView(job: Job, store: JobStore): Promise<JobView> {
   return {
     path: job.path,
     state: job.state,
@@ -41,10 +43,11 @@ export function jobView(job: Job, store: JobStore): JobView {
     error: job.error,
     bytesSent: job.bytesSent,
     nextAttemptAt: job.state === 'retrying' && job.nextAttemptAt !== null ? new Date(job.nextAttemptAt).toISOString() : null,
-    duplicateOf: job.duplicateOf === null ? null : store.get(job.duplicateOf).path,
+    duplicateOf: job.duplicateOf === null ? null : (await store.get(job.duplicateOf)).path,
     masteringPercent: job.masteringPercent,
     updatedAt: new Date(job.updatedAt).toISOString(),
-    followUps: store.followUps(job.id).map(followUpView),
+    followUps: (await store.followUps(job.id)).map(followUpView),
+    host: job.ownerHost,
   };
 }
 

@@ -20,6 +20,8 @@ export interface Job {
   uploadFolder: string | null;
   /** The process uploading this row, while `uploading`. */
   ownerPid: number | null;
+  /** The machine that process runs on (or last ran on), when several share the queue (PostgreSQL); null on one machine's SQLite. */
+  ownerHost: string | null;
   /** Until when that process's claim holds unless renewed (epoch ms). */
   leaseUntil: number | null;
   /** POST /api/mastering may have been sent for this version. */
@@ -50,8 +52,6 @@ export interface TransitionPatch {
   duplicateOf?: number;
   bytesSent?: number;
   uploadFolder?: string;
-  ownerPid?: number;
-  leaseUntil?: number;
   masteringRequested?: boolean;
   masteringStatus?: string;
   masteringPercent?: number;

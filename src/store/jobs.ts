@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { patchColumns } from './patch.js';
 import type { Download, FolderState, FollowUp, FollowUpKind, Job, PauseState, TransitionEvent, TransitionPatch, UploadReservation } from './job.js';
+import { isLiveVersion, LEASE_MS, type Decide, type JobStore, type KnownVersion, type Move, type NewFollowUp, type NewVersion } from './store.js';
+import { errnoCode } from '../files/errno.js';
 import { redactSignedUrls } from '../net/redact.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
 import { callEach, GroupCommit } from './groupCommit.js';
@@ -53,6 +56,7 @@ const fromRow = (row: JobRow): Job => ({
   bytesSent: row.bytes_sent,
   uploadFolder: row.upload_folder,
   ownerPid: row.owner_pid,
+  ownerHost: null,
   leaseUntil: row.lease_until,
   masteringRequested: row.mastering_requested === 1,
   masteringStatus: row.mastering_status,
@@ -62,25 +66,6 @@ const fromRow = (row: JobRow): Job => ({
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
-
-const PATCH_COLUMNS: Record<keyof TransitionPatch, string> = {
-  error: 'error',
-  nextAttemptAt: 'next_attempt_at',
-  sha256: 'sha256',
-  headSha256: 'head_sha256',
-  md5: 'md5',
-  attempts: 'attempts',
-  duplicateOf: 'duplicate_of',
-  bytesSent: 'bytes_sent',
-  uploadFolder: 'upload_folder',
-  ownerPid: 'owner_pid',
-  leaseUntil: 'lease_until',
-  masteringRequested: 'mastering_requested',
-  masteringStatus: 'mastering_status',
-  masteringPercent: 'mastering_percent',
-  stepFailures: 'step_failures',
-  masteringPlan: 'mastering_plan',
-};
 
 interface FollowUpRow {
   job_id: number;
@@ -116,31 +101,30 @@ const sqlList = (states: readonly State[]) => states.map((state) => `'${state}'`
 /** States whose bytes storage holds: a file with the same bytes is their duplicate, whether or not mastering has finished. */
 const STORED_STATES_SQL = sqlList(['uploaded', ...AFTER_UPLOAD_STATES, 'done']);
 
-/** The row is this process's upload in progress: only then may its attempt file an outcome or hold its bytes. */
-const isOwnUpload = (job: Job) => job.state === 'uploading' && job.ownerPid === process.pid;
-
-/** How long an upload claim holds without renewal; uploaders renew it well before. */
-export const LEASE_MS = 30_000;
-
-export type KnownVersion = Pick<Job, 'state' | 'size' | 'mtimeMs'>;
-
-export interface NewVersion {
-  folder: string;
-  path: string;
-  size: number;
-  mtimeMs: number;
+/** Signal 0 only asks whether the process exists; EPERM means it does, under another user. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoCode(error) === 'EPERM';
+  }
 }
 
+
 /**
- * Durable job rows. Every method is one short synchronous statement or
- * transaction: callers never hold a transaction across an await, so a commit
- * has reached the disk before the pipeline makes the API call it enables.
+ * The job rows in SQLite, through better-sqlite3: one machine's store. Each
+ * method's work is one short synchronous statement or transaction, so a
+ * commit is whole before the method's promise settles, and no transaction
+ * is ever held across an await.
  */
-export class JobStore {
+export class SqliteJobStore implements JobStore {
   private readonly db: Database.Database;
   private readonly onTransition: ((event: TransitionEvent) => void) | undefined;
   private readonly now: () => number;
   private readonly group: GroupCommit | undefined;
+  private readonly pid: number;
+  private readonly leaseMs: number;
 
   /**
    * Transitions written by the transaction in progress. They are announced
@@ -148,8 +132,6 @@ export class JobStore {
    * counter never reports a move that a rollback undid.
    */
   private unannounced: TransitionEvent[] = [];
-  /** How many commit() calls are open: SQLite's own inTransaction would read false after a rollback SQLite chose itself. */
-  private depth = 0;
 
   /** better-sqlite3 compiles a statement on every prepare(); a startup scan asks about each of 100k files. */
   private readonly statements = new Map<string, Database.Statement>();
@@ -164,28 +146,24 @@ export class JobStore {
   }
 
   /**
-   * Runs `work` as a transaction (a savepoint when one is already open) and,
-   * once the outermost commit is durable, announces the transitions it
-   * wrote. Work that throws takes its transitions with it.
+   * Runs `work` as one transaction and, once it is durable, announces the
+   * transitions it wrote. Work that throws takes its transitions with it.
+   * Every write goes through here, one statement or many: after a failed
+   * sync nothing more may be written.
    */
   private commit<T>(work: () => T): T {
     if (this.group?.failure) throw this.group.failure;
-    const mark = this.unannounced.length;
     let result: T;
-    this.depth++;
     try {
       result = this.db.transaction(work).immediate();
     } catch (error) {
-      this.unannounced.splice(mark);
+      this.unannounced = [];
       throw error;
-    } finally {
-      this.depth--;
     }
-    if (this.depth === 0) {
-      const events = this.unannounced.splice(0);
-      if (this.group) this.group.whenDurable(() => this.announce(events));
-      else this.announce(events);
-    }
+    const events = this.unannounced;
+    this.unannounced = [];
+    if (this.group) this.group.whenDurable(() => this.announce(events));
+    else this.announce(events);
     return result;
   }
 
@@ -213,11 +191,20 @@ export class JobStore {
    */
   constructor(
     db: Database.Database,
-    options: { onTransition?: (event: TransitionEvent) => void; now?: () => number; groupCommit?: { windowMs: number; announceWithinMs: number } } = {},
+    options: {
+      onTransition?: (event: TransitionEvent) => void;
+      now?: () => number;
+      groupCommit?: { windowMs: number; announceWithinMs: number };
+      /** The holder this store claims rows for: this process, unless a test stands in for another. */
+      pid?: number;
+      leaseMs?: number;
+    } = {},
   ) {
     this.db = db;
     this.onTransition = options.onTransition;
     this.now = options.now ?? Date.now;
+    this.pid = options.pid ?? process.pid;
+    this.leaseMs = options.leaseMs ?? LEASE_MS;
     if (options.groupCommit !== undefined) {
       db.pragma('synchronous = NORMAL');
       const changes = db.prepare('SELECT total_changes()').pluck();
@@ -225,25 +212,31 @@ export class JobStore {
     }
   }
 
-  get(id: number): Job {
+  async get(id: number): Promise<Job> {
+    return this.row(id);
+  }
+
+  private row(id: number): Job {
     const row = this.sql('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
     if (!row) throw new Error(`job ${id} does not exist`);
     return fromRow(row);
   }
 
-  /** The live version of a path, if the path was ever seen. */
-  current(path: string): Job | undefined {
+  async current(path: string): Promise<Job | undefined> {
+    return this.currentRow(path);
+  }
+
+  private currentRow(path: string): Job | undefined {
     const row = this.sql('SELECT * FROM jobs WHERE path = ? AND current = 1').get(path) as JobRow | undefined;
     return row && fromRow(row);
   }
 
   /**
-   * What is known of every live version directly in `directory` (not below
-   * it), by path: one query per directory for a scan that would otherwise ask
-   * once per file. A range of the path index, so a scan holds one
-   * directory's rows at a time, never the whole folder's.
+   * One query per directory for a scan that would otherwise ask once per
+   * file. A range of the path index, so a scan holds one directory's rows at
+   * a time, never the whole folder's.
    */
-  versionsInDirectory(folder: string, directory: string): Map<string, KnownVersion> {
+  async versionsInDirectory(folder: string, directory: string): Promise<Map<string, KnownVersion>> {
     // Every path below `directory` sorts between `directory/` and `directory0` ('0' follows '/'); `+folder` keeps SQLite on that range.
     // Rows as arrays: a third faster than as objects with named keys. This statement is used nowhere else.
     const prefix = directory.endsWith('/') ? directory : `${directory}/`;
@@ -256,21 +249,17 @@ export class JobStore {
     return new Map(rows.map(([path, state, size, mtimeMs]) => [path, { state, size, mtimeMs }]));
   }
 
-  /**
-   * Starts tracking a new version of a path with a fresh Session-Id. The
-   * previous version stops being current; if it was still in flight it is
-   * `removed` in the same transaction, so no two versions of one path are
-   * ever both live.
-   */
-  createVersion(version: NewVersion): Job {
+  /** No two versions of one path are ever both live. */
+  async createVersion(version: NewVersion): Promise<Job> {
     const now = this.now();
     return this.commit(() => {
-      const previous = this.current(version.path);
+      const previous = this.currentRow(version.path);
+      if (previous && isLiveVersion(previous, version)) return previous;
       // Its bytes are stored; only the after-upload step is skipped for a file that has changed since.
-      if (previous?.state === 'uploaded') this.transition(previous.id, 'done');
+      if (previous?.state === 'uploaded') this.move(previous.id, { to: 'done' });
       // Mastering and downloading carry on: the masters of the uploaded version are still wanted.
       else if (previous && !FINAL_STATES.includes(previous.state) && !AFTER_UPLOAD_STATES.includes(previous.state)) {
-        this.transition(previous.id, 'removed', { error: 'replaced by a newer version of the file' });
+        this.move(previous.id, { to: 'removed', patch: { error: 'replaced by a newer version of the file' } });
       }
       if (previous) this.sql('UPDATE jobs SET current = 0 WHERE id = ?').run(previous.id);
       const { lastInsertRowid } = this.sql(
@@ -278,135 +267,152 @@ export class JobStore {
            VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)`,
         )
         .run(randomUUID(), version.folder, version.path, version.size, version.mtimeMs, now, now);
-      const job = this.get(Number(lastInsertRowid));
+      const job = this.row(Number(lastInsertRowid));
       this.unannounced.push({ job, from: null, durationMs: 0 });
       return job;
     });
   }
 
-  /** A waiting file grew or was touched: same version, new size and mtime. */
-  updateWaiting(id: number, size: number, mtimeMs: number): void {
-    this.sql(`UPDATE jobs SET size = ?, mtime_ms = ? WHERE id = ? AND state = 'waiting'`).run(size, mtimeMs, id);
+  async updateWaiting(id: number, size: number, mtimeMs: number): Promise<void> {
+    this.commit(() => this.sql(`UPDATE jobs SET size = ?, mtime_ms = ? WHERE id = ? AND state = 'waiting'`).run(size, mtimeMs, id));
   }
 
-  /** Runs `work` as one transaction: its changes reach the disk together, with one sync instead of one each. */
-  atomically<T>(work: () => T): T {
-    return this.commit(work);
+  async transition(id: number, to: State, patch: TransitionPatch = {}, followUps: readonly NewFollowUp[] = []): Promise<Job> {
+    return this.commit(() => this.move(id, { to, patch, followUps }));
   }
 
-  /** The only writer of `state`. Throws `IllegalTransitionError` for moves the table does not allow. */
-  transition(id: number, to: State, patch: TransitionPatch = {}): Job {
+  async transitionIf(id: number, from: State, to: State, patch: (job: Job) => TransitionPatch = () => ({})): Promise<Job | undefined> {
+    return this.commit(() => this.moveWhen(id, (job) => (job.state === from ? [{ to, patch: patch(job) }] : [])));
+  }
+
+  async moveIf(id: number, decide: Decide): Promise<Job | undefined> {
+    return this.commit(() => this.moveWhen(id, decide));
+  }
+
+  /** The only writer of `state`: each move is checked against the table, and its follow-ups are due in the same commit. */
+  private move(id: number, { to, patch = {}, followUps = [] }: Move): Job {
+    const before = this.row(id);
+    assertTransition(id, before.state, to);
+    this.update(id, { state: to, updated_at: this.now() }, patch);
+    for (const followUp of followUps) this.addFollowUp(id, followUp);
+    const after = this.row(id);
+    this.unannounced.push({ job: after, from: before.state, durationMs: after.updatedAt - before.updatedAt });
+    return after;
+  }
+
+  /** Within a commit: the moves `decide` makes of the row as it is now, one after the other. */
+  private moveWhen(id: number, decide: Decide): Job | undefined {
+    const moves = decide(this.row(id));
+    let job: Job | undefined;
+    for (const next of moves) job = this.move(id, next);
+    return job;
+  }
+
+  async claimUpload(id: number, headSha256?: string): Promise<{ job: Job; reservation?: UploadReservation } | undefined> {
     return this.commit(() => {
-      const before = this.get(id);
-      assertTransition(id, before.state, to);
-      this.update(id, { state: to, updated_at: this.now() }, patch);
-      const after = this.get(id);
-      this.unannounced.push({ job: after, from: before.state, durationMs: after.updatedAt - before.updatedAt });
-      return after;
+      const job = this.claimQueued(id);
+      if (!job) return undefined;
+      return headSha256 === undefined ? { job } : { job, reservation: this.reserve(job, headSha256) };
     });
   }
 
-  /**
-   * Moves a row only if it is still in `from`, atomically. Other processes
-   * (`upload FILE`, `retry`) share the DB, so "check, then move" must be one
-   * transaction. Undefined when the row had already moved on.
-   */
-  transitionIf(id: number, from: State, to: State, patch: (job: Job) => TransitionPatch = () => ({})): Job | undefined {
-    return this.moveIf(id, (job) => job.state === from, to, patch);
+  /** One process writes at a time (BEGIN IMMEDIATE), so the oldest queued row is free to take. */
+  async claimNextUpload(): Promise<Job | undefined> {
+    return this.commit(() => {
+      const id = this.sql(`SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1`).pluck().get() as number | undefined;
+      return id === undefined ? undefined : this.claimQueued(id);
+    });
   }
 
-  /** Takes a queued job for upload and leases it to this process; undefined when someone else got there first. */
-  claim(id: number): Job | undefined {
-    return this.transitionIf(id, 'queued', 'uploading', (job) => ({
-      attempts: job.attempts + 1,
-      // Held again only by reserveUpload: a beginning kept from an earlier attempt would make a twin wait for a row that has not decided.
-      headSha256: null,
-      error: null,
-      nextAttemptAt: null,
-      bytesSent: 0,
-      ownerPid: process.pid,
-      leaseUntil: this.now() + LEASE_MS,
-    }));
+  private claimQueued(id: number): Job | undefined {
+    const claimed = this.moveWhen(id, (queued) =>
+      // The beginning is held again only by a reservation: one kept from an earlier attempt would make a twin wait for a row that has not decided.
+      queued.state === 'queued' ? [{ to: 'uploading', patch: { attempts: queued.attempts + 1, headSha256: null, error: null, nextAttemptAt: null, bytesSent: 0 } }] : [],
+    );
+    if (!claimed) return undefined;
+    this.sql('UPDATE jobs SET owner_pid = ?, lease_until = ? WHERE id = ?').run(this.pid, this.now() + this.leaseMs, id);
+    return this.row(id);
   }
 
-  /** Extends this process's claim; false when the row is no longer ours (taken over after a long pause, replaced, removed). */
-  renewLease(id: number): boolean {
-    const renewed = this.sql(`UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'uploading' AND owner_pid = ?`)
-      .run(this.now() + LEASE_MS, id, process.pid);
+
+
+  async renewLease(id: number): Promise<boolean> {
+    const renewed = this.commit(() =>
+      this.sql(`UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'uploading' AND owner_pid = ?`).run(this.now() + this.leaseMs, id, this.pid),
+    );
     return renewed.changes > 0;
   }
 
-  /**
-   * Claims a `mastering` or `downloading` job for this process, or renews the
-   * claim, when `mayTake` judges it free; decided and written in one
-   * transaction.
-   */
-  claimStep(id: number, mayTake: (job: Job) => boolean): boolean {
+  async claimStep(id: number): Promise<boolean> {
     return this.commit(() => {
-      const job = this.get(id);
-      if ((job.state !== 'mastering' && job.state !== 'downloading') || !mayTake(job)) return false;
-      this.sql('UPDATE jobs SET owner_pid = ?, lease_until = ? WHERE id = ?').run(process.pid, this.now() + LEASE_MS, id);
+      const job = this.row(id);
+      if ((job.state !== 'mastering' && job.state !== 'downloading') || !this.free(job)) return false;
+      this.sql('UPDATE jobs SET owner_pid = ?, lease_until = ? WHERE id = ?').run(this.pid, this.now() + this.leaseMs, id);
       return true;
     });
   }
 
-  /**
-   * Files the outcome of this process's upload attempt, only while the row is
-   * still ours to file; undefined when it was replaced, removed or taken over
-   * meanwhile, and the attempt's result no longer describes it.
-   */
-  fileOutcome(id: number, to: State, patch: TransitionPatch = {}): Job | undefined {
-    return this.moveIf(id, isOwnUpload, to, () => patch);
-  }
-
-  /** Moves an `uploading` row whose claim `isOrphaned` judges abandoned; decided and done in one transaction. */
-  releaseOrphan(id: number, isOrphaned: (job: Job) => boolean, patch: TransitionPatch): Job | undefined {
-    return this.moveIf(id, (job) => job.state === 'uploading' && isOrphaned(job), 'retrying', () => patch);
-  }
-
-  private moveIf(id: number, accept: (job: Job) => boolean, to: State, patch: (job: Job) => TransitionPatch): Job | undefined {
+  async fileOutcome(id: number, to: State, patch: TransitionPatch = {}, then: Decide = () => []): Promise<Job | undefined> {
     return this.commit(() => {
-      const job = this.get(id);
-      return accept(job) ? this.transition(id, to, patch(job)) : undefined;
+      const filed = this.moveWhen(id, (job) => (this.isOwnUpload(job) ? [{ to, patch }] : []));
+      return filed && (this.moveWhen(id, then) ?? filed);
     });
   }
 
-  /** A note on a row (e.g. why its file waits, or was left in place), without changing its state. */
-  annotate(id: number, message: string): void {
-    this.sql('UPDATE jobs SET error = ? WHERE id = ?').run(message, id);
+  async releaseOrphanedUploads(isRunningHere: (jobId: number) => boolean): Promise<void> {
+    const now = this.now();
+    const orphaned = (job: Job) => job.state === 'uploading' && !isRunningHere(job.id) && this.free(job);
+    const resume: Move[] = [{ to: 'retrying', patch: { nextAttemptAt: now, error: 'interrupted while uploading (its uploader stopped); resuming' } }];
+    // Judged again within each row's commit: another process may have filed it meanwhile.
+    for (const job of (await this.inState('uploading')).filter(orphaned)) this.commit(() => this.moveWhen(job.id, (row) => (orphaned(row) ? resume : [])));
   }
 
-  /** Progress is not a transition: it only feeds `list`. */
-  recordProgress(id: number, bytesSent: number): void {
-    this.sql('UPDATE jobs SET bytes_sent = ? WHERE id = ?').run(bytesSent, id);
+  /** The row is this process's upload in progress: only then may its attempt file an outcome or hold its bytes. */
+  private isOwnUpload(job: Job): boolean {
+    return job.state === 'uploading' && job.ownerPid === this.pid;
   }
 
-  /** The first queued rows, oldest first: all the scheduler needs of them is which. */
-  queuedIds(limit: number): number[] {
+  /**
+   * No other live process holds a fresh claim on the row (the daemon and
+   * `upload FILE` share the DB). On one machine a claim whose process is
+   * gone is free at once, without waiting for its lease to lapse.
+   */
+  private free(claim: Pick<Job, 'ownerPid' | 'leaseUntil'>): boolean {
+    const heldElsewhere = claim.ownerPid !== null && claim.ownerPid !== this.pid && (claim.leaseUntil ?? 0) > this.now() && processAlive(claim.ownerPid);
+    return !heldElsewhere;
+  }
+
+  async annotate(id: number, message: string): Promise<void> {
+    this.commit(() => this.sql('UPDATE jobs SET error = ? WHERE id = ?').run(redactSignedUrls(message), id));
+  }
+
+  async recordProgress(id: number, bytesSent: number): Promise<void> {
+    this.commit(() => this.sql('UPDATE jobs SET bytes_sent = ? WHERE id = ?').run(bytesSent, id));
+  }
+
+  async queuedIds(limit: number): Promise<number[]> {
     return this.sql(`SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT ?`).pluck().all(limit) as number[];
   }
 
-  inState(state: State, limit = -1): Job[] {
+  async inState(state: State, limit = -1): Promise<Job[]> {
     const rows = this.sql('SELECT * FROM jobs WHERE state = ? ORDER BY id LIMIT ?').all(state, limit) as JobRow[];
     return rows.map(fromRow);
   }
 
-  /** Live versions that are not settled into a final state, for the startup reconcile. */
-  unfinished(): Job[] {
+  async unfinished(): Promise<Job[]> {
     // Literal states, not parameters: only then can SQLite tell that the jobs_unfinished index (migration 006) holds every answer.
     const finalStates = sqlList(FINAL_STATES);
     const rows = this.sql(`SELECT * FROM jobs WHERE current = 1 AND state NOT IN (${finalStates}) ORDER BY id`).all() as JobRow[];
     return rows.map(fromRow);
   }
 
-  dueRetries(now: number): Job[] {
+  async dueRetries(now: number): Promise<Job[]> {
     const rows = this.sql(`SELECT * FROM jobs WHERE state = 'retrying' AND next_attempt_at <= ? ORDER BY next_attempt_at`)
       .all(now) as JobRow[];
     return rows.map(fromRow);
   }
 
-  /** When the next retry, mastering poll, download or follow-up is due; a follow-up someone is running, not before its claim lapses. */
-  nextDueAt(now = this.now()): number | null {
+  async nextDueAt(now = this.now()): Promise<number | null> {
     const row = this.sql(
         `SELECT MIN(at) AS at FROM (SELECT MIN(next_attempt_at) AS at FROM jobs WHERE state IN ('retrying', 'mastering', 'downloading')
                                     UNION ALL SELECT MIN(CASE WHEN lease_until > ? THEN lease_until ELSE due_at END) FROM follow_ups)`,
@@ -415,62 +421,60 @@ export class JobStore {
     return row.at;
   }
 
-  /** Mastering and download steps that are due, oldest first. */
-  dueSteps(now: number, limit: number): Job[] {
-    const rows = this.sql(`SELECT * FROM jobs WHERE state IN ('mastering', 'downloading') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`)
-      .all(now, limit) as JobRow[];
-    return rows.map(fromRow);
+  async dueSteps(now: number, limit: number): Promise<Job[]> {
+    const rows = this.sql(`SELECT * FROM jobs WHERE state IN ('mastering', 'downloading') AND next_attempt_at <= ? ORDER BY next_attempt_at`).iterate(now);
+    return this.firstFree(rows as IterableIterator<JobRow>, fromRow, limit);
   }
 
-  /** Schedules the next step of a mastering or downloading job, or stores what a job is to be mastered with; not a transition. */
-  updateStep(id: number, patch: Pick<TransitionPatch, 'nextAttemptAt' | 'masteringRequested' | 'masteringStatus' | 'masteringPercent' | 'stepFailures' | 'error' | 'masteringPlan'>): void {
-    this.update(id, {}, patch);
+  /** The first `limit` rows no other live process holds: rows held elsewhere do not use up the limit. */
+  private firstFree<R, T extends Pick<Job, 'ownerPid' | 'leaseUntil'>>(rows: IterableIterator<R>, toItem: (row: R) => T, limit: number): T[] {
+    const free: T[] = [];
+    for (const row of rows) {
+      if (free.length >= limit) break;
+      const item = toItem(row);
+      if (this.free(item)) free.push(item);
+    }
+    return free;
   }
 
-  /** Writes `columns` as given and `patch` through PATCH_COLUMNS, in one statement. */
+  async updateStep(id: number, patch: Pick<TransitionPatch, 'nextAttemptAt' | 'masteringRequested' | 'masteringStatus' | 'masteringPercent' | 'stepFailures' | 'error' | 'masteringPlan'>): Promise<void> {
+    this.commit(() => this.update(id, {}, patch));
+  }
+
+  /** Writes `columns` as given and `patch`, in one statement. */
   private update(id: number, columns: Record<string, unknown>, patch: TransitionPatch): void {
     const values: Record<string, unknown> = { ...columns };
-    for (const [key, value] of Object.entries(patch) as [keyof TransitionPatch, unknown][]) {
-      if (value === undefined) continue;
-      // Errors quote storage's and the API's words; a signed URL among them must not be kept.
-      values[PATCH_COLUMNS[key]] =
-        key === 'error' && typeof value === 'string' ? redactSignedUrls(value) : key === 'masteringPlan' ? JSON.stringify(value) : typeof value === 'boolean' ? Number(value) : value;
-    }
+    // SQLite has no booleans: 0 and 1.
+    for (const [column, value] of patchColumns(patch)) values[column] = typeof value === 'boolean' ? Number(value) : value;
     const columnsToSet = Object.keys(values);
     if (columnsToSet.length === 0) return;
     this.sql(`UPDATE jobs SET ${columnsToSet.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`).run({ ...values, id });
   }
 
-  /** Jobs whose masters have waited to be downloaded since before `since` (they entered `downloading` then). */
-  downloadsWaitingSince(since: number): number {
+  async downloadsWaitingSince(since: number): Promise<number> {
     const row = this.sql(`SELECT COUNT(*) AS n FROM jobs WHERE state = 'downloading' AND updated_at < ?`).get(since) as { n: number };
     return row.n;
   }
 
-  /**
-   * Makes a follow-up due (replacing one of the same kind): called in the
-   * same transaction as the transition that makes it due.
-   */
-  addFollowUp(jobId: number, kind: FollowUpKind, plan: unknown, dueAt = this.now()): void {
+  /** Makes a follow-up due now, replacing one of the same kind; only ever within the commit of the move that makes it due. */
+  private addFollowUp(jobId: number, { kind, plan }: NewFollowUp): void {
     this.sql(
         `INSERT INTO follow_ups (job_id, kind, plan, due_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (job_id, kind) DO UPDATE SET plan = excluded.plan, due_at = excluded.due_at, failures = 0, error = NULL, owner_pid = NULL, lease_until = NULL`,
       )
-      .run(jobId, kind, JSON.stringify(plan), dueAt);
+      .run(jobId, kind, JSON.stringify(plan), this.now());
   }
 
-  /** A job's pending follow-ups. */
-  followUps(jobId: number): FollowUp[] {
+  async followUps(jobId: number): Promise<FollowUp[]> {
     return (this.sql('SELECT * FROM follow_ups WHERE job_id = ? ORDER BY kind').all(jobId) as FollowUpRow[]).map(followUpFromRow);
   }
 
-  /** Follow-ups that are due, oldest first. */
-  dueFollowUps(now: number, limit: number): FollowUp[] {
-    return (this.sql('SELECT * FROM follow_ups WHERE due_at <= ? ORDER BY due_at LIMIT ?').all(now, limit) as FollowUpRow[]).map(followUpFromRow);
+  async dueFollowUps(now: number, limit: number): Promise<FollowUp[]> {
+    const rows = this.sql('SELECT * FROM follow_ups WHERE due_at <= ? ORDER BY due_at').iterate(now);
+    return this.firstFree(rows as IterableIterator<FollowUpRow>, followUpFromRow, limit);
   }
 
-  /** Pending follow-ups by kind, and how many of them have failed at least once. */
-  followUpCounts(): { kind: FollowUpKind; pending: number; failing: number }[] {
+  async followUpCounts(): Promise<{ kind: FollowUpKind; pending: number; failing: number }[]> {
     return this.sql('SELECT kind, COUNT(*) AS pending, SUM(failures > 0) AS failing FROM follow_ups GROUP BY kind').all() as {
       kind: FollowUpKind;
       pending: number;
@@ -478,79 +482,73 @@ export class JobStore {
     }[];
   }
 
-  /** Follow-ups whose last run failed, with their file, oldest failure first. */
-  failingFollowUps(limit: number): (FollowUp & { path: string })[] {
+  async failingFollowUps(limit: number): Promise<(FollowUp & { path: string })[]> {
     const rows = this.sql('SELECT f.*, j.path FROM follow_ups f JOIN jobs j ON j.id = f.job_id WHERE f.failures > 0 ORDER BY f.job_id LIMIT ?').all(limit) as (FollowUpRow & { path: string })[];
     return rows.map((row) => ({ ...followUpFromRow(row), path: row.path }));
   }
 
-  /**
-   * Claims a follow-up for this process, or renews the claim, when it is
-   * still pending and `mayTake` judges it free; decided and written in one
-   * transaction. Undefined when it is not ours to run.
-   */
-  claimFollowUp(jobId: number, kind: FollowUpKind, mayTake: (followUp: FollowUp) => boolean): FollowUp | undefined {
+  async claimFollowUp(jobId: number, kind: FollowUpKind, { mustBeDue }: { mustBeDue: boolean }): Promise<FollowUp | undefined> {
     return this.commit(() => {
       const row = this.sql('SELECT * FROM follow_ups WHERE job_id = ? AND kind = ?').get(jobId, kind) as FollowUpRow | undefined;
-      if (!row || !mayTake(followUpFromRow(row))) return undefined;
-      const leaseUntil = this.now() + LEASE_MS;
-      this.sql('UPDATE follow_ups SET owner_pid = ?, lease_until = ? WHERE job_id = ? AND kind = ?').run(process.pid, leaseUntil, jobId, kind);
-      return followUpFromRow({ ...row, owner_pid: process.pid, lease_until: leaseUntil });
+      const now = this.now();
+      if (!row || (mustBeDue && row.due_at > now) || !this.free(followUpFromRow(row))) return undefined;
+      const leaseUntil = now + this.leaseMs;
+      this.sql('UPDATE follow_ups SET owner_pid = ?, lease_until = ? WHERE job_id = ? AND kind = ?').run(this.pid, leaseUntil, jobId, kind);
+      return followUpFromRow({ ...row, owner_pid: this.pid, lease_until: leaseUntil });
     });
   }
 
-  /** This process's run of the follow-up is over: it is no longer pending. A claim lost meanwhile leaves it to its new holder. */
-  finishFollowUp(jobId: number, kind: FollowUpKind): void {
-    this.sql('DELETE FROM follow_ups WHERE job_id = ? AND kind = ? AND owner_pid = ?').run(jobId, kind, process.pid);
+  async finishFollowUp(jobId: number, kind: FollowUpKind): Promise<void> {
+    this.commit(() => this.sql('DELETE FROM follow_ups WHERE job_id = ? AND kind = ? AND owner_pid = ?').run(jobId, kind, this.pid));
   }
 
-  /** This process's run failed or was interrupted: due again at `dueAt`, free for any process. */
-  postponeFollowUp(jobId: number, kind: FollowUpKind, patch: { dueAt: number; failures?: number; error?: string }): void {
-    this.sql(
+  async postponeFollowUp(jobId: number, kind: FollowUpKind, patch: { dueAt: number; failures?: number; error?: string }): Promise<void> {
+    const error = patch.error === undefined ? null : redactSignedUrls(patch.error);
+    this.commit(() =>
+      this.sql(
         `UPDATE follow_ups SET due_at = ?, failures = coalesce(?, failures), error = coalesce(?, error), owner_pid = NULL, lease_until = NULL
          WHERE job_id = ? AND kind = ? AND owner_pid = ?`,
-      )
-      .run(patch.dueAt, patch.failures ?? null, patch.error === undefined ? null : redactSignedUrls(patch.error), jobId, kind, process.pid);
+      ).run(patch.dueAt, patch.failures ?? null, error, jobId, kind, this.pid),
+    );
   }
 
-  downloads(jobId: number): Download[] {
+  async downloads(jobId: number): Promise<Download[]> {
     return this.sql('SELECT name, path, bytes, sha256 FROM downloads WHERE job_id = ? ORDER BY name').all(jobId) as Download[];
   }
 
-  /** A recorded result that is no longer on disk: it is fetched again. */
-  forgetDownload(jobId: number, name: string): void {
-    this.sql('DELETE FROM downloads WHERE job_id = ? AND name = ?').run(jobId, name);
+  async forgetDownload(jobId: number, name: string): Promise<void> {
+    this.commit(() => this.sql('DELETE FROM downloads WHERE job_id = ? AND name = ?').run(jobId, name));
   }
 
-  recordDownload(jobId: number, download: Download): void {
-    this.sql('INSERT INTO downloads (job_id, name, path, bytes, sha256) VALUES (?, ?, ?, ?, ?)')
-      .run(jobId, download.name, download.path, download.bytes, download.sha256);
+  async recordDownload(jobId: number, download: Download): Promise<void> {
+    this.commit(() =>
+      this.sql('INSERT INTO downloads (job_id, name, path, bytes, sha256) VALUES (?, ?, ?, ?, ?)').run(jobId, download.name, download.path, download.bytes, download.sha256),
+    );
   }
 
   /**
-   * Whether this row may send its file now, decided in one transaction, so
-   * that of several files with the same bytes, claimed in any order, by any
-   * process, exactly one sends them. A row that sends holds its beginning
-   * (`head_sha256`) while `uploading`; another file of the folder with the
-   * same size and beginning waits for it, then finds its stored upload.
-   * `sha256` is the whole file's, once `hash` asked for it.
+   * A row that sends holds its beginning (`head_sha256`) while `uploading`;
+   * another file of the folder with the same size and beginning waits for
+   * it, then finds its stored upload.
    */
-  reserveUpload(job: Job, headSha256: string, sha256?: string): UploadReservation {
-    return this.commit(() => {
-      if (!isOwnUpload(this.get(job.id))) return { kind: 'lost' };
-      if (sha256 !== undefined) {
-        const original = this.findUploaded(job.folder, sha256, job.id);
-        if (original) return { kind: 'duplicate', original };
-      } else if (this.hasUploadOfHead(job.folder, job.size, headSha256, job.id)) {
-        return { kind: 'hash' };
-      }
-      // `+state`: the folder, size and head index holds the few candidates; the state index would walk every uploading row.
-      const holder = this.sql(`SELECT * FROM jobs WHERE folder = ? AND size = ? AND head_sha256 = ? AND id != ? AND +state = 'uploading' LIMIT 1`)
-        .get(job.folder, job.size, headSha256, job.id) as JobRow | undefined;
-      if (holder) return { kind: 'wait', holder: fromRow(holder) };
-      this.sql('UPDATE jobs SET head_sha256 = ? WHERE id = ?').run(headSha256, job.id);
-      return { kind: 'send' };
-    });
+  async reserveUpload(job: Job, headSha256: string, sha256?: string): Promise<UploadReservation> {
+    return this.commit(() => this.reserve(job, headSha256, sha256));
+  }
+
+  private reserve(job: Job, headSha256: string, sha256?: string): UploadReservation {
+    if (!this.isOwnUpload(this.row(job.id))) return { kind: 'lost' };
+    if (sha256 !== undefined) {
+      const original = this.findUploaded(job.folder, sha256, job.id);
+      if (original) return { kind: 'duplicate', original };
+    } else if (this.hasUploadOfHead(job.folder, job.size, headSha256, job.id)) {
+      return { kind: 'hash' };
+    }
+    // `+state`: the folder, size and head index holds the few candidates; the state index would walk every uploading row.
+    const holder = this.sql(`SELECT * FROM jobs WHERE folder = ? AND size = ? AND head_sha256 = ? AND id != ? AND +state = 'uploading' LIMIT 1`)
+      .get(job.folder, job.size, headSha256, job.id) as JobRow | undefined;
+    if (holder) return { kind: 'wait', holder: fromRow(holder) };
+    this.sql('UPDATE jobs SET head_sha256 = ? WHERE id = ?').run(headSha256, job.id);
+    return { kind: 'send' };
   }
 
   /** A stored upload from this folder of this size that began the same way, or whose beginning was not recorded (uploaded before migration 007). */
@@ -571,7 +569,7 @@ export class JobStore {
     return row && fromRow(row);
   }
 
-  counts(): Record<State, number> {
+  async counts(): Promise<Record<State, number>> {
     const counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<State, number>;
     const rows = this.sql('SELECT state, COUNT(*) AS n FROM jobs WHERE current = 1 GROUP BY state').all() as { state: State; n: number }[];
     for (const { state, n } of rows) counts[state] = n;
@@ -579,7 +577,7 @@ export class JobStore {
   }
 
   /** Live versions, newest first. */
-  list(state?: State): Job[] {
+  async list(state?: State): Promise<Job[]> {
     const rows = (
       state
         ? this.sql('SELECT * FROM jobs WHERE current = 1 AND state = ? ORDER BY id DESC').all(state)
@@ -589,58 +587,58 @@ export class JobStore {
   }
 
   /** Live versions, most recently changed first. */
-  recent(limit: number): Job[] {
+  async recent(limit: number): Promise<Job[]> {
     const rows = this.sql('SELECT * FROM jobs WHERE current = 1 ORDER BY updated_at DESC LIMIT ?').all(limit) as JobRow[];
     return rows.map(fromRow);
   }
 
   /** Files that reached `done` since `since` (epoch ms). */
-  doneSince(since: number): number {
+  async doneSince(since: number): Promise<number> {
     // `+state` keeps SQLite off the state index, which would walk every done row ever; today's are a short range of jobs_recent.
     const row = this.sql(`SELECT COUNT(*) AS n FROM jobs WHERE current = 1 AND updated_at >= ? AND +state = 'done'`).get(since) as { n: number };
     return row.n;
   }
 
-  oldestPending(): Job | undefined {
+  async oldestPending(): Promise<Job | undefined> {
     const row = this.sql(`SELECT * FROM jobs WHERE current = 1 AND state IN ('waiting', 'queued', 'uploading', 'retrying') ORDER BY created_at LIMIT 1`)
       .get() as JobRow | undefined;
     return row && fromRow(row);
   }
 
-  setPaused(pause: PauseState | null): void {
+  async setPaused(pause: PauseState | null): Promise<void> {
     this.setDaemonValue(PAUSE_KEY, pause);
   }
 
-  paused(): PauseState | null {
+  async paused(): Promise<PauseState | null> {
     return this.daemonValue<PauseState>(PAUSE_KEY) ?? null;
   }
 
   /** The running daemon's word on its folders, for `status` in another process: written whenever a folder's problem changes. */
-  setFolderStates(states: readonly FolderState[]): void {
+  async setFolderStates(states: readonly FolderState[]): Promise<void> {
     this.setDaemonValue(FOLDERS_KEY, states);
   }
 
   /** As the daemon last wrote them; empty when no daemon ever did. */
-  folderStates(): FolderState[] {
+  async folderStates(): Promise<FolderState[]> {
     return this.daemonValue<FolderState[]>(FOLDERS_KEY) ?? [];
   }
 
   /** The running daemon's caps in force (BandwidthState), for `status` in another process; null when it stops. */
-  setBandwidth(state: unknown): void {
+  async setBandwidth(state: unknown): Promise<void> {
     this.setDaemonValue(BANDWIDTH_KEY, state);
   }
 
-  bandwidth(): unknown {
+  async bandwidth(): Promise<unknown> {
     return this.daemonValue<unknown>(BANDWIDTH_KEY) ?? null;
   }
 
   /** null removes the key: nothing to say. */
   private setDaemonValue(key: string, value: unknown): void {
-    if (value === null) {
-      this.sql('DELETE FROM daemon WHERE key = ?').run(key);
-      return;
-    }
-    this.sql('INSERT INTO daemon (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, JSON.stringify(value));
+    this.commit(() =>
+      value === null
+        ? this.sql('DELETE FROM daemon WHERE key = ?').run(key)
+        : this.sql('INSERT INTO daemon (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, JSON.stringify(value)),
+    );
   }
 
   private daemonValue<T>(key: string): T | undefined {

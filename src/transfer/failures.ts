@@ -87,7 +87,7 @@ export interface Throttled<A extends unknown[]> {
  * so a transfer that stalls still shows how far it got. Callers report the
  * final count themselves, and cancel when the transfer ends.
  */
-export function throttled<A extends unknown[]>(report: ((...args: A) => void) | undefined): Throttled<A> {
+export function throttled<A extends unknown[]>(report: ((...args: A) => void | Promise<void>) | undefined): Throttled<A> {
   let reportedAt = Date.now();
   let latest: A | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -99,13 +99,13 @@ export function throttled<A extends unknown[]>(report: ((...args: A) => void) | 
     const args = latest;
     latest = undefined;
     if (args === undefined || over) return;
-    try {
-      report?.(...args);
-    } catch (error) {
-      // Thrown from a timer it would crash the process; the transfer checks for it instead.
-      failure = error;
-      over = true;
-    }
+    // Thrown or rejected from a timer it would crash the process; the transfer checks for it instead.
+    Promise.resolve()
+      .then(() => report?.(...args))
+      .catch((error: unknown) => {
+        failure ??= error;
+        over = true;
+      });
   };
   const progress = (...args: A) => {
     if (report === undefined || over) return;

@@ -32,7 +32,7 @@ export interface PutRequest {
   /** Shutdown: aborting rejects with the signal's reason (an AbortError by default), not a TransientError. */
   signal?: AbortSignal;
   /** Bytes the connection has taken so far, at most every 250 ms and not before; the result carries the final count. Must not throw. */
-  onProgress?(bytesSent: number): void;
+  onProgress?(bytesSent: number): void | Promise<void>;
   /** Node's global agent (keep-alive) by default; an https.Agent for an https URL. */
   agent?: Agent;
   /**

@@ -11,11 +11,6 @@ export class PassMemory {
   #previous = new Map<string, FileStat>();
   #current = new Map<string, FileStat>();
 
-  /** A complete pass was noted: the next one can compare with it. */
-  get remembers(): boolean {
-    return this.#previous.size > 0;
-  }
-
   /** Notes what this pass sees of `path`; true when the last complete pass saw the same version. */
   unchanged(path: string, fileStat: FileStat): boolean {
     this.#current.set(path, fileStat);

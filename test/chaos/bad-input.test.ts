@@ -166,13 +166,13 @@ describe('chaos 7: bad input corpus', () => {
     };
     // The non-UTF-8 name is left out of the wait: whether it is handled at all is what its assertion checks.
     const awaited = corpus.filter((entry) => entry.outcome.state !== 'visible');
-    await waitUntil(() => {
-      const jobs = listJobs(workspace);
+    await waitUntil(async () => {
+      const jobs = await listJobs(workspace);
       return awaited.every((entry) => settled(jobs, entry));
-    }, SETTLE_TIMEOUT_MS, () => JSON.stringify(listJobs(workspace).map((job) => [job.path, job.state, job.error])));
+    }, SETTLE_TIMEOUT_MS, async () => JSON.stringify((await listJobs(workspace)).map((job) => [job.path, job.state, job.error])));
     // Give the stragglers (the non-UTF-8 name, a dedupe racing its original) the same settle time once more.
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const jobs = listJobs(workspace);
+    const jobs = await listJobs(workspace);
     const objects = sandbox.objects();
     const storedShas = objects.map((object) => object.sha256);
 

@@ -142,7 +142,7 @@ describe('chaos 4: changed and vanished files', () => {
       expect(original2, 'the original keeps its history').toMatchObject({ state: 'done', session_id: original.session_id });
       expect(copy.duplicate_of).toBe(original.id);
       expect(copy.sha256).toBe(sha256(bytes));
-      expect(listJobs(workspace).find((job) => job.path === newPath)).toMatchObject({ state: 'done', duplicateOf: path });
+      expect((await listJobs(workspace)).find((job) => job.path === newPath)).toMatchObject({ state: 'done', duplicateOf: path });
       expect(putsFor(copy.session_id)).toEqual([]);
       expect(sandbox.objects()).toHaveLength(objectsBefore);
       return {
@@ -179,8 +179,8 @@ describe('chaos 4: changed and vanished files', () => {
     }
 
     // Anything still settling or queued has had its chance before the daemon stops.
-    await waitUntil(() => listJobs(workspace).every((job) => ['done', 'removed', 'rejected', 'failed'].includes(job.state)), CASE_TIMEOUT_MS, () =>
-      JSON.stringify(listJobs(workspace).filter((job) => job.state !== 'done')),
+    await waitUntil(async () => (await listJobs(workspace)).every((job) => ['done', 'removed', 'rejected', 'failed'].includes(job.state)), CASE_TIMEOUT_MS, async () =>
+      JSON.stringify((await listJobs(workspace)).filter((job) => job.state !== 'done')),
     );
     expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     const droppedRows = dropped.map(({ sessionId }) => bySession(sessionId));

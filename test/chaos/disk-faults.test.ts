@@ -28,14 +28,14 @@ function dropFiles(workspace: Workspace, count: number, prefix: string): Expecte
   });
 }
 
-async function allDone(workspace: Workspace, expected: readonly Expected[], timeoutMs = scaled(60_000, 180_000), describe = () => unfinished(workspace, expected)): Promise<void> {
+async function allDone(workspace: Workspace, expected: readonly Expected[], timeoutMs = scaled(60_000, 180_000), describe: () => string | Promise<string> = () => unfinished(workspace, expected)): Promise<void> {
   const paths = new Set(expected.map((file) => file.path));
-  await waitUntil(() => listJobs(workspace).filter((job) => paths.has(job.path) && job.state === 'done').length === expected.length, timeoutMs, describe);
+  await waitUntil(async () => (await listJobs(workspace)).filter((job) => paths.has(job.path) && job.state === 'done').length === expected.length, timeoutMs, describe);
 }
 
 /** The first few expected files that are not done, with their state and error. */
-function unfinished(workspace: Workspace, expected: readonly Expected[]): string {
-  const rows = new Map(listJobs(workspace).map((job) => [job.path, job]));
+async function unfinished(workspace: Workspace, expected: readonly Expected[]): Promise<string> {
+  const rows = new Map((await listJobs(workspace)).map((job) => [job.path, job]));
   const open = expected.filter((file) => rows.get(file.path)?.state !== 'done');
   const sample = open.slice(0, 3).map(({ path }) => ({ path, state: rows.get(path)?.state ?? 'no row', error: rows.get(path)?.error }));
   return `${open.length} of ${expected.length} not done, e.g. ${JSON.stringify(sample)}`;
@@ -143,9 +143,9 @@ describe('chaos 6: disk and DB faults', () => {
     chmodSync(locked, 0o000);
     const expected = dropFiles(workspace, 5, 'readable');
     await allDone(workspace, expected, undefined, () => daemon.output.slice(-2500));
-    const describeLocked = () => JSON.stringify(jobFor(workspace, locked)) + daemon.output.split('\n').filter((l) => l.includes('locked')).join('\n');
-    const refused = await waitUntil(() => {
-      const job = jobFor(workspace, locked);
+    const describeLocked = async () => JSON.stringify(await jobFor(workspace, locked)) + daemon.output.split('\n').filter((l) => l.includes('locked')).join('\n');
+    const refused = await waitUntil(async () => {
+      const job = await jobFor(workspace, locked);
       return job?.state === 'waiting' && /permission denied/.test(job.error ?? '') && job;
     }, undefined, describeLocked);
     expect(refused.error).toMatch(/permission denied \(give the cryomix-watch user read access\); looked at again at each poll or rescan/);
@@ -157,7 +157,7 @@ describe('chaos 6: disk and DB faults', () => {
     expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expected.push({ path: locked, sha256: createHash('sha256').update(lockedBytes).digest('hex') });
     const figures = audit(workspace, sandbox, expected);
-    const leaks = secretLeaks([daemon.output, JSON.stringify(listJobs(workspace))], workspace);
+    const leaks = secretLeaks([daemon.output, JSON.stringify(await listJobs(workspace))], workspace);
     expect(figures).toMatchObject({ lost: 0, duplicated: 0, corrupted: 0 });
     expect(leaks).toEqual([]);
     report({

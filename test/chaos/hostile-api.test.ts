@@ -268,7 +268,7 @@ describe('chaos 8: hostile API answers', () => {
       }
     }
 
-    const jobs = new Map(listJobs(workspace).map((job) => [job.path, job]));
+    const jobs = new Map((await listJobs(workspace)).map((job) => [job.path, job]));
     const listText = runCli(workspace, ['list']);
     const statusText = runCli(workspace, ['status', '--json']);
     expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });

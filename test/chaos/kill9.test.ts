@@ -59,10 +59,10 @@ describe('chaos 1: kill -9 at random instants', () => {
     const final = startDaemon(workspace);
     await final.ready();
     const paths = new Set(expected.map((file) => file.path));
-    await waitUntil(() => {
-      const done = listJobs(workspace).filter((job) => paths.has(job.path) && job.state === 'done');
+    await waitUntil(async () => {
+      const done = (await listJobs(workspace)).filter((job) => paths.has(job.path) && job.state === 'done');
       return done.length === expected.length;
-    }, scaled(60_000, 20 * 60_000), () => JSON.stringify(listJobs(workspace).filter((j) => j.state !== 'done').slice(0, 5)));
+    }, scaled(60_000, 20 * 60_000), async () => JSON.stringify((await listJobs(workspace)).filter((j) => j.state !== 'done').slice(0, 5)));
     expect(await final.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     outputs.push(final.output);
 

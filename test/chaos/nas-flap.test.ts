@@ -81,17 +81,17 @@ async function runFlaps(flap: Flap): Promise<void> {
 
     const after = drop(`round ${round} dropped after.wav`);
     await waitForState(workspace, after, 'done', 20_000, () => daemon.output.slice(-3000));
-    const pendingAfter = await waitForState(workspace, pending, 'done', 20_000, () =>
-      `${JSON.stringify(jobFor(workspace, pending))}\n${daemon.output.split('\n').filter((line) => line.includes(`round ${round} pending`) || line.includes('watched folder')).slice(-12).join('\n')}`,
+    const pendingAfter = await waitForState(workspace, pending, 'done', 20_000, async () =>
+      `${JSON.stringify(await jobFor(workspace, pending))}\n${daemon.output.split('\n').filter((line) => line.includes(`round ${round} pending`) || line.includes('watched folder')).slice(-12).join('\n')}`,
     );
     expect(pendingAfter.sessionId).toBe(pendingBefore.sessionId);
-    expect(jobFor(workspace, uploaded)?.state).toBe('done');
+    expect((await jobFor(workspace, uploaded))?.state).toBe('done');
   }
 
   expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
   const result = audit(workspace, sandbox, expected);
   const reuploaded = expected.filter((file) => sandbox.objects().filter((o) => o.sha256 === file.sha256).length > 1).length;
-  const leaks = secretLeaks([daemon.output, JSON.stringify(listJobs(workspace))], workspace);
+  const leaks = secretLeaks([daemon.output, JSON.stringify(await listJobs(workspace))], workspace);
   const checksPassed = reuploaded === 0 && result.maxSessionIdsPerVersion === 1 && result.unfinished.length === 0 && result.integrity === 'ok' && leaks.length === 0;
   report({
     scenario: `NAS flap: ${flap.name}`,
@@ -128,6 +128,6 @@ describe('chaos 5: the watched folder disappears and comes back', () => {
     await daemon.waitForLog((r) => String(r.msg).includes('is back'));
     const path = join(workspace.inbox, 'first.wav');
     writeFileSync(path, pcmWav(20_000));
-    await waitUntil(() => jobFor(workspace, path)?.state === 'done');
+    await waitUntil(async () => (await jobFor(workspace, path))?.state === 'done');
   });
 });

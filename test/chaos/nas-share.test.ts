@@ -138,8 +138,8 @@ describe.skipIf(skip)('chaos 12: a NAS share hangs or goes away (bindfs; skipped
       // of the file waits on the frozen share.
       sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 1_000_000, forMs: 1_500, times: 1 });
       const big = drop(share.backing, `round ${round} big.wav`, 16_000_000);
-      await waitUntil(() => {
-        const job = jobFor(workspace, big);
+      await waitUntil(async () => {
+        const job = await jobFor(workspace, big);
         return job?.state === 'uploading' && job.bytesSent > 0;
       });
       share.freeze();
@@ -178,7 +178,7 @@ describe.skipIf(skip)('chaos 12: a NAS share hangs or goes away (bindfs; skipped
         url = await listening(daemon);
         await daemon.ready();
       }
-      for (const path of [big, dropped]) await waitForState(workspace, path, 'done', 30_000, () => JSON.stringify(jobFor(workspace, path)));
+      for (const path of [big, dropped]) await waitForState(workspace, path, 'done', 30_000, async () => JSON.stringify(await jobFor(workspace, path)));
     }
     // Frozen once more, then stopped: the process must not wait for the calls stuck in the kernel.
     share.freeze();
@@ -220,8 +220,8 @@ describe.skipIf(skip)('chaos 12: a NAS share hangs or goes away (bindfs; skipped
       figures.healthMs = Math.max(figures.healthMs, Math.round(await healthTurns(url, 503, new RegExp(`${share.path}: ${problem}`))));
       // Several root checks and polls while it is away.
       await new Promise((resolve) => setTimeout(resolve, 2_500));
-      expect(jobFor(workspace, queued)?.state).toBe('queued');
-      expect(jobFor(workspace, unfinished)?.state).toBe('waiting');
+      expect((await jobFor(workspace, queued))?.state).toBe('queued');
+      expect((await jobFor(workspace, unfinished))?.state).toBe('waiting');
 
       await share.mount();
       sandbox.faults.setUnauthorized(false);
@@ -238,6 +238,6 @@ describe.skipIf(skip)('chaos 12: a NAS share hangs or goes away (bindfs; skipped
     expect(daemon.output).toContain(name === 'killed' ? 'is not there or not readable' : 'is unmounted');
     expect(figures.healthMs).toBeLessThanOrEqual(HEALTH_WITHIN_MS);
     finalAudit(setup, `NAS share ${name}`, [daemon.output], figures);
-    expect(listJobs(workspace).every((job) => job.state === 'done')).toBe(true);
+    expect((await listJobs(workspace)).every((job) => job.state === 'done')).toBe(true);
   });
 });

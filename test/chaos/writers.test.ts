@@ -308,7 +308,7 @@ describe('chaos 3: files that are still being written', () => {
       }),
     );
     const shortQuiet = written.map((file) => file.maxShortQuietMs);
-    const listed = new Map(listJobs(workspace).map((job) => [job.path, job]));
+    const listed = new Map((await listJobs(workspace)).map((job) => [job.path, job]));
     const wrong = written
       .filter((file) => listed.get(file.path)?.state !== 'done' || listed.get(file.path)?.sha256 !== file.sha256)
       .map((file) => `${file.path}: ${listed.get(file.path)?.state ?? 'missing'}`);

@@ -38,9 +38,9 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')('chaos 1
       expected.push({ path, sha256: createHash('sha256').update(bytes).digest('hex') });
     }
     await waitUntil(
-      () => listJobs(workspace).filter((job) => job.state === 'done').length === FILES,
+      async () => (await listJobs(workspace)).filter((job) => job.state === 'done').length === FILES,
       scaled(20_000, 60_000),
-      () => JSON.stringify(listJobs(workspace).filter((job) => job.state !== 'done').map(({ path, state, error }) => ({ path, state, error }))),
+      async () => JSON.stringify((await listJobs(workspace)).filter((job) => job.state !== 'done').map(({ path, state, error }) => ({ path, state, error }))),
     );
     expect(await daemon.stop('SIGTERM')).toEqual({ code: 0, signal: null });
 

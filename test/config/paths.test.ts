@@ -8,6 +8,21 @@ import { useTestDir } from '../helpers/tempDir.js';
 describe('config paths', () => {
   const tempDir = useTestDir('cryomix-config-');
 
+  it('keeps a shared queue\'s URL and shares, and reads its TLS files relative to the config file', () => {
+    const config = parseConfig(
+      `state:
+  postgres:
+    url: postgres://cryomix@db.studio.lan:5432/cryomix
+    ssl: { ca: tls/ca.pem, rejectUnauthorized: true }
+folders:
+  - { path: /mnt/nas/exports, share: exports }
+`,
+      '/etc/cryomix-watch',
+    );
+    expect(config.state.postgres).toEqual({ url: 'postgres://cryomix@db.studio.lan:5432/cryomix', ssl: { ca: '/etc/cryomix-watch/tls/ca.pem', rejectUnauthorized: true } });
+    expect(config.folders[0]?.share).toBe('exports');
+  });
+
   it('resolves relative paths against the config file, not the working directory', () => {
     const dir = path.join(tempDir(), 'etc');
     mkdirSync(dir);

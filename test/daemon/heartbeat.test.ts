@@ -45,36 +45,36 @@ describe('startHeartbeat', () => {
     vi.useRealTimers();
   });
 
-  it('does not read the status line without systemd to send it to (a start over a large history need not pay for it)', () => {
-    const statusLine = vi.fn(() => 'watching 1 folder');
+  it('does not read the status line without systemd to send it to (a start over a large history need not pay for it)', async () => {
+    const statusLine = vi.fn(async () => 'watching 1 folder');
     const daemon = { statusLine } as unknown as Daemon;
     const notifier: SystemdNotifier = { enabled: false, socketPath: undefined, watchdogIntervalMs: undefined, close: () => {}, notify: () => {} };
-    const heartbeat = startHeartbeat({ daemon, notifier, logger: pino({ level: 'silent' }), summaryMinutes: 0 });
-    vi.advanceTimersByTime(60_000);
+    const heartbeat = await startHeartbeat({ daemon, notifier, logger: pino({ level: 'silent' }), summaryMinutes: 0 });
+    await vi.advanceTimersByTimeAsync(60_000);
     expect(statusLine).not.toHaveBeenCalled();
     heartbeat.stop();
   });
 
-  it('sends a STATUS line again when systemd missed it, instead of leaving the old one until the status changes', () => {
+  it('sends a STATUS line again when systemd missed it, instead of leaving the old one until the status changes', async () => {
     const { link, notifier } = flakyNotifier(true);
     let status = 'watching 1 folder';
-    const daemon = { statusLine: () => status } as unknown as Daemon;
-    const heartbeat = startHeartbeat({ daemon, notifier, logger: pino({ level: 'silent' }), summaryMinutes: 0 });
+    const daemon = { statusLine: async () => status } as unknown as Daemon;
+    const heartbeat = await startHeartbeat({ daemon, notifier, logger: pino({ level: 'silent' }), summaryMinutes: 0 });
     link.reachable = false;
     status = 'watching 1 folder, 1 uploading';
-    vi.advanceTimersByTime(10_000);
+    await vi.advanceTimersByTimeAsync(10_000);
     link.reachable = true;
-    vi.advanceTimersByTime(10_000);
+    await vi.advanceTimersByTimeAsync(10_000);
     expect(link.sent.map((state) => state.STATUS)).toEqual(['watching 1 folder', 'watching 1 folder, 1 uploading']);
     heartbeat.stop();
   });
 
-  it('says READY=1 again when systemd missed it, which would otherwise kill the daemon at its start timeout', () => {
+  it('says READY=1 again when systemd missed it, which would otherwise kill the daemon at its start timeout', async () => {
     const { link, notifier } = flakyNotifier(false);
-    const daemon = { statusLine: () => 'watching 1 folder' } as unknown as Daemon;
-    const heartbeat = startHeartbeat({ daemon, notifier, logger: pino({ level: 'silent' }), summaryMinutes: 0 });
+    const daemon = { statusLine: async () => 'watching 1 folder' } as unknown as Daemon;
+    const heartbeat = await startHeartbeat({ daemon, notifier, logger: pino({ level: 'silent' }), summaryMinutes: 0 });
     link.reachable = true;
-    vi.advanceTimersByTime(20_000);
+    await vi.advanceTimersByTimeAsync(20_000);
     expect(link.sent).toEqual([{ READY: '1', STATUS: 'watching 1 folder' }]);
     heartbeat.stop();
   });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach } from 'vitest';
 import { listRows } from '../../src/cli/list.js';
+import { loadConfig } from '../../src/config/index.js';
 import type { JobView } from '../../src/report/jobView.js';
 import { startSandbox as startSandboxServer, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
 import { useSandbox } from './servers.js';
@@ -203,18 +204,18 @@ export function runCliAsync(workspace: Workspace, args: string[], env: NodeJS.Pr
  * process (and the sandbox it serves) for a Node start each time, which
  * starved the daemon's uploads on a busy machine.
  */
-export function listJobs(workspace: Workspace): JobView[] {
-  return JSON.parse(JSON.stringify(listRows(workspace.database))) as JobView[];
+export async function listJobs(workspace: Workspace): Promise<JobView[]> {
+  return JSON.parse(JSON.stringify(await listRows(loadConfig(workspace.configFile)))) as JobView[];
 }
 
-export function jobFor(workspace: Workspace, path: string): JobView | undefined {
-  return listJobs(workspace).find((job) => job.path === path);
+export async function jobFor(workspace: Workspace, path: string): Promise<JobView | undefined> {
+  return (await listJobs(workspace)).find((job) => job.path === path);
 }
 
 /** Waits until the file's row is in `state`, and returns that row as it was read (one read: no race with the next transition). */
-export function waitForState(workspace: Workspace, path: string, state: string, timeoutMs?: number, describe?: () => string): Promise<JobView> {
-  return waitUntil(() => {
-    const job = jobFor(workspace, path);
+export function waitForState(workspace: Workspace, path: string, state: string, timeoutMs?: number, describe?: () => string | Promise<string>): Promise<JobView> {
+  return waitUntil(async () => {
+    const job = await jobFor(workspace, path);
     return job?.state === state && job;
   }, timeoutMs, describe);
 }
@@ -223,12 +224,12 @@ export function waitForState(workspace: Workspace, path: string, state: string, 
  * Polls `probe` until it returns something truthy; fails with `describe()` after the timeout.
  * A probe that runs the CLI must be async (runCliAsync): this process serves the sandbox.
  */
-export async function waitUntil<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 15_000, describe?: () => string): Promise<T> {
+export async function waitUntil<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 15_000, describe?: () => string | Promise<string>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms${describe ? `: ${describe()}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms${describe ? `: ${await describe()}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

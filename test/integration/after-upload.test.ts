@@ -31,7 +31,7 @@ describe('after the upload', () => {
     expect(readFileSync(moved)).toEqual(bytes);
     expect(readFileSync(join(workspace.inbox, 'uploaded', 'session 1', 'mix.wav'), 'utf8')).toBe('an older file the user keeps');
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect(listJobs(workspace).map((j) => j.state)).toEqual(['done']);
+    expect((await listJobs(workspace)).map((j) => j.state)).toEqual(['done']);
     expect(sandbox.objects()).toHaveLength(1);
   });
 
@@ -44,7 +44,7 @@ describe('after the upload', () => {
     const bytes = pcmWav(40_000);
     writeFileSync(path, bytes);
     await waitUntil(() => !existsSync(path));
-    expect(jobFor(workspace, path)).toMatchObject({ state: 'done', sha256: sha256(bytes) });
+    expect(await jobFor(workspace, path)).toMatchObject({ state: 'done', sha256: sha256(bytes) });
     expect(sandbox.objects()[0]!.sha256).toBe(sha256(bytes));
   });
 });
@@ -112,7 +112,7 @@ describe('a file that changes during its upload', () => {
       const mix = join(workspace.inbox, 'Final Mix.wav');
       writeFileSync(mix, pcmWav(40_000));
       await waitForState(workspace, mix, 'done', 20_000, () => first.output.slice(-2000));
-      const pending = await waitUntil(() => jobFor(workspace, mix)?.followUps.find((f) => f.kind === 'after-upload' && f.error !== null), 20_000);
+      const pending = await waitUntil(async () => (await jobFor(workspace, mix))?.followUps.find((f) => f.kind === 'after-upload' && f.error !== null), 20_000);
       expect(pending.error).toMatch(/^move pending: EPERM: operation not permitted/);
       expect(runCli(workspace, ['list']).stdout).toMatch(/done\s.*move pending: EPERM.*, next try in \d+ s/);
       expect(runCli(workspace, ['status']).stdout).toMatch(/Uploaded, but not yet finished[^\n]*\n\s+.*Final Mix\.wav: move pending: EPERM/);
@@ -121,7 +121,7 @@ describe('a file that changes during its upload', () => {
       // The status page lists the latest 50 files; a stuck one stays in view after 50 newer ones.
       const newer = Array.from({ length: 50 }, (_, i) => join(workspace.inbox, `newer ${i}.wav`));
       newer.forEach((path, i) => writeFileSync(path, pcmWav(20_000 + i)));
-      await waitUntil(() => listJobs(workspace).filter((job) => job.state === 'done').length === 51, 60_000, () => first.output.slice(-2000));
+      await waitUntil(async () => (await listJobs(workspace)).filter((job) => job.state === 'done').length === 51, 60_000, () => first.output.slice(-2000));
       const page = await (await fetch(`${url}/`)).text();
       expect(page).toContain('Final Mix.wav');
       expect(page).toMatch(/move pending: EPERM[^<]*, next try in \d+ s/);
@@ -134,7 +134,7 @@ describe('a file that changes during its upload', () => {
       const second = startDaemon(workspace);
       await second.ready();
       await waitUntil(() => existsSync(join(moveTo, 'Final Mix.wav')) && !existsSync(mix), 20_000, () => second.output.slice(-2000));
-      expect(jobFor(workspace, mix)?.followUps).toEqual([]);
+      expect((await jobFor(workspace, mix))?.followUps).toEqual([]);
       expect(sandbox.objects()).toHaveLength(51);
     } finally {
       spawnSync('chattr', ['-i', moveTo]);
@@ -153,7 +153,7 @@ describe('a file that changes during its upload', () => {
       await daemon.ready();
       const stored = join(workspace.inbox, 'stored.wav');
       writeFileSync(stored, pcmWav(40_000));
-      await waitUntil(() => jobFor(workspace, stored)?.followUps.some((f) => f.error !== null), 20_000, () => daemon.output.slice(-2000));
+      await waitUntil(async () => (await jobFor(workspace, stored))?.followUps.some((f) => f.error !== null), 20_000, () => daemon.output.slice(-2000));
       sandbox.faults.setUnauthorized(true);
       writeFileSync(join(workspace.inbox, 'next.wav'), pcmWav(30_000));
       await waitUntil(async () => JSON.parse((await runCliAsync(workspace, ['status', '--json'])).stdout).paused, 20_000);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { pcmWav } from '../helpers/audio.js';
-import { createWorkspace, jobFor, runCli, runCliAsync, useDaemons, waitUntil, type DaemonProcess, type Workspace, waitForState } from '../helpers/daemon.js';
+import { createWorkspace, jobFor, listJobs, runCli, runCliAsync, useDaemons, waitUntil, type DaemonProcess, type Workspace, waitForState } from '../helpers/daemon.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir();
@@ -65,11 +65,11 @@ describe('answers from the API and storage', () => {
 
     const second = join(workspace.inbox, 'second.wav');
     writeFileSync(second, pcmWav(20_000));
-    await waitUntil(() => jobFor(workspace, second)?.state === 'queued');
-    expect(jobFor(workspace, first)?.state).toBe('queued');
+    await waitUntil(async () => (await jobFor(workspace, second))?.state === 'queued');
+    expect((await jobFor(workspace, first))?.state).toBe('queued');
 
     sandbox.faults.setUnauthorized(false);
-    await waitUntil(() => jobFor(workspace, first)?.state === 'done' && jobFor(workspace, second)?.state === 'done');
+    await waitUntil(async () => (await jobFor(workspace, first))?.state === 'done' && (await jobFor(workspace, second))?.state === 'done');
     expect(JSON.parse(runCli(workspace, ['status', '--json']).stdout).paused).toBeNull();
     expect(sandbox.objects()).toHaveLength(2);
   });
@@ -105,7 +105,10 @@ describe('answers from the API and storage', () => {
     sandbox.faults.add({ target: 'put', kind: 'status', status: 403 });
     const paths = ['a.wav', 'b.wav'].map((name) => join(workspace.inbox, name));
     for (const path of paths) writeFileSync(path, pcmWav(30_000));
-    await waitUntil(() => paths.every((path) => ['done', 'failed'].includes(jobFor(workspace, path)?.state ?? '')));
+    await waitUntil(async () => {
+      const rows = await listJobs(workspace);
+      return paths.every((path) => ['done', 'failed'].includes(rows.find((row) => row.path === path)?.state ?? ''));
+    });
     await daemon.stop('SIGTERM');
     const outputs = [
       daemon.output,

@@ -36,11 +36,11 @@ describe('bandwidth limits', () => {
     // that removes it must not leave the upload waiting for that end.
     const mix = join(workspace.inbox, 'long bounce.wav');
     writeFileSync(mix, pcmWav(2_000_000));
-    await waitUntil(() => jobFor(workspace, mix)?.state === 'uploading' && (jobFor(workspace, mix)?.bytesSent ?? 0) > 0, 20_000, () => daemon.output.slice(-2000));
+    await waitUntil(async () => (await jobFor(workspace, mix))?.state === 'uploading' && ((await jobFor(workspace, mix))?.bytesSent ?? 0) > 0, 20_000, () => daemon.output.slice(-2000));
     editConfig(workspace, (config) => Object.assign(config.uploads as object, { schedule: pausedTodayAndTomorrow() }));
     daemon.signal('SIGHUP');
-    const parked = await waitUntil(() => {
-      const row = jobFor(workspace, mix);
+    const parked = await waitUntil(async () => {
+      const row = await jobFor(workspace, mix);
       return row?.state === 'queued' && /^uploads are paused \(schedule: \w{3}-\w{3} 00:00-24:00\) until \d{4}-/.test(row.error ?? '') ? row : undefined;
     }, 20_000, () => daemon.output.slice(-2000));
     expect(parked.attempts).toBe(0);
@@ -51,7 +51,7 @@ describe('bandwidth limits', () => {
     writeFileSync(next, pcmWav(20_000));
     await waitForState(workspace, next, 'queued');
     expect((await runCliAsync(workspace, ['upload', next, '--limit', 'off'])).status).toBe(0);
-    expect(jobFor(workspace, mix)?.state).toBe('queued');
+    expect((await jobFor(workspace, mix))?.state).toBe('queued');
 
     editConfig(workspace, (config) => {
       const uploads = config.uploads as Record<string, unknown>;

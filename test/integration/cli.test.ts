@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db.js';
-import { JobStore } from '../../src/store/jobs.js';
+import { SqliteJobStore } from '../../src/store/jobs.js';
+import type { JobStore } from '../../src/store/store.js';
 import { pcmWav } from '../helpers/audio.js';
 import { CLI, createWorkspace, jobFor, runCli, runCliAsync, useWorkspace, waitUntil, type Workspace } from '../helpers/daemon.js';
 
@@ -16,7 +17,7 @@ describe('cryomix-watch upload FILE', () => {
     const result = await runCliAsync(workspace, ['upload', path]);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/one shot\.wav: done, session [0-9a-f-]{36}/);
-    expect(jobFor(workspace, path)).toMatchObject({ state: 'done' });
+    expect(await jobFor(workspace, path)).toMatchObject({ state: 'done' });
     expect(sandbox.objects()).toHaveLength(1);
 
     const again = await runCliAsync(workspace, ['upload', path]);
@@ -32,7 +33,7 @@ describe('cryomix-watch upload FILE', () => {
     await daemon.ready();
     const path = join(workspace.inbox, 'busy.wav');
     writeFileSync(path, pcmWav(50_000));
-    await waitUntil(() => jobFor(workspace, path)?.state === 'uploading');
+    await waitUntil(async () => (await jobFor(workspace, path))?.state === 'uploading');
     const result = await runCliAsync(workspace, ['upload', path]);
     expect(result.stdout).toMatch(new RegExp(`^busy\\.wav: another cryomix-watch process \\(pid ${daemon.pid}\\) is uploading it; following it\n`));
     expect(result.stdout).toMatch(/\nbusy\.wav: done, session [0-9a-f-]{36}/);
@@ -64,7 +65,7 @@ describe('cryomix-watch upload FILE, interrupted', () => {
     child.kill('SIGINT');
     const code = await new Promise((resolve) => child.once('exit', resolve));
     expect(code).toBe(1);
-    expect(jobFor(workspace, path)).toMatchObject({ state: 'retrying', error: 'interrupted by shutdown; resumes on the next start' });
+    expect(await jobFor(workspace, path)).toMatchObject({ state: 'retrying', error: 'interrupted by shutdown; resumes on the next start' });
   });
 });
 
@@ -114,12 +115,12 @@ describe('cryomix-watch check without a key', () => {
 });
 
 describe('cryomix-watch status', () => {
-  it('warns when masters have waited more than a day to be downloaded', () => {
+  it('warns when masters have waited more than a day to be downloaded', async () => {
     const twoDaysAgo = Date.now() - 2 * 24 * 3600_000;
     const db = openDatabase(workspace.database);
-    const store = new JobStore(db, { now: () => twoDaysAgo });
-    const job = store.createVersion({ folder: workspace.inbox, path: join(workspace.inbox, 'old.wav'), size: 1, mtimeMs: 1 });
-    for (const state of ['queued', 'uploading', 'uploaded', 'mastering', 'downloading'] as const) store.transition(job.id, state);
+    const store = new SqliteJobStore(db, { now: () => twoDaysAgo });
+    const job = await store.createVersion({ folder: workspace.inbox, path: join(workspace.inbox, 'old.wav'), size: 1, mtimeMs: 1 });
+    for (const state of ['queued', 'uploading', 'uploaded', 'mastering', 'downloading'] as const) await store.transition(job.id, state);
     db.close();
     const human = runCli(workspace, ['status']);
     expect(human.stdout).toMatch(/WARNING: the masters of 1 file\(s\) have waited more than a day .*deletes results 7 days after mastering/);
@@ -155,7 +156,7 @@ describe('cryomix-watch run --sandbox (what npm start runs)', () => {
       expect(existsSync(join(dir, 'inbox'))).toBe(true);
       writeFileSync(join(dir, 'inbox', 'first mix.wav'), pcmWav(1_100_000));
       const local: Workspace = { ...workspace, configFile: join(dir, 'config', 'sandbox.yaml'), database: join(dir, '.state', 'state.db') };
-      await waitUntil(() => jobFor(local, join(dir, 'inbox', 'first mix.wav'))?.state === 'done');
+      await waitUntil(async () => (await jobFor(local, join(dir, 'inbox', 'first mix.wav')))?.state === 'done');
       expect(runCli(local, ['status']).stdout).toMatch(/done\s+1/);
     } finally {
       child.kill('SIGTERM');

@@ -22,8 +22,8 @@ describe('detect → settle → upload', () => {
     };
     for (const [name, bytes] of Object.entries(files)) writeFileSync(join(workspace.inbox, name), bytes);
 
-    const jobs = await waitUntil(() => {
-      const rows = listJobs(workspace);
+    const jobs = await waitUntil(async () => {
+      const rows = await listJobs(workspace);
       return rows.length === 3 && rows.every((r) => r.state === 'done') && rows;
     });
     for (const [name, bytes] of Object.entries(files)) {
@@ -75,7 +75,7 @@ describe('detect → settle → upload', () => {
     await waitForState(flat, top, 'done');
     // Time for a late walk of the moved-in directory, had one been started: nothing below the top level was ever looked at.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect(listJobs(flat).map((job) => job.path)).toEqual([top]);
+    expect((await listJobs(flat)).map((job) => job.path)).toEqual([top]);
   });
 
   it('never asks to upload junk, too-small or mislabelled files, and says why', async () => {
@@ -90,12 +90,12 @@ describe('detect → settle → upload', () => {
 
     const tiny = await waitForState(workspace, join(workspace.inbox, 'tiny.wav'), 'rejected');
     expect(tiny.error).toMatch(/too small: 144 bytes, the minimum is 1000/);
-    const mislabelled = await waitUntil(() => {
-      const job = jobFor(workspace, join(workspace.inbox, 'really-mp3.wav'));
+    const mislabelled = await waitUntil(async () => {
+      const job = await jobFor(workspace, join(workspace.inbox, 'really-mp3.wav'));
       return job?.state === 'rejected' && job;
     });
     expect(mislabelled.error).toMatch(/MP3/);
-    expect(listJobs(workspace).map((j) => j.path).sort()).toEqual([join(workspace.inbox, 'really-mp3.wav'), join(workspace.inbox, 'tiny.wav')]);
+    expect((await listJobs(workspace)).map((j) => j.path).sort()).toEqual([join(workspace.inbox, 'really-mp3.wav'), join(workspace.inbox, 'tiny.wav')]);
     expect(uploadRequests()).toHaveLength(0);
   });
 
@@ -110,7 +110,7 @@ describe('detect → settle → upload', () => {
       appendFileSync(path, audio.subarray(offset, offset + 100_000));
       await new Promise((resolve) => setTimeout(resolve, 600)); // longer than settleSeconds (0.3 s)
     }
-    expect(jobFor(workspace, path)?.state).toBe('waiting');
+    expect((await jobFor(workspace, path))?.state).toBe('waiting');
     expect(uploadRequests()).toHaveLength(0);
 
     const file = await open(path, 'r+');
@@ -131,7 +131,7 @@ describe('detect → settle → upload', () => {
     await daemon.ready();
     const original = join(workspace.inbox, 'mix.wav');
     writeFileSync(original, pcmWav(200_000));
-    await waitUntil(() => jobFor(workspace, original)?.state === 'done');
+    await waitUntil(async () => (await jobFor(workspace, original))?.state === 'done');
     const copy = join(workspace.inbox, 'mix copy.wav');
     copyFileSync(original, copy);
     const duplicate = await waitForState(workspace, copy, 'done');

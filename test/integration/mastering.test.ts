@@ -198,12 +198,12 @@ describe('mastering after upload', () => {
     const done = await waitForState(workspace, path, 'done', 20_000, () => first.output.slice(-2000));
     await waitUntil(() => existsSync(runs));
     await first.stop('SIGKILL');
-    expect(jobFor(workspace, path)?.followUps.map((f) => f.kind)).toEqual(['on-done']);
+    expect((await jobFor(workspace, path))?.followUps.map((f) => f.kind)).toEqual(['on-done']);
 
     const second = startDaemon(workspace);
     await second.ready();
     await second.waitForLog((r) => String(r.msg).includes('the onDone hook ran'));
-    await waitUntil(() => jobFor(workspace, path)?.followUps.length === 0);
+    await waitUntil(async () => (await jobFor(workspace, path))?.followUps.length === 0);
     await second.stop();
     const third = startDaemon(workspace);
     await third.ready();

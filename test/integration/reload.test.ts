@@ -41,7 +41,7 @@ describe('SIGHUP reloads the configuration', () => {
     const still = join(second, 'after a bad reload.wav');
     writeFileSync(still, pcmWav(21_000));
     await waitForState(workspace, still, 'done');
-    expect(jobFor(workspace, ignored)).toBeUndefined();
+    expect(await jobFor(workspace, ignored)).toBeUndefined();
   });
 
   it('applies upload settings and the log level at once, and names each change that waits for a restart', async () => {

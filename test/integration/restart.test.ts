@@ -15,14 +15,14 @@ describe('stopping and starting', () => {
     await first.ready();
     const early = join(workspace.inbox, 'early.wav');
     writeFileSync(early, pcmWav(100_000));
-    await waitUntil(() => jobFor(workspace, early)?.state === 'done');
+    await waitUntil(async () => (await jobFor(workspace, early))?.state === 'done');
     expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null });
 
     const late = join(workspace.inbox, 'while-stopped.wav');
     writeFileSync(late, pcmWav(120_000));
     const second = startDaemon(workspace);
     await second.ready();
-    await waitUntil(() => jobFor(workspace, late)?.state === 'done');
+    await waitUntil(async () => (await jobFor(workspace, late))?.state === 'done');
     expect(sandbox.objects().map((o) => o.objectName).sort()).toEqual(['early.wav', 'while-stopped.wav']);
     expect(sandbox.requests().filter((r) => r.endpoint === 'multi-upload')).toHaveLength(2);
     expect(await second.stop('SIGTERM')).toEqual({ code: 0, signal: null });
@@ -34,7 +34,7 @@ describe('stopping and starting', () => {
     await first.ready();
     const path = join(workspace.inbox, 'gone.wav');
     writeFileSync(path, pcmWav(50_000));
-    await waitUntil(() => jobFor(workspace, path)?.state === 'queued');
+    await waitUntil(async () => (await jobFor(workspace, path))?.state === 'queued');
     await first.stop('SIGTERM');
     rmSync(path);
     sandbox.faults.setUnauthorized(false);
@@ -50,12 +50,12 @@ describe('stopping and starting', () => {
     const path = join(workspace.inbox, 'wanderer.wav');
     const outside = join(workspace.dir, 'wanderer.wav');
     writeFileSync(path, pcmWav(30_000));
-    await waitUntil(() => jobFor(workspace, path)?.state === 'queued');
+    await waitUntil(async () => (await jobFor(workspace, path))?.state === 'queued');
     renameSync(path, outside);
-    await waitUntil(() => jobFor(workspace, path)?.state === 'removed');
+    await waitUntil(async () => (await jobFor(workspace, path))?.state === 'removed');
     renameSync(outside, path); // rename keeps size and mtime: the same version comes back
     sandbox.faults.setUnauthorized(false);
-    await waitUntil(() => jobFor(workspace, path)?.state === 'done');
+    await waitUntil(async () => (await jobFor(workspace, path))?.state === 'done');
     expect(sandbox.objects().map((o) => o.objectName)).toEqual(['wanderer.wav']);
   });
 
@@ -82,15 +82,15 @@ describe('stopping and starting', () => {
     const path = join(workspace.inbox, 'big mix.wav');
     const bytes = pcmWav(2_000_000);
     writeFileSync(path, bytes);
-    const uploading = await waitUntil(() => {
-      const job = jobFor(workspace, path);
+    const uploading = await waitUntil(async () => {
+      const job = await jobFor(workspace, path);
       return job?.state === 'uploading' && job.bytesSent > 0 && job;
     });
     await first.stop('SIGKILL');
 
     const second = startDaemon(workspace);
     await second.ready();
-    const done = await waitForState(workspace, path, 'done', 15_000, () => second.output + JSON.stringify(listJobs(workspace)));
+    const done = await waitForState(workspace, path, 'done', 15_000, async () => second.output + JSON.stringify(await listJobs(workspace)));
     expect(done.sessionId).toBe(uploading.sessionId);
     expect(done.sha256).toBe(sha256(bytes));
     const stored = sandbox.objects().filter((o) => o.sessionId === done.sessionId);
@@ -108,23 +108,23 @@ describe('stopping and starting', () => {
     await first.ready();
     const path = join(patient.inbox, 'interrupted.wav');
     writeFileSync(path, pcmWav(500_000));
-    await waitUntil(() => jobFor(patient, path)?.state === 'uploading');
+    await waitUntil(async () => (await jobFor(patient, path))?.state === 'uploading');
     const started = Date.now();
     expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(jobFor(patient, path)).toMatchObject({ state: 'retrying', error: 'interrupted by shutdown; resumes on the next start' });
+    expect(await jobFor(patient, path)).toMatchObject({ state: 'retrying', error: 'interrupted by shutdown; resumes on the next start' });
 
     const second = startDaemon(patient);
     await second.ready();
-    await waitUntil(() => jobFor(patient, path)?.state === 'done');
-    expect(listJobs(patient)).toHaveLength(1);
+    await waitUntil(async () => (await jobFor(patient, path))?.state === 'done');
+    expect(await listJobs(patient)).toHaveLength(1);
   });
 
   it('shows state to status and list while the daemon runs', async () => {
     const daemon = startDaemon(workspace);
     await daemon.ready();
     writeFileSync(join(workspace.inbox, 'a.wav'), pcmWav(10_000));
-    await waitUntil(() => listJobs(workspace)[0]?.state === 'done');
+    await waitUntil(async () => (await listJobs(workspace))[0]?.state === 'done');
     const status = runCli(workspace, ['status', '--json']);
     expect(status.status).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ counts: { done: 1, failed: 0 }, paused: null });

@@ -33,7 +33,7 @@ describe.skipIf('skip' in chromium)('the status page in a real browser (headless
     sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 100_000 });
     const moving = join(workspace.inbox, 'Chorus – alt take.wav');
     writeFileSync(moving, pcmWav(100_000));
-    await waitUntil(() => (jobFor(workspace, moving)?.bytesSent ?? 0) > 0);
+    await waitUntil(async () => ((await jobFor(workspace, moving))?.bytesSent ?? 0) > 0);
 
     await withPage(browser, { url: `${url}/`, viewport: PHONE, isMobile: true }, async (page) => {
       const text = await page.innerText('body');

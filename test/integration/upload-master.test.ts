@@ -65,7 +65,7 @@ describe('cryomix-watch upload FILE --master', () => {
     ]);
     // Default settings: none sent.
     expect(expectMasters(masters)).toEqual({});
-    const job = jobFor(workspace, path)!;
+    const job = (await jobFor(workspace, path))!;
     expect(job).toMatchObject({ state: 'done' });
     expect(startsFor(sandbox, job.sessionId)).toHaveLength(1);
     expect(sandbox.objects()).toHaveLength(1);
@@ -87,7 +87,7 @@ describe('cryomix-watch upload FILE --master', () => {
     expect(result.status).toBe(1);
     expect(result.stdout).toMatch(/^unlucky\.wav: failed: the Cryo-mix API reports the mastering job failed; run "cryomix-watch retry" to start it again$/m);
     expect(result.stderr).toMatch(/1 of 1 file\(s\) not mastered/);
-    expect(jobFor(workspace, path)).toMatchObject({ state: 'failed' });
+    expect(await jobFor(workspace, path)).toMatchObject({ state: 'failed' });
     expect(existsSync(join(out, 'unlucky.wav'))).toBe(false);
   });
 
@@ -110,7 +110,7 @@ describe('cryomix-watch upload FILE --master', () => {
     expect(second.status).toBe(0);
     expect(expectMasters(join(out, 'Redirected.wav'))).toEqual({ meq: 6, mca: 1 });
     expect(existsSync(join(folderMasters, 'Redirected.wav'))).toBe(false);
-    for (const path of [inFolder, redirected]) expect(startsFor(sandbox, jobFor(workspace, path)!.sessionId)).toHaveLength(1);
+    for (const path of [inFolder, redirected]) expect(startsFor(sandbox, (await jobFor(workspace, path))!.sessionId)).toHaveLength(1);
   });
 
   it('masters a file uploaded earlier without mastering, under the same Session-Id, sending it no second time', async () => {
@@ -119,7 +119,7 @@ describe('cryomix-watch upload FILE --master', () => {
     writeFileSync(path, pcmWav(30_000));
     const plain = await runCliAsync(workspace, ['upload', path]);
     expect(plain.status).toBe(0);
-    const uploaded = jobFor(workspace, path)!;
+    const uploaded = (await jobFor(workspace, path))!;
     expect(uploaded.state).toBe('done');
     expect(sandbox.requests().filter((r) => r.endpoint === 'mastering')).toHaveLength(0);
 
@@ -130,7 +130,7 @@ describe('cryomix-watch upload FILE --master', () => {
     expect(result.status).toBe(0);
     expect(result.stdout.trimEnd().split('\n').at(-1)).toBe(`plain.wav: done, masters in ${masters}`);
     expect(expectMasters(masters)).toEqual({});
-    const mastered = jobFor(workspace, path)!;
+    const mastered = (await jobFor(workspace, path))!;
     expect(mastered).toMatchObject({ state: 'done', sessionId: uploaded.sessionId, sha256: uploaded.sha256 });
     // The bytes the API already held were mastered: one upload, one start, all under the first Session-Id.
     expect(requestsFor(sandbox, 'multi-upload', uploaded.sessionId)).toHaveLength(1);
@@ -156,8 +156,8 @@ describe('cryomix-watch upload FILE --master', () => {
     await daemon.ready();
     const original = join(workspace.inbox, 'Song.wav');
     writeFileSync(original, pcmWav(40_000));
-    const originalJob = await waitUntil(() => {
-      const job = jobFor(workspace, original);
+    const originalJob = await waitUntil(async () => {
+      const job = await jobFor(workspace, original);
       return job?.state === 'mastering' && startsFor(sandbox, job.sessionId).length === 1 && job;
     });
     const copy = join(workspace.inbox, 'Song copy.wav');
@@ -165,12 +165,12 @@ describe('cryomix-watch upload FILE --master', () => {
     const result = await runCliAsync(workspace, ['upload', copy, '--master']);
     expect(result.status).toBe(0);
     expect(result.stdout).toContain(`Song copy.wav: the same bytes as ${original}, not sent again; done, masters in ${join(masters, 'Song copy.wav')}\n`);
-    const copyJob = jobFor(workspace, copy)!;
+    const copyJob = (await jobFor(workspace, copy))!;
     expect(copyJob).toMatchObject({ state: 'done', duplicateOf: original });
     expect(expectMasters(join(masters, 'Song copy.wav'))).toEqual({ meq: 6, mca: 1 });
 
     // The original's own masters, by the daemon, in a directory of their own.
-    await waitUntil(() => jobFor(workspace, original)?.state === 'done', 30_000);
+    await waitUntil(async () => (await jobFor(workspace, original))?.state === 'done', 30_000);
     expect(expectMasters(join(masters, 'Song.wav'))).toEqual({ meq: 6, mca: 1 });
     expect(readFileSync(join(masters, 'Song copy.wav', 'FinalMaster.wav'))).toEqual(readFileSync(join(masters, 'Song.wav', 'FinalMaster.wav')));
 
@@ -192,7 +192,7 @@ describe('cryomix-watch upload FILE --master', () => {
     expect(result.stdout).toContain(
       `Outside Song.wav: its masters would go to ${join(workspace.inbox, 'masters', 'Outside Song.wav')}, which the daemon watches (in ${workspace.inbox}) and would upload again: choose a folder outside it with --out`,
     );
-    expect(jobFor(workspace, path)).toBeUndefined();
+    expect(await jobFor(workspace, path)).toBeUndefined();
     expect(sandbox.requests()).toEqual([]);
   });
 
@@ -219,7 +219,7 @@ describe('cryomix-watch upload FILE --master, interrupted', () => {
     child.kill('SIGINT');
     expect(await exited).toBe(1);
     expect(stdout.split('\n')).toContain(`long master.wav: interrupted while mastering; ${leftOver(join(masters, 'long master.wav'))}`);
-    const interrupted = jobFor(workspace, path)!;
+    const interrupted = (await jobFor(workspace, path))!;
     expect(interrupted.state).toBe('mastering');
 
     // The job is finished with the plan its mastering was started with, whatever --out says now.
@@ -264,18 +264,18 @@ describe('cryomix-watch upload FILE --master, interrupted beside the daemon', ()
     child.kill('SIGINT');
     expect(await exited).toBe(1);
     expect(stdout.split('\n')).toContain(`beside the daemon.wav: interrupted while mastering; ${leftOver(masters)}`);
-    const interrupted = jobFor(workspace, path)!;
+    const interrupted = (await jobFor(workspace, path))!;
     expect(interrupted.state).toBe('mastering');
     expect(existsSync(masters)).toBe(false);
 
     // The daemon, whose folders hold no such file, takes the row and finishes it with the plan stored on it.
     const done = await waitUntil(
-      () => {
-        const job = jobFor(workspace, path);
+      async () => {
+        const job = await jobFor(workspace, path);
         return job?.state === 'done' && job;
       },
       30_000,
-      () => `the row is ${JSON.stringify(jobFor(workspace, path))}`,
+      async () => `the row is ${JSON.stringify(await jobFor(workspace, path))}`,
     );
     expect(done.sessionId).toBe(interrupted.sessionId);
     // Logged once `done` is on disk (group commit), a few ms after the DB shows it.
@@ -349,7 +349,7 @@ describe('cryomix-watch upload FILE (no --master) in a mastering folder', () => 
     const result = await runCliAsync(workspace, ['upload', path]);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/Hand In\.wav: uploaded, session [0-9a-f-]{36}; its folder asks for masters, which the daemon fetches/);
-    expect(jobFor(workspace, path)?.state).toBe('mastering');
+    expect((await jobFor(workspace, path))?.state).toBe('mastering');
   });
 });
 

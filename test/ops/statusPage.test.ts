@@ -20,6 +20,7 @@ function file(overrides: Partial<JobView>): JobView {
     masteringPercent: null,
     followUps: [],
     updatedAt: new Date(NOW - 60_000).toISOString(),
+    host: null,
     ...overrides,
   };
 }
@@ -33,7 +34,7 @@ describe('the status page', () => {
   it('shows progress, the next retry and the reason a file stopped', () => {
     const html = page({
       files: [
-        file({ path: '/srv/exports/a.wav', state: 'uploading', bytesSent: 10_000_000 }),
+        file({ path: '/srv/exports/a.wav', state: 'uploading', bytesSent: 10_000_000, host: 'studio-b' }),
         file({ path: '/srv/exports/b.wav', state: 'retrying', error: 'storage could not take the upload now (503)', nextAttemptAt: new Date(NOW + 30_000).toISOString() }),
         file({ path: '/srv/exports/c.wav', state: 'mastering', masteringPercent: 40 }),
         file({ path: '/srv/exports/d.wav', state: 'failed', error: 'the API refused: file too large' }),
@@ -46,6 +47,9 @@ describe('the status page', () => {
     expect(html).toContain('the API refused: file too large');
     expect(html).toContain('move pending: ENOSPC: no space left on device, next try in 2 min');
     expect(html).toContain('Working: watching for new mixes.');
+    // With a queue several machines share, which machine has the file.
+    expect(html).toMatch(/a\.wav.*\n<div class="meta">[^<]* · on studio-b<\/div>/);
+    expect(html.match(/ · on /g)).toHaveLength(1);
   });
 
   it('escapes everything that comes from disk or the API', () => {

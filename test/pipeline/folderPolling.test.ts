@@ -6,7 +6,8 @@ import { parseConfig } from '../../src/config/index.js';
 import type { FileSystem } from '../../src/watch/fileSystem.js';
 import { WatchedFolder } from '../../src/pipeline/folder.js';
 import { openDatabase } from '../../src/store/db.js';
-import { JobStore } from '../../src/store/jobs.js';
+import { SqliteJobStore } from '../../src/store/jobs.js';
+import type { JobStore } from '../../src/store/store.js';
 import { pcmWav } from '../helpers/audio.js';
 import { waitUntil } from '../helpers/daemon.js';
 import { inotifyInUse } from '../helpers/inotify.js';
@@ -28,7 +29,7 @@ async function startFolder(folderYaml: string, fileSystem?: () => FileSystem | u
   const inbox = join(dir, 'inbox');
   mkdirSync(inbox);
   const config = parseConfig(`folders:\n  - path: ./inbox\n${folderYaml}`, dir);
-  const store = new JobStore(openDatabase(join(dir, 'state.db')));
+  const store = new SqliteJobStore(openDatabase(join(dir, 'state.db')));
   const logs: { msg: string; polling?: boolean; level: number }[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line) as (typeof logs)[number]) });
   const folder = new WatchedFolder(config.folders[0]!, {
@@ -61,14 +62,14 @@ describe('a polled folder', () => {
 
     const mix = join(inbox, 'mix.wav');
     writeFileSync(mix, pcmWav(5000));
-    const first = await waitUntil(() => store.current(mix)?.state === 'queued' && store.current(mix));
+    const first = await waitUntil(async () => (await store.current(mix))?.state === 'queued' && await store.current(mix));
 
     writeFileSync(mix, pcmWav(6000));
-    const second = await waitUntil(() => store.current(mix)?.id !== first.id && store.current(mix)?.state === 'queued' && store.current(mix));
+    const second = await waitUntil(async () => (await store.current(mix))?.id !== first.id && (await store.current(mix))?.state === 'queued' && await store.current(mix));
     expect(second.size).toBe(first.size + 1000);
 
     rmSync(mix);
-    await waitUntil(() => store.current(mix)?.state === 'removed');
+    await waitUntil(async () => (await store.current(mix))?.state === 'removed');
     expect(inotifyInUse().watches).toBe(before);
   });
 
@@ -76,21 +77,24 @@ describe('a polled folder', () => {
     const { inbox, store } = await startFolder('    polling: always\n    pollIntervalSeconds: 0.05\n    settleSeconds: 0.05\n');
     const mixes = ['a.wav', 'b.wav', 'c.wav'].map((name) => join(inbox, name));
     for (const mix of mixes) writeFileSync(mix, pcmWav(5000));
-    await waitUntil(() => mixes.every((mix) => store.current(mix)?.state === 'queued'));
+    await waitUntil(async () => (await store.list('queued')).length === mixes.length);
     const lookups = vi.spyOn(store, 'current');
+    const directoryLookups = vi.spyOn(store, 'versionsInDirectory');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(lookups).not.toHaveBeenCalled();
+    expect(directoryLookups).not.toHaveBeenCalled();
     writeFileSync(mixes[1]!, pcmWav(7000));
-    await waitUntil(() => store.current(mixes[1]!)?.size === 7000 + 44 && store.current(mixes[1]!)?.state === 'queued');
+    await waitUntil(async () => (await store.current(mixes[1]!))?.size === 7000 + 44 && (await store.current(mixes[1]!))?.state === 'queued');
     expect(new Set(lookups.mock.calls.map(([path]) => path))).toEqual(new Set([mixes[1]]));
+    expect(new Set(directoryLookups.mock.calls.map(([, directory]) => directory))).toEqual(new Set([inbox]));
   });
 
   it('lets a file settle when polled more often than the settle time (a pass must not restart the quiet period)', async () => {
     const { inbox, store } = await startFolder('    polling: always\n    pollIntervalSeconds: 0.05\n    settleSeconds: 0.5\n');
     const mix = join(inbox, 'slow settle.wav');
     writeFileSync(mix, pcmWav(5000));
-    await waitUntil(() => store.current(mix)?.state === 'waiting');
-    await waitUntil(() => store.current(mix)?.state === 'queued', 5000);
+    await waitUntil(async () => (await store.current(mix))?.state === 'waiting');
+    await waitUntil(async () => (await store.current(mix))?.state === 'queued', 5000);
   });
 });
 
@@ -117,7 +121,7 @@ describe('polling: auto', () => {
 
     const mix = join(inbox, 'after remount.wav');
     writeFileSync(mix, pcmWav(5000));
-    await waitUntil(() => store.current(mix)?.state === 'queued');
+    await waitUntil(async () => (await store.current(mix))?.state === 'queued');
   });
 
   it('does not walk an inotify root again when only its permissions or times change, which its watch reports like a removal', async () => {
@@ -143,18 +147,18 @@ describe('a waiting file that the settle rule no longer follows', () => {
     const { inbox, store } = await startFolder(`${yaml}    settleSeconds: 0.1\n`, () => disk);
     const mix = join(inbox, 'mix.wav');
     writeFileSync(mix, pcmWav(5000));
-    const job = await waitUntil(() => store.current(mix)?.state === 'queued' && store.current(mix));
+    const job = await waitUntil(async () => (await store.current(mix))?.state === 'queued' && await store.current(mix));
     // Back to waiting behind the settle rule's back, as when its check found the file missing while the share was away
     // for a moment (nothing is marked gone then) and the share came back: the file is unchanged, and no timer follows it.
-    store.transition(job.id, 'removed');
-    store.transition(job.id, 'waiting');
-    await waitUntil(() => store.current(mix)?.state === 'queued', 5_000);
+    await store.transition(job.id, 'removed');
+    await store.transition(job.id, 'waiting');
+    await waitUntil(async () => (await store.current(mix))?.state === 'queued', 5_000);
   });
 
   it('that cannot be checked is looked at again once per retry, not once more per pass', async () => {
     const { inbox, store, logs } = await startFolder('    polling: always\n    pollIntervalSeconds: 0.1\n    settleSeconds: 0.1\n', () => disk);
     // A stat that keeps failing with an error that may pass (EIO on a share, EMFILE): here, a name too long to exist.
-    store.createVersion({ folder: inbox, path: join(inbox, `${'x'.repeat(300)}.wav`), size: 5000, mtimeMs: 1 });
+    await store.createVersion({ folder: inbox, path: join(inbox, `${'x'.repeat(300)}.wav`), size: 5000, mtimeMs: 1 });
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(logs.filter((l) => l.msg.startsWith('cannot check')).length).toBe(1);
   });

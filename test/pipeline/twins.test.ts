@@ -6,12 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { Throttle } from '../../src/transfer/throttle.js';
 import { parseConfig } from '../../src/config/index.js';
 import { Scheduler } from '../../src/pipeline/scheduler.js';
-import { uploadJob } from '../../src/pipeline/upload.js';
+import { uploadNextJob } from '../../src/pipeline/upload.js';
 import { createUploadContext } from '../../src/pipeline/uploadContext.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { openDatabase } from '../../src/store/db.js';
 import { jobView, type JobView } from '../../src/report/jobView.js';
-import { JobStore } from '../../src/store/jobs.js';
+import { SqliteJobStore } from '../../src/store/jobs.js';
+import type { JobStore } from '../../src/store/store.js';
+import type { Job } from '../../src/store/job.js';
 import { FINAL_STATES } from '../../src/store/states.js';
 import { pcmWav } from '../helpers/audio.js';
 import { createWorkspace, listJobs, useWorkspace, waitUntil } from '../helpers/daemon.js';
@@ -72,7 +74,7 @@ describe('identical files ready at the same moment', () => {
       dir,
     );
     const db = openDatabase(config.state.database);
-    const store = new JobStore(db);
+    const store = new SqliteJobStore(db);
     const logger = pino({ level: 'silent' });
     const context = createUploadContext({ config, store, api: sandboxClient(sandbox), logger }, { onStale: () => {}, onUnauthorized: () => {} }, { uploads: new Throttle(), downloads: new Throttle() });
     let failure: unknown;
@@ -82,7 +84,7 @@ describe('identical files ready at the same moment', () => {
       concurrency: config.uploads.concurrency,
       authRecheckMs: 60_000,
       pollMs: 20,
-      upload: (jobId, signal) => uploadJob(jobId, context, signal),
+      upload: (signal, onClaimed) => uploadNextJob(context, signal, (job) => onClaimed(job.id)),
       step: () => Promise.resolve(),
       followUp: () => Promise.resolve(),
       keyAccepted: () => Promise.resolve(true),
@@ -90,28 +92,30 @@ describe('identical files ready at the same moment', () => {
         failure = error;
       },
     });
-    const jobs = paths.map((path) => {
+    const jobs: Job[] = [];
+    for (const path of paths) {
       const { size, mtimeMs } = statSync(path);
-      return store.createVersion({ folder, path, size, mtimeMs });
-    });
-    const rows = () => jobs.map((job) => jobView(store.get(job.id), store));
+      jobs.push(await store.createVersion({ folder, path, size, mtimeMs }));
+    }
+    const rows = () => Promise.all(jobs.map(async (job) => jobView(await store.get(job.id), store)));
     // What a failing round did, so that it can be told apart from the others: each file queued, then the gap after it.
     const steps: string[] = [];
-    scheduler.start();
+    await scheduler.start();
     try {
       for (const job of shuffled(jobs)) {
-        store.transition(job.id, 'queued');
+        await store.transition(job.id, 'queued');
         scheduler.pump();
         const gap = Math.floor(Math.random() * 4);
         steps.push(`${basename(job.path)} +${gap} ms`);
         if (gap > 0) await sleep(gap);
       }
-      await waitUntil(() => failure ?? rows().every((row) => FINAL_STATES.includes(row.state)), 10_000, () => JSON.stringify(rows()));
+      let last: JobView[] = [];
+      await waitUntil(async () => failure ?? (last = await rows()).every((row) => FINAL_STATES.includes(row.state)), 10_000, () => JSON.stringify(last));
     } finally {
       await scheduler.stop(1_000);
     }
     expect(failure).toBeUndefined();
-    const result = { order: steps.join(', '), outcome: outcome(rows(), sandbox) };
+    const result = { order: steps.join(', '), outcome: outcome(await rows(), sandbox) };
     db.close();
     return result;
   }
@@ -150,29 +154,32 @@ describe('identical files found when the daemon starts', () => {
       const bytes = pcmWav(300_000);
       const paths = identicalFiles(join(workspace.inbox, `round ${i + 1}`), count, unfinished(bytes));
       // Newest row first, as `list` prints them.
-      const rows = () => listJobs(workspace).filter((row) => paths.includes(row.path));
-      const stateOf = (path: string) => rows().find((row) => row.path === path)?.state;
+      const rows = async () => (await listJobs(workspace)).filter((row) => paths.includes(row.path));
+      const stateOf = async (path: string) => (await rows()).find((row) => row.path === path)?.state;
       sandbox.faults.add({ target: 'put', kind: 'stall', afterBytes: 100_000, forMs: 5_000 });
       const earlier = sandbox.requests().length;
       const putInFlight = () => sandbox.requests().slice(earlier).some((request) => request.endpoint === 'put' && request.status === 0);
       let daemon = startDaemon(workspace);
       await daemon.ready();
       const finished = new Set<number>();
-      for (const { path } of await waitUntil(() => rows().length === count && rows())) {
+      for (const { path } of await waitUntil(async () => {
+        const found = await rows();
+        return found.length === count && found;
+      })) {
         const { ino } = statSync(path);
         if (finished.has(ino)) continue;
         finish(path, bytes);
         // Decided: the first holds the bytes in its held PUT, the others wait for it (or, wrongly, are sent).
-        await waitUntil(() => (finished.size === 0 ? putInFlight() : ['retrying', 'done'].includes(stateOf(path) ?? '')));
+        await waitUntil(async () => (finished.size === 0 ? putInFlight() : ['retrying', 'done'].includes((await stateOf(path)) ?? '')));
         finished.add(ino);
       }
       if (restart) {
         await daemon.stop(restart);
         daemon = startDaemon(workspace);
       }
-      await waitUntil(() => rows().every((row) => FINAL_STATES.includes(row.state)), 30_000, () => JSON.stringify(rows()));
+      await waitUntil(async () => (await rows()).every((row) => FINAL_STATES.includes(row.state)), 30_000, async () => JSON.stringify(await rows()));
       await daemon.stop('SIGTERM');
-      expect(outcome(rows(), sandbox), `round ${i + 1}${restart ? `, restarted with ${restart}` : ''}`).toEqual(allSentOnce(count));
+      expect(outcome(await rows(), sandbox), `round ${i + 1}${restart ? `, restarted with ${restart}` : ''}`).toEqual(allSentOnce(count));
     }
   }, 120_000);
 });

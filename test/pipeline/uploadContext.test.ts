@@ -6,7 +6,8 @@ import { parseConfig } from '../../src/config/index.js';
 import type { CryomixApi } from '../../src/cryomix/api.js';
 import { createMasteringContext, createUploadContext, type UploadParts } from '../../src/pipeline/uploadContext.js';
 import { openDatabase } from '../../src/store/db.js';
-import { JobStore } from '../../src/store/jobs.js';
+import { SqliteJobStore } from '../../src/store/jobs.js';
+import type { JobStore } from '../../src/store/store.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-context-');
@@ -17,7 +18,7 @@ describe('upload and mastering contexts', () => {
       `folders: [{ path: /srv/in }]\nuploads: { stallTimeoutSeconds: ${stall}, retry: { initialDelaySeconds: ${initial}, maxDelaySeconds: 60 } }\n`;
     const parts: UploadParts = {
       config: parseConfig(uploads(30, 2), '/'),
-      store: new JobStore(openDatabase(join(tempDir(), 'state.db'))),
+      store: new SqliteJobStore(openDatabase(join(tempDir(), 'state.db'))),
       // Never called here: only settings are read.
       api: {} as CryomixApi,
       logger: pino({ level: 'silent' }),

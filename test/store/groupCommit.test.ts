@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isStoreFailure, openDatabase } from '../../src/store/db.js';
 import { GroupCommit, StoreSyncError } from '../../src/store/groupCommit.js';
-import { JobStore } from '../../src/store/jobs.js';
+import { SqliteJobStore } from '../../src/store/jobs.js';
 import type { TransitionEvent } from '../../src/store/job.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
@@ -139,17 +139,20 @@ describe('JobStore with group commit', () => {
   function openGrouped(events: TransitionEvent[] = []) {
     const file = join(tempDir(), 'state.db');
     const db = openDatabase(file);
-    return { file, db, store: new JobStore(db, { groupCommit: { windowMs: 1, announceWithinMs: 5 }, onTransition: (event) => events.push(event) }) };
+    return { file, db, store: new SqliteJobStore(db, { groupCommit: { windowMs: 1, announceWithinMs: 5 }, onTransition: (event) => events.push(event) }) };
   }
 
   it('commits without a sync of its own (synchronous=NORMAL) and announces a transition once its WAL is synced', async () => {
     const events: TransitionEvent[] = [];
-    const { db, store } = openGrouped(events);
+    const { file, db, store } = openGrouped(events);
     expect(db.pragma('synchronous', { simple: true })).toBe(1);
-    const job = store.createVersion(version);
-    store.transition(job.id, 'queued');
+    const job = await store.createVersion(version);
+    await store.transition(job.id, 'queued');
     // Committed: readable at once, by this connection and any other.
-    expect(store.get(job.id).state).toBe('queued');
+    expect((await store.get(job.id)).state).toBe('queued');
+    const reader = openDatabase(file);
+    expect((await new SqliteJobStore(reader).get(job.id)).state).toBe('queued');
+    reader.close();
     expect(events).toEqual([]);
     await store.durable();
     expect(events.map((event) => event.job.state)).toEqual(['waiting', 'queued']);
@@ -158,17 +161,38 @@ describe('JobStore with group commit', () => {
 
   it('refuses every commit once the WAL cannot be synced, as a store failure naming the file', async () => {
     const { file, db, store } = openGrouped();
-    const job = store.createVersion(version);
+    const job = await store.createVersion(version);
     await store.durable();
     // SQLite keeps writing through its open descriptor; the name the sync opens now loops.
     renameSync(`${file}-wal`, `${file}-wal.moved`);
     symlinkSync(`${file}-wal`, `${file}-wal`);
-    store.transition(job.id, 'queued');
+    await store.transition(job.id, 'queued');
     const failure = await store.durable().catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(StoreSyncError);
     expect(isStoreFailure(failure)).toBe(true);
     expect((failure as Error).message).toContain(`${file}-wal`);
-    expect(() => store.claim(job.id)).toThrow(failure as Error);
+    await expect(store.claimUpload(job.id)).rejects.toBe(failure);
+    expect((await store.get(job.id)).state).toBe('queued');
     db.close();
+  });
+
+  it('refuses the writes that are one statement too, once the WAL cannot be synced', async () => {
+    const { file, db, store } = openGrouped();
+    const job = await store.createVersion(version);
+    await store.transition(job.id, 'queued');
+    await store.claimUpload(job.id);
+    await store.durable();
+    renameSync(`${file}-wal`, `${file}-wal.moved`);
+    symlinkSync(`${file}-wal`, `${file}-wal`);
+    await store.recordProgress(job.id, 1);
+    const failure = await store.durable().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StoreSyncError);
+    try {
+      await expect(store.renewLease(job.id)).rejects.toBe(failure);
+      await expect(store.annotate(job.id, 'a note')).rejects.toBe(failure);
+      await expect(store.setPaused({ reason: 'key rejected', since: 1 })).rejects.toBe(failure);
+    } finally {
+      db.close();
+    }
   });
 });

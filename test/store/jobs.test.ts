@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -6,20 +7,57 @@ import { openDatabase } from '../../src/store/db.js';
 import { FutureSchemaError, migrate } from '../../src/store/migrate.js';
 import { MIGRATIONS } from '../../src/store/migrations/index.js';
 import { unrecordedHeads } from '../../src/store/migrations/009-unrecorded-heads.js';
-import { JobStore } from '../../src/store/jobs.js';
-import type { Job, TransitionEvent } from '../../src/store/job.js';
-import { IllegalTransitionError } from '../../src/store/states.js';
+import { SqliteJobStore } from '../../src/store/jobs.js';
+import type { TransitionEvent } from '../../src/store/job.js';
 import { useTempDir } from '../helpers/tempDir.js';
+import { describeJobStore, rowIn, VERSION, type OpenStore } from './conformance.js';
 
 const tempDir = useTempDir();
+
+/**
+ * SQLite files in a temp dir. `other` is a second connection to the same
+ * file, claiming for the test runner's parent process: a live process, as a
+ * running `upload FILE` beside the daemon would be.
+ */
+function openSqlite(groupCommit?: { windowMs: number; announceWithinMs: number }): OpenStore {
+  return async ({ leaseMs } = {}) => {
+    const file = join(tempDir(), 'state', 'state.db');
+    const events: TransitionEvent[] = [];
+    const open: { db: Database.Database; store: SqliteJobStore }[] = [];
+    const connect = (options: { pid?: number; onTransition?: (event: TransitionEvent) => void } = {}) => {
+      const db = openDatabase(file);
+      const store = new SqliteJobStore(db, { ...options, leaseMs, groupCommit });
+      open.push({ db, store });
+      return store;
+    };
+    const close = async () => {
+      for (const { db, store } of open.splice(0)) {
+        // A sync still to come would find the temp dir gone.
+        await store.durable();
+        db.close();
+      }
+    };
+    return {
+      store: connect({ onTransition: (event) => events.push(event) }),
+      other: connect({ pid: process.ppid }),
+      events,
+      reopen: async () => {
+        await close();
+        return connect();
+      },
+      close,
+    };
+  };
+}
+
+describeJobStore('SqliteJobStore', openSqlite());
+describeJobStore('SqliteJobStore with group commit', openSqlite({ windowMs: 1, announceWithinMs: 5 }));
 
 function openStore(events: TransitionEvent[] = []) {
   const file = join(tempDir(), 'state', 'state.db');
   const db = openDatabase(file);
-  return { file, db, store: new JobStore(db, { onTransition: (e) => events.push(e) }) };
+  return { file, db, store: new SqliteJobStore(db, { onTransition: (e) => events.push(e) }) };
 }
-
-const version = { folder: '/srv/in', path: '/srv/in/mix.wav', size: 2_000_000, mtimeMs: 1_700_000_000_123.456 };
 
 describe('state database', () => {
   it('is created 0600 in a 0700 directory, in WAL mode with synchronous=FULL and a 2 MB page cache', () => {
@@ -32,6 +70,13 @@ describe('state database', () => {
     expect(db.pragma('cache_size', { simple: true })).toBe(-2000);
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
     db.close();
+  });
+
+  it('tightens a database file that already exists to 0600', () => {
+    const file = join(tempDir(), 'pre.db');
+    writeFileSync(file, '', { mode: 0o644 });
+    openDatabase(file).close();
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
   it('migrates a fresh database and refuses one from a newer version', () => {
@@ -78,313 +123,100 @@ describe('state database', () => {
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'a'").get()).toBeUndefined();
     db.close();
   });
+
+  it('takes an upload from before migration 007, with no recorded beginning, as possibly the same bytes (migration 009)', async () => {
+    const { db, store } = openStore();
+    await rowIn(store, 'done', { name: 'original.wav', sha256: 'abc' });
+    const waiting = await rowIn(store, 'waiting', { name: 'not yet.wav' });
+    // As migration 009 finds such a row: its head NULL, like every row not uploaded yet, which must stay NULL.
+    db.prepare('UPDATE jobs SET head_sha256 = NULL').run();
+    unrecordedHeads.up(db);
+    expect(db.prepare('SELECT head_sha256 FROM jobs WHERE id = ?').pluck().get(waiting.id)).toBeNull();
+    const copy = await rowIn(store, 'queued', { name: 'copy.wav' });
+    expect((await store.claimUpload(copy.id, 'any head'))?.reservation).toEqual({ kind: 'hash' });
+  });
 });
 
-describe('JobStore', () => {
-  it('gives each file version its own Session-Id, committed at creation', () => {
-    const { store, file, db } = openStore();
-    const first = store.createVersion(version);
-    expect(first.sessionId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(first.state).toBe('waiting');
-    db.close();
-    // Durable: another connection sees the same id.
-    const again = new JobStore(openDatabase(file));
-    expect(again.current(version.path)?.sessionId).toBe(first.sessionId);
-    expect(again.current(version.path)?.mtimeMs).toBe(version.mtimeMs);
+describe('SqliteJobStore holders', () => {
+  /** A pid that certainly belongs to no running process: a child that has exited. */
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+
+  it('claims for a process: its pid is the holder', async () => {
+    const { file, store } = openStore();
+    const other = new SqliteJobStore(openDatabase(file), { pid: process.ppid });
+    expect((await rowIn(store, 'uploading')).ownerPid).toBe(process.pid);
+    const step = await rowIn(store, 'mastering', { nextAttemptAt: 0 });
+    expect(await other.claimStep(step.id)).toBe(true);
+    expect((await store.get(step.id)).ownerPid).toBe(process.ppid);
   });
 
-  it('retires an unfinished version when a new one appears, keeping one current row per path', () => {
-    const { store } = openStore();
-    const first = store.createVersion(version);
-    store.transition(first.id, 'queued');
-    const second = store.createVersion({ ...version, size: 3_000_000 });
-    expect(second.sessionId).not.toBe(first.sessionId);
-    expect(store.get(first.id)).toMatchObject({ state: 'removed', current: false, error: 'replaced by a newer version of the file' });
-    expect(store.current(version.path)?.id).toBe(second.id);
+  it('takes over the claims of a process that is gone at once, without waiting for their leases to lapse', async () => {
+    const { file, store } = openStore();
+    const dead = new SqliteJobStore(openDatabase(file), { pid: deadPid });
+    const upload = await rowIn(store, 'uploading', { claimedBy: dead });
+    const step = await rowIn(store, 'mastering', { nextAttemptAt: 0 });
+    expect(await dead.claimStep(step.id)).toBe(true);
+    const stored = await rowIn(store, 'uploaded');
+    await store.transition(stored.id, 'done', {}, [{ kind: 'on-done', plan: null }]);
+    const followUp = await dead.claimFollowUp(stored.id, 'on-done', { mustBeDue: true });
+    expect(followUp?.leaseUntil).toBeGreaterThan(Date.now());
+
+    await store.releaseOrphanedUploads(() => false);
+    expect(await store.get(upload.id)).toMatchObject({ state: 'retrying', sessionId: upload.sessionId });
+    expect((await store.dueSteps(Date.now(), 10)).map((job) => job.id)).toEqual([step.id]);
+    expect(await store.claimStep(step.id)).toBe(true);
+    expect((await store.get(step.id)).ownerPid).toBe(process.pid);
+    expect(await store.dueFollowUps(Date.now(), 10)).toEqual([followUp]);
+    expect(await store.claimFollowUp(stored.id, 'on-done', { mustBeDue: true })).toMatchObject({ ownerPid: process.pid });
   });
+});
 
-  it('keeps a done version as history when the file changes later', () => {
-    const { store } = openStore();
-    const first = store.createVersion(version);
-    for (const to of ['queued', 'uploading', 'uploaded', 'done'] as const) store.transition(first.id, to);
-    store.createVersion({ ...version, mtimeMs: version.mtimeMs + 1 });
-    expect(store.get(first.id)).toMatchObject({ state: 'done', current: false });
-  });
-
-  it('throws on an illegal transition and leaves the row untouched', () => {
-    const { store } = openStore();
-    const job = store.createVersion(version);
-    expect(() => store.transition(job.id, 'done')).toThrow(IllegalTransitionError);
-    expect(store.get(job.id).state).toBe('waiting');
-  });
-
-  it('claims a queued job once, leasing it to this process', () => {
-    const { store } = openStore();
-    const job = store.createVersion(version);
-    store.transition(job.id, 'queued');
-    const claimed = store.claim(job.id)!;
-    expect(claimed).toMatchObject({ state: 'uploading', attempts: 1, ownerPid: process.pid });
-    expect(claimed.leaseUntil).toBeGreaterThan(Date.now());
-    expect(store.claim(job.id)).toBeUndefined();
-  });
-
-  it('moves a row conditionally, so two processes cannot both take it', () => {
-    const { store } = openStore();
-    const job = store.createVersion(version);
-    expect(store.transitionIf(job.id, 'retrying', 'queued')).toBeUndefined();
-    expect(store.transitionIf(job.id, 'waiting', 'queued')?.state).toBe('queued');
-  });
-
-  it('finishes an uploaded predecessor as done when the file changes, since its bytes are stored', () => {
-    const { store } = openStore();
-    const first = store.createVersion(version);
-    for (const to of ['queued', 'uploading', 'uploaded'] as const) store.transition(first.id, to);
-    store.createVersion({ ...version, size: 5 });
-    expect(store.get(first.id)).toMatchObject({ state: 'done', current: false });
-  });
-
-  it('keeps signed URL queries out of stored errors', () => {
-    const { store } = openStore();
-    const job = store.createVersion(version);
-    store.transition(job.id, 'rejected', { error: 'storage said: bad https://s.example/b/o.wav?X-Goog-Signature=abc&X-Goog-Date=1' });
-    expect(store.get(job.id).error).toBe('storage said: bad https://s.example/b/o.wav?<redacted>');
-  });
-
-  it('reports every transition with the time spent in the previous state', () => {
-    const events: TransitionEvent[] = [];
-    const { store } = openStore(events);
-    const job = store.createVersion(version);
-    store.transition(job.id, 'rejected', { error: 'too small' });
-    expect(events.map((e) => [e.from, e.job.state])).toEqual([
-      [null, 'waiting'],
-      ['waiting', 'rejected'],
-    ]);
-    expect(events[1]!.durationMs).toBeGreaterThanOrEqual(0);
-  });
-
-  it('reports the transitions of a transaction only once it has committed, and none that were rolled back', () => {
-    const events: TransitionEvent[] = [];
-    const { db, store } = openStore(events);
-    const job = store.createVersion(version);
-    const moves = () => events.slice(1).map((e) => [e.from, e.job.state]);
-
-    store.atomically(() => {
-      store.transition(job.id, 'queued');
-      store.claim(job.id);
-      expect(moves()).toEqual([]);
-    });
-    expect(moves()).toEqual([
-      ['waiting', 'queued'],
-      ['queued', 'uploading'],
-    ]);
-
-    expect(() =>
-      store.atomically(() => {
-        store.fileOutcome(job.id, 'uploaded');
-        throw new Error('disk full');
-      }),
-    ).toThrow('disk full');
-    expect(store.get(job.id).state).toBe('uploading');
-    expect(moves()).toHaveLength(2);
-
-    store.atomically(() => {
-      expect(() =>
-        store.atomically(() => {
-          store.fileOutcome(job.id, 'uploaded');
-          throw new Error('inner step failed');
-        }),
-      ).toThrow('inner step failed');
-      store.fileOutcome(job.id, 'retrying', { nextAttemptAt: 1 });
-    });
-    expect(store.get(job.id).state).toBe('retrying');
-    expect(moves().at(-1)).toEqual(['uploading', 'retrying']);
-    expect(moves()).toHaveLength(3);
-
-    // A COMMIT that fails (here a deferred foreign key) rolls everything back: nothing is announced.
-    store.transition(job.id, 'queued');
-    db.pragma('defer_foreign_keys = ON');
-    expect(() =>
-      store.atomically(() => {
-        store.claim(job.id);
-        db.prepare('UPDATE jobs SET duplicate_of = 9999 WHERE id = ?').run(job.id);
-      }),
-    ).toThrow(/FOREIGN KEY/);
-    expect(store.get(job.id).state).toBe('queued');
-    expect(moves().at(-1)).toEqual(['retrying', 'queued']);
-  });
-
-  it('still announces every committed transition when a listener throws, then reports the failure', () => {
+describe('SqliteJobStore announcements', () => {
+  it('still announces every committed transition when a listener throws, then reports the failure', async () => {
     const seen: string[] = [];
-    const file = join(tempDir(), 'state', 'state.db');
-    const store = new JobStore(openDatabase(file), {
+    const store = new SqliteJobStore(openDatabase(join(tempDir(), 'state', 'state.db')), {
       onTransition: (event) => {
         seen.push(event.job.state);
         if (event.job.state === 'queued') throw new Error('log sink is full');
       },
     });
-    const job = store.createVersion(version);
-    expect(() =>
-      store.atomically(() => {
-        store.transition(job.id, 'queued');
-        store.claim(job.id);
-      }),
-    ).toThrow('log sink is full');
+    const job = await store.createVersion(VERSION);
+    await expect(store.moveIf(job.id, () => [{ to: 'queued' }, { to: 'uploading' }])).rejects.toThrow('log sink is full');
     expect(seen).toEqual(['waiting', 'queued', 'uploading']);
-    expect(store.get(job.id).state).toBe('uploading');
+    expect((await store.get(job.id)).state).toBe('uploading');
   });
 
-  it('finds due retries, the next due time, and counts per state', () => {
-    const { store } = openStore();
-    const job = store.createVersion(version);
-    store.transition(job.id, 'queued');
-    store.claim(job.id);
-    store.transition(job.id, 'retrying', { nextAttemptAt: 5_000 });
-    expect(store.dueRetries(4_999)).toEqual([]);
-    expect(store.dueRetries(5_000).map((j) => j.id)).toEqual([job.id]);
-    expect(store.nextDueAt()).toBe(5_000);
-    expect(store.counts()).toMatchObject({ retrying: 1, waiting: 0 });
-  });
-
-  describe('reserveUpload', () => {
-    /** A claimed row of `version`'s folder and size, under its own name. */
-    const claimed = (store: JobStore, name: string) => {
-      const job = store.createVersion({ ...version, path: `/srv/in/${name}` });
-      store.transition(job.id, 'queued');
-      return store.claim(job.id)!;
-    };
-
-    it('lets one of several same-size files with the same beginning send; the others wait for it', () => {
-      const { store } = openStore();
-      const [first, second, other] = ['first.wav', 'second.wav', 'other.wav'].map((name) => claimed(store, name)) as [Job, Job, Job];
-      expect(store.reserveUpload(second, 'head')).toEqual({ kind: 'send' });
-      expect(store.reserveUpload(first, 'head')).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: second.id }) });
-      // Same size, another beginning: not the same bytes, so nothing to wait for.
-      expect(store.reserveUpload(other, 'other head')).toEqual({ kind: 'send' });
-      // The holder's attempt ends, and a new claim of it has not decided yet: it holds nothing.
-      store.fileOutcome(second.id, 'retrying', { nextAttemptAt: 0 });
-      store.transition(second.id, 'queued');
-      const secondAgain = store.claim(second.id)!;
-      expect(store.reserveUpload(first, 'head')).toEqual({ kind: 'send' });
-      expect(store.reserveUpload(secondAgain, 'head')).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: first.id }) });
-    });
-
-    it('asks for the whole hash after a stored upload of the same size and beginning, then finds it in the same folder only', () => {
-      const { store } = openStore();
-      const original = claimed(store, 'original.wav');
-      store.fileOutcome(original.id, 'uploaded', { sha256: 'abc', headSha256: 'head' });
-      store.transition(original.id, 'mastering', { nextAttemptAt: 0 });
-      const copy = claimed(store, 'copy.wav');
-      expect(store.reserveUpload(copy, 'other head')).toEqual({ kind: 'send' });
-      expect(store.reserveUpload(copy, 'head')).toEqual({ kind: 'hash' });
-      // Stored while its masters are still being made: the bytes are there.
-      expect(store.reserveUpload(copy, 'head', 'abc')).toEqual({ kind: 'duplicate', original: expect.objectContaining({ id: original.id }) });
-      expect(store.reserveUpload(copy, 'head', 'another sha256')).toEqual({ kind: 'send' });
-      expect(store.reserveUpload({ ...copy, folder: '/srv/other' }, 'head', 'abc')).toEqual({ kind: 'send' });
-    });
-
-    it('makes a file that is no stored duplicate wait for a holder all the same; a failed row holds nothing', () => {
-      const { store } = openStore();
-      const original = claimed(store, 'original.wav');
-      store.fileOutcome(original.id, 'uploaded', { sha256: 'stored bytes', headSha256: 'head' });
-      store.transition(original.id, 'done');
-      const [holder, copy, gaveUp, after] = ['holder.wav', 'copy.wav', 'gave up.wav', 'after.wav'].map((name) => claimed(store, name)) as [Job, Job, Job, Job];
-      expect(store.reserveUpload(holder, 'head', 'other bytes')).toEqual({ kind: 'send' });
-      expect(store.reserveUpload(copy, 'head', 'other bytes')).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: holder.id }) });
-      expect(store.reserveUpload(gaveUp, 'second head')).toEqual({ kind: 'send' });
-      store.fileOutcome(gaveUp.id, 'failed', { error: 'storage refused it' });
-      expect(store.reserveUpload(after, 'second head')).toEqual({ kind: 'send' });
-    });
-
-    it('answers lost for a row that is no longer this process\'s upload', () => {
-      const { store } = openStore();
-      const job = claimed(store, 'taken over.wav');
-      store.releaseOrphan(job.id, () => true, { nextAttemptAt: 0 });
-      expect(store.reserveUpload(job, 'head')).toEqual({ kind: 'lost' });
-      expect(store.get(job.id).state).toBe('retrying');
-    });
-
-    it('takes an upload from before migration 007, with no recorded beginning, as possibly the same bytes', () => {
-      const { db, store } = openStore();
-      const original = claimed(store, 'original.wav');
-      store.fileOutcome(original.id, 'uploaded', { sha256: 'abc' });
-      store.transition(original.id, 'done');
-      const waiting = store.createVersion({ ...version, path: '/srv/in/not yet.wav' });
-      // As migration 009 finds such a row: its head NULL, like every row not uploaded yet, which must stay NULL.
-      db.prepare('UPDATE jobs SET head_sha256 = NULL').run();
-      unrecordedHeads.up(db);
-      expect(db.prepare('SELECT head_sha256 FROM jobs WHERE id = ?').pluck().get(waiting.id)).toBeNull();
-      expect(store.reserveUpload(claimed(store, 'copy.wav'), 'any head')).toEqual({ kind: 'hash' });
-    });
-  });
-
-  it('persists the pause so status can show it', () => {
-    const { store } = openStore();
-    expect(store.paused()).toBeNull();
-    store.setPaused({ reason: 'key rejected', since: 1 });
-    expect(store.paused()).toEqual({ reason: 'key rejected', since: 1 });
-    store.setPaused(null);
-    expect(store.paused()).toBeNull();
-  });
-
-  it('tightens a database file that already exists to 0600', () => {
-    const dir = tempDir();
-    const file = join(dir, 'pre.db');
-    writeFileSync(file, '', { mode: 0o644 });
-    openDatabase(file).close();
-    expect(statSync(file).mode & 0o777).toBe(0o600);
+  it('announces nothing of a commit that fails at COMMIT', async () => {
+    const events: TransitionEvent[] = [];
+    const { db, store } = openStore(events);
+    const job = await rowIn(store, 'queued');
+    // A claim that points its row at a row that does not exist: the deferred foreign key fails the COMMIT, not a statement.
+    db.exec(`CREATE TEMP TRIGGER dangling AFTER UPDATE OF state ON jobs WHEN new.state = 'uploading' BEGIN UPDATE jobs SET duplicate_of = 9999 WHERE id = new.id; END`);
+    db.pragma('defer_foreign_keys = ON');
+    await expect(store.claimUpload(job.id)).rejects.toThrow(/FOREIGN KEY/);
+    expect(await store.get(job.id)).toEqual(job);
+    expect(events.map((event) => [event.from, event.job.state]).at(-1)).toEqual(['waiting', 'queued']);
   });
 });
 
-describe('what the status page, STATUS= and the startup scan read', () => {
-  it('lists the latest changes first, counts today\'s done files, and maps a folder\'s live versions', () => {
-    let now = 1_000;
-    const db = openDatabase(join(tempDir(), 'state.db'));
-    const store = new JobStore(db, { now: () => now });
-    const first = store.createVersion({ ...version, path: '/srv/in/a.wav' });
-    now = 2_000;
-    const second = store.createVersion({ ...version, path: '/srv/in/b.wav' });
-    store.createVersion({ ...version, folder: '/srv/other', path: '/srv/other/c.wav' });
-    now = 3_000;
-    store.transition(first.id, 'queued');
-    store.transition(first.id, 'uploading');
-    store.transition(first.id, 'uploaded');
-    store.transition(first.id, 'done');
+describe('SqliteJobStore reads', () => {
+  it('maps the live versions of a folder at the root of the file system: its prefix is / itself', async () => {
+    const { store } = openStore();
+    await store.createVersion({ ...VERSION, folder: '/', path: '/top.wav' });
+    await store.createVersion({ ...VERSION, folder: '/', path: '/srv/deep.wav' });
+    expect([...(await store.versionsInDirectory('/', '/')).keys()]).toEqual(['/top.wav']);
+  });
 
-    expect(store.recent(2).map((job) => job.path)).toEqual(['/srv/in/a.wav', '/srv/other/c.wav']);
-    expect(store.doneSince(2_500)).toBe(1);
-    expect(store.doneSince(3_001)).toBe(0);
-    expect(store.versionsInDirectory('/srv/in', '/srv/in')).toEqual(
-      new Map([
-        ['/srv/in/a.wav', { state: 'done', size: version.size, mtimeMs: version.mtimeMs }],
-        ['/srv/in/b.wav', { state: 'waiting', size: version.size, mtimeMs: version.mtimeMs }],
-      ]),
-    );
-    expect(second.state).toBe('waiting');
-    // Migrations 004 and 005: without these indexes the lookups above walk the whole history.
+  it('has the indexes that keep the status page\'s reads off the whole history (migrations 004 and 005)', () => {
+    const { db } = openStore();
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as { name: string }[]).map((row) => row.name);
     expect(indexes).toEqual(expect.arrayContaining(['jobs_recent', 'jobs_folder_sha256']));
   });
 
-  it('maps the live versions of one directory, not of those below it or of look-alike siblings', () => {
-    const store = new JobStore(openDatabase(join(tempDir(), 'state.db')));
-    // Names beyond the BMP count as two UTF-16 units in JavaScript and one character in SQLite.
-    const paths = ['/srv/in/a.wav', '/srv/in/🎵 album/b.wav', '/srv/in/🎵 album/stems/c.wav', '/srv/in/🎵 album2/d.wav', '/srv/in/🎵 album.wav'];
-    for (const path of paths) store.createVersion({ ...version, path });
-    const names = (directory: string) => [...store.versionsInDirectory('/srv/in', directory).keys()].sort();
-    expect(names('/srv/in')).toEqual(['/srv/in/a.wav', '/srv/in/🎵 album.wav']);
-    expect(names('/srv/in/🎵 album')).toEqual(['/srv/in/🎵 album/b.wav']);
-    expect(names('/srv/in/🎵 album/stems')).toEqual(['/srv/in/🎵 album/stems/c.wav']);
-    expect(names('/srv/in/empty')).toEqual([]);
-    // A folder at the root of the file system: its prefix is '/' itself.
-    store.createVersion({ ...version, folder: '/', path: '/top.wav' });
-    store.createVersion({ ...version, folder: '/', path: '/srv/deep.wav' });
-    expect([...store.versionsInDirectory('/', '/').keys()]).toEqual(['/top.wav']);
-  });
-
-  it('reads the first queued rows and the unfinished ones from indexes, without sorting or walking the history (migration 006)', () => {
-    const db = openDatabase(join(tempDir(), 'state.db'));
-    const store = new JobStore(db);
-    const plan = (query: () => void) => {
+  it('reads the first queued rows and the unfinished ones from indexes, without sorting or walking the history (migration 006)', async () => {
+    const { db, store } = openStore();
+    /** The query plans of the statements `query` prepares (the store prepares each once, on first use). */
+    const plan = async (query: () => Promise<unknown>) => {
       const prepare = db.prepare.bind(db);
       const details: string[] = [];
       const spy = vi.spyOn(db, 'prepare').mockImplementation((source: string) => {
@@ -392,11 +224,14 @@ describe('what the status page, STATUS= and the startup scan read', () => {
         details.push(...(prepare(`EXPLAIN QUERY PLAN ${source}`).all(...parameters) as { detail: string }[]).map((row) => row.detail));
         return prepare(source);
       });
-      query();
-      spy.mockRestore();
+      try {
+        await query();
+      } finally {
+        spy.mockRestore();
+      }
       return details.join(' | ');
     };
-    expect(plan(() => store.inState('queued', 2))).toMatch(/USING (COVERING )?INDEX jobs_state_order \(state=\?\)$/);
-    expect(plan(() => store.unfinished())).toMatch(/^SCAN jobs USING INDEX jobs_unfinished$/);
+    expect(await plan(() => store.inState('queued', 2))).toMatch(/USING (COVERING )?INDEX jobs_state_order \(state=\?\)$/);
+    expect(await plan(() => store.unfinished())).toMatch(/^SCAN jobs USING INDEX jobs_unfinished$/);
   });
 });

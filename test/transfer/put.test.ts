@@ -123,7 +123,7 @@ describe('a successful PUT', () => {
     readSlowly();
     const calls: { at: number; bytes: number }[] = [];
     const started = Date.now();
-    const result = await putFile(putRequest({ stallTimeoutMs: 300, onProgress: (bytes) => calls.push({ at: Date.now() - started, bytes }) }));
+    const result = await putFile(putRequest({ stallTimeoutMs: 300, onProgress: (bytes) => void calls.push({ at: Date.now() - started, bytes }) }));
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThan(300);
     expect(result.bytes).toBe(mix.bytes.length);
