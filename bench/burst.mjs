@@ -20,13 +20,13 @@
  * fdatasync, …) per file: a run with no file is subtracted from a run with
  * K files, so start-up and shutdown are not charged to files.
  */
-import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aptEnsure, has } from './lib/apt.mjs';
 import { smallWav } from './lib/audio.mjs';
-import { Daemon, LineProcess, Sandbox, Sink, runTimed } from './lib/proc.mjs';
+import { Daemon, LineProcess, Sandbox, Sink } from './lib/proc.mjs';
 import { absolute, failed, info, relative } from './lib/report.mjs';
 import { MiB, kbToMb, median, procCpuTicks } from './lib/util.mjs';
 import { createWorkspace } from './lib/workspace.mjs';
@@ -37,33 +37,6 @@ const FILE_BYTES = MiB;
 const SETTLE_SECONDS = 1;
 /** The product's default uploads.concurrency, set explicitly on both sides. */
 const CONCURRENCY = 2;
-
-function has(command) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** inotifywait, installed with apt when missing and root; otherwise the reason the baseline cannot run. */
-async function ensureInotifywait(log) {
-  if (has('inotifywait')) return undefined;
-  if (process.getuid?.() !== 0) return 'inotifywait is missing (Debian package inotify-tools) and this is not root, so it cannot be installed: apt-get install inotify-tools';
-  if (!has('apt-get')) return 'inotifywait is missing and there is no apt-get to install inotify-tools with';
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => runTimed('apt-get', ['install', '-y', '--no-install-recommends', 'inotify-tools'], { env, timeoutMs: 300_000 });
-  log('installing inotify-tools with apt-get (inotifywait, for the baseline)');
-  let result = await install();
-  if (result.code !== 0) {
-    log('apt-get install failed; apt-get update, then once more');
-    await runTimed('apt-get', ['update'], { env, timeoutMs: 300_000 });
-    result = await install();
-  }
-  if (result.code !== 0 || !has('inotifywait')) return `could not install inotify-tools: ${result.stderr.trim().split('\n').at(-1)}`;
-  return undefined;
-}
 
 /** Writes `count` distinct valid WAVs as fast as a plain loop can; returns their paths. */
 function writeBurst(dir, count, prefix) {
@@ -99,7 +72,7 @@ export async function run({ quick, work, log }) {
   const reps = quick ? 2 : 3;
   const timeoutMs = 120_000 + count * 1000;
   const rows = [];
-  const skipReason = await ensureInotifywait(log);
+  const skipReason = await aptEnsure({ present: () => has('inotifywait'), packages: ['inotify-tools'], what: 'inotifywait (inotify-tools), for the baseline', log });
   const sandbox = await Sandbox.start();
   const results = { ours: [], baseline: [] };
   let sink;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * npm run bench [-- --quick] [--only=large,burst,drop,startup,idle,latency,soak,limit] [--keep] [--tmp=DIR] [--dist=DIR]
+ * npm run bench [-- --quick] [--only=large,burst,drop,startup,idle,latency,soak,limit,scale-out] [--keep] [--tmp=DIR] [--dist=DIR]
  *
  * Compiles src/ into a private directory, runs each benchmark against its
  * baseline in the same run, prints one table and writes
@@ -23,10 +23,11 @@ import { describeMachine, machineLines } from './lib/machine.mjs';
 import { CLI, endAll, runTimed, useCli } from './lib/proc.mjs';
 import { failed, table, writeResults } from './lib/report.mjs';
 import { sleep } from './lib/util.mjs';
+import * as scaleOut from './scaleout.mjs';
 import * as soak from './soak.mjs';
 import * as startup from './startup.mjs';
 
-const BENCHMARKS = { large, burst, drop, startup, idle, latency, soak, limit };
+const BENCHMARKS = { large, burst, drop, startup, idle, latency, soak, limit, 'scale-out': scaleOut };
 const RESULTS = fileURLToPath(new URL('./results', import.meta.url));
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 
@@ -87,7 +88,7 @@ function parseArgs(argv) {
     else if (key === '--tmp' && value) options.tmp = value;
     else if (key === '--dist' && value) options.dist = resolve(value);
     else if (key === '--help' || key === '-h') {
-      console.log('usage: npm run bench -- [--quick] [--only=large,burst,drop,startup,idle,latency,soak,limit] [--keep] [--tmp=DIR] [--dist=DIR (an existing build instead of compiling src/)]');
+      console.log('usage: npm run bench -- [--quick] [--only=large,burst,drop,startup,idle,latency,soak,limit,scale-out] [--keep] [--tmp=DIR] [--dist=DIR (an existing build instead of compiling src/)]');
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (try --help)`);
   }

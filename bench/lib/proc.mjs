@@ -35,13 +35,39 @@ function signal(pid, sig, group) {
   }
 }
 
-/** Ends every child the harness started and that is still running: SIGTERM, then SIGKILL after 5 s. */
+/**
+ * Stops for what a benchmark started through someone else's code (the
+ * PostgreSQL server of test/helpers/postgresServer.mjs spawns its own
+ * process): endAll runs them once the children are gone, so an interrupted
+ * or failed benchmark leaves nothing behind either.
+ */
+const stops = new Set();
+
+/**
+ * Registers `stop` (async) for endAll; returns a function that runs it now,
+ * once. It stays registered until it has finished, so that an endAll that
+ * comes while the benchmark is already stopping it waits for it too.
+ */
+export function onEnd(stop) {
+  let done;
+  const once = () => {
+    done ??= Promise.resolve()
+      .then(stop)
+      .finally(() => stops.delete(once));
+    return done;
+  };
+  stops.add(once);
+  return once;
+}
+
+/** Ends every child the harness started and that is still running: SIGTERM, then SIGKILL after 5 s; then the stops registered with onEnd. */
 export async function endAll() {
   const entries = [...live.entries()];
   for (const [pid, { group }] of entries) signal(pid, 'SIGTERM', group);
   const deadline = Date.now() + 5000;
   while (live.size > 0 && Date.now() < deadline) await sleep(100);
   for (const [pid, { group }] of live.entries()) signal(pid, 'SIGKILL', group);
+  await Promise.all([...stops].map((stop) => stop().catch((error) => console.error(`stopping what a benchmark started failed: ${error instanceof Error ? error.message : error}`))));
 }
 
 function exited(child) {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 
 export const sleep = (ms) => delay(ms);
@@ -85,3 +85,30 @@ export function procReadBytes(pid) {
 }
 
 export const kbToMb = (kb) => (kb * 1024) / 1e6;
+
+/** Busy and total clock ticks of the whole machine, all cores (/proc/stat): busy is all but idle and iowait. */
+export function machineCpuTicks() {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - fields[3] - fields[4], total };
+}
+
+/**
+ * utime + stime of a process and its direct children in clock ticks: a
+ * PostgreSQL postmaster and its backends (a backend that exited in between
+ * takes its ticks with it). 0 once they are gone.
+ */
+export function familyCpuTicks(pid) {
+  let ticks = procCpuTicks(pid) ?? 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === pid) ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return ticks;
+}

@@ -7,8 +7,10 @@ import { join } from 'node:path';
  * benchmark does not vary keeps the product's defaults, except minBytes
  * (small files in the soak and startup trees) and the summary line (noise).
  * `moreFolders` are further folder entries (each with its `path`), after the inbox.
+ * `state` replaces the private SQLite file (a shared `{ postgres: { url } }`);
+ * `env` adds variables (PGPASSWORD): the harness's own PG* never leak in.
  */
-export function createWorkspace(dir, sandbox, { folder = {}, uploads = {}, inbox: inboxPath, moreFolders = [] } = {}) {
+export function createWorkspace(dir, sandbox, { folder = {}, uploads = {}, inbox: inboxPath, moreFolders = [], state, env: moreEnv = {} } = {}) {
   const inbox = inboxPath ?? join(dir, 'inbox');
   mkdirSync(dir, { recursive: true });
   mkdirSync(inbox, { recursive: true });
@@ -16,7 +18,7 @@ export function createWorkspace(dir, sandbox, { folder = {}, uploads = {}, inbox
   const database = join(dir, 'state', 'state.db');
   const config = {
     api: { baseUrl: sandbox.url, uploadOrigins: [sandbox.storageOrigin] },
-    state: { database },
+    state: state ?? { database },
     uploads: { minBytes: 1000, ...uploads },
     folders: [{ path: inbox, ...folder }, ...moreFolders],
     log: { level: 'info', summaryMinutes: 0 },
@@ -25,6 +27,7 @@ export function createWorkspace(dir, sandbox, { folder = {}, uploads = {}, inbox
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   const probeFile = join(dir, 'probe.jsonl');
   const env = { ...process.env, CRYOMIX_API_KEY: sandbox.apiKey, BENCH_PROBE_FILE: probeFile };
-  for (const key of ['CRYOMIX_WATCH_CONFIG', 'CREDENTIALS_DIRECTORY', 'NOTIFY_SOCKET', 'NODE_OPTIONS']) delete env[key];
+  for (const key of ['CRYOMIX_WATCH_CONFIG', 'CREDENTIALS_DIRECTORY', 'NOTIFY_SOCKET', 'NODE_OPTIONS', 'PGPASSWORD', 'PGPASSFILE']) delete env[key];
+  Object.assign(env, moreEnv);
   return { dir, inbox, database, configFile, probeFile, env, config };
 }
