@@ -22,7 +22,12 @@ export interface StatusReport {
   followUpsFailing: (FollowUpView & { path: string })[];
   /** The running daemon's caps in force, and why; null when no daemon runs. */
   bandwidth: BandwidthState | null;
+  /** The daemons heard from in the last day (several share a PostgreSQL queue), with their last heartbeat. */
+  hosts: { host: string; pid: number; startedAt: string; lastHeartbeat: string }[];
 }
+
+/** A daemon beats every few seconds: one not heard for this long is taken to be stopped. */
+const SILENT_MS = 60_000;
 
 /** Enough to see the pattern (a full disk, a read-only target); `list` has every file. */
 const FAILING_SHOWN = 10;
@@ -42,6 +47,12 @@ export async function statusReport(options: GlobalOptions): Promise<StatusReport
       folderProblems: (await store.folderStates()).flatMap(({ path, problem }) => (problem ? [folderProblemLine(path, problem)] : [])),
       followUpsFailing: (await store.failingFollowUps(FAILING_SHOWN)).map((followUp) => ({ path: followUp.path, ...followUpView(followUp) })),
       bandwidth: (await store.bandwidth()) as BandwidthState | null,
+      hosts: (await store.heartbeats()).map(({ host, pid, startedAt, silentMs }) => ({
+        host,
+        pid,
+        startedAt: new Date(startedAt).toISOString(),
+        lastHeartbeat: new Date(Date.now() - silentMs).toISOString(),
+      })),
     };
   });
 }
@@ -58,6 +69,10 @@ export async function statusCommand(options: GlobalOptions & { json?: boolean })
       : 'Uploads: not paused',
     ...report.folderProblems.map((line) => `Folder: ${line}`),
     ...(report.bandwidth ? [bandwidthLine(report.bandwidth)] : []),
+    ...report.hosts.map(({ host, pid, lastHeartbeat }) => {
+      const heard = Date.parse(lastHeartbeat);
+      return `Daemon on ${host} (pid ${pid}): ${Date.now() - heard > SILENT_MS ? 'NOT HEARD' : 'heard'} ${relativeTime(heard)}`;
+    }),
     '',
     table(['STATE', 'FILES'], STATES.filter((state) => report.counts[state]).map((state) => [state, String(report.counts[state])])),
   ];

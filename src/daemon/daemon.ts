@@ -86,7 +86,7 @@ export async function startDaemon({ config, api, logger, metrics }: DaemonOption
       paused: () => pipeline.paused,
       folders: () => pipeline.folderStates(),
       // A shared PostgreSQL is watched by the pipeline itself: it says when the database does not answer.
-      databaseProblem: () => (config.state.postgres === undefined ? databaseProblem(config.state.database) : undefined),
+      databaseProblem: () => (config.state.postgres === undefined ? databaseProblem(config.state.database) : pipeline.storeProblem),
     });
   metrics?.attach({
     counts: () => store.counts(),

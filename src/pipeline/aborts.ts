@@ -11,6 +11,17 @@ export class SupersededAbort extends Error {
   }
 }
 
+/**
+ * The claim could not be renewed in time (the state database does not
+ * answer): the work stops while the lease still holds, before another
+ * daemon sharing the queue may take the job over.
+ */
+export class ClaimAtRiskAbort extends Error {
+  constructor() {
+    super('the state database did not answer in time to renew this daemon\'s claim on the file, so it stopped before another daemon may take it over');
+  }
+}
+
 /** A `pause` window of `uploads.schedule` began: the upload waits for its end, not counted as an attempt. */
 export class ParkedAbort extends Error {
   readonly until: number | null;

@@ -1,8 +1,19 @@
+import { isStoreUnavailable } from '../store/failures.js';
 import { LEASE_MS } from '../store/store.js';
-import { SupersededAbort } from './aborts.js';
+import { ClaimAtRiskAbort, SupersededAbort } from './aborts.js';
+
+/** Renewed this often: a claim outlives a few renewals in a row that fail. */
+const RENEW_EVERY_MS = LEASE_MS / 6;
+
+/**
+ * A claim not renewed for this long is given up: the work stops with two
+ * renewals' worth of the lease left, so that it has stopped before the
+ * lease lapses and another process may take the job over.
+ */
+const GIVE_UP_AFTER_MS = LEASE_MS - 2 * RENEW_EVERY_MS;
 
 export interface HeldClaim {
-  /** Aborts when the claim is lost (another process took the row over) or the DB fails, or when `signal` does. */
+  /** Aborts when the claim is lost (another process took the row over), is at risk (renewals failing), or the DB fails, or when `signal` does. */
   signal: AbortSignal;
   /** A DB failure met while renewing: the caller must rethrow it once the work has stopped. */
   storeFailure: unknown;
@@ -11,8 +22,11 @@ export interface HeldClaim {
 
 /**
  * Keeps renewing this process's claim on a job while work on it runs, so
- * that another process (the daemon and `upload FILE` share the DB) leaves it
- * alone, and ends the work at once if the claim is lost.
+ * that another process (another daemon, `upload FILE`) leaves it alone, and
+ * ends the work at once if the claim is lost. A database that does not
+ * answer (a shared PostgreSQL down or cut off) is asked again at the next
+ * renewal; if it still has not answered when the lease is close to lapsing,
+ * the work ends with ClaimAtRiskAbort.
  */
 export function holdClaim(renew: () => Promise<boolean>, signal: AbortSignal): HeldClaim {
   const lost = new AbortController();
@@ -21,16 +35,34 @@ export function holdClaim(renew: () => Promise<boolean>, signal: AbortSignal): H
     storeFailure: undefined,
     release: () => clearInterval(timer),
   };
+  // When the last renewal that succeeded was asked for: the lease it set runs from no earlier than that.
+  let renewedAt = performance.now();
+  // One renewal at a time: those of a database that hangs must not pile up.
+  let renewing = false;
   const timer = setInterval(() => {
-    renew().then(
-      (kept) => {
-        if (!kept) lost.abort(new SupersededAbort());
-      },
-      (error: unknown) => {
-        held.storeFailure ??= error;
-        lost.abort(error);
-      },
-    );
-  }, LEASE_MS / 3).unref();
+    if (performance.now() - renewedAt > GIVE_UP_AFTER_MS) {
+      clearInterval(timer);
+      lost.abort(new ClaimAtRiskAbort());
+      return;
+    }
+    if (renewing) return;
+    renewing = true;
+    const askedAt = performance.now();
+    renew()
+      .then(
+        (kept) => {
+          if (kept) renewedAt = askedAt;
+          else lost.abort(new SupersededAbort());
+        },
+        (error: unknown) => {
+          if (isStoreUnavailable(error)) return;
+          held.storeFailure ??= error;
+          lost.abort(error);
+        },
+      )
+      .finally(() => {
+        renewing = false;
+      });
+  }, RENEW_EVERY_MS).unref();
   return held;
 }

@@ -11,7 +11,14 @@ import { finishStored, uploadNextJob, type UploadContext } from './upload.js';
 import { runFollowUp } from './followUps.js';
 import { Bandwidth, describeLimit, untilText, type BandwidthState } from './bandwidth.js';
 import { formatRate } from '../config/rate.js';
+import { isStoreUnavailable } from '../store/failures.js';
 import { createMasteringContext, createUploadContext } from './uploadContext.js';
+
+/** How often a state database that does not answer is asked again. */
+const STORE_RECHECK_MS = 2_000;
+
+/** How often the daemon says it is alive, for `status` (see JobStore.beat). */
+const HEARTBEAT_MS = 10_000;
 
 export interface PipelineOptions {
   config: Config;
@@ -38,6 +45,11 @@ export class Pipeline {
   private readonly masteringContext: MasteringContext;
   private readonly bandwidth: Bandwidth;
   private fail!: (error: unknown) => void;
+  /** Since when the state database has not answered, and why; undefined while it answers. */
+  private storeDown: { since: number; reason: string } | undefined;
+  private storeRecheck: NodeJS.Timeout | undefined;
+  private stopListening: (() => void) | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: PipelineOptions) {
     this.options = options;
@@ -55,7 +67,7 @@ export class Pipeline {
       step: (job, signal) => runMasteringStep(job.id, this.masteringContext, signal),
       followUp: (followUp, signal) => runFollowUp(followUp, this.uploadContext, signal),
       keyAccepted: () => keyAccepted(api),
-      onFatal: (error) => this.fail(error),
+      onFatal: (error) => this.storeError(error),
     });
     this.folderDeps = {
       store,
@@ -63,7 +75,7 @@ export class Pipeline {
       sizeLimits: () => this.options.config.uploads,
       onQueued: () => this.scheduler.pump(),
       onSuperseded: (job: Job) => this.scheduler.supersede(job.id),
-      onFatal: (error: unknown) => this.fail(error),
+      onFatal: (error: unknown) => this.storeError(error),
       onProblemChange: () => this.recordFolderStates(),
     };
     this.folders = config.folders.map((folder) => new WatchedFolder(folder, this.folderDeps));
@@ -90,6 +102,13 @@ export class Pipeline {
     this.recordFolderStates();
     this.bandwidth.start();
     await this.scheduler.start();
+    // Another daemon sharing the queue queued a file or made a step due: start it now, not at the next poll.
+    this.stopListening = this.options.store.listenForWork(() => this.scheduler.pump());
+    await this.options.store.beat();
+    this.heartbeat = setInterval(() => {
+      // Not while it does not answer: the recheck asks.
+      if (!this.storeDown) this.options.store.beat().catch((error: unknown) => this.storeError(error));
+    }, HEARTBEAT_MS).unref();
   }
 
   /**
@@ -114,11 +133,56 @@ export class Pipeline {
    */
   async stop(): Promise<void> {
     this.bandwidth.stop();
+    this.stopListening?.();
+    clearInterval(this.heartbeat);
+    clearTimeout(this.storeRecheck);
     await this.scheduler.stop(this.options.config.uploads.shutdownGraceSeconds * 1000);
     for (const folder of this.folders) await folder.stop();
+    if (this.storeDown) return;
     // No daemon, no word on the folders or caps: `status` must not show a stopped daemon's last view as current.
     await this.options.store.setFolderStates([]);
     await this.options.store.setBandwidth(null);
+  }
+
+  /**
+   * Every error the pipeline cannot file lands here. A state database that
+   * cannot be reached (a shared PostgreSQL down, restarting or cut off)
+   * holds the work until it answers again: nothing is lost, since the files
+   * are on disk and every folder is looked at again then. Any other error
+   * ends the daemon (`failure`).
+   */
+  private storeError(error: unknown): void {
+    if (!isStoreUnavailable(error)) return this.fail(error);
+    if (this.storeDown) return;
+    this.storeDown = { since: Date.now(), reason: error.message };
+    this.scheduler.hold();
+    this.options.logger.error({ err: error }, `${error.message}; no upload or step starts until it answers, and every folder is looked at again then`);
+    this.recheckStore();
+  }
+
+  private recheckStore(): void {
+    this.storeRecheck = setTimeout(() => {
+      this.options.store.paused().then(
+        () => this.storeAnswers(),
+        (error: unknown) => (isStoreUnavailable(error) ? this.recheckStore() : this.fail(error)),
+      );
+    }, STORE_RECHECK_MS).unref();
+  }
+
+  private storeAnswers(): void {
+    const seconds = Math.round((Date.now() - (this.storeDown?.since ?? Date.now())) / 1000);
+    this.storeDown = undefined;
+    this.options.logger.warn({ downSeconds: seconds }, `the state database answers again after ${seconds} s: uploads resume, and every folder is looked at again`);
+    for (const folder of this.folders) folder.rescan();
+    this.recordFolderStates();
+    this.options.store.setBandwidth(this.bandwidth.state).catch((error: unknown) => this.storeError(error));
+    this.scheduler.release();
+  }
+
+  /** Why no work starts: the state database has not answered, since when; undefined while it answers. */
+  get storeProblem(): string | undefined {
+    if (!this.storeDown) return undefined;
+    return `the state database has not answered for ${Math.round((Date.now() - this.storeDown.since) / 1000)} s (${this.storeDown.reason}); uploads wait, files are looked at again once it answers`;
   }
 
   /**
@@ -181,7 +245,7 @@ export class Pipeline {
     if (state.limit === 'pause') this.scheduler.park(state.reason, state.nextChangeAt);
     else this.scheduler.resume();
     this.options.logger.info({ uploadLimit: state.limit, reason: state.reason, nextChangeAt: state.nextChangeAt, downloadLimit: state.downloadLimit }, `upload limit: ${describeLimit(state)}${untilText(state.nextChangeAt)}`);
-    this.options.store.setBandwidth(state).catch((error: unknown) => this.fail(error));
+    this.options.store.setBandwidth(state).catch((error: unknown) => this.storeError(error));
   }
 
   get watchedFolders(): string[] {
@@ -195,7 +259,7 @@ export class Pipeline {
 
   /** For `status`, which runs in another process. A failing DB here is the daemon's end, like anywhere else. */
   private recordFolderStates(): void {
-    this.options.store.setFolderStates(this.folderStates()).catch((error: unknown) => this.fail(error));
+    this.options.store.setFolderStates(this.folderStates()).catch((error: unknown) => this.storeError(error));
   }
 
   /**

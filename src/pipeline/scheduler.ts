@@ -75,6 +75,10 @@ export class Scheduler {
   private pumpAgain = false;
   /** Names upload slots, which learn their job only once they claim it. */
   private slots = 0;
+  /** Slots whose claim may have committed before they could say which job they hold. */
+  private claiming = 0;
+  /** The state database does not answer: nothing starts until it does (see Pipeline). */
+  private held = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -137,9 +141,10 @@ export class Scheduler {
   }
 
   private async fill(): Promise<void> {
+    if (this.held) return;
     const { store, concurrency } = this.options;
-    // Every upload this process holds runs in one of its slots: only other processes' can be orphaned.
-    await store.releaseOrphanedUploads(() => true);
+    // A slot between its claim and naming its job holds a row this process does not know yet: none is judged orphaned meanwhile.
+    await store.releaseOrphanedUploads((id) => this.claiming > 0 || this.inFlight.has(uploadKey(id)));
     // Conditional: `upload FILE` in another process may wake the same row.
     for (const job of await store.dueRetries(Date.now())) await store.transitionIf(job.id, 'retrying', 'queued');
     await this.armRetryTimer();
@@ -162,7 +167,7 @@ export class Scheduler {
 
   /** Whether `work` may start now: follow-ups make no API call, so only a refused key or a pause window holds the rest. */
   private mayRun(work: Work): boolean {
-    if (this.stopping) return false;
+    if (this.stopping || this.held) return false;
     if (work === 'follow-up') return true;
     return !this.pauseState && !(work === 'upload' && this.parkedBy);
   }
@@ -171,13 +176,16 @@ export class Scheduler {
   private enqueueUploadSlot(): void {
     this.enqueue(this.queue, 'upload', `upload slot ${++this.slots}`, async (signal, running) => {
       let key: string | undefined;
+      this.claiming++;
       try {
         await this.options.upload(signal, (jobId) => {
           key = uploadKey(jobId);
           this.inFlight.set(key, running);
+          this.claiming--;
         });
       } finally {
-        if (key !== undefined) this.inFlight.delete(key);
+        if (key === undefined) this.claiming--;
+        else this.inFlight.delete(key);
       }
     });
   }
@@ -203,6 +211,20 @@ export class Scheduler {
     if (next === null) return;
     // Floored: a step that is due but cannot run yet (running, held elsewhere, paused) must not re-arm a 0 ms timer forever.
     this.retryTimer = setTimeout(() => this.pump(), Math.max(MIN_TIMER_MS, next - Date.now())).unref();
+  }
+
+  /**
+   * The state database does not answer: no work starts until `release`.
+   * Work running goes on while its claim holds (see holdClaim).
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.pump();
   }
 
   /** Stops the upload of a version that changed or vanished. */

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { CryomixApi, SignedUpload } from '../cryomix/api.js';
 import { RejectedError, UnauthorizedError, UnsafeUrlError } from '../cryomix/errors.js';
 import { TransientError } from '../errors.js';
-import { isStoreFailure } from '../store/db.js';
+import { isStoreFailure, isStoreUnavailable } from '../store/failures.js';
 import type { Job, TransitionPatch, UploadReservation } from '../store/job.js';
 import type { State } from '../store/states.js';
 import type { JobStore, Move } from '../store/store.js';
@@ -17,7 +17,7 @@ import type { AfterUpload } from './afterUpload.js';
 import { afterUploadFollowUps } from './followUps.js';
 import type { MasteringPlan } from './master.js';
 import { holdClaim } from './claim.js';
-import { ParkedAbort } from './aborts.js';
+import { ClaimAtRiskAbort, ParkedAbort } from './aborts.js';
 import { untilText } from './bandwidth.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { TwinInFlightError } from './twins.js';
@@ -278,7 +278,7 @@ interface Outcome {
 }
 
 /** Why an upload waits for another attempt: a short, fixed list, so it can label a metric. */
-export type RetryReason = 'shutdown' | 'identical_file_uploading' | 'rate_limited' | 'server_error' | 'network' | 'checksum' | 'file_system' | 'folder_unavailable';
+export type RetryReason = 'shutdown' | 'identical_file_uploading' | 'rate_limited' | 'server_error' | 'network' | 'checksum' | 'file_system' | 'folder_unavailable' | 'state_database';
 
 function transientReason(error: unknown): RetryReason {
   if (error instanceof ChecksumMismatchError) return 'checksum';
@@ -294,7 +294,7 @@ function transientReason(error: unknown): RetryReason {
  * upload: replaced, removed or taken over meanwhile, its story is over.
  */
 async function fileFailure(job: Job, error: unknown, context: UploadContext, signal: AbortSignal): Promise<void> {
-  if (isStoreFailure(error)) throw error;
+  if (isStoreFailure(error) || isStoreUnavailable(error)) throw error;
   // A file is only gone if its folder is there: an unmounted share's files wait for it. Asked now, not at the last root check.
   const folderThere = isGone(readErrorOf(error)) ? ((await context.folderOf?.(job)?.rootPresent()) ?? true) : true;
   const outcome = classifyFailure(job, error, context, signal, folderThere);
@@ -316,6 +316,8 @@ function classifyFailure(job: Job, error: unknown, context: UploadContext, signa
   if (signal.reason instanceof ParkedAbort) {
     return { to: 'queued', patch: { attempts: job.attempts - 1, error: `uploads are paused (${signal.reason.why})${untilText(signal.reason.until)}` } };
   }
+  // The state database did not answer in time to keep the claim: resumed, same Session-Id, by whichever daemon claims it next.
+  if (signal.reason instanceof ClaimAtRiskAbort) return retry('state_database', { nextAttemptAt: Date.now(), error: signal.reason.message });
   // Someone stopped this attempt (shutdown, Ctrl-C): not a failure of the file.
   if (signal.aborted) return retry('shutdown', { nextAttemptAt: Date.now(), error: 'interrupted by shutdown; resumes on the next start' });
   if (isGone(readError) && !folderThere) {

@@ -2,7 +2,6 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { CryomixWatchError } from '../errors.js';
-import { StoreSyncError } from './groupCommit.js';
 import { assertSchemaCurrent, migrate } from './migrate.js';
 
 export class DatabaseOpenError extends CryomixWatchError {
@@ -79,11 +78,3 @@ export function openExistingDatabase(file: string, options: { readonly: boolean 
   return db;
 }
 
-/**
- * A failing state DB (disk full, read-only, corrupt) means no guarantee can
- * be kept: the daemon must stop taking work and exit non-zero, never log and
- * carry on.
- */
-export function isStoreFailure(error: unknown): boolean {
-  return error instanceof Database.SqliteError || error instanceof StoreSyncError;
-}

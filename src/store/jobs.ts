@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type Database from 'better-sqlite3';
 import { patchColumns } from './patch.js';
 import type { Download, FolderState, FollowUp, FollowUpKind, Job, PauseState, TransitionEvent, TransitionPatch, UploadReservation } from './job.js';
-import { isLiveVersion, LEASE_MS, type Decide, type JobStore, type KnownVersion, type Move, type NewFollowUp, type NewVersion } from './store.js';
+import { isLiveVersion, LEASE_MS, NEXT_UPLOAD_ORDER, type Decide, type Heartbeat, type JobStore, type KnownVersion, type Move, type NewFollowUp, type NewVersion } from './store.js';
 import { errnoCode } from '../files/errno.js';
 import { redactSignedUrls } from '../net/redact.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
@@ -92,6 +93,10 @@ const followUpFromRow = (row: FollowUpRow): FollowUp => ({
 const PAUSE_KEY = 'paused';
 const FOLDERS_KEY = 'folders';
 const BANDWIDTH_KEY = 'bandwidth';
+const HEARTBEAT_KEY = 'heartbeat';
+const DAY_MS = 24 * 3600 * 1000;
+
+type StoredHeartbeat = Omit<Heartbeat, 'silentMs'> & { lastSeenAt: number };
 
 const AFTER_UPLOAD_STATES: readonly State[] = ['mastering', 'downloading'];
 
@@ -212,6 +217,11 @@ export class SqliteJobStore implements JobStore {
     }
   }
 
+  /** SQLite tells other processes nothing: one machine's `upload FILE` and `retry` are found by the scheduler's poll. */
+  listenForWork(): () => void {
+    return () => {};
+  }
+
   async get(id: number): Promise<Job> {
     return this.row(id);
   }
@@ -316,18 +326,18 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
-  /** One process writes at a time (BEGIN IMMEDIATE), so the oldest queued row is free to take. */
+  /** One process writes at a time (BEGIN IMMEDIATE), so the row found is free to take. */
   async claimNextUpload(): Promise<Job | undefined> {
     return this.commit(() => {
-      const id = this.sql(`SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1`).pluck().get() as number | undefined;
+      const id = this.sql(`SELECT id FROM jobs WHERE state = 'queued' ORDER BY ${NEXT_UPLOAD_ORDER} LIMIT 1`).pluck().get() as number | undefined;
       return id === undefined ? undefined : this.claimQueued(id);
     });
   }
 
   private claimQueued(id: number): Job | undefined {
+    // A beginning it holds is kept (see NEXT_UPLOAD_ORDER): uploading again, it holds it for its twins at once.
     const claimed = this.moveWhen(id, (queued) =>
-      // The beginning is held again only by a reservation: one kept from an earlier attempt would make a twin wait for a row that has not decided.
-      queued.state === 'queued' ? [{ to: 'uploading', patch: { attempts: queued.attempts + 1, headSha256: null, error: null, nextAttemptAt: null, bytesSent: 0 } }] : [],
+      queued.state === 'queued' ? [{ to: 'uploading', patch: { attempts: queued.attempts + 1, error: null, nextAttemptAt: null, bytesSent: 0 } }] : [],
     );
     if (!claimed) return undefined;
     this.sql('UPDATE jobs SET owner_pid = ?, lease_until = ? WHERE id = ?').run(this.pid, this.now() + this.leaseMs, id);
@@ -546,9 +556,9 @@ export class SqliteJobStore implements JobStore {
     // `+state`: the folder, size and head index holds the few candidates; the state index would walk every uploading row.
     const holder = this.sql(`SELECT * FROM jobs WHERE folder = ? AND size = ? AND head_sha256 = ? AND id != ? AND +state = 'uploading' LIMIT 1`)
       .get(job.folder, job.size, headSha256, job.id) as JobRow | undefined;
-    if (holder) return { kind: 'wait', holder: fromRow(holder) };
-    this.sql('UPDATE jobs SET head_sha256 = ? WHERE id = ?').run(headSha256, job.id);
-    return { kind: 'send' };
+    // Waiting, it holds nothing: two rows that each kept a beginning must not wait for each other.
+    this.sql('UPDATE jobs SET head_sha256 = ? WHERE id = ?').run(holder ? null : headSha256, job.id);
+    return holder ? { kind: 'wait', holder: fromRow(holder) } : { kind: 'send' };
   }
 
   /** A stored upload from this folder of this size that began the same way, or whose beginning was not recorded (uploaded before migration 007). */
@@ -603,6 +613,19 @@ export class SqliteJobStore implements JobStore {
     const row = this.sql(`SELECT * FROM jobs WHERE current = 1 AND state IN ('waiting', 'queued', 'uploading', 'retrying') ORDER BY created_at LIMIT 1`)
       .get() as JobRow | undefined;
     return row && fromRow(row);
+  }
+
+  async beat(): Promise<void> {
+    const previous = this.daemonValue<StoredHeartbeat>(HEARTBEAT_KEY);
+    const startedAt = previous?.pid === this.pid ? previous.startedAt : this.now();
+    this.setDaemonValue(HEARTBEAT_KEY, { host: hostname(), pid: this.pid, startedAt, lastSeenAt: this.now() } satisfies StoredHeartbeat);
+  }
+
+  /** One machine, one daemon: the last that beat, unless more than a day ago. */
+  async heartbeats(): Promise<Heartbeat[]> {
+    const last = this.daemonValue<StoredHeartbeat>(HEARTBEAT_KEY);
+    if (!last || this.now() - last.lastSeenAt > DAY_MS) return [];
+    return [{ host: last.host, pid: last.pid, startedAt: last.startedAt, silentMs: this.now() - last.lastSeenAt }];
   }
 
   async setPaused(pause: PauseState | null): Promise<void> {

@@ -6,6 +6,15 @@ export const LEASE_MS = 30_000;
 
 export type KnownVersion = Pick<Job, 'state' | 'size' | 'mtimeMs'>;
 
+/** A daemon's last word, for `status`: which machine, and how long ago (by the store's clock). */
+export interface Heartbeat {
+  host: string;
+  pid: number;
+  startedAt: number;
+  /** How long since it was last heard. */
+  silentMs: number;
+}
+
 export interface NewVersion {
   folder: string;
   path: string;
@@ -17,6 +26,15 @@ export interface NewVersion {
 export function isLiveVersion(current: Job, version: Pick<NewVersion, 'size' | 'mtimeMs'>): boolean {
   return current.size === version.size && current.mtimeMs === version.mtimeMs && !FINAL_STATES.includes(current.state);
 }
+
+/**
+ * Rows that reserved their bytes in an attempt that did not finish go
+ * first: an attempt cut short (a shutdown, a crash) may have sent every
+ * byte, so its row, not a twin, must be the one to send them (again, with
+ * its Session-Id); claimed first, it holds its beginning again at once.
+ * An SQL ORDER BY, the same in every store.
+ */
+export const NEXT_UPLOAD_ORDER = '(head_sha256 IS NULL), id';
 
 /** A follow-up made due by a move, in the move's commit. */
 export interface NewFollowUp {
@@ -50,6 +68,15 @@ export type Decide = (job: Job) => readonly Move[];
  * row claimed by another holder is theirs until its lease lapses.
  */
 export interface JobStore {
+  /**
+   * Calls `onWork` when another process sharing the queue has made work due
+   * (a file queued, a retry, a mastering step, a follow-up), so that a
+   * daemon starts it at once rather than at its next poll. Returns how to
+   * stop listening. A store that only one machine uses has no one to hear
+   * from: the scheduler's poll finds what `upload FILE` and `retry` did.
+   */
+  listenForWork(onWork: () => void): () => void;
+
   /**
    * Resolves once every commit so far is durable. Call it between a commit
    * and whatever must not happen before that commit is on disk (an API
@@ -168,6 +195,11 @@ export interface JobStore {
   /** Files that reached `done` since `since` (epoch ms). */
   doneSince(since: number): Promise<number>;
   oldestPending(): Promise<Job | undefined>;
+
+  /** The running daemon is alive: said every few seconds, read by `status`. */
+  beat(): Promise<void>;
+  /** The daemons heard from lately, each with how long ago. */
+  heartbeats(): Promise<Heartbeat[]>;
 
   setPaused(pause: PauseState | null): Promise<void>;
   paused(): Promise<PauseState | null>;

@@ -1,7 +1,8 @@
 import { renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isStoreFailure, openDatabase } from '../../src/store/db.js';
+import { openDatabase } from '../../src/store/db.js';
+import { isStoreFailure } from '../../src/store/failures.js';
 import { GroupCommit, StoreSyncError } from '../../src/store/groupCommit.js';
 import { SqliteJobStore } from '../../src/store/jobs.js';
 import type { TransitionEvent } from '../../src/store/job.js';

@@ -358,6 +358,39 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')('Postgre
     });
   });
 
+  describe('work made due on one daemon', () => {
+    it('is heard by the others at once (LISTEN/NOTIFY), only once committed, and again after their connection was cut', async () => {
+      const url = await freshDatabase();
+      const a = await open(url, { host: 'studio-a' });
+      const b = await open(url, { host: 'studio-b', folders: [SRV] });
+      let heard = 0;
+      const stop = b.listenForWork(() => heard++);
+      try {
+        /** Queues files until `b` hears of one: listening takes a moment to begin, and to begin again. */
+        const queueUntilHeard = async (name: string) => {
+          const before = heard;
+          for (let round = 0; round < 50 && heard === before; round++) {
+            await queued(a, `${name} ${round}.wav`);
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          return heard > before;
+        };
+        expect(await queueUntilHeard('first')).toBe(true);
+
+        const before = heard;
+        const waiting = await a.createVersion({ folder: NAS.path, path: `${NAS.path}/undone.wav`, ...VERSION });
+        await expect(a.moveIf(waiting.id, () => [{ to: 'queued' }, { to: 'done' }])).rejects.toThrow(/cannot become done/);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(heard).toBe(before);
+
+        await sql(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'");
+        expect(await queueUntilHeard('after the cut')).toBe(true);
+      } finally {
+        stop();
+      }
+    });
+  });
+
   describe("what the daemons tell each other's status", () => {
     it('shares the pause of the API key between daemons, and keeps folder states and bandwidth per host', async () => {
       const url = await freshDatabase();

@@ -22,6 +22,16 @@ function parseSafeInteger(text: string): number {
 /** Well within LEASE_MS: our transactions run for milliseconds, and never wait on anything but the database. */
 const IDLE_IN_TRANSACTION_MS = 10_000;
 
+/**
+ * A server that does not answer (cut off, frozen) is given this long to
+ * connect or to answer a statement; then the call fails as unavailable, the
+ * connection is dropped, and the daemon holds its work until it answers.
+ */
+const ANSWER_TIMEOUT_MS = 10_000;
+
+/** How soon a lost LISTEN connection is made again. */
+const RELISTEN_MS = 2_000;
+
 /** One statement on a connection: its rows, and how many it changed. */
 export type Query = <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]) => Promise<pg.QueryResult<R>>;
 
@@ -30,7 +40,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ET
 /** SQLSTATEs of a server that refused us or went away: no such database, too many connections, shutting down. */
 const UNAVAILABLE_STATES = new Set(['3D000', '53300', '57P01', '57P02', '57P03']);
 /** node-postgres's own words for a connection that ended or never opened. */
-const LOST_CONNECTION = /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|Client was closed/i;
+const LOST_CONNECTION = /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|Query read timeout|Client was closed/i;
 
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -44,8 +54,11 @@ function isUnavailable(error: unknown): boolean {
   return error instanceof Error && LOST_CONNECTION.test(error.message);
 }
 
-function fixFor(code: string | undefined): string {
-  if (code?.startsWith('28')) return 'check the role in state.postgres.url and its password in PGPASSWORD, ~/.pgpass or $CREDENTIALS_DIRECTORY/cryomix-postgres-password';
+/** node-postgres's words when the server asks for a password and none was found. */
+const NO_PASSWORD = /client password must be a string/;
+
+function fixFor(code: string | undefined, message: string): string {
+  if (code?.startsWith('28') || NO_PASSWORD.test(message)) return 'check the role in state.postgres.url and its password in PGPASSWORD, ~/.pgpass or $CREDENTIALS_DIRECTORY/cryomix-postgres-password';
   if (code === '3D000') return 'create the database, or correct its name in state.postgres.url';
   if (code === '53300') return "the server has no connection slot left: raise its max_connections or lower other clients' pools";
   if (code?.startsWith('57P')) return 'the server is shutting down or restarting: work resumes once it answers again';
@@ -94,6 +107,8 @@ export class Connection {
         keepAlive: true,
         // A process frozen inside a transaction (suspended, stopped) must not keep its row locks past a lease: the server ends its session.
         idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+        connectionTimeoutMillis: ANSWER_TIMEOUT_MS,
+        query_timeout: ANSWER_TIMEOUT_MS,
       };
       this.pool = new pg.Pool(config);
       this.ownsPool = true;
@@ -121,7 +136,8 @@ export class Connection {
     const leaks = (text: string | undefined) => text !== undefined && this.secrets.some((secret) => text.includes(secret));
     // The cause is kept for its stack and fields, unless its own words would carry the password.
     const cause = error instanceof Error && !leaks(error.message) && !leaks(error.stack) ? { cause: error } : undefined;
-    return new PostgresUnavailableError(this.target, reason, code, fixFor(code), cause);
+    const said = NO_PASSWORD.test(reason) ? 'the server asks for a password and none was found' : reason;
+    return new PostgresUnavailableError(this.target, said, code, fixFor(code, reason), cause);
   }
 
   /**
@@ -202,6 +218,60 @@ export class Connection {
   private closing: Promise<void> | undefined;
 
   /** Ends the pool if this connection made it (once, however often it is called); a pool given by the caller stays the caller's to end. */
+  /**
+   * Connects once, outside the pool, and lets go: a server that cannot be
+   * used is reported at the start. Outside the pool because node-postgres's
+   * pool leaves the socket of a connection that failed on our side (a
+   * password the server asks for and none was found) open until the server
+   * gives up on it, a minute later, which would keep a failed command alive.
+   */
+  async check(): Promise<void> {
+    const client = new pg.Client(this.pool.options);
+    try {
+      await client.connect();
+    } catch (error) {
+      throw this.unavailable(error);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Hears `channel` on a connection of its own, outside the pool, until
+   * stopped. A connection lost is replaced after a pause: meanwhile the
+   * daemon's poll still finds the work.
+   */
+  listen(channel: string, onNotify: () => void): () => void {
+    let stopped = false;
+    let current: pg.Client | undefined;
+    let again: NodeJS.Timeout | undefined;
+    const connect = () => {
+      const listening = new pg.Client(this.pool.options);
+      current = listening;
+      const lost = () => {
+        if (current !== listening) return;
+        current = undefined;
+        void listening.end().catch(() => undefined);
+        if (!stopped) again = setTimeout(connect, RELISTEN_MS).unref();
+      };
+      listening.on('notification', onNotify);
+      listening.on('error', lost);
+      listening.on('end', lost);
+      listening
+        .connect()
+        .then(() => listening.query(`LISTEN ${channel}`))
+        .catch(lost);
+    };
+    connect();
+    return () => {
+      stopped = true;
+      clearTimeout(again);
+      const listening = current;
+      current = undefined;
+      void listening?.end().catch(() => undefined);
+    };
+  }
+
   close(): Promise<void> {
     this.closing ??= this.ownsPool ? this.pool.end() : Promise.resolve();
     return this.closing;

@@ -1,4 +1,5 @@
 import { CryomixWatchError } from '../../errors.js';
+import { StoreUnavailableError } from '../failures.js';
 
 /** What the state database is, as an error may name it: `host:port/database` and the role, never the password. */
 export interface PostgresTarget {
@@ -19,7 +20,7 @@ export const describeTarget = (target: PostgresTarget): string =>
  * what to check, and never carries the password (nor does `cause`: it is
  * dropped when it would).
  */
-export class PostgresUnavailableError extends CryomixWatchError {
+export class PostgresUnavailableError extends StoreUnavailableError {
   readonly target: PostgresTarget;
   /** The server's SQLSTATE or the socket's errno code, when there was one (`28P01`, `ECONNREFUSED`…). */
   readonly reasonCode: string | undefined;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Download, FolderState, FollowUp, FollowUpKind, Job, PauseState, TransitionEvent, TransitionPatch, UploadReservation } from '../job.js';
 import { callEach } from '../groupCommit.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from '../states.js';
-import { isLiveVersion, LEASE_MS, type Decide, type JobStore, type KnownVersion, type Move, type NewFollowUp, type NewVersion } from '../store.js';
+import { isLiveVersion, LEASE_MS, NEXT_UPLOAD_ORDER, type Decide, type Heartbeat, type JobStore, type KnownVersion, type Move, type NewFollowUp, type NewVersion } from '../store.js';
 import { redactSignedUrls } from '../../net/redact.js';
 import { patchColumns } from '../patch.js';
 import { Connection, type Query } from './connection.js';
@@ -28,7 +28,15 @@ type StepPatch = Pick<TransitionPatch, 'nextAttemptAt' | 'masteringRequested' | 
 interface Tx {
   query: Query;
   events: TransitionEvent[];
+  /** A move made work due that other daemons should hear of (see listenForWork). */
+  wakes?: boolean;
 }
+
+/** The channel daemons sharing the queue hear of new work on. */
+const WORK_CHANNEL = 'cryomix_work';
+
+/** States a row enters with work for some daemon to start: an upload, a retry, a mastering step. */
+const WORK_STATES: readonly State[] = ['queued', 'retrying', 'mastering', 'downloading'];
 
 /**
  * The job rows in PostgreSQL: one queue for several daemons on several
@@ -64,6 +72,7 @@ export class PostgresJobStore implements JobStore {
     validateOptions(options);
     const connection = new Connection(options);
     try {
+      await connection.check();
       await migrate(connection);
     } catch (error) {
       await connection.close();
@@ -83,6 +92,24 @@ export class PostgresJobStore implements JobStore {
     this.owner = `${this.host}:${this.pid}:${randomUUID()}`;
   }
 
+  async beat(): Promise<void> {
+    await this.statement(`INSERT INTO hosts (owner, host, pid) VALUES ($1, $2, $3) ON CONFLICT (owner) DO UPDATE SET last_seen = now()`, [this.owner, this.host, this.pid]);
+  }
+
+  /** Runs heard from in the last day, on the database's clock: machines' own clocks differ. */
+  async heartbeats(): Promise<Heartbeat[]> {
+    const { rows } = await this.statement<Heartbeat>(
+      `SELECT host, pid, (extract(epoch FROM started_at) * 1000)::float8 AS "startedAt", (extract(epoch FROM now() - last_seen) * 1000)::float8 AS "silentMs"
+       FROM hosts WHERE last_seen > now() - interval '1 day' ORDER BY host, started_at`,
+    );
+    return rows;
+  }
+
+  /** Each commit that makes work due ends with NOTIFY, which PostgreSQL delivers to every daemon listening once it commits. */
+  listenForWork(onWork: () => void): () => void {
+    return this.connection.listen(WORK_CHANNEL, onWork);
+  }
+
   /** Closes the connections this store opened; its claims stay until their leases lapse. */
   async close(): Promise<void> {
     await this.connection.close();
@@ -96,7 +123,13 @@ export class PostgresJobStore implements JobStore {
   /** Runs `work` as one transaction; its transitions are announced after COMMIT, and never when it rolled back. */
   private async commit<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     const events: TransitionEvent[] = [];
-    const result = await this.connection.transaction((query) => work({ query, events }));
+    const result = await this.connection.transaction(async (query) => {
+      const tx: Tx = { query, events };
+      const done = await work(tx);
+      // Delivered by PostgreSQL at COMMIT, and only then: no daemon hears of work a rollback undid.
+      if (tx.wakes) await query(`NOTIFY ${WORK_CHANNEL}`);
+      return done;
+    });
     const listener = this.onTransition;
     if (listener) callEach(events.map((event) => () => listener(event)));
     return result;
@@ -239,6 +272,7 @@ export class PostgresJobStore implements JobStore {
     assertTransition(id, before.job.state, to);
     const after = await this.update(tx.query, id, { state: to, updated_at: this.now() }, patch, claim);
     for (const followUp of followUps) await this.addFollowUp(tx.query, id, followUp);
+    if (WORK_STATES.includes(to) || followUps.length > 0) tx.wakes = true;
     // Machines' clocks differ: a row last moved by another machine may look as if it moved in this one's future.
     tx.events.push({ job: after.job, from: before.job.state, durationMs: Math.max(0, after.job.updatedAt - before.job.updatedAt) });
     return after;
@@ -300,7 +334,7 @@ export class PostgresJobStore implements JobStore {
   async claimNextUpload(): Promise<Job | undefined> {
     return this.commit(async (tx) => {
       const { rows } = await tx.query<JobRow>(
-        `SELECT ${JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND share = ANY($1) ORDER BY id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`,
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND share = ANY($1) ORDER BY ${NEXT_UPLOAD_ORDER} LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`,
         [this.shares.names],
       );
       return rows[0] && (await this.claimQueued(tx, this.stored(rows[0]))).job;
@@ -314,8 +348,8 @@ export class PostgresJobStore implements JobStore {
       row,
       {
         to: 'uploading',
-        // Held again only by a reservation: a beginning kept from an earlier attempt would make a twin wait for a row that has not decided.
-        patch: { attempts: row.job.attempts + 1, headSha256: null, error: null, nextAttemptAt: null, bytesSent: 0 },
+        // A beginning it holds is kept (see NEXT_UPLOAD_ORDER): uploading again, it holds it for its twins at once.
+        patch: { attempts: row.job.attempts + 1, error: null, nextAttemptAt: null, bytesSent: 0 },
       },
       { claim: true },
     );
@@ -550,8 +584,9 @@ export class PostgresJobStore implements JobStore {
     } else if (facts.storedHead) {
       return { kind: 'hash' };
     }
+    // Waiting, it holds nothing: two rows that each kept a beginning must not wait for each other.
+    await query('UPDATE jobs SET head_sha256 = $2 WHERE id = $1', [job.id, facts.holder === null ? headSha256 : null]);
     if (facts.holder !== null) return { kind: 'wait', holder: (await this.mustFind(query, facts.holder)).job };
-    await query('UPDATE jobs SET head_sha256 = $2 WHERE id = $1', [job.id, headSha256]);
     return { kind: 'send' };
   }
 

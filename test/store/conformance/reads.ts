@@ -201,6 +201,21 @@ export function readTests({ open }: Suite): void {
       expect(await other.bandwidth()).toBeNull();
     });
 
+    it('tells every holder which daemons beat lately, and how long ago', async () => {
+      const { store, other } = await open();
+      expect(await other.heartbeats()).toEqual([]);
+      await store.beat();
+      const [heard, ...more] = await other.heartbeats();
+      expect(more).toEqual([]);
+      expect(heard).toEqual({ host: expect.any(String), pid: expect.any(Number), startedAt: expect.any(Number), silentMs: expect.any(Number) });
+      expect(heard!.silentMs).toBeGreaterThanOrEqual(0);
+      expect(heard!.silentMs).toBeLessThan(5_000);
+      // Beating again keeps the start.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await store.beat();
+      expect((await other.heartbeats())[0]?.startedAt).toBe(heard!.startedAt);
+    });
+
     it('says when its commits are durable', async () => {
       const { store } = await open();
       await expect(store.durable()).resolves.toBeUndefined();

@@ -183,12 +183,31 @@ export function uploadTests({ open }: Suite): void {
       expect(waiter.reservation).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: second!.id }) });
       // Same size, another beginning: not the same bytes, so nothing to wait for.
       expect((await claim(store, odd!, 'other head')).reservation).toEqual({ kind: 'send' });
-      // The sender's attempt ends, and a new claim of it has not decided yet: it holds nothing.
+      // The sender's attempt is cut short, maybe after its last byte: claimed again, it holds its beginning at once, and sends again.
       await other.fileOutcome(second!.id, 'retrying', { nextAttemptAt: 0 });
-      await other.transition(second!.id, 'queued');
-      const again = await claim(other, second!);
-      expect(await store.reserveUpload(waiter.job, 'head')).toEqual({ kind: 'send' });
-      expect(await other.reserveUpload(again.job, 'head')).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: first!.id }) });
+      await store.fileOutcome(first!.id, 'retrying', { nextAttemptAt: 0 });
+      for (const row of [first!, second!]) await store.transition(row.id, 'queued');
+      // Claimed before the twin that was told to wait, older as it is.
+      const again = await other.claimNextUpload();
+      expect(again?.id).toBe(second!.id);
+      const twin = await store.claimNextUpload();
+      expect(await store.reserveUpload(twin!, 'head')).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: second!.id }) });
+      expect(await other.reserveUpload(again!, 'head')).toEqual({ kind: 'send' });
+    });
+
+    it('never lets two rows that each kept a beginning wait for each other', async () => {
+      const { store, other } = await open();
+      const [first, second] = await rowsIn(store, 'queued', ['first.wav', 'second.wav']);
+      // Each sent once, the second while the first's attempt had been cut short: both kept the beginning.
+      for (const row of [first!, second!]) {
+        expect((await claim(store, row, 'head')).reservation).toEqual({ kind: 'send' });
+        await store.fileOutcome(row.id, 'retrying', { nextAttemptAt: 0 });
+        await store.transition(row.id, 'queued');
+      }
+      const mine = await claim(store, first!);
+      const theirs = await claim(other, second!);
+      const answers = [await store.reserveUpload(mine.job, 'head'), await other.reserveUpload(theirs.job, 'head')];
+      expect(answers.map((answer) => answer.kind)).toEqual(['wait', 'send']);
     });
 
     it('asks for the whole hash after a stored upload of the same size and beginning, then finds it in the same folder only', async () => {

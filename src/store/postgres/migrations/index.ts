@@ -1,4 +1,5 @@
 import { schema } from './001-schema.js';
+import { hosts } from './002-hosts.js';
 
 /** Append-only: never edit a shipped migration, add the next number instead. */
 export interface PostgresMigration {
@@ -7,4 +8,4 @@ export interface PostgresMigration {
   sql: string;
 }
 
-export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [schema];
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [schema, hosts];
