@@ -109,7 +109,14 @@ export async function runCommand(options: RunOptions): Promise<number> {
 function restartOnlyChanges(before: Config, after: Config): string[] {
   const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
   const sections = (['api', 'state', 'http'] as const).filter((key) => differs(before[key], after[key]));
-  return differs(before.log.summaryMinutes, after.log.summaryMinutes) ? [...sections, 'log.summaryMinutes'] : sections;
+  const changed = differs(before.log.summaryMinutes, after.log.summaryMinutes) ? [...sections, 'log.summaryMinutes'] : sections;
+  return sharedFoldersChanged(before, after) ? [...changed, 'the folders and their shares (with state.postgres)'] : changed;
+}
+
+/** With a shared queue, the store maps each folder to its share as it opens: another set of folders waits for a restart. */
+function sharedFoldersChanged(before: Config, after: Config): boolean {
+  const shares = (config: Config) => JSON.stringify(config.folders.map(({ path, share }) => [path, share]).sort());
+  return before.state.postgres !== undefined && shares(before) !== shares(after);
 }
 
 /**
@@ -129,7 +136,8 @@ async function reloadConfig(options: RunOptions, startedWith: Config, running: C
   if (waiting.length > 0) logger.warn({ changes: waiting }, `SIGHUP: changes to ${waiting.join(', ')} take effect at the next start`);
   const level = next.log.level === logger.level ? [] : [`log.level is now ${next.log.level}`];
   logger.level = next.log.level;
-  const changes = [...(await pipeline.reload({ ...next, api: running.api, state: running.state })), ...level];
+  const folders = sharedFoldersChanged(startedWith, next) ? running.folders : next.folders;
+  const changes = [...(await pipeline.reload({ ...next, api: running.api, state: running.state, folders })), ...level];
   logger.info({ changes }, `SIGHUP: configuration reloaded${changes.length > 0 ? `: ${changes.join('; ')}` : ' (nothing it can apply changed)'}`);
 }
 

@@ -62,8 +62,14 @@ export function formatKeyPath(path: readonly PropertyKey[]): string {
     .join('');
 }
 
+/** `scheme://user:password@`: the password of a URL is never repeated back, whichever key holds it. */
+const URL_PASSWORD = /(\/\/[^/:@\s]*:)[^@/\s]*@/g;
+
 function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'string') {
+    const safe = value.replace(URL_PASSWORD, '$1***@');
+    return JSON.stringify(safe.length > 80 ? `${safe.slice(0, 77)}...` : safe);
+  }
   if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
   if (value !== null && typeof value === 'object') return 'a mapping';
   return String(value);

@@ -14,8 +14,9 @@ const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
  * retries almost immediately. A Retry-After from the server wins.
  */
 export function retryDelayMs(policy: BackoffPolicy, attempt: number, retryAfterMs?: number, random: () => number = Math.random): number {
-  if (retryAfterMs !== undefined) return Math.min(Math.max(0, retryAfterMs), MAX_RETRY_AFTER_MS);
+  if (retryAfterMs !== undefined) return Math.round(Math.min(Math.max(0, retryAfterMs), MAX_RETRY_AFTER_MS));
   const exponential = policy.initialDelayMs * 2 ** Math.max(0, attempt - 1);
   const capped = Math.min(policy.maxDelayMs, exponential);
-  return capped / 2 + random() * (capped / 2);
+  // Whole milliseconds: due times are stored as integers (PostgreSQL's bigint refuses a fraction).
+  return Math.round(capped / 2 + random() * (capped / 2));
 }

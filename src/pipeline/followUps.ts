@@ -65,9 +65,16 @@ export async function runDueFollowUps(jobId: number, context: FollowUpContext, s
   }
 }
 
-/** What an after-upload follow-up does: its stored plan, or, stored without one (before migration 008), the folder's setting now. */
+/**
+ * What an after-upload follow-up does: its stored plan; or the folder's
+ * setting now, on this machine, when it was stored without one (before
+ * migration 008) or by a machine that mounts the share elsewhere (its paths
+ * are that machine's: a move there would put the file where nobody looks).
+ */
 function afterUploadOf(followUp: FollowUp, job: Job, context: FollowUpContext): AfterUpload {
-  return (followUp.plan as DueAfterUpload | null) ?? context.afterUpload(job);
+  const plan = followUp.plan as DueAfterUpload | null;
+  if (plan === null || (plan.action === 'move' && plan.folder !== job.folder)) return context.afterUpload(job);
+  return plan;
 }
 
 /** Moves or deletes the uploaded file; true once nothing is left to do. */

@@ -21,6 +21,13 @@ import { sameVersion, unreadableReason } from './version.js';
 
 /** A one-shot command should not sit in a terminal through an hour of backoff; the daemon can carry on later. */
 const FOREGROUND_ATTEMPTS = 5;
+
+/**
+ * Waits for an identical file's upload are no failed attempts, but a twin
+ * left `retrying` by a daemon that is not running now may never be sent:
+ * after this many waits the command leaves the file to the daemon.
+ */
+const FOREGROUND_TWIN_WAITS = 30;
 /** How often the progress of a job another process is working on is read from its row. */
 const FOLLOW_MS = 1_000;
 
@@ -137,6 +144,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
   // Counted on the row: waiting for an identical file's upload is no failed attempt.
   const attemptsBefore = job.attempts;
   let heldBy: number | null = null;
+  let waits = 0;
   for (;;) {
     // An upload whose process died (this file's, or an identical file's holding its bytes) is released; no daemon may be running.
     await store.releaseOrphanedUploads(() => false);
@@ -150,7 +158,7 @@ export async function uploadOnce(file: string, parts: UploadParts, signal: Abort
       continue;
     }
     if (job.state === 'retrying') {
-      if (job.attempts - attemptsBefore >= FOREGROUND_ATTEMPTS) return job;
+      if (job.attempts - attemptsBefore >= FOREGROUND_ATTEMPTS || ++waits > FOREGROUND_ATTEMPTS + FOREGROUND_TWIN_WAITS) return job;
       const delayMs = Math.max(0, (job.nextAttemptAt ?? 0) - Date.now());
       onWait?.(job, delayMs);
       await sleep(delayMs, signal);

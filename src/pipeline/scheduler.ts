@@ -185,7 +185,8 @@ export class Scheduler {
         });
       } finally {
         if (key === undefined) this.claiming--;
-        else this.inFlight.delete(key);
+        // Filed and claimed again by another slot meanwhile: that entry is not this slot's to remove.
+        else if (this.inFlight.get(key) === running) this.inFlight.delete(key);
       }
     });
   }

@@ -224,7 +224,10 @@ async function putWithFreshUrl(
         signal,
         run,
         throttle: context.throttle,
-        onProgress: (bytesSent) => context.store.recordProgress(job.id, bytesSent),
+        // Progress only feeds `list`: a state database that does not answer for a moment must not cost a PUT that goes through.
+        onProgress: (bytesSent) => context.store.recordProgress(job.id, bytesSent).catch((error: unknown) => {
+          if (!isStoreUnavailable(error)) throw error;
+        }),
       });
       return { result, target };
     } catch (error) {

@@ -518,7 +518,7 @@ export class SqliteJobStore implements JobStore {
       this.sql(
         `UPDATE follow_ups SET due_at = ?, failures = coalesce(?, failures), error = coalesce(?, error), owner_pid = NULL, lease_until = NULL
          WHERE job_id = ? AND kind = ? AND owner_pid = ?`,
-      ).run(patch.dueAt, patch.failures ?? null, error, jobId, kind, this.pid),
+      ).run(Math.round(patch.dueAt), patch.failures ?? null, error, jobId, kind, this.pid),
     );
   }
 
@@ -554,7 +554,8 @@ export class SqliteJobStore implements JobStore {
       return { kind: 'hash' };
     }
     // `+state`: the folder, size and head index holds the few candidates; the state index would walk every uploading row.
-    const holder = this.sql(`SELECT * FROM jobs WHERE folder = ? AND size = ? AND head_sha256 = ? AND id != ? AND +state = 'uploading' LIMIT 1`)
+    // A queued or retrying row holding the beginning had its attempt cut short, maybe after its last byte: it is the one to send them.
+    const holder = this.sql(`SELECT * FROM jobs WHERE folder = ? AND size = ? AND head_sha256 = ? AND id != ? AND +state IN ('uploading', 'queued', 'retrying') ORDER BY id LIMIT 1`)
       .get(job.folder, job.size, headSha256, job.id) as JobRow | undefined;
     // Waiting, it holds nothing: two rows that each kept a beginning must not wait for each other.
     this.sql('UPDATE jobs SET head_sha256 = ? WHERE id = ?').run(holder ? null : headSha256, job.id);

@@ -26,11 +26,19 @@ const PATCH_COLUMNS: Readonly<Record<keyof TransitionPatch, string>> = {
 /**
  * The columns a patch sets, each with the value to store: errors quote
  * storage's and the API's words, and a signed URL among them must not be
- * kept; a mastering plan is stored as JSON. Fields left undefined are left
- * alone.
+ * kept; a mastering plan is stored as JSON; a time is whole milliseconds.
+ * Fields left undefined are left alone.
  */
 export function patchColumns(patch: TransitionPatch): [column: string, value: unknown][] {
   return (Object.entries(patch) as [keyof TransitionPatch, unknown][])
     .filter(([, value]) => value !== undefined)
-    .map(([key, value]) => [PATCH_COLUMNS[key], key === 'error' && typeof value === 'string' ? redactSignedUrls(value) : key === 'masteringPlan' ? JSON.stringify(value) : value]);
+    .map(([key, value]) => [PATCH_COLUMNS[key], storedValue(key, value)]);
+}
+
+function storedValue(key: keyof TransitionPatch, value: unknown): unknown {
+  if (key === 'error' && typeof value === 'string') return redactSignedUrls(value);
+  if (key === 'masteringPlan') return JSON.stringify(value);
+  // Times are whole milliseconds, as the columns hold them (PostgreSQL's bigint refuses a fraction).
+  if (key === 'nextAttemptAt' && typeof value === 'number') return Math.round(value);
+  return value;
 }

@@ -41,6 +41,16 @@ describe('an after-upload follow-up', () => {
     expect(await store.followUps(job.id)).toEqual([]);
   });
 
+  it('stored by a machine that mounts the share elsewhere, does what this machine\'s folder says, never that machine\'s paths', async () => {
+    const elsewhere = join(tempDir(), 'mnt', 'nas', 'exports');
+    const { dir, inbox, path, store, job } = await storedMix({ action: 'move', folder: elsewhere, moveTo: join(elsewhere, 'uploaded') });
+    const moveTo = join(dir, 'uploaded');
+    await runFollowUp({ jobId: job.id, kind: 'after-upload' }, context(store, { afterUpload: () => ({ action: 'move', folder: inbox, moveTo }) }), new AbortController().signal);
+    expect(existsSync(join(moveTo, 'mix.wav'))).toBe(true);
+    expect(existsSync(path)).toBe(false);
+    expect(existsSync(elsewhere)).toBe(false);
+  });
+
   it('without a plan, says what the folder setting tried when it fails', async () => {
     const { dir, inbox, store, job } = await storedMix(null);
     const moveTo = join(dir, 'uploaded');

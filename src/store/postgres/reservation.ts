@@ -20,7 +20,7 @@ export interface ReservationFacts {
   original: number | null;
   /** A stored upload of this size began the same way, or its beginning was never recorded: only the whole hash can tell. */
   storedHead: boolean;
-  /** A row sending a file of this size and beginning now. */
+  /** A row sending a file of this size and beginning, now or again (its attempt was cut short, maybe after its last byte). */
   holder: number | null;
 }
 
@@ -39,7 +39,7 @@ export async function reservationFacts(query: Query, key: ReservationKey): Promi
        (SELECT id FROM jobs WHERE $5::text IS NOT NULL AND share = $1 AND sha256 = $5 AND id <> $4 AND state IN (${STORED_STATES_SQL}) AND duplicate_of IS NULL
         ORDER BY id LIMIT 1) AS original,
        EXISTS (SELECT 1 FROM jobs WHERE share = $1 AND size = $2 AND head_sha256 IN ($3, $6) AND id <> $4 AND state IN (${STORED_STATES_SQL}) AND sha256 IS NOT NULL) AS stored_head,
-       (SELECT id FROM jobs WHERE share = $1 AND size = $2 AND head_sha256 = $3 AND id <> $4 AND state = 'uploading' ORDER BY id LIMIT 1) AS holder`,
+       (SELECT id FROM jobs WHERE share = $1 AND size = $2 AND head_sha256 = $3 AND id <> $4 AND state IN ('uploading', 'queued', 'retrying') ORDER BY id LIMIT 1) AS holder`,
     [key.share, key.size, key.headSha256, key.id, key.sha256 ?? null, UNRECORDED_HEAD],
   );
   const { original, stored_head: storedHead, holder } = rows[0]!;

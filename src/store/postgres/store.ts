@@ -543,7 +543,7 @@ export class PostgresJobStore implements JobStore {
     await this.statement(
       `UPDATE follow_ups SET due_at = $4, failures = coalesce($5, failures), error = coalesce($6, error), owner = NULL, owner_pid = NULL, owner_host = NULL, lease_until = NULL
        WHERE job_id = $1 AND kind = $2 AND owner = $3`,
-      [jobId, kind, this.owner, patch.dueAt, patch.failures ?? null, patch.error === undefined ? null : redactSignedUrls(patch.error)],
+      [jobId, kind, this.owner, Math.round(patch.dueAt), patch.failures ?? null, patch.error === undefined ? null : redactSignedUrls(patch.error)],
     );
   }
 

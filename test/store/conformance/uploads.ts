@@ -198,16 +198,26 @@ export function uploadTests({ open }: Suite): void {
     it('never lets two rows that each kept a beginning wait for each other', async () => {
       const { store, other } = await open();
       const [first, second] = await rowsIn(store, 'queued', ['first.wav', 'second.wav']);
-      // Each sent once, the second while the first's attempt had been cut short: both kept the beginning.
-      for (const row of [first!, second!]) {
-        expect((await claim(store, row, 'head')).reservation).toEqual({ kind: 'send' });
-        await store.fileOutcome(row.id, 'retrying', { nextAttemptAt: 0 });
-        await store.transition(row.id, 'queued');
-      }
+      // The first sent, failed and was re-armed (`retry`); the second sent while the first was failed: both kept the beginning.
+      expect((await claim(store, first!, 'head')).reservation).toEqual({ kind: 'send' });
+      await store.fileOutcome(first!.id, 'failed', { error: 'storage refused it' });
+      expect((await claim(store, second!, 'head')).reservation).toEqual({ kind: 'send' });
+      await store.fileOutcome(second!.id, 'retrying', { nextAttemptAt: 0 });
+      await store.transition(second!.id, 'queued');
+      await store.transition(first!.id, 'queued');
       const mine = await claim(store, first!);
       const theirs = await claim(other, second!);
       const answers = [await store.reserveUpload(mine.job, 'head'), await other.reserveUpload(theirs.job, 'head')];
       expect(answers.map((answer) => answer.kind)).toEqual(['wait', 'send']);
+    });
+
+    it('makes a twin wait for a row whose attempt was cut short, even while that row waits for its retry', async () => {
+      const { store, other } = await open();
+      const [cut, twin] = await rowsIn(store, 'queued', ['cut short.wav', 'twin.wav']);
+      expect((await claim(store, cut!, 'head')).reservation).toEqual({ kind: 'send' });
+      // A reset after the last byte: storage may hold it, under this row's Session-Id.
+      await store.fileOutcome(cut!.id, 'retrying', { nextAttemptAt: Date.now() + 60_000.5 });
+      expect((await claim(other, twin!, 'head')).reservation).toEqual({ kind: 'wait', holder: expect.objectContaining({ id: cut!.id }) });
     });
 
     it('asks for the whole hash after a stored upload of the same size and beginning, then finds it in the same folder only', async () => {
