@@ -35,19 +35,21 @@ export function holdClaim(renew: () => Promise<boolean>, signal: AbortSignal): H
     storeFailure: undefined,
     release: () => clearInterval(timer),
   };
-  // When the last renewal that succeeded was asked for: the lease it set runs from no earlier than that.
-  let renewedAt = performance.now();
+  // When the last renewal that succeeded was asked for: the lease it set runs from no earlier than that. Both clocks:
+  // the monotonic one stands still while the machine is suspended, and the database's clock does not.
+  let renewedAt = { monotonic: performance.now(), wall: Date.now() };
+  const sinceRenewed = () => Math.max(performance.now() - renewedAt.monotonic, Date.now() - renewedAt.wall);
   // One renewal at a time: those of a database that hangs must not pile up.
   let renewing = false;
   const timer = setInterval(() => {
-    if (performance.now() - renewedAt > GIVE_UP_AFTER_MS) {
+    if (sinceRenewed() > GIVE_UP_AFTER_MS) {
       clearInterval(timer);
       lost.abort(new ClaimAtRiskAbort());
       return;
     }
     if (renewing) return;
     renewing = true;
-    const askedAt = performance.now();
+    const askedAt = { monotonic: performance.now(), wall: Date.now() };
     renew()
       .then(
         (kept) => {

@@ -61,6 +61,15 @@ describe('a held claim', () => {
     claim.release();
   });
 
+  it('is given up after the machine was suspended past its lease, though the monotonic clock stood still', async () => {
+    const claim = holdClaim(renewals(true).renew, new AbortController().signal);
+    // Suspended: the wall clock (and the database's) moves on, the monotonic clock does not.
+    vi.setSystemTime(Date.now() + 2 * LEASE_MS);
+    await vi.advanceTimersByTimeAsync(LEASE_MS / 6);
+    expect(claim.signal.reason).toBeInstanceOf(ClaimAtRiskAbort);
+    claim.release();
+  });
+
   it('ends the work at once when another holder took the job over, and keeps a database failure for the caller', async () => {
     const takenOver = holdClaim(renewals(false).renew, new AbortController().signal);
     const broken = holdClaim(renewals(new Error('SQLITE_CORRUPT')).renew, new AbortController().signal);
