@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type Database from 'better-sqlite3';
 import { patchColumns } from './patch.js';
 import type { Download, FolderState, FollowUp, FollowUpKind, Job, PauseState, TransitionEvent, TransitionPatch, UploadReservation } from './job.js';
-import { isLiveVersion, LEASE_MS, NEXT_UPLOAD_ORDER, type Decide, type Heartbeat, type JobStore, type KnownVersion, type Move, type NewFollowUp, type NewVersion } from './store.js';
+import { LEASE_MS, sightingOf, NEXT_UPLOAD_ORDER, type Decide, type Heartbeat, type JobStore, type KnownVersion, type Move, type NewFollowUp, type NewVersion } from './store.js';
 import { errnoCode } from '../files/errno.js';
 import { redactSignedUrls } from '../net/redact.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from './states.js';
@@ -264,7 +264,12 @@ export class SqliteJobStore implements JobStore {
     const now = this.now();
     return this.commit(() => {
       const previous = this.currentRow(version.path);
-      if (previous && isLiveVersion(previous, version)) return previous;
+      const sighting = previous && sightingOf(previous, version);
+      if (sighting === 'keep') return previous!;
+      if (sighting === 'follow') {
+        this.sql(`UPDATE jobs SET size = ?, mtime_ms = ? WHERE id = ?`).run(version.size, version.mtimeMs, previous!.id);
+        return this.row(previous!.id);
+      }
       // Its bytes are stored; only the after-upload step is skipped for a file that has changed since.
       if (previous?.state === 'uploaded') this.move(previous.id, { to: 'done' });
       // Mastering and downloading carry on: the masters of the uploaded version are still wanted.

@@ -22,9 +22,16 @@ export interface NewVersion {
   mtimeMs: number;
 }
 
-/** The current row is the version `createVersion` was asked for, still on its way: another process created it first. */
-export function isLiveVersion(current: Job, version: Pick<NewVersion, 'size' | 'mtimeMs'>): boolean {
-  return current.size === version.size && current.mtimeMs === version.mtimeMs && !FINAL_STATES.includes(current.state);
+/**
+ * What createVersion does with the path's current row, when another process
+ * (a daemon sharing the queue) wrote it since the caller looked: `keep` it,
+ * this very version still on its way; `follow` it, a file still being
+ * written (a `waiting` row follows its size and time, as the intake's own
+ * does); or `replace` it with a new version.
+ */
+export function sightingOf(current: Job, version: Pick<NewVersion, 'size' | 'mtimeMs'>): 'keep' | 'follow' | 'replace' {
+  if (current.state === 'waiting') return current.size === version.size && current.mtimeMs === version.mtimeMs ? 'keep' : 'follow';
+  return current.size === version.size && current.mtimeMs === version.mtimeMs && !FINAL_STATES.includes(current.state) ? 'keep' : 'replace';
 }
 
 /**
@@ -94,7 +101,8 @@ export interface JobStore {
    * previous version stops being current; one still on its way is `removed`
    * (one `uploaded` is `done`) in the same commit. Idempotent: when this
    * very version is already current and live (another daemon saw the file
-   * first), that row is the answer, and nothing is written.
+   * first), that row is the answer, and nothing is written; a `waiting` row
+   * (the file still being written) follows the new size and time instead.
    */
   createVersion(version: NewVersion): Promise<Job>;
   /** A waiting file grew or was touched: same version, new size and mtime. */

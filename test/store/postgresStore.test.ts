@@ -118,6 +118,7 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')('Postgre
       expect(await srv.versionsInDirectory(SRV.path, `${SRV.path}/album`)).toEqual(new Map([[`${SRV.path}/album/a.wav`, { state: 'waiting', ...VERSION }]]));
       expect(await sql(url, 'SELECT share, rel_path FROM jobs')).toEqual([{ share: 'exports', rel_path: 'album/a.wav' }]);
       // A new version seen by the other machine replaces this one: one live row per file, whoever saw it.
+      await nas.transition(created.id, 'queued');
       const next = await srv.createVersion({ folder: SRV.path, path: `${SRV.path}/album/a.wav`, ...VERSION, size: 3 });
       expect(await nas.current(`${NAS.path}/album/a.wav`)).toMatchObject({ id: next.id, path: `${NAS.path}/album/a.wav` });
       expect(await nas.get(created.id)).toMatchObject({ state: 'removed', current: false });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Download, FolderState, FollowUp, FollowUpKind, Job, PauseState, TransitionEvent, TransitionPatch, UploadReservation } from '../job.js';
 import { callEach } from '../groupCommit.js';
 import { FINAL_STATES, STATES, assertTransition, type State } from '../states.js';
-import { isLiveVersion, LEASE_MS, NEXT_UPLOAD_ORDER, type Decide, type Heartbeat, type JobStore, type KnownVersion, type Move, type NewFollowUp, type NewVersion } from '../store.js';
+import { LEASE_MS, sightingOf, NEXT_UPLOAD_ORDER, type Decide, type Heartbeat, type JobStore, type KnownVersion, type Move, type NewFollowUp, type NewVersion } from '../store.js';
 import { redactSignedUrls } from '../../net/redact.js';
 import { patchColumns } from '../patch.js';
 import { Connection, type Query } from './connection.js';
@@ -222,7 +222,12 @@ export class PostgresJobStore implements JobStore {
     return this.commit(async (tx) => {
       await tx.query(advisoryLock('version'), [`${key.share}\n${key.relative}`]);
       const previous = await this.lockCurrent(tx.query, key);
-      if (previous && isLiveVersion(previous.job, version)) return previous.job;
+      const sighting = previous && sightingOf(previous.job, version);
+      if (sighting === 'keep') return previous!.job;
+      if (sighting === 'follow') {
+        const { rows } = await tx.query<JobRow>(`UPDATE jobs SET size = $2, mtime_ms = $3 WHERE id = $1 RETURNING ${JOB_COLUMNS}`, [previous!.job.id, version.size, version.mtimeMs]);
+        return this.stored(rows[0]!).job;
+      }
       // Its bytes are stored; only the after-upload step is skipped for a file that has changed since.
       if (previous?.job.state === 'uploaded') await this.move(tx, previous, { to: 'done' });
       // Mastering and downloading carry on: the masters of the uploaded version are still wanted.

@@ -26,7 +26,18 @@ export function versionTests({ open }: Suite): void {
       await expect(store.get(9_999)).rejects.toThrow();
     });
 
-    for (const state of ['waiting', 'queued', 'uploading', 'retrying'] as const) {
+    it('follows a version still waiting (its file still being written) instead of replacing it: one row, one Session-Id', async () => {
+      const { store, events } = await open();
+      const first = await store.createVersion(VERSION);
+      // Another daemon saw the file a moment later, bigger: the row follows the file, as the intake's own sighting would.
+      const grown = await store.createVersion({ ...VERSION, size: VERSION.size + 1, mtimeMs: VERSION.mtimeMs + 1 });
+      expect(grown).toMatchObject({ id: first.id, sessionId: first.sessionId, state: 'waiting', size: VERSION.size + 1, mtimeMs: VERSION.mtimeMs + 1 });
+      expect(ids(await store.list())).toEqual([first.id]);
+      await store.durable();
+      expect(events).toHaveLength(1);
+    });
+
+    for (const state of ['queued', 'uploading', 'retrying'] as const) {
       it(`retires a version still ${state} when a new one appears, keeping one current row per path`, async () => {
         const { store } = await open();
         const first = await rowIn(store, state, { name: 'mix.wav', nextAttemptAt: 0 });
