@@ -4,7 +4,7 @@ import { parseRate } from '../config/rate.js';
 import type { ByteRate } from '../transfer/throttle.js';
 import { createLogger } from '../log/logger.js';
 import { ShutdownAbort } from '../pipeline/aborts.js';
-import { mixMastersDirectory, storedPlan, type MasteringPlan } from '../pipeline/master.js';
+import { mastersDirectoryFor, storedPlan, type MasteringPlan } from '../pipeline/master.js';
 import { NotUploadableError, oneShotPlan, uploadOnce } from '../pipeline/oneShot.js';
 import type { UploadParts } from '../pipeline/uploadContext.js';
 import type { Job } from '../store/job.js';
@@ -55,8 +55,7 @@ async function mastersOf(store: JobStore, jobId: number): Promise<string | undef
 
 /** Who finishes a job this command leaves unfinished: the plan is on the row (an earlier run's, once its mastering started), so the daemon can. */
 function leftOver(plan: MasteringPlan, job: Job): string {
-  const { outputDir } = storedPlan(job) ?? plan;
-  return `the daemon will finish it (masters to ${mixMastersDirectory(outputDir, job)}), or run this command again (same Session-Id; nothing is sent or started twice)`;
+  return `the daemon will finish it (masters to ${mastersDirectoryFor(storedPlan(job) ?? plan, job)}), or run this command again (same Session-Id; nothing is sent or started twice)`;
 }
 
 /** The last line about a file `upload --master` worked on, and whether it ended with its masters. */

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { Logger } from 'pino';
-import { mastersDirectory, type FolderConfig } from '../config/index.js';
+import { isInside, mastersDirectory, type FolderConfig } from '../config/index.js';
 import { DOWNLOAD_WARNING_MS, type CryomixApi, type MasteringSettings, type SignedDownload } from '../cryomix/api.js';
 import { RejectedError, UnauthorizedError } from '../cryomix/errors.js';
 import { CryomixWatchError, TransientError } from '../errors.js';
@@ -29,8 +29,14 @@ const MAX_URL_REFRESHES = 2;
 /** What a folder's `mastering:` block asks for. */
 export interface MasteringPlan {
   settings: MasteringSettings;
-  /** Results go to `<outputDir>/<mix path in its folder>/` (mixMastersDirectory). */
+  /** Results go to `<outputDir>/<mix path in its folder>/` (mastersDirectoryFor). */
   outputDir: string;
+  /**
+   * The watched folder as the machine that made the plan mounts it: another
+   * daemon sharing the queue may mount the share elsewhere (see
+   * mastersDirectoryFor). Absent from plans stored before it was kept.
+   */
+  folder?: string;
   files: readonly string[];
   pollIntervalMs: number;
   /** A job still pending or processing this long after it was started fails; past half, it is said to be slow. */
@@ -61,6 +67,7 @@ export function masteringPlan(folders: readonly FolderConfig[], job: Pick<Job, '
   return {
     settings: folder.mastering.settings,
     outputDir: mastersDirectory(folder),
+    folder: folder.path,
     files: folder.mastering.files,
     pollIntervalMs: folder.mastering.pollIntervalSeconds * 1000,
     timeoutMs: folder.mastering.timeoutMinutes * 60_000,
@@ -75,6 +82,19 @@ export function masteringPlan(folders: readonly FolderConfig[], job: Pick<Job, '
  */
 export function mixMastersDirectory(outputDir: string, mix: Pick<Job, 'folder' | 'path'>): string {
   return join(outputDir, relative(mix.folder, mix.path));
+}
+
+/**
+ * Where this machine puts a job's masters. A plan made by a daemon that
+ * mounts the share elsewhere names an outputDir on that machine's mount: one
+ * inside the folder is the same place here, under this machine's mount of
+ * it. One outside the folder is taken as it is: such a path must be the same
+ * on every machine (README "Several machines, one share").
+ */
+export function mastersDirectoryFor(plan: MasteringPlan, job: Pick<Job, 'folder' | 'path'>): string {
+  const { folder } = plan;
+  const outputDir = folder !== undefined && folder !== job.folder && isInside(folder, plan.outputDir) ? join(job.folder, relative(folder, plan.outputDir)) : plan.outputDir;
+  return mixMastersDirectory(outputDir, job);
 }
 
 /**
@@ -222,7 +242,7 @@ async function stepDownloading(job: Job, plan: MasteringPlan, context: Mastering
   }
   const fetched = new Set((await store.downloads(job.id)).map((d) => d.name));
   const missing = plan.files.filter((name) => !fetched.has(name));
-  const directory = mixMastersDirectory(plan.outputDir, job);
+  const directory = mastersDirectoryFor(plan, job);
   const session = await masteredSession(job, store);
   // Requested just before use: the URLs expire.
   let urls = missing.length > 0 ? await api.requestDownloadUrls(session, context.urlExpirySeconds, signal) : new Map<string, SignedDownload>();

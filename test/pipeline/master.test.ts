@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import type { CryomixApi } from '../../src/cryomix/api.js';
 import { runFollowUp } from '../../src/pipeline/followUps.js';
-import { mixMastersDirectory, runMasteringStep, type MasteringContext } from '../../src/pipeline/master.js';
+import { mastersDirectoryFor, mixMastersDirectory, runMasteringStep, type MasteringContext, type MasteringPlan } from '../../src/pipeline/master.js';
 import { rearm } from '../../src/pipeline/rearm.js';
 import { openDatabase } from '../../src/store/db.js';
 import { SqliteJobStore } from '../../src/store/jobs.js';
@@ -111,5 +111,20 @@ describe('the onDone hook', () => {
     expect(existsSync(finished)).toBe(true);
     expect(readFileSync(started, 'utf8')).toBe(job.sessionId);
     expect(await store.followUps(job.id)).toEqual([]);
+  });
+});
+
+describe('where a job\'s masters go', () => {
+  const plan = (folder: string | undefined, outputDir: string): MasteringPlan => ({ settings: {}, outputDir, files: [], pollIntervalMs: 1, timeoutMs: 1, ...(folder === undefined ? {} : { folder }) });
+  const mix = { folder: '/srv/exports', path: '/srv/exports/client/Song.wav' };
+
+  it('is under this machine\'s mount of the folder when another machine, mounting the share elsewhere, made the plan', () => {
+    expect(mastersDirectoryFor(plan('/mnt/nas/exports', '/mnt/nas/exports/Masters'), mix)).toBe('/srv/exports/Masters/client/Song.wav');
+  });
+
+  it('is the plan\'s own outputDir when made for this mount, when outside the folder, or when stored before plans named their folder', () => {
+    expect(mastersDirectoryFor(plan('/srv/exports', '/srv/exports/Masters'), mix)).toBe('/srv/exports/Masters/client/Song.wav');
+    expect(mastersDirectoryFor(plan('/mnt/nas/exports', '/srv/masters'), mix)).toBe('/srv/masters/client/Song.wav');
+    expect(mastersDirectoryFor(plan(undefined, '/mnt/nas/exports/Masters'), mix)).toBe('/mnt/nas/exports/Masters/client/Song.wav');
   });
 });
