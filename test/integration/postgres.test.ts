@@ -3,15 +3,25 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pcmWav } from '../helpers/audio.js';
-import { editConfig, runCliAsync, useWorkspace, waitForState, type Workspace } from '../helpers/daemon.js';
+import { editConfig, runCliAsync, useWorkspace, waitForState, waitUntil, type Workspace } from '../helpers/daemon.js';
 import { postgresUnavailable, usePostgres, type PostgresServer } from '../helpers/postgres.js';
+import { useTcpProxies } from '../helpers/tcpProxy.js';
+
+/** GET on loopback: the status code and body. */
+async function get(url: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(url);
+  return { status: response.status, text: await response.text() };
+}
 
 const unavailable = postgresUnavailable();
 if (unavailable !== undefined) console.log(`PostgreSQL daemon tests: ${unavailable}`);
 
-/** The workspace's daemon keeps its queue in a fresh database of `server`, its folder shared as "inbox"; the password only in PGPASSWORD. */
-async function onPostgres(workspace: Workspace, server: PostgresServer, database: string): Promise<string> {
-  const url = await server.createDatabase(database);
+/**
+ * The workspace's daemon keeps its queue in a fresh database of `server`, its folder shared as "inbox"; the password only in PGPASSWORD.
+ * `port`: reach the server there instead (a proxy the test can cut).
+ */
+async function onPostgres(workspace: Workspace, server: PostgresServer, database: string, port = server.port): Promise<string> {
+  const url = (await server.createDatabase(database)).replace(`:${server.port}/`, `:${port}/`);
   editConfig(workspace, (config) => {
     config.state = { postgres: { url } };
     config.folders[0]!.share = 'inbox';
@@ -26,6 +36,7 @@ async function onPostgres(workspace: Workspace, server: PostgresServer, database
 describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')('a daemon whose queue is in PostgreSQL (state.postgres)', () => {
   const server = usePostgres();
   const { workspace, startDaemon } = useWorkspace();
+  const startProxy = useTcpProxies();
   afterEach(() => {
     delete process.env.PGPASSWORD;
   });
@@ -46,6 +57,38 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')('a daemo
     expect(Date.now() - Date.parse(status.hosts[0]!.lastHeartbeat)).toBeLessThan(30_000);
     expect((await runCliAsync(workspace, ['status'])).stdout).toContain(`Daemon on ${hostname()} (pid `);
 
+    await daemon.stop('SIGTERM');
+    expect(daemon.output).not.toContain(server.password);
+  });
+
+  it('holds its work while PostgreSQL cannot be reached, says so on /healthz, and uploads what was dropped meanwhile once it answers', async () => {
+    const proxy = await startProxy(server.port);
+    await onPostgres(workspace, server, 'daemon_outage', proxy.port);
+    editConfig(workspace, (config) => {
+      config.http = { listen: '127.0.0.1:0' };
+    });
+    const daemon = startDaemon(workspace);
+    const health = `${(await daemon.waitForLog((record) => typeof record.url === 'string')).url as string}/healthz`;
+    await daemon.ready();
+    expect((await get(health)).status).toBe(200);
+
+    proxy.sever();
+    // Something must ask the database to find it gone: a file dropped now.
+    const during = join(workspace.inbox, 'dropped during the outage.wav');
+    writeFileSync(during, pcmWav(20_000));
+    const down = await waitUntil(async () => {
+      const answer = await get(health);
+      return answer.status === 503 && answer;
+    }, 30_000, () => daemon.output.slice(-2000));
+    expect(down.text).toMatch(/the state database has not answered for \d+ s \(cannot use the PostgreSQL state database at 127\.0\.0\.1:\d+\/daemon_outage as cryomix: .*\); uploads wait/);
+    const status = await runCliAsync(workspace, ['status']);
+    expect(status.status).not.toBe(0);
+    expect(status.stderr + status.stdout).toMatch(/cannot use the PostgreSQL state database at 127\.0\.0\.1:\d+\/daemon_outage/);
+
+    proxy.restore();
+    await waitForState(workspace, during, 'done', 30_000);
+    expect((await get(health)).status).toBe(200);
+    expect(daemon.output).toMatch(/the state database answers again after \d+ s/);
     await daemon.stop('SIGTERM');
     expect(daemon.output).not.toContain(server.password);
   });
