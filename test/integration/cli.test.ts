@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db.js';
 import { SqliteJobStore } from '../../src/store/jobs.js';
-import type { JobStore } from '../../src/store/store.js';
 import { pcmWav } from '../helpers/audio.js';
 import { CLI, createWorkspace, jobFor, runCli, runCliAsync, useWorkspace, waitUntil, type Workspace } from '../helpers/daemon.js';
 

@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { admit } from '../../src/pipeline/admit.js';
 import { openDatabase } from '../../src/store/db.js';
 import { SqliteJobStore } from '../../src/store/jobs.js';
-import type { JobStore } from '../../src/store/store.js';
 import { pcmWav } from '../helpers/audio.js';
 import { useTempDir } from '../helpers/tempDir.js';
 

@@ -7,7 +7,6 @@ import type { FileSystem } from '../../src/watch/fileSystem.js';
 import { WatchedFolder } from '../../src/pipeline/folder.js';
 import { openDatabase } from '../../src/store/db.js';
 import { SqliteJobStore } from '../../src/store/jobs.js';
-import type { JobStore } from '../../src/store/store.js';
 import { pcmWav } from '../helpers/audio.js';
 import { waitUntil } from '../helpers/daemon.js';
 import { inotifyInUse } from '../helpers/inotify.js';

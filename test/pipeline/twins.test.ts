@@ -12,7 +12,6 @@ import type { Sandbox } from '../../src/sandbox/index.js';
 import { openDatabase } from '../../src/store/db.js';
 import { jobView, type JobView } from '../../src/report/jobView.js';
 import { SqliteJobStore } from '../../src/store/jobs.js';
-import type { JobStore } from '../../src/store/store.js';
 import type { Job } from '../../src/store/job.js';
 import { FINAL_STATES } from '../../src/store/states.js';
 import { pcmWav } from '../helpers/audio.js';

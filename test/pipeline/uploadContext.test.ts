@@ -7,7 +7,6 @@ import type { CryomixApi } from '../../src/cryomix/api.js';
 import { createMasteringContext, createUploadContext, type UploadParts } from '../../src/pipeline/uploadContext.js';
 import { openDatabase } from '../../src/store/db.js';
 import { SqliteJobStore } from '../../src/store/jobs.js';
-import type { JobStore } from '../../src/store/store.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const tempDir = useTempDir('cryomix-context-');

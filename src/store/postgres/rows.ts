@@ -1,4 +1,4 @@
-import type { FollowUp, FollowUpKind, Job, TransitionPatch } from '../job.js';
+import type { FollowUp, FollowUpKind, Job } from '../job.js';
 import type { State } from '../states.js';
 import type { Shares } from './shares.js';
 
