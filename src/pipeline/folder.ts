@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { isInside, mastersDirectory, type FolderConfig } from '../config/index.js';
-import { isStoreFailure, isStoreUnavailable } from '../store/failures.js';
+import { isStoreError } from '../store/failures.js';
 import type { FolderProblem } from '../store/job.js';
 import type { JobStore, KnownVersion } from '../store/store.js';
 import { fileSystemOf, parseMountInfo, systemSources, type FileSystem } from '../watch/fileSystem.js';
@@ -460,7 +460,7 @@ export class WatchedFolder {
       }
     } catch (error) {
       this.passMemory.reset();
-      if (isStoreFailure(error) || isStoreUnavailable(error)) throw error;
+      if (isStoreError(error)) throw error;
       // Said once by answeringChanged; the pass after it answers again looks at everything.
       if (error instanceof FolderNotAnsweringError) return;
       this.logger.error({ err: error, folder: root }, `cannot read the watched folder ${root}: ${(error as Error).message}; check that it exists and is mounted`);
@@ -535,7 +535,7 @@ export class WatchedFolder {
     try {
       for await (const { files } of this.filesUnder(dir)) for (const path of files) if (this.filter.isCandidate(path)) this.intake.touch(path);
     } catch (error) {
-      if (isStoreFailure(error) || isStoreUnavailable(error)) throw error;
+      if (isStoreError(error)) throw error;
       this.unreadableDirectory(dir, error);
     }
   }

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
-import { isStoreFailure, isStoreUnavailable } from '../store/failures.js';
+import { isStoreError } from '../store/failures.js';
 import type { FollowUp, Job } from '../store/job.js';
 import type { JobStore, NewFollowUp } from '../store/store.js';
 import { applyAfterUpload, NotTheUploadedVersionError, type AfterUpload, type DueAfterUpload } from './afterUpload.js';
@@ -50,7 +50,7 @@ export async function runFollowUp(due: Pick<FollowUp, 'jobId' | 'kind'>, context
     if (finished) await store.finishFollowUp(job.id, followUp.kind);
     else await store.postponeFollowUp(job.id, followUp.kind, { dueAt: Date.now() });
   } catch (error) {
-    if (isStoreFailure(error) || isStoreUnavailable(error)) throw error;
+    if (isStoreError(error)) throw error;
     await fileFailure(job, followUp, error, context);
   } finally {
     claim.release();

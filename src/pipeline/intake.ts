@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { readdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { isStoreFailure, isStoreUnavailable } from '../store/failures.js';
+import { isStoreError } from '../store/failures.js';
 import type { Job } from '../store/job.js';
 import type { JobStore, Move } from '../store/store.js';
 import type { State } from '../store/states.js';
@@ -179,7 +179,7 @@ export class Intake {
 
   private async unreadable(path: string, error: unknown): Promise<void> {
     const { store, logger } = this.options;
-    if (isStoreFailure(error) || isStoreUnavailable(error)) throw error;
+    if (isStoreError(error)) throw error;
     if (isGone(error)) return this.gone(path);
     // The folder is silent (a hung share): said once for the folder, which looks at every file again once it answers.
     if (error instanceof FolderNotAnsweringError) return;

@@ -5,7 +5,7 @@ import { isInside, mastersDirectory, type FolderConfig } from '../config/index.j
 import { DOWNLOAD_WARNING_MS, type CryomixApi, type MasteringSettings, type SignedDownload } from '../cryomix/api.js';
 import { RejectedError, UnauthorizedError } from '../cryomix/errors.js';
 import { CryomixWatchError, TransientError } from '../errors.js';
-import { isStoreFailure, isStoreUnavailable } from '../store/failures.js';
+import { isStoreError } from '../store/failures.js';
 import type { Download, Job } from '../store/job.js';
 import type { JobStore } from '../store/store.js';
 import { downloadFile, syncPlaced, type DownloadRequest, type DownloadResult } from '../transfer/download.js';
@@ -283,7 +283,7 @@ async function holdsResult(recorded: Download): Promise<boolean> {
 /** Transient trouble waits and tries the same step again; a refusal fails the job; a broken state DB stops the daemon. */
 async function fileStepFailure(job: Job, error: unknown, context: MasteringContext, signal: AbortSignal): Promise<void> {
   const { store } = context;
-  if (isStoreFailure(error) || isStoreUnavailable(error)) throw error;
+  if (isStoreError(error)) throw error;
   const message = error instanceof Error ? error.message : String(error);
   if (signal.aborted) {
     // Taken over by another process: the row is theirs now. Otherwise a shutdown: due again at the next start.

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { CryomixApi, SignedUpload } from '../cryomix/api.js';
 import { RejectedError, UnauthorizedError, UnsafeUrlError } from '../cryomix/errors.js';
 import { TransientError } from '../errors.js';
-import { isStoreFailure, isStoreUnavailable } from '../store/failures.js';
+import { isStoreError, isStoreUnavailable } from '../store/failures.js';
 import type { Job, TransitionPatch, UploadReservation } from '../store/job.js';
 import type { State } from '../store/states.js';
 import type { JobStore, Move } from '../store/store.js';
@@ -297,7 +297,7 @@ function transientReason(error: unknown): RetryReason {
  * upload: replaced, removed or taken over meanwhile, its story is over.
  */
 async function fileFailure(job: Job, error: unknown, context: UploadContext, signal: AbortSignal): Promise<void> {
-  if (isStoreFailure(error) || isStoreUnavailable(error)) throw error;
+  if (isStoreError(error)) throw error;
   // A file is only gone if its folder is there: an unmounted share's files wait for it. Asked now, not at the last root check.
   const folderThere = isGone(readErrorOf(error)) ? ((await context.folderOf?.(job)?.rootPresent()) ?? true) : true;
   const outcome = classifyFailure(job, error, context, signal, folderThere);

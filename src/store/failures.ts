@@ -23,3 +23,12 @@ export function isStoreUnavailable(error: unknown): error is StoreUnavailableErr
 export function isStoreFailure(error: unknown): boolean {
   return error instanceof Database.SqliteError || error instanceof StoreSyncError || error instanceof pg.DatabaseError;
 }
+
+/**
+ * The error is the state database's, not the file's: a catch that files
+ * what went wrong with a file lets it go up, to stop the daemon or, for a
+ * database that cannot be reached, to hold its work (see Pipeline).
+ */
+export function isStoreError(error: unknown): boolean {
+  return isStoreFailure(error) || isStoreUnavailable(error);
+}
